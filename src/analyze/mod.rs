@@ -1,0 +1,1 @@
+//! Deterministic analyzers: cluster state in, ranked root-cause findings out.

@@ -1,0 +1,206 @@
+//! A point-in-time copy of the cluster state the rules read. Rules never do I/O: the fetch
+//! layer fills a `Snapshot`, tests build one from JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    Endpoints, Event, Node, PersistentVolumeClaim, Pod, Service,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::finding::ObjectRef;
+
+/// A ConfigMap or Secret reduced to its key names. Secret values never enter a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeysOnly {
+    pub namespace: String,
+    pub name: String,
+    pub keys: BTreeSet<String>,
+}
+
+/// A list the credentials were not allowed to make (HTTP 403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbidden {
+    pub verb: String,
+    /// Plural resource name, e.g. `deployments`.
+    pub resource: String,
+    /// `None` for cluster-scoped resources or an all-namespaces list.
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// When the snapshot was taken; rules compare ages against this, never the clock.
+    pub now: Option<jiff::Timestamp>,
+    /// The namespace the snapshot was limited to (`None`: all namespaces).
+    pub namespace: Option<String>,
+    pub pods: Vec<Pod>,
+    pub deployments: Vec<Deployment>,
+    pub replicasets: Vec<ReplicaSet>,
+    pub statefulsets: Vec<StatefulSet>,
+    pub daemonsets: Vec<DaemonSet>,
+    pub jobs: Vec<Job>,
+    pub cronjobs: Vec<CronJob>,
+    pub services: Vec<Service>,
+    pub endpoints: Vec<Endpoints>,
+    pub ingresses: Vec<Ingress>,
+    pub pvcs: Vec<PersistentVolumeClaim>,
+    pub storageclasses: Vec<StorageClass>,
+    pub nodes: Vec<Node>,
+    pub configmaps: Vec<KeysOnly>,
+    pub secrets: Vec<KeysOnly>,
+    pub events: Vec<Event>,
+    /// Log tail of the last terminated instance of a container, keyed by
+    /// (namespace, pod, container): the previous instance for restarted containers, the
+    /// current one for containers that are terminated now (Job pods).
+    pub previous_logs: BTreeMap<(String, String, String), String>,
+    pub forbidden: Vec<Forbidden>,
+}
+
+pub fn ns_of(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or_default()
+}
+
+pub fn name_of(meta: &ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or_default()
+}
+
+pub fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
+    meta.labels.clone().unwrap_or_default()
+}
+
+/// Does a plain equality selector (Service / nodeSelector style) match these labels?
+pub fn selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+impl Snapshot {
+    /// Is listing `resource` (plural) forbidden for these credentials?
+    pub fn is_forbidden(&self, resource: &str) -> bool {
+        self.forbidden.iter().any(|f| f.resource == resource)
+    }
+
+    pub fn secret(&self, ns: &str, name: &str) -> Option<&KeysOnly> {
+        self.secrets
+            .iter()
+            .find(|s| s.namespace == ns && s.name == name)
+    }
+
+    pub fn configmap(&self, ns: &str, name: &str) -> Option<&KeysOnly> {
+        self.configmaps
+            .iter()
+            .find(|s| s.namespace == ns && s.name == name)
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name))
+    }
+
+    pub fn pvc(&self, ns: &str, name: &str) -> Option<&PersistentVolumeClaim> {
+        self.pvcs
+            .iter()
+            .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+    }
+
+    /// Events about one object, newest last.
+    pub fn events_for(&self, kind: &str, ns: &str, name: &str) -> Vec<&Event> {
+        let mut v: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some(kind)
+                    && e.involved_object.name.as_deref() == Some(name)
+                    && (e.involved_object.namespace.as_deref().unwrap_or(ns) == ns)
+            })
+            .collect();
+        v.sort_by_key(|e| event_time(e));
+        v
+    }
+
+    /// Pods whose labels match `selector` in namespace `ns`.
+    pub fn pods_matching<'a>(
+        &'a self,
+        ns: &'a str,
+        selector: &'a BTreeMap<String, String>,
+    ) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.pods.iter().filter(move |p| {
+            ns_of(&p.metadata) == ns && selector_matches(selector, &labels_of(&p.metadata))
+        })
+    }
+
+    /// The top-level owner of a pod: Pod → ReplicaSet → Deployment, Pod → Job → CronJob,
+    /// StatefulSet, DaemonSet; the pod itself when it has no (known) controller.
+    pub fn top_owner(&self, pod: &Pod) -> ObjectRef {
+        let ns = ns_of(&pod.metadata);
+        let mut cur = ObjectRef::new("Pod", Some(ns), name_of(&pod.metadata));
+        let mut owners = controller_of(&pod.metadata);
+        // Bounded walk: ownership chains are at most two levels for built-in kinds.
+        for _ in 0..4 {
+            let Some((kind, name)) = owners else { break };
+            cur = ObjectRef::new(&kind, Some(ns), &name);
+            owners = match kind.as_str() {
+                "ReplicaSet" => self
+                    .replicasets
+                    .iter()
+                    .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+                    .and_then(|r| controller_of(&r.metadata)),
+                "Job" => self
+                    .jobs
+                    .iter()
+                    .find(|j| ns_of(&j.metadata) == ns && name_of(&j.metadata) == name)
+                    .and_then(|j| controller_of(&j.metadata)),
+                _ => None,
+            };
+        }
+        cur
+    }
+
+    /// Seconds elapsed since `t`, if both it and `now` are known.
+    pub fn age_secs(&self, t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<i64> {
+        let now = self.now?;
+        let t = t?;
+        Some(now.as_second() - t.0.as_second())
+    }
+}
+
+/// The controlling owner (kind, name) of an object, if any.
+pub fn controller_of(meta: &ObjectMeta) -> Option<(String, String)> {
+    let refs = meta.owner_references.as_ref()?;
+    refs.iter()
+        .find(|o| o.controller == Some(true))
+        .or_else(|| refs.first())
+        .map(|o| (o.kind.clone(), o.name.clone()))
+}
+
+pub fn event_time(e: &Event) -> Option<jiff::Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// An event as one evidence line: `Warning BackOff: Back-off restarting failed container (x14)`.
+pub fn event_line(e: &Event) -> String {
+    let count = e.count.unwrap_or(1);
+    let mut s = format!(
+        "{} {}: {}",
+        e.type_.as_deref().unwrap_or("Normal"),
+        e.reason.as_deref().unwrap_or_default(),
+        e.message.as_deref().unwrap_or_default().trim()
+    );
+    if count > 1 {
+        s.push_str(&format!(" (x{count})"));
+    }
+    s
+}

@@ -1,0 +1,365 @@
+//! The cluster: connecting through a kubeconfig, resolving kinds through discovery,
+//! and turning API failures into errors a user (or the model) can act on.
+//!
+//! Reading objects, describe-style summaries, logs and events live in submodules; all of
+//! their text output passes through [`crate::redact`] before it leaves this module.
+
+pub mod budget;
+pub mod describe;
+pub mod events;
+pub mod logs;
+pub mod objects;
+
+use std::path::PathBuf;
+
+use kube::api::{Api, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use kube::Client;
+use tokio::sync::OnceCell;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no kubeconfig found ({0}); set KUBECONFIG or pass --kubeconfig, or try `kai demo` for a local test cluster")]
+    NoKubeconfig(String),
+    #[error("kube context {0:?} does not exist in the kubeconfig (contexts: {1})")]
+    UnknownContext(String, String),
+    #[error("cannot reach the Kubernetes API server at {url}: {message}; check the cluster is up and the context is right")]
+    Unreachable { url: String, message: String },
+    #[error("forbidden: {message} (RBAC: ask for `{verb}` on `{resource}` or use another context)")]
+    Forbidden {
+        verb: String,
+        resource: String,
+        message: String,
+    },
+    #[error("unauthorized: the API server rejected kai's credentials ({0}); refresh your kubeconfig credentials")]
+    Unauthorized(String),
+    #[error("{kind} {name:?} not found{ns}", ns = .namespace.as_ref().map(|n| format!(" in namespace {n:?}")).unwrap_or_default())]
+    NotFound {
+        kind: String,
+        name: String,
+        namespace: Option<String>,
+    },
+    #[error("unknown kind {kind:?}{hint}", hint = if .suggestions.is_empty() { String::new() } else { format!("; did you mean {}?", .suggestions.join(", ")) })]
+    UnknownKind {
+        kind: String,
+        suggestions: Vec<String>,
+    },
+    #[error("the API server refused the request: {0}")]
+    Api(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ClusterError {
+    /// Classify a kube error for the request `verb` on `resource`.
+    pub fn from_kube(e: kube::Error, verb: &str, resource: &str) -> Self {
+        match e {
+            kube::Error::Api(status) => match status.code {
+                403 => ClusterError::Forbidden {
+                    verb: verb.to_string(),
+                    resource: resource.to_string(),
+                    message: status.message.clone(),
+                },
+                401 => ClusterError::Unauthorized(status.message.clone()),
+                404 => ClusterError::Api(if status.message.is_empty() {
+                    format!("{resource} not found")
+                } else {
+                    status.message.clone()
+                }),
+                _ => ClusterError::Api(format!("{} ({})", status.message, status.reason)),
+            },
+            kube::Error::HyperError(err) => ClusterError::Unreachable {
+                url: String::new(),
+                message: err.to_string(),
+            },
+            kube::Error::Service(err) => ClusterError::Unreachable {
+                url: String::new(),
+                message: err.to_string(),
+            },
+            other => ClusterError::Other(other.to_string()),
+        }
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ClusterError::Forbidden { .. })
+    }
+}
+
+/// How to connect: all optional, kubectl semantics.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// A resolved kind: what discovery says about it.
+#[derive(Debug, Clone)]
+pub struct Kind {
+    pub resource: ApiResource,
+    pub caps: ApiCapabilities,
+}
+
+impl Kind {
+    pub fn namespaced(&self) -> bool {
+        self.caps.scope == Scope::Namespaced
+    }
+}
+
+/// A connected cluster for one session.
+pub struct Cluster {
+    pub client: Client,
+    /// The namespace used when a tool call names none (`-n`, else the context's).
+    pub default_namespace: String,
+    pub context: String,
+    pub server_url: String,
+    discovery: OnceCell<Discovery>,
+}
+
+/// kubectl's short names for built-in kinds (discovery in kube-rs does not expose them).
+const ALIASES: &[(&str, &str)] = &[
+    ("po", "pods"),
+    ("svc", "services"),
+    ("deploy", "deployments"),
+    ("ds", "daemonsets"),
+    ("sts", "statefulsets"),
+    ("rs", "replicasets"),
+    ("cm", "configmaps"),
+    ("ns", "namespaces"),
+    ("no", "nodes"),
+    ("pvc", "persistentvolumeclaims"),
+    ("pv", "persistentvolumes"),
+    ("ing", "ingresses"),
+    ("sa", "serviceaccounts"),
+    ("cj", "cronjobs"),
+    ("ep", "endpoints"),
+    ("ev", "events"),
+    ("hpa", "horizontalpodautoscalers"),
+    ("sc", "storageclasses"),
+    ("crd", "customresourcedefinitions"),
+    ("netpol", "networkpolicies"),
+    ("pdb", "poddisruptionbudgets"),
+    ("limits", "limitranges"),
+    ("quota", "resourcequotas"),
+];
+
+impl Cluster {
+    /// Connect using kubectl's rules: `--kubeconfig`, else `KUBECONFIG`, else
+    /// `~/.kube/config` (resolved by the caller into `opts.kubeconfig`).
+    pub async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterError> {
+        let kubeconfig = match &opts.kubeconfig {
+            Some(path) => {
+                // KUBECONFIG may be a list; kube merges them.
+                let mut merged: Option<Kubeconfig> = None;
+                for p in std::env::split_paths(path) {
+                    let kc = Kubeconfig::read_from(&p).map_err(|e| {
+                        ClusterError::NoKubeconfig(format!("{}: {e}", p.display()))
+                    })?;
+                    merged = Some(match merged {
+                        None => kc,
+                        Some(m) => m
+                            .merge(kc)
+                            .map_err(|e| ClusterError::NoKubeconfig(e.to_string()))?,
+                    });
+                }
+                merged.ok_or_else(|| ClusterError::NoKubeconfig("empty KUBECONFIG".into()))?
+            }
+            None => Kubeconfig::read().map_err(|e| ClusterError::NoKubeconfig(e.to_string()))?,
+        };
+        let context = opts
+            .context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())
+            .ok_or_else(|| {
+                ClusterError::NoKubeconfig(
+                    "the kubeconfig has no current-context; pass --context".into(),
+                )
+            })?;
+        if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+            let names: Vec<String> = kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+            return Err(ClusterError::UnknownContext(context, names.join(", ")));
+        }
+        let options = KubeConfigOptions {
+            context: Some(context.clone()),
+            ..Default::default()
+        };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| ClusterError::NoKubeconfig(e.to_string()))?;
+        let default_namespace = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let server_url = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| ClusterError::Unreachable {
+            url: server_url.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Cluster {
+            client,
+            default_namespace,
+            context,
+            server_url,
+            discovery: OnceCell::new(),
+        })
+    }
+
+    /// Wrap an existing client (tests, the demo).
+    pub fn from_client(client: Client, default_namespace: &str, context: &str) -> Cluster {
+        Cluster {
+            client,
+            default_namespace: default_namespace.to_string(),
+            context: context.to_string(),
+            server_url: String::new(),
+            discovery: OnceCell::new(),
+        }
+    }
+
+    /// Check the API server answers, so an unreachable cluster is reported up front.
+    pub async fn ping(&self) -> Result<String, ClusterError> {
+        match self.client.apiserver_version().await {
+            Ok(v) => Ok(v.git_version),
+            Err(kube::Error::Api(status)) if status.code == 401 => {
+                Err(ClusterError::Unauthorized(status.message.clone()))
+            }
+            // A 403 on /version still proves the server is there.
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok("unknown".into()),
+            Err(e) => Err(ClusterError::Unreachable {
+                url: self.server_url.clone(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    async fn discovery(&self) -> Result<&Discovery, ClusterError> {
+        self.discovery
+            .get_or_try_init(|| async {
+                // run(), not run_aggregated(): aggregated discovery needs Kubernetes 1.26+.
+                Discovery::new(self.client.clone())
+                    .run()
+                    .await
+                    .map_err(|e| ClusterError::from_kube(e, "list", "API discovery"))
+            })
+            .await
+    }
+
+    /// Resolve `kind` the way kubectl does: Kind, plural, singular, short name, or
+    /// `kind.group`, case-insensitively; core and apps win over same-named CRDs.
+    pub async fn resolve(&self, kind: &str) -> Result<Kind, ClusterError> {
+        let discovery = self.discovery().await?;
+        let wanted = kind.trim().to_ascii_lowercase();
+        let (wanted, group) = match wanted.split_once('.') {
+            Some((k, g)) => (k.to_string(), Some(g.to_string())),
+            None => (wanted, None),
+        };
+        let wanted = ALIASES
+            .iter()
+            .find(|(a, _)| *a == wanted)
+            .map(|(_, p)| p.to_string())
+            .unwrap_or(wanted);
+        let mut best: Option<(u8, Kind)> = None;
+        let mut all_kinds = Vec::new();
+        for g in discovery.groups() {
+            if let Some(want_group) = &group {
+                if !g.name().eq_ignore_ascii_case(want_group) && !g.name().starts_with(want_group.as_str()) {
+                    continue;
+                }
+            }
+            for (ar, caps) in g.recommended_resources() {
+                all_kinds.push(ar.kind.clone());
+                let singular = ar.kind.to_ascii_lowercase();
+                if singular == wanted || ar.plural == wanted || ar.plural.trim_end_matches('s') == wanted {
+                    // Prefer the core group, then apps, then anything else.
+                    let rank = match g.name() {
+                        "" => 0,
+                        "apps" => 1,
+                        n if n.ends_with(".k8s.io") || !n.contains('.') => 2,
+                        _ => 3,
+                    };
+                    if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+                        best = Some((rank, Kind { resource: ar, caps }));
+                    }
+                }
+            }
+        }
+        match best {
+            Some((_, k)) => Ok(k),
+            None => {
+                all_kinds.sort();
+                all_kinds.dedup();
+                let suggestions = suggest(&wanted, &all_kinds);
+                Err(ClusterError::UnknownKind {
+                    kind: kind.to_string(),
+                    suggestions,
+                })
+            }
+        }
+    }
+
+    /// The namespace a call means: an explicit one, else the session default.
+    pub fn namespace<'a>(&'a self, ns: Option<&'a str>) -> &'a str {
+        match ns {
+            Some(n) if !n.is_empty() => n,
+            _ => &self.default_namespace,
+        }
+    }
+
+    /// A dynamic API handle for `kind` in `ns` (ignored for cluster-scoped kinds);
+    /// `ns == Some("*")` means all namespaces.
+    pub fn api(&self, kind: &Kind, ns: Option<&str>) -> Api<DynamicObject> {
+        if !kind.namespaced() {
+            return Api::all_with(self.client.clone(), &kind.resource);
+        }
+        match ns {
+            Some("*") => Api::all_with(self.client.clone(), &kind.resource),
+            other => Api::namespaced_with(self.client.clone(), self.namespace(other), &kind.resource),
+        }
+    }
+}
+
+/// Names that are close to `wanted` (prefix or small edit distance), at most three.
+pub fn suggest(wanted: &str, candidates: &[String]) -> Vec<String> {
+    let w = wanted.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &String)> = candidates
+        .iter()
+        .map(|c| {
+            let l = c.to_ascii_lowercase();
+            let d = if l.starts_with(&w) || w.starts_with(&l) { 0 } else { edit_distance(&w, &l) };
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= 2)
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_are_close_names() {
+        let kinds: Vec<String> = ["Deployment", "DaemonSet", "Pod", "Service"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(suggest("deploymnt", &kinds), vec!["Deployment".to_string()]);
+        assert_eq!(suggest("servic", &kinds), vec!["Service".to_string()]);
+        assert!(suggest("frobnicator", &kinds).is_empty());
+    }
+}

@@ -1,0 +1,426 @@
+//! Settings: the config file, `KAI_*`/provider env vars and flags, merged once in
+//! [`Settings::resolve`] and passed down. Nothing below this module reads the environment,
+//! so tests build `Settings` directly instead of mutating the process environment.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default model when nothing else says which.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_MAX_STEPS: u32 = 15;
+pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("provider profile {0:?} is not defined in the config file (known: {1})")]
+    UnknownProvider(String, String),
+}
+
+/// Which wire dialect the provider speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible server (Ollama, llama.cpp, vLLM, LM Studio, Gemini).
+    #[default]
+    Openai,
+    /// Azure OpenAI: deployment in the path, `api-version` query, `api-key` header.
+    Azure,
+}
+
+/// One named provider profile in the config file. It holds the *name* of the env var
+/// with the key, never the key itself, so the file can be shared.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderProfile {
+    #[serde(default)]
+    pub kind: ProviderKind,
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    /// Env var holding the API key; empty string = the server needs no key.
+    pub api_key_env: Option<String>,
+    /// Azure only.
+    pub api_version: Option<String>,
+    /// USD per million prompt / completion tokens, for the cost estimate.
+    pub input_price_per_mtok: Option<f64>,
+    pub output_price_per_mtok: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub default_provider: Option<String>,
+    pub max_steps: Option<u32>,
+    pub tool_output_tokens: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_retries: Option<u32>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderProfile>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Option<ConfigFile>, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text)
+                .map(Some)
+                .map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+/// The environment as captured once at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: BTreeMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            vars: std::env::vars().collect(),
+        }
+    }
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+    /// A variable's value; empty counts as unset, as shells treat `FOO=`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A secret string that never prints itself.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub provider: String,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<ApiKey>,
+    /// The env var the key should come from, for the "missing key" message.
+    pub api_key_env: Option<String>,
+    pub api_version: Option<String>,
+    pub request_timeout_secs: u64,
+    pub max_retries: u32,
+    /// Base delay of the exponential backoff, in milliseconds.
+    pub retry_base_ms: u64,
+    pub input_price_per_mtok: Option<f64>,
+    pub output_price_per_mtok: Option<f64>,
+}
+
+impl LlmSettings {
+    /// Settings for a server on `base_url` that needs no key (tests, local servers).
+    pub fn local(base_url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            provider: "local".into(),
+            kind: ProviderKind::Openai,
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key: None,
+            api_key_env: None,
+            api_version: None,
+            request_timeout_secs: 120,
+            max_retries: 4,
+            retry_base_ms: 500,
+            input_price_per_mtok: None,
+            output_price_per_mtok: None,
+        }
+    }
+    /// Whether this endpoint is one that needs a key (the real OpenAI or Azure).
+    pub fn needs_key(&self) -> bool {
+        self.kind == ProviderKind::Azure || self.base_url.contains("api.openai.com")
+    }
+}
+
+/// Everything the command line can say; the CLI fills it, [`Settings::resolve`] merges it.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_path: Option<PathBuf>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub max_steps: Option<u32>,
+    pub tool_output_tokens: Option<usize>,
+    pub read_only: bool,
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub llm: LlmSettings,
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub max_steps: u32,
+    pub tool_output_tokens: usize,
+    pub read_only: bool,
+    pub yes: bool,
+    /// Where the audit log and sessions live (`$XDG_DATA_HOME/kai`).
+    pub data_dir: PathBuf,
+}
+
+/// `$XDG_CONFIG_HOME/kai/config.toml`, falling back to `~/.config`.
+pub fn default_config_path(env: &Env) -> Option<PathBuf> {
+    if let Some(x) = env.get("XDG_CONFIG_HOME") {
+        return Some(PathBuf::from(x).join("kai/config.toml"));
+    }
+    env.get("HOME")
+        .map(|h| PathBuf::from(h).join(".config/kai/config.toml"))
+}
+
+pub fn default_data_dir(env: &Env) -> PathBuf {
+    if let Some(d) = env.get("KAI_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(x) = env.get("XDG_DATA_HOME") {
+        return PathBuf::from(x).join("kai");
+    }
+    match env.get("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/kai"),
+        None => PathBuf::from(".kai"),
+    }
+}
+
+impl Settings {
+    /// Merge order, weakest first: built-in defaults, config file, environment, flags.
+    pub fn resolve(flags: &Overrides, env: &Env) -> Result<Settings, ConfigError> {
+        let path = flags
+            .config_path
+            .clone()
+            .or_else(|| env.get("KAI_CONFIG").map(PathBuf::from))
+            .or_else(|| default_config_path(env));
+        let file = match &path {
+            Some(p) => ConfigFile::load(p)?.unwrap_or_default(),
+            None => ConfigFile::default(),
+        };
+        Self::merge(file, flags, env)
+    }
+
+    pub fn merge(file: ConfigFile, flags: &Overrides, env: &Env) -> Result<Settings, ConfigError> {
+        let provider_name = flags
+            .provider
+            .clone()
+            .or_else(|| env.get("KAI_PROVIDER").map(str::to_string))
+            .or_else(|| file.default_provider.clone());
+        let profile = match &provider_name {
+            Some(name) => match file.providers.get(name) {
+                Some(p) => p.clone(),
+                None => {
+                    let known: Vec<&str> = file.providers.keys().map(String::as_str).collect();
+                    return Err(ConfigError::UnknownProvider(
+                        name.clone(),
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        },
+                    ));
+                }
+            },
+            None => ProviderProfile::default(),
+        };
+        let base_url = flags
+            .base_url
+            .clone()
+            .or_else(|| env.get("OPENAI_BASE_URL").map(str::to_string))
+            .or(profile.base_url.clone())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let model = flags
+            .model
+            .clone()
+            .or_else(|| env.get("KAI_MODEL").map(str::to_string))
+            .or(profile.model.clone())
+            .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+        let key_env = match &profile.api_key_env {
+            Some(k) if k.is_empty() => None,
+            Some(k) => Some(k.clone()),
+            None => Some("OPENAI_API_KEY".to_string()),
+        };
+        let api_key = key_env
+            .as_deref()
+            .and_then(|k| env.get(k))
+            .map(ApiKey::new);
+        let (inp, outp) = match (profile.input_price_per_mtok, profile.output_price_per_mtok) {
+            (None, None) => crate::llm::pricing::known_price(&model).unzip(),
+            p => p,
+        };
+        let llm = LlmSettings {
+            provider: provider_name.unwrap_or_else(|| "default".into()),
+            kind: profile.kind,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            model,
+            api_key,
+            api_key_env: key_env,
+            api_version: profile.api_version.clone(),
+            request_timeout_secs: file.request_timeout_secs.unwrap_or(120),
+            max_retries: file.max_retries.unwrap_or(4),
+            retry_base_ms: 500,
+            input_price_per_mtok: inp,
+            output_price_per_mtok: outp,
+        };
+        Ok(Settings {
+            llm,
+            kubeconfig: flags
+                .kubeconfig
+                .clone()
+                .or_else(|| env.get("KUBECONFIG").map(PathBuf::from)),
+            context: flags.context.clone(),
+            namespace: flags.namespace.clone(),
+            max_steps: flags
+                .max_steps
+                .or_else(|| env.get("KAI_MAX_STEPS").and_then(|s| s.parse().ok()))
+                .or(file.max_steps)
+                .unwrap_or(DEFAULT_MAX_STEPS),
+            tool_output_tokens: flags
+                .tool_output_tokens
+                .or(file.tool_output_tokens)
+                .unwrap_or(DEFAULT_TOOL_OUTPUT_TOKENS),
+            read_only: flags.read_only,
+            yes: flags.yes,
+            data_dir: default_data_dir(env),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> ConfigFile {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let s = Settings::merge(ConfigFile::default(), &Overrides::default(), &Env::default())
+            .unwrap();
+        assert_eq!(s.llm.base_url, DEFAULT_BASE_URL);
+        assert_eq!(s.llm.model, DEFAULT_MODEL);
+        assert_eq!(s.max_steps, 15);
+        assert!(s.llm.api_key.is_none());
+        assert_eq!(s.llm.api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let f = file(
+            r#"
+default_provider = "ollama"
+max_steps = 7
+[providers.ollama]
+base_url = "http://localhost:11434/v1/"
+model = "qwen2.5"
+api_key_env = ""
+"#,
+        );
+        let env = Env::from_pairs([("KAI_MODEL", "llama3"), ("OPENAI_API_KEY", "sk-x")]);
+        let s = Settings::merge(f.clone(), &Overrides::default(), &env).unwrap();
+        assert_eq!(s.llm.model, "llama3", "env beats file");
+        assert_eq!(s.llm.base_url, "http://localhost:11434/v1");
+        assert!(s.llm.api_key.is_none(), "profile says no key needed");
+        assert_eq!(s.max_steps, 7);
+        let flags = Overrides {
+            model: Some("mistral".into()),
+            max_steps: Some(3),
+            ..Default::default()
+        };
+        let s = Settings::merge(f, &flags, &env).unwrap();
+        assert_eq!(s.llm.model, "mistral", "flag beats env");
+        assert_eq!(s.max_steps, 3);
+    }
+
+    #[test]
+    fn key_comes_from_the_named_env_var() {
+        let f = file(
+            r#"
+[providers.azure]
+kind = "azure"
+base_url = "https://res.openai.azure.com"
+model = "gpt-4o"
+api_key_env = "AZURE_OPENAI_API_KEY"
+api_version = "2024-10-21"
+"#,
+        );
+        let env = Env::from_pairs([("AZURE_OPENAI_API_KEY", "az-123"), ("OPENAI_API_KEY", "no")]);
+        let flags = Overrides {
+            provider: Some("azure".into()),
+            ..Default::default()
+        };
+        let s = Settings::merge(f, &flags, &env).unwrap();
+        assert_eq!(s.llm.kind, ProviderKind::Azure);
+        assert_eq!(s.llm.api_key.as_ref().unwrap().expose(), "az-123");
+        assert!(!format!("{:?}", s.llm).contains("az-123"), "key never printed");
+    }
+
+    #[test]
+    fn unknown_provider_is_a_clear_error() {
+        let err = Settings::merge(
+            file("[providers.a]\nmodel = \"m\"\n"),
+            &Overrides {
+                provider: Some("b".into()),
+                ..Default::default()
+            },
+            &Env::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("\"b\""), "{err}");
+        assert!(err.to_string().contains("known: a"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_in_file_are_rejected() {
+        assert!(toml::from_str::<ConfigFile>("api_key = \"sk-oops\"\n").is_err());
+    }
+}

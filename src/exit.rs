@@ -1,0 +1,39 @@
+//! Process exit codes. Documented in the README; scripts rely on them, so never renumber.
+
+/// Success: the answer was given, or `scan`/`diagnose` found no problems.
+pub const OK: i32 = 0;
+/// Unexpected internal error.
+pub const INTERNAL: i32 = 1;
+/// Bad usage: empty prompt, unknown flag or value, malformed input file.
+pub const USAGE: i32 = 2;
+/// `scan`/`diagnose` completed and found problems.
+pub const PROBLEMS_FOUND: i32 = 3;
+/// No kubeconfig, unknown context, or the cluster is unreachable.
+pub const CLUSTER_UNREACHABLE: i32 = 4;
+/// The cluster refused a request (RBAC `Forbidden`, `Unauthorized`).
+pub const FORBIDDEN: i32 = 5;
+/// No API key for the configured model provider.
+pub const NO_API_KEY: i32 = 6;
+/// The model endpoint failed: down, unknown model, garbage, retries exhausted.
+pub const MODEL_ERROR: i32 = 7;
+/// A proposed change was not applied: the user declined, or there was no terminal and no `--yes`.
+pub const NOT_APPLIED: i32 = 8;
+/// The turn stopped at `--max-steps` before the model gave a final answer.
+pub const MAX_STEPS: i32 = 9;
+/// Interrupted by Ctrl-C.
+pub const INTERRUPTED: i32 = 130;
+
+/// The table printed by `kai --help` and the README.
+pub const TABLE: &str = "\
+Exit codes:
+  0    success (scan/diagnose: no problems found)
+  1    internal error
+  2    usage error (empty prompt, bad flag, malformed input)
+  3    scan/diagnose found problems
+  4    no kubeconfig, unknown context, or cluster unreachable
+  5    the cluster refused a request (RBAC Forbidden / Unauthorized)
+  6    missing API key for the model provider
+  7    model endpoint error (down, unknown model, bad response, retries exhausted)
+  8    a proposed change was not applied (declined, or no terminal and no --yes)
+  9    stopped at --max-steps without a final answer
+  130  interrupted (Ctrl-C)";

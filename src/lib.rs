@@ -1,0 +1,20 @@
+//! kai: an AI-assisted DevOps agent for Kubernetes.
+//!
+//! The core is a library: front ends (one-shot CLI, JSON output, later the REPL and MCP)
+//! drive one [`agent::Agent`] through operations in and events out, and only render.
+
+pub mod agent;
+pub mod analyze;
+// pub mod app; (wired once the LLM client and changes land)
+pub mod changes;
+pub mod cli;
+pub mod cluster;
+// pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod gather;
+pub mod llm;
+// pub mod oneshot;
+pub mod redact;
+pub mod tools;
+pub mod ui;

@@ -1,0 +1,157 @@
+//! The model behind a small trait: one streaming chat call with tool calls.
+//!
+//! The agent only sees [`LlmClient`]; the OpenAI-compatible implementation lives in
+//! [`openai`]. Keeping the trait this small is what lets tests script the model.
+
+pub mod openai;
+pub mod pricing;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// One tool call requested by the model. `arguments` is the raw JSON text the model
+/// wrote: it is only parsed (and possibly rejected) by the tool registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::plain(Role::System, text)
+    }
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::plain(Role::User, text)
+    }
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::plain(Role::Assistant, text)
+    }
+    pub fn assistant_tool_calls(text: Option<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: text,
+            tool_calls: calls,
+            tool_call_id: None,
+        }
+    }
+    pub fn tool_result(call_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            role: Role::Tool,
+            content: Some(text.into()),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(call_id.into()),
+        }
+    }
+    fn plain(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: Some(text.into()),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// A tool as declared to the model (name, description, JSON schema of its arguments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    pub tools: Vec<ToolSpec>,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: &Usage) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+/// What one chat call produced once its stream ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatResponse {
+    pub content: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub finish_reason: Option<String>,
+    /// `None` when the server sent no usage (many compatible servers don't).
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("the model endpoint rejected the API key ({0}); check the key in the environment variable named by your provider profile")]
+    Auth(String),
+    #[error("model {model:?} is not known to the endpoint: {message}; pick another with --model")]
+    ModelNotFound { model: String, message: String },
+    #[error("the model endpoint is rate limiting (HTTP 429) and {attempts} attempts failed: {message}")]
+    RateLimited { attempts: u32, message: String },
+    #[error("the model endpoint returned HTTP {status} after {attempts} attempts: {message}")]
+    Server {
+        status: u16,
+        attempts: u32,
+        message: String,
+    },
+    #[error("the model endpoint rejected the request (HTTP {status}): {message}")]
+    BadRequest { status: u16, message: String },
+    #[error("cannot reach the model endpoint {url} after {attempts} attempts: {message}; is the server running and --base-url right?")]
+    Connection {
+        url: String,
+        attempts: u32,
+        message: String,
+    },
+    #[error("the model endpoint did not answer within {0} seconds")]
+    Timeout(u64),
+    #[error("the model endpoint sent a response kai cannot read: {0}")]
+    BadResponse(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Streams text deltas to `on_text` as they arrive and returns the whole response.
+#[async_trait]
+pub trait LlmClient: Send + Sync {
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<ChatResponse, LlmError>;
+}

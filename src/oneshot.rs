@@ -1,0 +1,226 @@
+//! The one-shot front end: `kai "question"`. Builds the session, drives one turn through
+//! the agent protocol, renders events (human or JSON), answers approval requests from the
+//! user's terminal only, and picks the exit code.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
+use crate::agent::{self, AgentConfig};
+use crate::app::Exit;
+use crate::cli::{GlobalArgs, Output};
+use crate::cluster::{Cluster, ConnectOptions};
+use crate::config::Settings;
+use crate::exit;
+use crate::llm::openai::OpenAiClient;
+use crate::llm::LlmClient;
+use crate::tools::{DenyAll, Registry, ToolCtx};
+use crate::ui::human::HumanSink;
+use crate::ui::json::JsonSink;
+
+/// Connect and check the API server answers; errors carry their exit code.
+pub async fn connect_cluster(settings: &Settings) -> Result<Arc<Cluster>, Exit> {
+    let opts = ConnectOptions {
+        kubeconfig: settings.kubeconfig.clone(),
+        context: settings.context.clone(),
+        namespace: settings.namespace.clone(),
+    };
+    let cluster = Cluster::connect(&opts)
+        .await
+        .map_err(|e| Exit::new(crate::app::cluster_exit(&e), e.to_string()))?;
+    cluster
+        .ping()
+        .await
+        .map_err(|e| Exit::new(crate::app::cluster_exit(&e), e.to_string()))?;
+    Ok(Arc::new(cluster))
+}
+
+/// The model client, after checking a key is there when the endpoint needs one.
+pub fn build_llm(settings: &Settings) -> Result<Arc<dyn LlmClient>, Exit> {
+    if settings.llm.api_key.is_none() && settings.llm.needs_key() {
+        let var = settings
+            .llm
+            .api_key_env
+            .clone()
+            .unwrap_or_else(|| "OPENAI_API_KEY".into());
+        return Err(Exit::new(
+            exit::NO_API_KEY,
+            format!(
+                "no API key for {}: set {var}, or point kai at a local OpenAI-compatible server with --base-url; \
+                 `kai diagnose --no-llm` works without a model",
+                settings.llm.base_url
+            ),
+        ));
+    }
+    let client = OpenAiClient::new(&settings.llm).map_err(|e| Exit::new(exit::MODEL_ERROR, e.to_string()))?;
+    Ok(Arc::new(client))
+}
+
+pub fn tool_ctx(settings: &Settings, cluster: Option<Arc<Cluster>>) -> ToolCtx {
+    ToolCtx {
+        cluster,
+        budget_tokens: settings.tool_output_tokens,
+        approver: Arc::new(DenyAll),
+        auto_approve: settings.yes,
+        data_dir: settings.data_dir.clone(),
+        cancel: CancellationToken::new(),
+    }
+}
+
+/// How the front end answers approval requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalMode {
+    /// Ask on the terminal.
+    Ask,
+    /// No terminal and no --yes: print the proposal, apply nothing.
+    NoTerminal,
+}
+
+/// The outcome of a driven turn.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub end: Option<TurnEnd>,
+    pub error_code: Option<i32>,
+    pub not_applied: usize,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> i32 {
+        match self.end {
+            Some(TurnEnd::Answered) if self.not_applied > 0 => exit::NOT_APPLIED,
+            Some(TurnEnd::Answered) => exit::OK,
+            Some(TurnEnd::MaxSteps) => exit::MAX_STEPS,
+            Some(TurnEnd::Interrupted) => exit::INTERRUPTED,
+            Some(TurnEnd::Aborted) => exit::NOT_APPLIED,
+            Some(TurnEnd::Failed) | None => self.error_code.unwrap_or(exit::INTERNAL),
+        }
+    }
+}
+
+/// Ask the user on the terminal; runs on a blocking thread since it reads stdin.
+async fn ask_terminal(req: ApprovalRequest, color: bool) -> Decision {
+    tokio::task::spawn_blocking(move || {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let mut out = std::io::stderr();
+        crate::changes::prompt_decision(&req, &mut input, &mut out, color)
+    })
+    .await
+    .unwrap_or(Decision::Denied)
+}
+
+fn print_proposal(req: &ApprovalRequest) {
+    println!(
+        "\nProposed change (NOT applied: no terminal to confirm it; rerun in a terminal, or with --yes to apply):\n{}\n{}\nEquivalent command:\n  {}\n",
+        req.title,
+        req.diff.trim_end(),
+        req.kubectl
+    );
+}
+
+pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Result<i32> {
+    let llm = build_llm(settings)?;
+    let cluster = connect_cluster(settings).await?;
+    let registry = Arc::new(
+        Registry::standard(settings.read_only).map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
+    );
+    let ctx = tool_ctx(settings, Some(cluster));
+    let mut cfg = AgentConfig::new(settings.llm.model.clone());
+    cfg.max_steps = settings.max_steps;
+    cfg.namespace = settings.namespace.clone();
+    cfg.pregather = !global.no_pregather;
+    let mode = if std::io::stdin().is_terminal() {
+        ApprovalMode::Ask
+    } else {
+        ApprovalMode::NoTerminal
+    };
+    let prices = settings.llm.input_price_per_mtok.zip(settings.llm.output_price_per_mtok);
+    let handle = agent::spawn(llm, registry, ctx, cfg);
+    let outcome = drive(handle, prompt, global.output, global.verbose > 0, mode, &settings.llm.model, prices).await;
+    Ok(outcome.exit_code())
+}
+
+/// Drive one turn to its end, rendering events and answering approvals.
+pub async fn drive(
+    mut handle: agent::AgentHandle,
+    prompt: &str,
+    output: Output,
+    verbose: bool,
+    mode: ApprovalMode,
+    model: &str,
+    prices: Option<(f64, f64)>,
+) -> Outcome {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let stderr_tty = std::io::stderr().is_terminal();
+    let mut human = HumanSink::new(stdout_tty && output == Output::Text, stderr_tty, verbose);
+    let mut json = JsonSink::new(model);
+    let mut outcome = Outcome::default();
+    handle.send(Op::UserTurn(prompt.to_string()));
+    let mut interrupts = 0u32;
+    loop {
+        let event = tokio::select! {
+            e = handle.events.recv() => e,
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts > 1 {
+                    eprintln!("\nkai: interrupted");
+                    std::process::exit(exit::INTERRUPTED);
+                }
+                handle.send(Op::Interrupt);
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
+        match output {
+            Output::Text => human.event(&event),
+            Output::Json => json.event(&event),
+        }
+        match &event {
+            Event::ApprovalRequested(req) => {
+                let decision = match mode {
+                    ApprovalMode::Ask => ask_terminal(req.clone(), stderr_tty).await,
+                    ApprovalMode::NoTerminal => {
+                        if output == Output::Text {
+                            print_proposal(req);
+                        }
+                        Decision::Denied
+                    }
+                };
+                if !decision.is_approved() {
+                    outcome.not_applied += 1;
+                }
+                let label = match &decision {
+                    Decision::Approved | Decision::ApprovedForSession => "approved",
+                    Decision::Denied if mode == ApprovalMode::NoTerminal => "not applied: no terminal",
+                    Decision::Denied | Decision::DeniedWithFeedback(_) => "declined",
+                    Decision::Abort => "aborted",
+                };
+                json.proposal(req, label);
+                handle.send(Op::Approval {
+                    id: req.id.clone(),
+                    decision,
+                });
+            }
+            Event::Error { exit_code, .. } => outcome.error_code = Some(*exit_code),
+            Event::TurnDone { end, usage, .. } => {
+                outcome.end = Some(*end);
+                human.finish();
+                if output == Output::Json {
+                    json.report.cost_usd = prices.map(|(i, o)| {
+                        crate::llm::pricing::cost_usd(json.report.usage.prompt_tokens, json.report.usage.completion_tokens, i, o)
+                    });
+                    println!("{}", json.render());
+                } else if usage.total_tokens > 0 || usage.prompt_tokens > 0 {
+                    eprintln!("{}", crate::ui::usage_line(usage, prices));
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    handle.shutdown().await;
+    outcome
+}

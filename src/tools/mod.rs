@@ -1,0 +1,241 @@
+//! Tools: one type per tool, declared as data in `tools/*.json` and bound to a handler.
+//!
+//! Whether a tool mutates is the handler's answer ([`ToolHandler::is_mutating`], true
+//! when in doubt), never the model's claim; the declaration's `mutating` flag must agree
+//! (a test checks every tool).
+
+pub mod decls;
+pub mod mutate;
+pub mod read;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::protocol::{ApprovalRequest, Decision};
+use crate::cluster::Cluster;
+use crate::llm::ToolSpec;
+
+/// A tool's declaration, loaded from `tools/<name>.json` at build time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolDecl {
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+    pub mutating: bool,
+}
+
+impl ToolDecl {
+    pub fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            parameters: self.parameters.clone(),
+        }
+    }
+}
+
+/// Two kinds of failure, as in codex: the model is told and the loop goes on, or the
+/// turn stops.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// Goes back to the model as the tool result.
+    #[error("{0}")]
+    Model(String),
+    /// Ends the turn (e.g. the user aborted at an approval prompt).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl From<crate::cluster::ClusterError> for ToolError {
+    fn from(e: crate::cluster::ClusterError) -> Self {
+        ToolError::Model(e.to_string())
+    }
+}
+
+/// Asks the person at the keyboard. Implemented by the agent (a protocol round trip to
+/// the front end); tests and policies wrap it.
+#[async_trait]
+pub trait Approver: Send + Sync {
+    async fn request(&self, request: ApprovalRequest) -> Decision;
+}
+
+/// An approver that says no to everything: the safe default where no front end listens.
+pub struct DenyAll;
+
+#[async_trait]
+impl Approver for DenyAll {
+    async fn request(&self, _request: ApprovalRequest) -> Decision {
+        Decision::Denied
+    }
+}
+
+/// What a handler gets besides its arguments.
+#[derive(Clone)]
+pub struct ToolCtx {
+    /// `None` when no cluster could be reached: cluster tools then explain that.
+    pub cluster: Option<Arc<Cluster>>,
+    /// Output budget per tool result, in (estimated) tokens.
+    pub budget_tokens: usize,
+    pub approver: Arc<dyn Approver>,
+    /// `--yes`: approve automatically (still dry-run and audited).
+    pub auto_approve: bool,
+    /// Where the audit log lives.
+    pub data_dir: std::path::PathBuf,
+    pub cancel: CancellationToken,
+}
+
+impl ToolCtx {
+    pub fn cluster(&self) -> Result<&Arc<Cluster>, ToolError> {
+        self.cluster.as_ref().ok_or_else(|| {
+            ToolError::Model(
+                "no Kubernetes cluster is connected, so cluster tools are unavailable; answer from what you know and say so".into(),
+            )
+        })
+    }
+}
+
+#[async_trait]
+pub trait ToolHandler: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// True when the tool can change anything. Defaults to true: safe when in doubt.
+    fn is_mutating(&self) -> bool {
+        true
+    }
+    /// A short human-readable form of a call, for `→ get_logs backend --previous`.
+    fn summarize(&self, args: &Value) -> String {
+        summarize_args(self.name(), args)
+    }
+    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError>;
+}
+
+/// Default summary: the tool name and its argument values in declaration-ish order.
+pub fn summarize_args(name: &str, args: &Value) -> String {
+    let mut out = name.to_string();
+    if let Some(obj) = args.as_object() {
+        for (k, v) in obj {
+            match v {
+                Value::Bool(true) => out.push_str(&format!(" --{}", k.replace('_', "-"))),
+                Value::Bool(false) | Value::Null => {}
+                Value::String(s) if k == "kind" || k == "name" || k == "pod" || k == "target" => {
+                    out.push(' ');
+                    out.push_str(s);
+                }
+                Value::String(s) => {
+                    let s: String = s.chars().take(40).collect();
+                    out.push_str(&format!(" --{}={}", k.replace('_', "-"), s));
+                }
+                other => out.push_str(&format!(" --{}={}", k.replace('_', "-"), other)),
+            }
+        }
+    }
+    out
+}
+
+struct Entry {
+    decl: ToolDecl,
+    handler: Arc<dyn ToolHandler>,
+}
+
+/// The tools offered to the model in one session.
+pub struct Registry {
+    tools: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("tool {0:?} has a handler but no declaration in tools/")]
+    NoDecl(String),
+    #[error("tool {name:?}: the declaration says mutating={decl} but the handler says {handler}")]
+    MutatingMismatch {
+        name: String,
+        decl: bool,
+        handler: bool,
+    },
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self {
+            tools: BTreeMap::new(),
+        }
+    }
+
+    /// The standard set. With `read_only`, mutating tools are not registered at all, so
+    /// they are neither declared to the model nor callable.
+    pub fn standard(read_only: bool) -> Result<Self, RegistryError> {
+        let mut r = Self::new();
+        for h in read::handlers() {
+            r.register(h)?;
+        }
+        if !read_only {
+            for h in mutate::handlers() {
+                r.register(h)?;
+            }
+        }
+        Ok(r)
+    }
+
+    pub fn register(&mut self, handler: Arc<dyn ToolHandler>) -> Result<(), RegistryError> {
+        let name = handler.name();
+        let decl = decls::find(name).ok_or_else(|| RegistryError::NoDecl(name.to_string()))?;
+        if decl.mutating != handler.is_mutating() {
+            return Err(RegistryError::MutatingMismatch {
+                name: name.to_string(),
+                decl: decl.mutating,
+                handler: handler.is_mutating(),
+            });
+        }
+        self.tools.insert(name.to_string(), Entry { decl, handler });
+        Ok(())
+    }
+
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.values().map(|e| e.decl.spec()).collect()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.tools.keys().cloned().collect()
+    }
+
+    pub fn handler(&self, name: &str) -> Option<Arc<dyn ToolHandler>> {
+        self.tools.get(name).map(|e| e.handler.clone())
+    }
+
+    /// Parse and validate a model-written call. Every failure is a message for the model.
+    pub fn prepare(
+        &self,
+        name: &str,
+        raw_args: &str,
+    ) -> Result<(Arc<dyn ToolHandler>, Value), String> {
+        let entry = self.tools.get(name).ok_or_else(|| {
+            format!(
+                "unknown tool {name:?}; available tools: {}",
+                self.names().join(", ")
+            )
+        })?;
+        let trimmed = raw_args.trim();
+        let args: Value = if trimmed.is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_str(trimmed).map_err(|e| {
+                format!("the arguments for {name} are not valid JSON ({e}); send a JSON object matching the tool's schema")
+            })?
+        };
+        schema::validate(&entry.decl.parameters, &args)
+            .map_err(|e| format!("invalid arguments for {name}: {e}"))?;
+        Ok((entry.handler.clone(), args))
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
