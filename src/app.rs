@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::Cli;
 use crate::config::{Env, Settings};
 use crate::exit;
 
@@ -31,7 +31,9 @@ pub fn cluster_exit(e: &crate::cluster::ClusterError) -> i32 {
     use crate::cluster::ClusterError as E;
     match e {
         E::Forbidden { .. } | E::Unauthorized(_) => exit::FORBIDDEN,
-        E::NoKubeconfig(_) | E::UnknownContext(..) | E::Unreachable { .. } => exit::CLUSTER_UNREACHABLE,
+        E::NoKubeconfig(_) | E::UnknownContext(..) | E::Unreachable { .. } => {
+            exit::CLUSTER_UNREACHABLE
+        }
         E::UnknownKind { .. } | E::NotFound { .. } => exit::USAGE,
         E::Api(_) | E::Other(_) => exit::INTERNAL,
     }
@@ -56,13 +58,20 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }
     };
     init_logging(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("kai: cannot start the async runtime: {e}");

@@ -233,10 +233,18 @@ mod tests {
     #[test]
     fn subcommands_parse() {
         let c = Cli::try_parse_from(["kai", "scan", "-A", "-o", "json"]).unwrap();
-        assert!(matches!(c.command, Some(Command::Scan(ScanArgs { all_namespaces: true }))));
+        assert!(matches!(
+            c.command,
+            Some(Command::Scan(ScanArgs {
+                all_namespaces: true
+            }))
+        ));
         assert_eq!(c.global.output, Output::Json);
         let c = Cli::try_parse_from(["kai", "diagnose", "deploy/backend", "--no-llm"]).unwrap();
-        assert!(matches!(c.command, Some(Command::Diagnose(DiagnoseArgs { no_llm: true, .. }))));
+        assert!(matches!(
+            c.command,
+            Some(Command::Diagnose(DiagnoseArgs { no_llm: true, .. }))
+        ));
     }
 
     #[test]

@@ -1,10 +1,186 @@
-//! Subcommands other than the one-shot question.
+//! Subcommands other than the one-shot question: each is a thin edge over a module.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::Result;
+use async_trait::async_trait;
 
-use crate::cli::{Command, GlobalArgs};
+use crate::agent::protocol::{ApprovalRequest, Decision};
+use crate::analyze::{AnalyzeError, Finding};
+use crate::app::Exit;
+use crate::cli::{Command, DiagnoseArgs, GlobalArgs, Output, ScanArgs};
 use crate::config::Settings;
+use crate::exit;
+use crate::tools::Approver;
 
-pub async fn dispatch(cmd: Command, _settings: &Settings, _global: &GlobalArgs) -> Result<i32> {
-    anyhow::bail!("{cmd:?} is not wired yet")
+pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) -> Result<i32> {
+    match cmd {
+        Command::Scan(args) => scan(settings, global, &args).await,
+        Command::Diagnose(args) => diagnose(settings, global, &args).await,
+        Command::History => {
+            let mut out = std::io::stdout();
+            crate::changes::history_cmd(&settings.data_dir, &mut out).await?;
+            Ok(exit::OK)
+        }
+        Command::Undo { id } => undo(settings, id).await,
+        Command::Demo(args) => crate::demo::run(settings, global, &args).await,
+        Command::Testcluster(cmd) => crate::demo::testcluster(cmd).await,
+    }
+}
+
+/// Asks on the terminal when there is one; otherwise prints the proposal and declines.
+/// Used by commands that propose changes outside the agent loop (undo, suggested fixes).
+pub struct TerminalApprover;
+
+#[async_trait]
+impl Approver for TerminalApprover {
+    async fn request(&self, req: ApprovalRequest) -> Decision {
+        if !std::io::stdin().is_terminal() {
+            crate::oneshot::print_proposal(&req);
+            return Decision::Denied;
+        }
+        let colour = std::io::stderr().is_terminal();
+        tokio::task::spawn_blocking(move || {
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            let mut out = std::io::stderr();
+            crate::changes::prompt_decision(&req, &mut input, &mut out, colour)
+        })
+        .await
+        .unwrap_or(Decision::Denied)
+    }
+}
+
+/// Exit code for an analyzer error.
+fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
+    let code = match &e {
+        AnalyzeError::NotFound { .. } | AnalyzeError::InvalidTarget { .. } => exit::USAGE,
+        AnalyzeError::Kube {
+            source: kube::Error::Api(s),
+            ..
+        } if s.code == 403 || s.code == 401 => exit::FORBIDDEN,
+        AnalyzeError::Kube { .. } => exit::CLUSTER_UNREACHABLE,
+    };
+    Exit::new(code, e.to_string()).into()
+}
+
+fn print_findings(findings: &[Finding], output: Output) {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::analyze::to_json(findings)).unwrap_or_default()
+        ),
+        Output::Text => print!(
+            "{}",
+            crate::analyze::render_text(findings, std::io::stdout().is_terminal())
+        ),
+    }
+}
+
+fn findings_exit(findings: &[Finding]) -> i32 {
+    if findings.is_empty() {
+        exit::OK
+    } else {
+        exit::PROBLEMS_FOUND
+    }
+}
+
+async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Result<i32> {
+    let cluster = crate::oneshot::connect_cluster(settings).await?;
+    let ns = if args.all_namespaces {
+        None
+    } else {
+        Some(cluster.default_namespace.as_str())
+    };
+    let findings = crate::analyze::scan(&cluster.client, ns)
+        .await
+        .map_err(analyze_exit)?;
+    print_findings(&findings, global.output);
+    Ok(findings_exit(&findings))
+}
+
+async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs) -> Result<i32> {
+    if args.list_causes {
+        for (code, what) in crate::analyze::causes() {
+            println!("{code:<38} {what}");
+        }
+        return Ok(exit::OK);
+    }
+    if !args.no_llm {
+        // With a model, diagnosis is a question to the agent: pre-gathering runs the
+        // analyzers on the target first, so the model starts from the findings.
+        let target = args
+            .target
+            .clone()
+            .unwrap_or_else(|| "the namespace".into());
+        let ns_hint = settings
+            .namespace
+            .as_deref()
+            .map(|n| format!(" in namespace {n}"))
+            .unwrap_or_default();
+        let prompt = format!(
+            "Diagnose {target}{ns_hint}: find the root cause, quote the evidence, and propose the fix."
+        );
+        return crate::oneshot::run(settings, global, &prompt).await;
+    }
+    let cluster = crate::oneshot::connect_cluster(settings).await?;
+    let findings = crate::analyze::diagnose(
+        &cluster.client,
+        &cluster.default_namespace,
+        args.target.as_deref(),
+    )
+    .await
+    .map_err(analyze_exit)?;
+    print_findings(&findings, global.output);
+    let code = findings_exit(&findings);
+    // A concrete fix on the top finding becomes a one-step proposal (text mode, terminal).
+    if global.output == Output::Text && !global.read_only && std::io::stdin().is_terminal() {
+        if let Some(change) = findings.first().and_then(|f| f.fix.change.clone()) {
+            let mut ctx = crate::oneshot::tool_ctx(settings, Some(cluster.clone()));
+            ctx.approver = Arc::new(TerminalApprover);
+            let fix = crate::changes::ProposedFix {
+                kind: change.kind,
+                namespace: change.namespace,
+                name: change.name,
+                patch_type: change.patch_type,
+                patch: change.patch,
+            };
+            match crate::changes::propose_change(&ctx, &fix).await {
+                Ok(msg) => eprintln!("kai: {msg}"),
+                Err(e) => {
+                    eprintln!("kai: {e}");
+                    return Ok(exit::NOT_APPLIED);
+                }
+            }
+        }
+    }
+    Ok(code)
+}
+
+async fn undo(settings: &Settings, id: Option<String>) -> Result<i32> {
+    let cluster = crate::oneshot::connect_cluster(settings).await?;
+    let outcome = crate::changes::undo_cmd(
+        cluster,
+        id,
+        Arc::new(TerminalApprover),
+        settings.yes,
+        &settings.data_dir,
+    )
+    .await?;
+    use crate::changes::UndoOutcome as U;
+    Ok(match outcome {
+        U::Applied { id, undone } => {
+            println!("undid {undone}; this undo is recorded as {id}");
+            exit::OK
+        }
+        U::NoChange { undone } => {
+            println!("nothing to undo for {undone}: the objects are already as they were");
+            exit::OK
+        }
+        U::NotApplied { undone, reason } => {
+            println!("undo of {undone} not applied: {reason}");
+            exit::NOT_APPLIED
+        }
+    })
 }

@@ -287,10 +287,7 @@ impl Settings {
             Some(k) => Some(k.clone()),
             None => Some("OPENAI_API_KEY".to_string()),
         };
-        let api_key = key_env
-            .as_deref()
-            .and_then(|k| env.get(k))
-            .map(ApiKey::new);
+        let api_key = key_env.as_deref().and_then(|k| env.get(k)).map(ApiKey::new);
         let (inp, outp) = match (profile.input_price_per_mtok, profile.output_price_per_mtok) {
             (None, None) => crate::llm::pricing::known_price(&model).unzip(),
             p => p,
@@ -344,8 +341,12 @@ mod tests {
 
     #[test]
     fn defaults_without_anything() {
-        let s = Settings::merge(ConfigFile::default(), &Overrides::default(), &Env::default())
-            .unwrap();
+        let s = Settings::merge(
+            ConfigFile::default(),
+            &Overrides::default(),
+            &Env::default(),
+        )
+        .unwrap();
         assert_eq!(s.llm.base_url, DEFAULT_BASE_URL);
         assert_eq!(s.llm.model, DEFAULT_MODEL);
         assert_eq!(s.max_steps, 15);
@@ -401,7 +402,10 @@ api_version = "2024-10-21"
         let s = Settings::merge(f, &flags, &env).unwrap();
         assert_eq!(s.llm.kind, ProviderKind::Azure);
         assert_eq!(s.llm.api_key.as_ref().unwrap().expose(), "az-123");
-        assert!(!format!("{:?}", s.llm).contains("az-123"), "key never printed");
+        assert!(
+            !format!("{:?}", s.llm).contains("az-123"),
+            "key never printed"
+        );
     }
 
     #[test]

@@ -5,16 +5,17 @@
 
 pub mod agent;
 pub mod analyze;
-// pub mod app; (wired once the LLM client and changes land)
+pub mod app;
 pub mod changes;
 pub mod cli;
 pub mod cluster;
-// pub mod commands;
+pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod exit;
 pub mod gather;
 pub mod llm;
-// pub mod oneshot;
+pub mod oneshot;
 pub mod redact;
 pub mod tools;
 pub mod ui;

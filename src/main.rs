@@ -1,5 +1,6 @@
 //! The `kai` binary: parse, run, exit with a documented code (see `kai::exit`).
 
 fn main() {
-    std::process::exit(2);
+    let code = kai::app::main();
+    std::process::exit(code);
 }

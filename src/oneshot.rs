@@ -55,7 +55,8 @@ pub fn build_llm(settings: &Settings) -> Result<Arc<dyn LlmClient>, Exit> {
             ),
         ));
     }
-    let client = OpenAiClient::new(&settings.llm).map_err(|e| Exit::new(exit::MODEL_ERROR, e.to_string()))?;
+    let client = OpenAiClient::new(&settings.llm)
+        .map_err(|e| Exit::new(exit::MODEL_ERROR, e.to_string()))?;
     Ok(Arc::new(client))
 }
 
@@ -112,7 +113,7 @@ async fn ask_terminal(req: ApprovalRequest, color: bool) -> Decision {
     .unwrap_or(Decision::Denied)
 }
 
-fn print_proposal(req: &ApprovalRequest) {
+pub fn print_proposal(req: &ApprovalRequest) {
     println!(
         "\nProposed change (NOT applied: no terminal to confirm it; rerun in a terminal, or with --yes to apply):\n{}\n{}\nEquivalent command:\n  {}\n",
         req.title,
@@ -125,7 +126,8 @@ pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Resu
     let llm = build_llm(settings)?;
     let cluster = connect_cluster(settings).await?;
     let registry = Arc::new(
-        Registry::standard(settings.read_only).map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
+        Registry::standard(settings.read_only)
+            .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
     );
     let ctx = tool_ctx(settings, Some(cluster));
     let mut cfg = AgentConfig::new(settings.llm.model.clone());
@@ -137,9 +139,21 @@ pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Resu
     } else {
         ApprovalMode::NoTerminal
     };
-    let prices = settings.llm.input_price_per_mtok.zip(settings.llm.output_price_per_mtok);
+    let prices = settings
+        .llm
+        .input_price_per_mtok
+        .zip(settings.llm.output_price_per_mtok);
     let handle = agent::spawn(llm, registry, ctx, cfg);
-    let outcome = drive(handle, prompt, global.output, global.verbose > 0, mode, &settings.llm.model, prices).await;
+    let outcome = drive(
+        handle,
+        prompt,
+        global.output,
+        global.verbose > 0,
+        mode,
+        &settings.llm.model,
+        prices,
+    )
+    .await;
     Ok(outcome.exit_code())
 }
 
@@ -194,7 +208,9 @@ pub async fn drive(
                 }
                 let label = match &decision {
                     Decision::Approved | Decision::ApprovedForSession => "approved",
-                    Decision::Denied if mode == ApprovalMode::NoTerminal => "not applied: no terminal",
+                    Decision::Denied if mode == ApprovalMode::NoTerminal => {
+                        "not applied: no terminal"
+                    }
                     Decision::Denied | Decision::DeniedWithFeedback(_) => "declined",
                     Decision::Abort => "aborted",
                 };
@@ -210,7 +226,12 @@ pub async fn drive(
                 human.finish();
                 if output == Output::Json {
                     json.report.cost_usd = prices.map(|(i, o)| {
-                        crate::llm::pricing::cost_usd(json.report.usage.prompt_tokens, json.report.usage.completion_tokens, i, o)
+                        crate::llm::pricing::cost_usd(
+                            json.report.usage.prompt_tokens,
+                            json.report.usage.completion_tokens,
+                            i,
+                            o,
+                        )
                     });
                     println!("{}", json.render());
                 } else if usage.total_tokens > 0 || usage.prompt_tokens > 0 {

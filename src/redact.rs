@@ -82,12 +82,30 @@ pub fn scrub_cow(text: &str) -> Cow<'_, str> {
     // Order matters: whole blocks and self-identifying tokens first, so the contextual
     // rules below see `[REDACTED:…]` and leave it alone.
     replace(&mut out, &p.pem, |c: &Captures| {
-        format!("-----BEGIN {}----- [REDACTED:private-key] -----END {}-----", &c[1], &c[1])
+        format!(
+            "-----BEGIN {}----- [REDACTED:private-key] -----END {}-----",
+            &c[1], &c[1]
+        )
     });
-    replace(&mut out, &p.jwt, |_: &Captures| "[REDACTED:jwt]".to_string());
-    replace(&mut out, &p.vendor, |_: &Captures| "[REDACTED:token]".to_string());
-    replace(&mut out, &p.aws_id, |_: &Captures| "[REDACTED:aws-access-key-id]".to_string());
-    replace(&mut out, &p.auth_header, |c: &Captures| format!("{}{MARK}", &c[1]));
+    replace(&mut out, &p.jwt, |_: &Captures| {
+        "[REDACTED:jwt]".to_string()
+    });
+    replace(&mut out, &p.vendor, |_: &Captures| {
+        "[REDACTED:token]".to_string()
+    });
+    replace(&mut out, &p.aws_id, |_: &Captures| {
+        "[REDACTED:aws-access-key-id]".to_string()
+    });
+    replace(&mut out, &p.auth_header, |c: &Captures| {
+        // `Authorization: Bearer [REDACTED:jwt]`: the regex backtracks to take the scheme
+        // word as the value; the credential is already gone.
+        let scheme = ["bearer", "basic", "token", "digest", "negotiate"];
+        if scheme.iter().any(|s| c[2].eq_ignore_ascii_case(s)) {
+            c[0].to_string()
+        } else {
+            format!("{}{MARK}", &c[1])
+        }
+    });
     replace(&mut out, &p.bearer, |c: &Captures| {
         let token = &c[2];
         if looks_like_credential(token) {
@@ -96,7 +114,9 @@ pub fn scrub_cow(text: &str) -> Cow<'_, str> {
             c[0].to_string()
         }
     });
-    replace(&mut out, &p.url_creds, |c: &Captures| format!("{}{}:***@", &c[1], &c[2]));
+    replace(&mut out, &p.url_creds, |c: &Captures| {
+        format!("{}{}:***@", &c[1], &c[2])
+    });
     replace(&mut out, &p.key_value, |c: &Captures| {
         let (key, sep, value) = (&c[1], &c[2], &c[3]);
         if keep_value(key, value) {
@@ -126,10 +146,32 @@ fn looks_like_credential(token: &str) -> bool {
 /// already rendered as references (`<from secret …>`) carry nothing either.
 fn keep_value(key: &str, value: &str) -> bool {
     const CREDENTIAL_ENDINGS: &[&str] = &[
-        "password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "api-key",
-        "accesskey", "access_key", "access-key", "authkey", "auth_key", "auth-key",
-        "privatekey", "private_key", "private-key", "secretkey", "secret_key", "secret-key",
-        "credential", "credentials", "key_base", "_value", "_b64", "_base64",
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "accesskey",
+        "access_key",
+        "access-key",
+        "authkey",
+        "auth_key",
+        "auth-key",
+        "privatekey",
+        "private_key",
+        "private-key",
+        "secretkey",
+        "secret_key",
+        "secret-key",
+        "credential",
+        "credentials",
+        "key_base",
+        "_value",
+        "_b64",
+        "_base64",
     ];
     let k = key
         .trim_matches(|c: char| c == '"' || c == '\'')
@@ -140,7 +182,10 @@ fn keep_value(key: &str, value: &str) -> bool {
     }
     if stem.ends_with("_value") || stem.ends_with("_b64") || stem.ends_with("_base64") {
         // Only when the key also names a credential ("password_value", not "cpu_value").
-        if !["password", "passwd", "secret", "token", "key"].iter().any(|w| stem.contains(w)) {
+        if !["password", "passwd", "secret", "token", "key"]
+            .iter()
+            .any(|w| stem.contains(w))
+        {
             return true;
         }
     }
@@ -183,11 +228,12 @@ pub fn redact_secret_value(obj: &mut Value) {
 pub fn base64_decoded_len(s: &str) -> usize {
     let s = s.trim();
     let pad = s.chars().rev().take_while(|c| *c == '=').count();
-    (s.len() / 4 * 3).saturating_sub(pad) + match s.len() % 4 {
-        2 => 1,
-        3 => 2,
-        _ => 0,
-    }
+    (s.len() / 4 * 3).saturating_sub(pad)
+        + match s.len() % 4 {
+            2 => 1,
+            3 => 2,
+            _ => 0,
+        }
 }
 
 /// How an env var is shown: a literal value (scrubbed, and withheld entirely when the
@@ -218,13 +264,51 @@ pub fn env_display(env: &k8s_openapi::api::core::v1::EnvVar) -> String {
     scrub(value)
 }
 
+/// Withhold inline values of credential-named env vars anywhere in an object's JSON
+/// (`{name: DB_PASSWORD, value: hunter2}` in a Pod, Deployment or CRD template): YAML
+/// puts name and value on separate lines, where [`scrub`] cannot pair them.
+pub fn redact_env_values(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let sensitive = map
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(sensitive_name);
+            if sensitive {
+                if let Some(Value::String(val)) = map.get_mut("value") {
+                    if !val.is_empty() {
+                        *val = format!("{MARK} ({} chars, set inline)", val.chars().count());
+                    }
+                }
+            }
+            for (_, child) in map.iter_mut() {
+                redact_env_values(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_env_values),
+        _ => {}
+    }
+}
+
 /// An env var or key name that says it holds a credential.
 pub fn sensitive_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "apikey", "api_key", "access_key", "private_key", "credential"]
-        .iter()
-        .any(|w| n.contains(w))
-        && !["_file", "_path", "_name", "_ref"].iter().any(|s| n.ends_with(s))
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "access_key",
+        "private_key",
+        "credential",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+        && !["_file", "_path", "_name", "_ref"]
+            .iter()
+            .any(|s| n.ends_with(s))
 }
 
 #[cfg(test)]
@@ -239,7 +323,10 @@ mod tests {
 
     fn redacts(input: &str, secret: &str) {
         let out = scrub(input);
-        assert!(!out.contains(secret), "{input:?} -> {out:?} still has {secret:?}");
+        assert!(
+            !out.contains(secret),
+            "{input:?} -> {out:?} still has {secret:?}"
+        );
         assert!(out.contains("[REDACTED") || out.contains("***"), "{out:?}");
     }
 
@@ -249,11 +336,23 @@ mod tests {
 
     #[test]
     fn authorization_headers() {
-        redacts("Authorization: Bearer abc123def456ghi789", "abc123def456ghi789");
+        redacts(
+            "Authorization: Bearer abc123def456ghi789",
+            "abc123def456ghi789",
+        );
         redacts("authorization=Basic dXNlcjpwYXNz", "dXNlcjpwYXNz");
-        redacts(r#"{"Authorization": "Bearer tok_9f8e7d6c5b4a"}"#, "tok_9f8e7d6c5b4a");
-        redacts("curl -H 'Authorization: token 0123456789abcdef'", "0123456789abcdef");
-        redacts("sent header bearer 9a8b7c6d5e4f3a2b1c0d", "9a8b7c6d5e4f3a2b1c0d");
+        redacts(
+            r#"{"Authorization": "Bearer tok_9f8e7d6c5b4a"}"#,
+            "tok_9f8e7d6c5b4a",
+        );
+        redacts(
+            "curl -H 'Authorization: token 0123456789abcdef'",
+            "0123456789abcdef",
+        );
+        redacts(
+            "sent header bearer 9a8b7c6d5e4f3a2b1c0d",
+            "9a8b7c6d5e4f3a2b1c0d",
+        );
         let out = scrub("Authorization: Bearer abc123def456ghi789");
         assert!(out.starts_with("Authorization: Bearer [REDACTED]"), "{out}");
     }
@@ -275,7 +374,10 @@ mod tests {
 
     #[test]
     fn key_value_pairs() {
-        assert_eq!(scrub("password=hunter2 user=app"), "password=[REDACTED] user=app");
+        assert_eq!(
+            scrub("password=hunter2 user=app"),
+            "password=[REDACTED] user=app"
+        );
         redacts("DB_PASSWORD: hunter2", "hunter2");
         redacts("passwd:letmein", "letmein");
         redacts("client_secret=abcdef", "abcdef");
@@ -283,7 +385,10 @@ mod tests {
         redacts("api_key=AbCdEf123", "AbCdEf123");
         redacts("X-API-KEY: AbCdEf123", "AbCdEf123");
         redacts(r#"{"password": "hunter2"}"#, "hunter2");
-        redacts("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI");
+        redacts(
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI",
+        );
         let out = scrub(r#"{"password": "hunter2"}"#);
         assert!(out.contains("\"password\""), "{out}");
     }
@@ -307,9 +412,15 @@ mod tests {
         redacts("key AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE");
         redacts("ASIAY34FZKBOKMUTVV7A", "ASIAY34FZKBOKMUTVV7A");
         redacts("ghp_1234567890abcdefghijABCDEFGHIJ123456", "ghp_1234567890");
-        redacts("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11ABC");
+        redacts(
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+            "github_pat_11ABC",
+        );
         redacts("slack xoxb-1234567890-abcdefghij", "xoxb-1234567890");
-        redacts("OPENAI_KEY sk-proj-abcdefghijklmnopqrstuvwx", "sk-proj-abcdef");
+        redacts(
+            "OPENAI_KEY sk-proj-abcdefghijklmnopqrstuvwx",
+            "sk-proj-abcdef",
+        );
         redacts("sk_live_abcdefghijklmnop1234", "sk_live_abcdef");
         keeps("AKIA is a prefix; AKIAshort is not a key");
         keeps("task-runner sk-1 started");
@@ -358,6 +469,18 @@ mod tests {
     }
 
     #[test]
+    fn inline_env_values_in_objects() {
+        let mut v = serde_json::json!({"spec": {"containers": [{"env": [
+            {"name": "DB_PASSWORD", "value": "hunter2"},
+            {"name": "LOG_LEVEL", "value": "debug"}
+        ]}]}});
+        redact_env_values(&mut v);
+        let text = v.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("debug"));
+    }
+
+    #[test]
     fn env_values() {
         use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
         let from_secret = EnvVar {
@@ -372,7 +495,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert_eq!(env_display(&from_secret), "<from secret db-creds key password>");
+        assert_eq!(
+            env_display(&from_secret),
+            "<from secret db-creds key password>"
+        );
         let inline = EnvVar {
             name: "API_TOKEN".into(),
             value: Some("abc".into()),

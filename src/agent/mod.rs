@@ -23,7 +23,8 @@ use guard::RepeatGuard;
 use protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
 
 /// The system prompt, compiled in from `prompts/`.
-pub const SYSTEM_PROMPT: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/system.md"));
+pub const SYSTEM_PROMPT: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/system.md"));
 
 /// Rough token estimate (4 bytes a token) used for budgets; no tokenizer needed for that.
 pub fn estimate_tokens(text: &str) -> usize {
@@ -107,14 +108,22 @@ impl Approver for ChannelApprover {
 }
 
 /// Start the agent. `ctx.approver` is replaced by the protocol round trip.
-pub fn spawn(llm: Arc<dyn LlmClient>, registry: Arc<Registry>, mut ctx: ToolCtx, cfg: AgentConfig) -> AgentHandle {
+pub fn spawn(
+    llm: Arc<dyn LlmClient>,
+    registry: Arc<Registry>,
+    mut ctx: ToolCtx,
+    cfg: AgentConfig,
+) -> AgentHandle {
     let (ops_tx, mut ops_rx) = mpsc::unbounded_channel::<Op>();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<Event>();
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
-    ctx.approver = Arc::new(ChannelApprover {
-        events: ev_tx.clone(),
-        pending: pending.clone(),
-    });
+    // "Yes for the rest of this session" is remembered here, once per session.
+    ctx.approver = Arc::new(crate::changes::SessionApprovals::new(Arc::new(
+        ChannelApprover {
+            events: ev_tx.clone(),
+            pending: pending.clone(),
+        },
+    )));
     let (turn_tx, mut turn_rx) = mpsc::unbounded_channel::<String>();
     let current: Arc<Mutex<CancellationToken>> = Arc::new(Mutex::new(CancellationToken::new()));
 
@@ -191,7 +200,12 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn new(llm: Arc<dyn LlmClient>, registry: Arc<Registry>, ctx: ToolCtx, cfg: AgentConfig) -> Self {
+    pub fn new(
+        llm: Arc<dyn LlmClient>,
+        registry: Arc<Registry>,
+        ctx: ToolCtx,
+        cfg: AgentConfig,
+    ) -> Self {
         Self {
             llm,
             registry,
@@ -214,7 +228,12 @@ impl Agent {
 
     /// Run one user turn to its end, emitting events. Never panics on model or tool
     /// misbehaviour: every failure becomes an event.
-    pub async fn run_turn(&mut self, text: &str, events: &mpsc::UnboundedSender<Event>, cancel: &CancellationToken) {
+    pub async fn run_turn(
+        &mut self,
+        text: &str,
+        events: &mpsc::UnboundedSender<Event>,
+        cancel: &CancellationToken,
+    ) {
         let emit = |e: Event| {
             let _ = events.send(e);
         };
@@ -265,7 +284,9 @@ impl Agent {
             };
             let delta_tx = events.clone();
             let mut on_text = move |t: &str| {
-                let _ = delta_tx.send(Event::TextDelta { text: t.to_string() });
+                let _ = delta_tx.send(Event::TextDelta {
+                    text: t.to_string(),
+                });
             };
             let result = tokio::select! {
                 r = self.llm.chat(&request, &mut on_text) => r,
@@ -330,12 +351,16 @@ impl Agent {
                     continue;
                 }
                 if cancel.is_cancelled() {
-                    self.history
-                        .push(ChatMessage::tool_result(&call.id, "not run: interrupted by the user"));
+                    self.history.push(ChatMessage::tool_result(
+                        &call.id,
+                        "not run: interrupted by the user",
+                    ));
                     continue;
                 }
                 match self.run_tool(call, &mut guard, events, cancel).await {
-                    Ok(output) => self.history.push(ChatMessage::tool_result(&call.id, output)),
+                    Ok(output) => self
+                        .history
+                        .push(ChatMessage::tool_result(&call.id, output)),
                     Err(ToolError::Model(msg)) => self
                         .history
                         .push(ChatMessage::tool_result(&call.id, format!("error: {msg}"))),
@@ -372,7 +397,8 @@ impl Agent {
             Ok((h, args)) => (h.summarize(args), args.clone()),
             Err(_) => (
                 format!("{} (invalid call)", call.name),
-                serde_json::from_str(&call.arguments).unwrap_or(Value::String(call.arguments.clone())),
+                serde_json::from_str(&call.arguments)
+                    .unwrap_or(Value::String(call.arguments.clone())),
             ),
         };
         let _ = events.send(Event::ToolStarted {
@@ -415,7 +441,12 @@ impl Agent {
 
     /// Fetch the context a diagnosis needs before the first model call, and present it
     /// as tool calls kai made itself, so the model reads it like any tool result.
-    async fn pregather(&mut self, question: &str, events: &mpsc::UnboundedSender<Event>, cancel: &CancellationToken) {
+    async fn pregather(
+        &mut self,
+        question: &str,
+        events: &mpsc::UnboundedSender<Event>,
+        cancel: &CancellationToken,
+    ) {
         let ns = self.cfg.namespace.clone();
         let gathered = tokio::select! {
             g = crate::gather::pregather(&self.ctx, question, ns.as_deref()) => g,

@@ -14,7 +14,10 @@ pub enum Op {
     /// A user message starting a turn.
     UserTurn(String),
     /// The user's answer to an [`Event::ApprovalRequested`] with the same id.
-    Approval { id: String, decision: Decision },
+    Approval {
+        id: String,
+        decision: Decision,
+    },
     /// Ctrl-C: end the current turn cleanly.
     Interrupt,
     Shutdown,
@@ -76,7 +79,9 @@ pub enum TurnEnd {
 pub enum Event {
     TurnStarted,
     /// Streamed answer text.
-    TextDelta { text: String },
+    TextDelta {
+        text: String,
+    },
     ToolStarted {
         call_id: String,
         name: String,
@@ -96,9 +101,16 @@ pub enum Event {
     },
     ApprovalRequested(ApprovalRequest),
     /// Something the user should know that is not part of the answer.
-    Notice { message: String },
-    Usage { usage: Usage },
-    Error { message: String, exit_code: i32 },
+    Notice {
+        message: String,
+    },
+    Usage {
+        usage: Usage,
+    },
+    Error {
+        message: String,
+        exit_code: i32,
+    },
     TurnDone {
         end: TurnEnd,
         answer: String,

@@ -251,7 +251,12 @@ mod tests {
         let order: Vec<_> = v.iter().map(|f| f.cause.as_str()).collect();
         assert_eq!(
             order,
-            ["missing-secret-key", "crash-loop-app-error", "rollout-stuck", "unknown"]
+            [
+                "missing-secret-key",
+                "crash-loop-app-error",
+                "rollout-stuck",
+                "unknown"
+            ]
         );
     }
 }

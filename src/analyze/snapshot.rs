@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    Endpoints, Event, Node, PersistentVolumeClaim, Pod, Service,
-};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -165,7 +163,10 @@ impl Snapshot {
     }
 
     /// Seconds elapsed since `t`, if both it and `now` are known.
-    pub fn age_secs(&self, t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> Option<i64> {
+    pub fn age_secs(
+        &self,
+        t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    ) -> Option<i64> {
         let now = self.now?;
         let t = t?;
         Some(now.as_second() - t.0.as_second())

@@ -52,8 +52,12 @@ fn delete_namespace(i: &DangerInput<'_>) -> Option<String> {
 }
 
 fn delete_cluster_scoped(i: &DangerInput<'_>) -> Option<String> {
-    (i.verb == Verb::Delete && !i.namespaced)
-        .then(|| format!("deletes a cluster-scoped {}, which can affect every namespace", i.kind))
+    (i.verb == Verb::Delete && !i.namespaced).then(|| {
+        format!(
+            "deletes a cluster-scoped {}, which can affect every namespace",
+            i.kind
+        )
+    })
 }
 
 fn scale_to_zero(i: &DangerInput<'_>) -> Option<String> {
@@ -68,7 +72,10 @@ fn scale_to_zero(i: &DangerInput<'_>) -> Option<String> {
         // JSON patch: any op writing /spec/replicas = 0.
         Value::Array(ops) => ops.iter().any(|op| {
             op.get("path").and_then(Value::as_str) == Some("/spec/replicas")
-                && matches!(op.get("op").and_then(Value::as_str), Some("replace" | "add"))
+                && matches!(
+                    op.get("op").and_then(Value::as_str),
+                    Some("replace" | "add")
+                )
                 && op.get("value").is_some_and(zero)
         }),
         _ => false,
@@ -92,8 +99,9 @@ fn pod_service_account(i: &DangerInput<'_>) -> Option<String> {
         return None;
     }
     let body = i.body?;
-    mentions_key(body, &["serviceAccountName", "serviceAccount"])
-        .then(|| "changes which ServiceAccount (and so which RBAC permissions) pods run with".to_string())
+    mentions_key(body, &["serviceAccountName", "serviceAccount"]).then(|| {
+        "changes which ServiceAccount (and so which RBAC permissions) pods run with".to_string()
+    })
 }
 
 fn mentions_key(v: &Value, keys: &[&str]) -> bool {
@@ -118,23 +126,52 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn input<'a>(group: &'a str, kind: &'a str, namespaced: bool, verb: Verb, body: Option<&'a Value>) -> DangerInput<'a> {
-        DangerInput { group, kind, namespaced, verb, body }
+    fn input<'a>(
+        group: &'a str,
+        kind: &'a str,
+        namespaced: bool,
+        verb: Verb,
+        body: Option<&'a Value>,
+    ) -> DangerInput<'a> {
+        DangerInput {
+            group,
+            kind,
+            namespaced,
+            verb,
+            body,
+        }
     }
 
     #[test]
     fn row_delete_namespace() {
         let r = delete_namespace(&input("", "Namespace", false, Verb::Delete, None)).unwrap();
         assert!(r.contains("namespace"));
-        assert!(delete_namespace(&input("", "Namespace", false, Verb::Apply, Some(&json!({})))).is_none());
+        assert!(delete_namespace(&input(
+            "",
+            "Namespace",
+            false,
+            Verb::Apply,
+            Some(&json!({}))
+        ))
+        .is_none());
         assert!(delete_namespace(&input("", "ConfigMap", true, Verb::Delete, None)).is_none());
     }
 
     #[test]
     fn row_delete_cluster_scoped() {
-        assert!(delete_cluster_scoped(&input("storage.k8s.io", "StorageClass", false, Verb::Delete, None)).is_some());
+        assert!(delete_cluster_scoped(&input(
+            "storage.k8s.io",
+            "StorageClass",
+            false,
+            Verb::Delete,
+            None
+        ))
+        .is_some());
         assert!(delete_cluster_scoped(&input("", "ConfigMap", true, Verb::Delete, None)).is_none());
-        assert!(delete_cluster_scoped(&input("", "Node", false, Verb::Patch, Some(&json!({})))).is_none());
+        assert!(
+            delete_cluster_scoped(&input("", "Node", false, Verb::Patch, Some(&json!({}))))
+                .is_none()
+        );
     }
 
     #[test]
@@ -142,24 +179,60 @@ mod tests {
         let zero = json!({"spec": {"replicas": 0}});
         let two = json!({"spec": {"replicas": 2}});
         let jp = json!([{"op": "replace", "path": "/spec/replicas", "value": 0}]);
-        assert!(scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&zero))).is_some());
-        assert!(scale_to_zero(&input("apps", "Deployment", true, Verb::Apply, Some(&zero))).is_some());
-        assert!(scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&jp))).is_some());
-        assert!(scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&two))).is_none());
-        assert!(scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&json!({"metadata": {}})))).is_none());
+        assert!(
+            scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&zero))).is_some()
+        );
+        assert!(
+            scale_to_zero(&input("apps", "Deployment", true, Verb::Apply, Some(&zero))).is_some()
+        );
+        assert!(
+            scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&jp))).is_some()
+        );
+        assert!(
+            scale_to_zero(&input("apps", "Deployment", true, Verb::Patch, Some(&two))).is_none()
+        );
+        assert!(scale_to_zero(&input(
+            "apps",
+            "Deployment",
+            true,
+            Verb::Patch,
+            Some(&json!({"metadata": {}}))
+        ))
+        .is_none());
     }
 
     #[test]
     fn row_rbac_group() {
         for kind in ["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"] {
-            assert!(rbac_group(&input("rbac.authorization.k8s.io", kind, true, Verb::Apply, Some(&json!({})))).is_some());
+            assert!(rbac_group(&input(
+                "rbac.authorization.k8s.io",
+                kind,
+                true,
+                Verb::Apply,
+                Some(&json!({}))
+            ))
+            .is_some());
         }
-        assert!(rbac_group(&input("apps", "Deployment", true, Verb::Apply, Some(&json!({})))).is_none());
+        assert!(rbac_group(&input(
+            "apps",
+            "Deployment",
+            true,
+            Verb::Apply,
+            Some(&json!({}))
+        ))
+        .is_none());
     }
 
     #[test]
     fn row_service_account() {
-        assert!(service_account(&input("", "ServiceAccount", true, Verb::Patch, Some(&json!({})))).is_some());
+        assert!(service_account(&input(
+            "",
+            "ServiceAccount",
+            true,
+            Verb::Patch,
+            Some(&json!({}))
+        ))
+        .is_some());
         assert!(service_account(&input("", "ServiceAccount", true, Verb::Delete, None)).is_some());
         assert!(service_account(&input("", "Service", true, Verb::Delete, None)).is_none());
     }
@@ -167,11 +240,21 @@ mod tests {
     #[test]
     fn row_pod_service_account() {
         let b = json!({"spec": {"template": {"spec": {"serviceAccountName": "admin"}}}});
-        assert!(pod_service_account(&input("apps", "Deployment", true, Verb::Patch, Some(&b))).is_some());
+        assert!(
+            pod_service_account(&input("apps", "Deployment", true, Verb::Patch, Some(&b)))
+                .is_some()
+        );
         let jp = json!([{"op": "replace", "path": "/spec/template/spec/serviceAccountName", "value": "admin"}]);
-        assert!(pod_service_account(&input("apps", "Deployment", true, Verb::Patch, Some(&jp))).is_some());
-        let img = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "b"}]}}}});
-        assert!(pod_service_account(&input("apps", "Deployment", true, Verb::Patch, Some(&img))).is_none());
+        assert!(
+            pod_service_account(&input("apps", "Deployment", true, Verb::Patch, Some(&jp)))
+                .is_some()
+        );
+        let img =
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "b"}]}}}});
+        assert!(
+            pod_service_account(&input("apps", "Deployment", true, Verb::Patch, Some(&img)))
+                .is_none()
+        );
     }
 
     #[test]
@@ -181,6 +264,8 @@ mod tests {
         assert!(danger(&input("apps", "Deployment", true, Verb::Patch, Some(&b))).is_none());
         assert!(danger(&input("", "ConfigMap", true, Verb::Delete, None)).is_none());
         // A namespace delete reports the most specific reason.
-        assert!(danger(&input("", "Namespace", false, Verb::Delete, None)).unwrap().contains("namespace"));
+        assert!(danger(&input("", "Namespace", false, Verb::Delete, None))
+            .unwrap()
+            .contains("namespace"));
     }
 }

@@ -38,6 +38,35 @@ pub fn redact_secret(obj: &Value) -> Value {
     obj
 }
 
+/// A patch for a Secret with its values replaced, for the kubectl equivalent (which is
+/// shown and audited, so must not carry them).
+pub fn redact_secret_patch(patch: &Value) -> Value {
+    let mut p = patch.clone();
+    match &mut p {
+        Value::Object(_) => {
+            for field in ["data", "stringData"] {
+                if let Some(Value::Object(m)) = p.get_mut(field) {
+                    for v in m.values_mut() {
+                        *v = Value::String(REDACTED.into());
+                    }
+                }
+            }
+            strip_last_applied(&mut p);
+        }
+        Value::Array(ops) => {
+            for op in ops {
+                if let Some(Value::Object(o)) = Some(op) {
+                    if o.contains_key("value") {
+                        o.insert("value".into(), Value::String(REDACTED.into()));
+                    }
+                }
+            }
+        }
+        _ => p = Value::String(REDACTED.into()),
+    }
+    p
+}
+
 /// The last-applied annotation of a Secret holds its values in clear.
 fn strip_last_applied(obj: &mut Value) {
     if let Some(Value::Object(a)) = obj.pointer_mut("/metadata/annotations") {
@@ -76,9 +105,12 @@ fn redact_pair(before: Option<&Value>, after: Option<&Value>) -> (Option<Value>,
         return (before.cloned(), after.cloned());
     }
     let field_of = |o: Option<&Value>, f: &str| -> Map<String, Value> {
-        o.and_then(|o| o.get(f)).and_then(Value::as_object).cloned().unwrap_or_default()
+        o.and_then(|o| o.get(f))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     };
-    let mut b = before.map(redact_secret);
+    let b = before.map(redact_secret);
     let mut a = after.map(redact_secret);
     for field in ["data", "stringData"] {
         let old = field_of(before, field);
@@ -90,8 +122,6 @@ fn redact_pair(before: Option<&Value>, after: Option<&Value>) -> (Option<Value>,
                 }
             }
         }
-        // Keep `b` as is: its values are already `<redacted>`.
-        let _ = &mut b;
     }
     (b, a)
 }
@@ -109,8 +139,16 @@ pub fn object_diff(label: &str, before: Option<&Value>, after: Option<&Value>) -
     if old == new {
         return String::new();
     }
-    let old_name = if before.is_some() { format!("live: {label}") } else { "/dev/null".to_string() };
-    let new_name = if after.is_some() { format!("after: {label}") } else { "/dev/null".to_string() };
+    let old_name = if before.is_some() {
+        format!("live: {label}")
+    } else {
+        "/dev/null".to_string()
+    };
+    let new_name = if after.is_some() {
+        format!("after: {label}")
+    } else {
+        "/dev/null".to_string()
+    };
     similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(4)
@@ -166,17 +204,32 @@ mod tests {
 
     #[test]
     fn diff_shows_the_change_without_noise() {
-        let d = object_diff("Deployment shop/web", Some(&deploy(1, "10")), Some(&deploy(3, "11")));
+        let d = object_diff(
+            "Deployment shop/web",
+            Some(&deploy(1, "10")),
+            Some(&deploy(3, "11")),
+        );
         assert!(d.contains("-  replicas: 1"), "{d}");
         assert!(d.contains("+  replicas: 3"), "{d}");
-        for noise in ["resourceVersion", "managedFields", "uid", "generation", "creationTimestamp", "last-applied", "readyReplicas"] {
+        for noise in [
+            "resourceVersion",
+            "managedFields",
+            "uid",
+            "generation",
+            "creationTimestamp",
+            "last-applied",
+            "readyReplicas",
+        ] {
             assert!(!d.contains(noise), "{noise} in {d}");
         }
     }
 
     #[test]
     fn identical_objects_have_an_empty_diff() {
-        assert_eq!(object_diff("x", Some(&deploy(1, "10")), Some(&deploy(1, "11"))), "");
+        assert_eq!(
+            object_diff("x", Some(&deploy(1, "10")), Some(&deploy(1, "11"))),
+            ""
+        );
     }
 
     #[test]
@@ -184,20 +237,40 @@ mod tests {
         let d = object_diff("Deployment shop/web", Some(&deploy(1, "10")), None);
         assert!(d.contains("+++ /dev/null"), "{d}");
         assert!(d.contains("-kind: Deployment"), "{d}");
-        assert!(d.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count() == 0);
+        assert!(
+            d.lines()
+                .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+                .count()
+                == 0
+        );
     }
 
     #[test]
     fn secret_values_never_appear() {
-        let s = |v: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db",
+        let s = |v: &str| {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db",
             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": format!("{{\"data\":{{\"password\":\"{v}\"}}}}")}},
-            "data": {"password": v, "user": "YWRtaW4="}});
-        let d = object_diff("Secret shop/db", Some(&s("c2VjcmV0MQ==")), Some(&s("c2VjcmV0Mg==")));
+            "data": {"password": v, "user": "YWRtaW4="}})
+        };
+        let d = object_diff(
+            "Secret shop/db",
+            Some(&s("c2VjcmV0MQ==")),
+            Some(&s("c2VjcmV0Mg==")),
+        );
         assert!(!d.contains("c2VjcmV0"), "{d}");
         assert!(!d.contains("YWRtaW4="), "{d}");
         assert!(d.contains(REDACTED_CHANGED), "{d}");
         let del = object_diff("Secret shop/db", Some(&s("c2VjcmV0MQ==")), None);
         assert!(!del.contains("c2VjcmV0") && del.contains(REDACTED), "{del}");
+        let p = redact_secret_patch(
+            &json!({"stringData": {"password": "x1"}, "metadata": {"labels": {"a": "b"}}}),
+        );
+        assert_eq!(
+            p,
+            json!({"stringData": {"password": REDACTED}, "metadata": {"labels": {"a": "b"}}})
+        );
+        let p = redact_secret_patch(&json!([{"op": "add", "path": "/data/k", "value": "eDE="}]));
+        assert!(!p.to_string().contains("eDE="));
         let audit = redact_secret(&s("c2VjcmV0MQ=="));
         assert!(!audit.to_string().contains("c2VjcmV0"));
     }

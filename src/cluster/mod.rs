@@ -26,7 +26,9 @@ pub enum ClusterError {
     UnknownContext(String, String),
     #[error("cannot reach the Kubernetes API server at {url}: {message}; check the cluster is up and the context is right")]
     Unreachable { url: String, message: String },
-    #[error("forbidden: {message} (RBAC: ask for `{verb}` on `{resource}` or use another context)")]
+    #[error(
+        "forbidden: {message} (RBAC: ask for `{verb}` on `{resource}` or use another context)"
+    )]
     Forbidden {
         verb: String,
         resource: String,
@@ -153,9 +155,8 @@ impl Cluster {
                 // KUBECONFIG may be a list; kube merges them.
                 let mut merged: Option<Kubeconfig> = None;
                 for p in std::env::split_paths(path) {
-                    let kc = Kubeconfig::read_from(&p).map_err(|e| {
-                        ClusterError::NoKubeconfig(format!("{}: {e}", p.display()))
-                    })?;
+                    let kc = Kubeconfig::read_from(&p)
+                        .map_err(|e| ClusterError::NoKubeconfig(format!("{}: {e}", p.display())))?;
                     merged = Some(match merged {
                         None => kc,
                         Some(m) => m
@@ -262,14 +263,19 @@ impl Cluster {
         let mut all_kinds = Vec::new();
         for g in discovery.groups() {
             if let Some(want_group) = &group {
-                if !g.name().eq_ignore_ascii_case(want_group) && !g.name().starts_with(want_group.as_str()) {
+                if !g.name().eq_ignore_ascii_case(want_group)
+                    && !g.name().starts_with(want_group.as_str())
+                {
                     continue;
                 }
             }
             for (ar, caps) in g.recommended_resources() {
                 all_kinds.push(ar.kind.clone());
                 let singular = ar.kind.to_ascii_lowercase();
-                if singular == wanted || ar.plural == wanted || ar.plural.trim_end_matches('s') == wanted {
+                if singular == wanted
+                    || ar.plural == wanted
+                    || ar.plural.trim_end_matches('s') == wanted
+                {
                     // Prefer the core group, then apps, then anything else.
                     let rank = match g.name() {
                         "" => 0,
@@ -313,7 +319,9 @@ impl Cluster {
         }
         match ns {
             Some("*") => Api::all_with(self.client.clone(), &kind.resource),
-            other => Api::namespaced_with(self.client.clone(), self.namespace(other), &kind.resource),
+            other => {
+                Api::namespaced_with(self.client.clone(), self.namespace(other), &kind.resource)
+            }
         }
     }
 }
@@ -325,7 +333,11 @@ pub fn suggest(wanted: &str, candidates: &[String]) -> Vec<String> {
         .iter()
         .map(|c| {
             let l = c.to_ascii_lowercase();
-            let d = if l.starts_with(&w) || w.starts_with(&l) { 0 } else { edit_distance(&w, &l) };
+            let d = if l.starts_with(&w) || w.starts_with(&l) {
+                0
+            } else {
+                edit_distance(&w, &l)
+            };
             (d, c)
         })
         .filter(|(d, _)| *d <= 2)

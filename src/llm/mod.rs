@@ -122,7 +122,9 @@ pub enum LlmError {
     Auth(String),
     #[error("model {model:?} is not known to the endpoint: {message}; pick another with --model")]
     ModelNotFound { model: String, message: String },
-    #[error("the model endpoint is rate limiting (HTTP 429) and {attempts} attempts failed: {message}")]
+    #[error(
+        "the model endpoint is rate limiting (HTTP 429) and {attempts} attempts failed: {message}"
+    )]
     RateLimited { attempts: u32, message: String },
     #[error("the model endpoint returned HTTP {status} after {attempts} attempts: {message}")]
     Server {
@@ -147,11 +149,16 @@ pub enum LlmError {
 }
 
 /// Streams text deltas to `on_text` as they arrive and returns the whole response.
+///
+/// Implementations must spell `on_text` exactly as here: `#[async_trait]` gives an elided
+/// `&str` inside `FnMut(&str)` a named method lifetime, which would let an implementation
+/// pass only strings outliving the call, never its own buffers; the explicit `for<'a>`
+/// keeps the callback callable with any `&str`.
 #[async_trait]
 pub trait LlmClient: Send + Sync {
     async fn chat(
         &self,
         request: &ChatRequest,
-        on_text: &mut (dyn FnMut(&str) + Send),
+        on_text: &mut (dyn for<'a> FnMut(&'a str) + Send),
     ) -> Result<ChatResponse, LlmError>;
 }

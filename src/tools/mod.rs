@@ -196,6 +196,25 @@ impl Registry {
         Ok(())
     }
 
+    /// Register a handler with a declaration given in code (extensions and tests). The
+    /// same mutating cross-check applies.
+    pub fn register_with_decl(
+        &mut self,
+        decl: ToolDecl,
+        handler: Arc<dyn ToolHandler>,
+    ) -> Result<(), RegistryError> {
+        if decl.mutating != handler.is_mutating() {
+            return Err(RegistryError::MutatingMismatch {
+                name: decl.name.clone(),
+                decl: decl.mutating,
+                handler: handler.is_mutating(),
+            });
+        }
+        self.tools
+            .insert(decl.name.clone(), Entry { decl, handler });
+        Ok(())
+    }
+
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.tools.values().map(|e| e.decl.spec()).collect()
     }

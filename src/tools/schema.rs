@@ -24,7 +24,9 @@ fn type_matches(want: &str, v: &Value) -> bool {
     match want {
         "number" => v.is_number(),
         "integer" => {
-            type_name(v) == "integer" || v.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite())
+            type_name(v) == "integer"
+                || v.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.is_finite())
         }
         other => type_name(v) == other,
     }
@@ -42,7 +44,10 @@ fn check(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
     if let Some(t) = schema.get("type") {
         let ok = match t {
             Value::String(s) => type_matches(s, value),
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).any(|s| type_matches(s, value)),
+            Value::Array(ts) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|s| type_matches(s, value)),
             _ => true,
         };
         if !ok {
@@ -143,7 +148,11 @@ mod tests {
 
     #[test]
     fn accepts_valid_arguments() {
-        validate(&schema(), &json!({"kind": "Pod", "tail_lines": 10, "previous": true})).unwrap();
+        validate(
+            &schema(),
+            &json!({"kind": "Pod", "tail_lines": 10, "previous": true}),
+        )
+        .unwrap();
         validate(&schema(), &json!({"kind": "Pod", "previous": null})).unwrap();
         validate(&schema(), &json!({"kind": "Pod", "tail_lines": 10.0})).unwrap();
     }
@@ -154,9 +163,15 @@ mod tests {
             (json!({}), "missing required field `kind`"),
             (json!({"kind": 3}), "`kind` must be of type \"string\""),
             (json!({"kind": "Pod", "tail_lines": 0}), "at least 1"),
-            (json!({"kind": "Pod", "tail_lines": 1.5}), "`tail_lines` must be of type"),
+            (
+                json!({"kind": "Pod", "tail_lines": 1.5}),
+                "`tail_lines` must be of type",
+            ),
             (json!({"kind": "Pod", "output": "yaml"}), "must be one of"),
-            (json!({"kind": "Pod", "colour": "red"}), "unknown field `colour`"),
+            (
+                json!({"kind": "Pod", "colour": "red"}),
+                "unknown field `colour`",
+            ),
             (json!({"kind": "Pod", "types": ["a", 1]}), "`types[1]`"),
             (json!("Pod"), "the arguments must be of type \"object\""),
         ];

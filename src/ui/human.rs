@@ -66,11 +66,23 @@ impl HumanSink {
             Event::TextDelta { text } => {
                 self.stop_spin();
                 self.streamed = true;
-                let styled = if self.render { self.md.push(text) } else { text.clone() };
+                let styled = if self.render {
+                    self.md.push(text)
+                } else {
+                    text.clone()
+                };
                 self.out(&styled);
             }
-            Event::ToolStarted { summary, pregathered, .. } => {
-                let finished = if self.render { self.md.finish() } else { String::new() };
+            Event::ToolStarted {
+                summary,
+                pregathered,
+                ..
+            } => {
+                let finished = if self.render {
+                    self.md.finish()
+                } else {
+                    String::new()
+                };
                 self.out(&finished);
                 if self.streamed && !self.ended_with_newline {
                     self.out("\n");
@@ -82,9 +94,18 @@ impl HumanSink {
                     format!("{arrow} {summary}")
                 };
                 self.err_line(&line);
-                self.spin(&format!("running {}", summary.split_whitespace().next().unwrap_or("tool")));
+                self.spin(&format!(
+                    "running {}",
+                    summary.split_whitespace().next().unwrap_or("tool")
+                ));
             }
-            Event::ToolFinished { error, duration_ms, output_bytes, name, .. } => {
+            Event::ToolFinished {
+                error,
+                duration_ms,
+                output_bytes,
+                name,
+                ..
+            } => {
                 self.stop_spin();
                 if let Some(err) = error {
                     let first = err.lines().next().unwrap_or("");
@@ -109,7 +130,11 @@ impl HumanSink {
             }
             Event::TurnDone { end, answer, .. } => {
                 self.stop_spin();
-                let rest = if self.render { self.md.finish() } else { String::new() };
+                let rest = if self.render {
+                    self.md.finish()
+                } else {
+                    String::new()
+                };
                 self.out(&rest);
                 if !self.streamed && !answer.is_empty() {
                     // The model sent the answer without streaming deltas (or max-steps text).

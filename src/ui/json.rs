@@ -58,18 +58,28 @@ impl JsonSink {
     pub fn event(&mut self, e: &Event) {
         let r = &mut self.report;
         match e {
-            Event::ToolStarted { call_id, name, arguments, pregathered, .. } => {
-                r.tool_calls.push(ToolCallRecord {
-                    id: call_id.clone(),
-                    name: name.clone(),
-                    arguments: arguments.clone(),
-                    pregathered: *pregathered,
-                    duration_ms: 0,
-                    output_bytes: 0,
-                    error: None,
-                })
-            }
-            Event::ToolFinished { call_id, duration_ms, output_bytes, error, .. } => {
+            Event::ToolStarted {
+                call_id,
+                name,
+                arguments,
+                pregathered,
+                ..
+            } => r.tool_calls.push(ToolCallRecord {
+                id: call_id.clone(),
+                name: name.clone(),
+                arguments: arguments.clone(),
+                pregathered: *pregathered,
+                duration_ms: 0,
+                output_bytes: 0,
+                error: None,
+            }),
+            Event::ToolFinished {
+                call_id,
+                duration_ms,
+                output_bytes,
+                error,
+                ..
+            } => {
                 if let Some(t) = r.tool_calls.iter_mut().rev().find(|t| &t.id == call_id) {
                     t.duration_ms = *duration_ms;
                     t.output_bytes = *output_bytes;
@@ -78,13 +88,21 @@ impl JsonSink {
             }
             Event::Error { message, .. } => r.errors.push(message.clone()),
             Event::Notice { message } => r.notices.push(message.clone()),
-            Event::TurnDone { end, answer, usage, steps } => {
+            Event::TurnDone {
+                end,
+                answer,
+                usage,
+                steps,
+            } => {
                 r.end = Some(*end);
                 r.answer = answer.clone();
                 r.usage.add(usage);
                 r.steps += steps;
             }
-            Event::TurnStarted | Event::TextDelta { .. } | Event::Usage { .. } | Event::ApprovalRequested(_) => {}
+            Event::TurnStarted
+            | Event::TextDelta { .. }
+            | Event::Usage { .. }
+            | Event::ApprovalRequested(_) => {}
         }
     }
 
@@ -98,6 +116,7 @@ impl JsonSink {
     }
 
     pub fn render(&self) -> String {
-        serde_json::to_string_pretty(&self.report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        serde_json::to_string_pretty(&self.report)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }

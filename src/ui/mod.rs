@@ -29,7 +29,8 @@ pub fn usage_line(usage: &Usage, prices: Option<(f64, f64)>) -> String {
         group(usage.completion_tokens)
     );
     if let Some((i, o)) = prices {
-        let cost = crate::llm::pricing::cost_usd(usage.prompt_tokens, usage.completion_tokens, i, o);
+        let cost =
+            crate::llm::pricing::cost_usd(usage.prompt_tokens, usage.completion_tokens, i, o);
         s.push_str(&format!(" (≈ ${cost:.4})"));
     }
     s
@@ -39,7 +40,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -1,8 +1,8 @@
 //! A spinner on stderr while tools or the model run; only on a terminal.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Spinner {
@@ -20,7 +20,11 @@ impl Spinner {
             while !flag.load(Ordering::Relaxed) {
                 {
                     let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "\r\x1b[2K\x1b[36m{}\x1b[0m {message}", FRAMES[i % FRAMES.len()]);
+                    let _ = write!(
+                        err,
+                        "\r\x1b[2K\x1b[36m{}\x1b[0m {message}",
+                        FRAMES[i % FRAMES.len()]
+                    );
                     let _ = err.flush();
                 }
                 i += 1;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs the Debian packages it needs,
+# builds (once, cached in ~/.cache/kai) the Kubernetes 1.20 control-plane binaries the
+# real test cluster runs, checks formatting and lints, runs every test, and checks that
+# no cluster process is left behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+scripts/build-cluster.sh >/dev/null
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+# Test binaries run one after another; each starts its own loopback cluster when it
+# needs one. Two test threads keep a 2-core machine responsive.
+cargo test --workspace -- --test-threads=2
+
+# Nothing the suite started may outlive it.
+left=$(pgrep -f "kai/testcluster/.*/bin/kube-|/usr/bin/etcd .*kai" || true)
+if [ -n "$left" ]; then
+  echo "FAIL: test-cluster processes left running after the suite:" >&2
+  ps -o pid,args -p $left >&2 || true
+  exit 1
+fi
+echo "no test-cluster processes left running"

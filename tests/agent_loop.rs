@@ -1,0 +1,338 @@
+//! The agent loop driven by a scripted OpenAI-compatible server on loopback: what kai
+//! sends, and what it does with what comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kai::agent::protocol::{Event, Op, TurnEnd};
+use kai::agent::{self, AgentConfig};
+use kai::config::LlmSettings;
+use kai::llm::openai::OpenAiClient;
+use kai::tools::{DenyAll, Registry, ToolCtx, ToolDecl, ToolError, ToolHandler};
+use mock_llm::{MockLlm, Reply};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// A read-only test tool that echoes its argument, or fails when asked to.
+struct Echo {
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl ToolHandler for Echo {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+    fn is_mutating(&self) -> bool {
+        false
+    }
+    async fn call(&self, _ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let text = args["text"].as_str().unwrap_or_default().to_string();
+        if text == "fail" {
+            return Err(ToolError::Model("echo cannot echo `fail`".into()));
+        }
+        Ok(format!("echoed: {text}"))
+    }
+}
+
+fn echo_decl() -> ToolDecl {
+    serde_json::from_value(json!({
+        "name": "echo",
+        "description": "Echo text back.",
+        "mutating": false,
+        "parameters": {
+            "type": "object",
+            "properties": {"text": {"type": "string"}},
+            "required": ["text"],
+            "additionalProperties": false
+        }
+    }))
+    .unwrap()
+}
+
+struct Run {
+    events: Vec<Event>,
+    requests: Vec<Value>,
+    tool_calls: usize,
+}
+
+impl Run {
+    fn end(&self) -> (TurnEnd, String) {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                Event::TurnDone { end, answer, .. } => Some((*end, answer.clone())),
+                _ => None,
+            })
+            .expect("no TurnDone")
+    }
+    /// The content of every `tool` message in request `i`.
+    fn tool_results(&self, i: usize) -> Vec<String> {
+        self.requests[i]["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
+    let mock = MockLlm::start(script);
+    let mut settings = LlmSettings::local(mock.base_url(), "test-model");
+    settings.retry_base_ms = 10;
+    settings.max_retries = 2;
+    let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut reg = Registry::new();
+    reg.register_with_decl(
+        echo_decl(),
+        Arc::new(Echo {
+            calls: calls.clone(),
+        }),
+    )
+    .unwrap();
+    let ctx = ToolCtx {
+        cluster: None,
+        budget_tokens: 4000,
+        approver: Arc::new(DenyAll),
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+        cancel: CancellationToken::new(),
+    };
+    let mut cfg = AgentConfig::new("test-model");
+    cfg.max_steps = max_steps;
+    let mut handle = agent::spawn(llm, Arc::new(reg), ctx, cfg);
+    handle.send(Op::UserTurn("why is backend crashlooping?".into()));
+    let mut events = Vec::new();
+    while let Some(e) = handle.events.recv().await {
+        let done = matches!(e, Event::TurnDone { .. });
+        events.push(e);
+        if done {
+            break;
+        }
+    }
+    handle.shutdown().await;
+    Run {
+        events,
+        requests: mock.requests(),
+        tool_calls: calls.load(Ordering::SeqCst),
+    }
+}
+
+/// Every assistant tool call in a request has exactly one tool result after it.
+fn assert_calls_paired(request: &Value) {
+    let msgs = request["messages"].as_array().unwrap();
+    for (i, m) in msgs.iter().enumerate() {
+        if let Some(calls) = m["tool_calls"].as_array() {
+            for c in calls {
+                let id = c["id"].as_str().unwrap();
+                let results = msgs[i + 1..]
+                    .iter()
+                    .filter(|r| r["role"] == "tool" && r["tool_call_id"] == id)
+                    .count();
+                assert_eq!(results, 1, "call {id} has {results} results");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn tool_round_trip() {
+    let r = run(
+        vec![
+            Reply::tool_call("echo", r#"{"text": "hello"}"#),
+            Reply::text("The answer is hello."),
+        ],
+        15,
+    )
+    .await;
+    assert_eq!(r.end(), (TurnEnd::Answered, "The answer is hello.".into()));
+    assert_eq!(r.tool_calls, 1);
+    assert_eq!(r.requests.len(), 2);
+    // The first request declares the tool and carries the system prompt and question.
+    let first = &r.requests[0];
+    assert_eq!(first["tools"][0]["function"]["name"], "echo");
+    assert_eq!(first["messages"][0]["role"], "system");
+    assert!(first["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .contains("crashlooping"));
+    assert_eq!(r.tool_results(1), vec!["echoed: hello".to_string()]);
+    assert_calls_paired(&r.requests[1]);
+    // The answer streamed as deltas.
+    let streamed: String = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, "The answer is hello.");
+    assert!(r
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ToolFinished { name, error: None, .. } if name == "echo")));
+}
+
+#[tokio::test]
+async fn tool_error_goes_back_to_the_model_and_the_loop_continues() {
+    let r = run(
+        vec![
+            Reply::tool_call("echo", r#"{"text": "fail"}"#),
+            Reply::text("It failed, as expected."),
+        ],
+        15,
+    )
+    .await;
+    assert_eq!(r.end().0, TurnEnd::Answered);
+    let results = r.tool_results(1);
+    assert_eq!(results.len(), 1);
+    assert!(
+        results[0].starts_with("error: echo cannot echo `fail`"),
+        "{results:?}"
+    );
+}
+
+#[tokio::test]
+async fn max_steps_stops_the_loop_and_says_so() {
+    let r = run(
+        vec![
+            Reply::tool_call("echo", r#"{"text": "a"}"#),
+            Reply::tool_call("echo", r#"{"text": "b"}"#),
+            Reply::tool_call("echo", r#"{"text": "c"}"#),
+        ],
+        2,
+    )
+    .await;
+    let (end, answer) = r.end();
+    assert_eq!(end, TurnEnd::MaxSteps);
+    assert!(answer.contains("--max-steps 2"), "{answer}");
+    assert_eq!(r.requests.len(), 2, "no third model call");
+    assert_eq!(r.tool_calls, 2);
+}
+
+#[tokio::test]
+async fn the_third_identical_call_in_a_row_is_refused() {
+    let same = r#"{"text": "again"}"#;
+    let r = run(
+        vec![
+            Reply::tool_call("echo", same),
+            Reply::tool_call("echo", same),
+            Reply::tool_call("echo", same),
+            Reply::text("done"),
+        ],
+        15,
+    )
+    .await;
+    assert_eq!(r.end().0, TurnEnd::Answered);
+    assert_eq!(r.tool_calls, 2, "the handler ran twice, not three times");
+    let results = r.tool_results(3);
+    assert_eq!(results.len(), 3);
+    assert!(results[2].contains("refused"), "{results:?}");
+}
+
+#[tokio::test]
+async fn malformed_calls_get_clear_tool_errors_not_crashes() {
+    let r = run(
+        vec![
+            Reply::tool_call("echo", r#"{"text": "unterminated"#),
+            Reply::tool_call("echo", r#"{"txt": "x"}"#),
+            Reply::tool_call("no_such_tool", r#"{}"#),
+            Reply::text("gave up"),
+        ],
+        15,
+    )
+    .await;
+    assert_eq!(r.end(), (TurnEnd::Answered, "gave up".into()));
+    assert_eq!(r.tool_calls, 0, "no handler ran for a malformed call");
+    let results = r.tool_results(3);
+    assert!(results[0].contains("not valid JSON"), "{}", results[0]);
+    assert!(
+        results[1].contains("missing required field `text`"),
+        "{}",
+        results[1]
+    );
+    assert!(
+        results[2].contains("unknown tool \"no_such_tool\""),
+        "{}",
+        results[2]
+    );
+    assert!(results[2].contains("echo"), "lists the available tools");
+    assert_calls_paired(&r.requests[3]);
+}
+
+#[tokio::test]
+async fn rate_limit_then_success_is_retried() {
+    let r = run(
+        vec![Reply::rate_limited(0), Reply::text("ok after retry")],
+        15,
+    )
+    .await;
+    assert_eq!(r.end(), (TurnEnd::Answered, "ok after retry".into()));
+    assert_eq!(r.requests.len(), 2);
+}
+
+#[tokio::test]
+async fn server_errors_until_retries_run_out_fail_the_turn_clearly() {
+    let r = run(
+        vec![
+            Reply::error(500, "boom"),
+            Reply::error(500, "boom"),
+            Reply::error(500, "boom"),
+        ],
+        15,
+    )
+    .await;
+    assert_eq!(r.end().0, TurnEnd::Failed);
+    assert_eq!(r.requests.len(), 3, "1 try + 2 retries");
+    let err = r
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Error { message, exit_code } => Some((message.clone(), *exit_code)),
+            _ => None,
+        })
+        .unwrap();
+    assert!(err.0.contains("500"), "{}", err.0);
+    assert_eq!(err.1, kai::exit::MODEL_ERROR);
+}
+
+#[tokio::test]
+async fn interrupt_ends_the_turn_cleanly() {
+    let mock = MockLlm::start(vec![Reply::Hang]);
+    let settings = LlmSettings::local(mock.base_url(), "m");
+    let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
+    let ctx = ToolCtx {
+        cluster: None,
+        budget_tokens: 4000,
+        approver: Arc::new(DenyAll),
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+        cancel: CancellationToken::new(),
+    };
+    let mut handle = agent::spawn(llm, Arc::new(Registry::new()), ctx, AgentConfig::new("m"));
+    handle.send(Op::UserTurn("q".into()));
+    // Wait until the request is in flight, then interrupt.
+    for _ in 0..200 {
+        if mock.request_count() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    handle.send(Op::Interrupt);
+    let mut end = None;
+    while let Some(e) = handle.events.recv().await {
+        if let Event::TurnDone { end: e, .. } = e {
+            end = Some(e);
+            break;
+        }
+    }
+    assert_eq!(end, Some(TurnEnd::Interrupted));
+    handle.shutdown().await;
+}

@@ -1,0 +1,420 @@
+//! The read tools and pre-gathering against the real test cluster (kube-apiserver,
+//! controller manager, scheduler and the harness's fake kubelet on loopback).
+//!
+//! Each scenario is set up once per test process in its own namespace; tests only read.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kai::cluster::Cluster;
+use kai::gather::pregather;
+use kai::tools::read::run;
+use kai::tools::{DenyAll, ToolCtx, ToolError};
+use kai_testcluster::ScenarioHandle;
+use serde_json::{json, Value};
+
+/// What the scenarios plant and kai must never forward.
+const PLANTED_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9";
+const SECRET_VALUE: &str = "kai-test-secret-value-do-not-leak";
+
+static SETUPS: tokio::sync::Mutex<BTreeMap<String, ScenarioHandle>> =
+    tokio::sync::Mutex::const_new(BTreeMap::new());
+
+/// rustls finds both `ring` (kube) and `aws-lc-rs` (reqwest) in this test binary and
+/// refuses to guess; pick one before the first TLS connection.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The scenario set up in `ct-<scenario>-<pid>` (once per process).
+async fn scenario(name: &str) -> ScenarioHandle {
+    install_crypto();
+    let mut done = SETUPS.lock().await;
+    if let Some(h) = done.get(name) {
+        return h.clone();
+    }
+    let c = kai_testcluster::shared().expect("test cluster");
+    let short: String = name.chars().take(20).collect();
+    let ns = format!("ct-{short}-{}", std::process::id());
+    let h = c.setup_scenario(name, &ns).await.expect("scenario setup");
+    done.insert(name.to_string(), h.clone());
+    h
+}
+
+async fn ctx_for(ns: &str, restricted: bool) -> ToolCtx {
+    let c = kai_testcluster::shared().expect("test cluster");
+    let client = if restricted {
+        c.restricted_client().await.expect("restricted client")
+    } else {
+        c.admin_client().await.expect("admin client")
+    };
+    ToolCtx {
+        cluster: Some(Arc::new(Cluster::from_client(client, ns, "test"))),
+        budget_tokens: 2000,
+        approver: Arc::new(DenyAll),
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+        cancel: Default::default(),
+    }
+}
+
+async fn call(ctx: &ToolCtx, tool: &str, args: Value) -> String {
+    match run(ctx, tool, args.clone()).await {
+        Ok(out) => {
+            assert_clean(&out);
+            out
+        }
+        Err(e) => panic!("{tool} {args} failed: {e}"),
+    }
+}
+
+async fn call_err(ctx: &ToolCtx, tool: &str, args: Value) -> String {
+    match run(ctx, tool, args.clone()).await {
+        Ok(out) => panic!("{tool} {args} should have failed, got:\n{out}"),
+        Err(ToolError::Model(m)) => {
+            assert_clean(&m);
+            m
+        }
+        Err(ToolError::Fatal(m)) => panic!("{tool}: expected a model error, got fatal: {m}"),
+    }
+}
+
+fn assert_clean(text: &str) {
+    assert!(
+        !text.contains(PLANTED_TOKEN),
+        "planted token leaked:\n{text}"
+    );
+    assert!(!text.contains("eyJzdWIi"), "JWT payload leaked:\n{text}");
+    assert!(!text.contains(SECRET_VALUE), "Secret value leaked:\n{text}");
+    // The same value base64-encoded, as a Secret's data holds it.
+    assert!(
+        !text.contains("a2FpLXRlc3Qtc2VjcmV0"),
+        "Secret value (base64) leaked:\n{text}"
+    );
+}
+
+fn crash_pod(h: &ScenarioHandle) -> String {
+    h.pods
+        .iter()
+        .find(|p| p.starts_with("backend-"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no backend pod in {:?}", h.pods))
+}
+
+#[tokio::test]
+async fn list_resources_shows_status_essentials() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let pods = call(&ctx, "list_resources", json!({"kind": "pods"})).await;
+    assert!(pods.contains("NAME") && pods.contains("RESTARTS"), "{pods}");
+    assert!(pods.contains("CrashLoopBackOff"), "{pods}");
+    assert!(pods.contains("0/1"), "{pods}");
+    let deploys = call(&ctx, "list_resources", json!({"kind": "deploy"})).await;
+    assert!(
+        deploys.contains("backend") && deploys.contains("0/1"),
+        "{deploys}"
+    );
+    let svcs = call(&ctx, "list_resources", json!({"kind": "svc"})).await;
+    assert!(
+        svcs.contains("app=backend") && svcs.contains("80/TCP"),
+        "{svcs}"
+    );
+    let labelled = call(
+        &ctx,
+        "list_resources",
+        json!({"kind": "Pod", "label_selector": "app=nothing"}),
+    )
+    .await;
+    assert!(labelled.starts_with("No pods"), "{labelled}");
+    // A kind found only through discovery.
+    let leases = call(
+        &ctx,
+        "list_resources",
+        json!({"kind": "leases", "namespace": "kube-system"}),
+    )
+    .await;
+    assert!(!leases.is_empty());
+    let all = call(
+        &ctx,
+        "list_resources",
+        json!({"kind": "pods", "namespace": "*"}),
+    )
+    .await;
+    assert!(
+        all.contains("NAMESPACE") && all.contains(&h.namespace),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_kinds_and_names_come_with_suggestions() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let e = call_err(&ctx, "list_resources", json!({"kind": "deploymnts"})).await;
+    assert!(e.contains("unknown kind"), "{e}");
+    let e = call_err(&ctx, "describe", json!({"kind": "pod", "name": "backend"})).await;
+    assert!(e.contains("not found") && e.contains(&crash_pod(&h)), "{e}");
+    let e = call_err(&ctx, "get_logs", json!({"pod": "backend"})).await;
+    assert!(
+        e.contains("not found") && e.contains("similar names"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn get_resource_is_clean_yaml() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let y = call(
+        &ctx,
+        "get_resource",
+        json!({"kind": "deployment", "name": "backend"}),
+    )
+    .await;
+    assert!(y.contains("kind: Deployment"), "{y}");
+    assert!(
+        y.contains("image: registry.example.com/shop/backend:1.4.2"),
+        "{y}"
+    );
+    assert!(!y.contains("managedFields"), "{y}");
+    assert!(!y.contains("last-applied-configuration"), "{y}");
+}
+
+#[tokio::test]
+async fn secrets_show_key_names_only() {
+    let h = scenario("healthy").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let y = call(
+        &ctx,
+        "get_resource",
+        json!({"kind": "secret", "name": "web-secret"}),
+    )
+    .await;
+    assert!(
+        y.contains("API_KEY") && y.contains("<redacted: 33 bytes>"),
+        "{y}"
+    );
+    let d = call(
+        &ctx,
+        "describe",
+        json!({"kind": "secret", "name": "web-secret"}),
+    )
+    .await;
+    assert!(d.contains("API_KEY"), "{d}");
+    let pod = h
+        .pods
+        .iter()
+        .find(|p| p.starts_with("web-"))
+        .unwrap()
+        .clone();
+    let d = call(&ctx, "describe", json!({"kind": "pod", "name": pod})).await;
+    assert!(
+        d.contains("Secret web-secret exists (keys: API_KEY)"),
+        "{d}"
+    );
+    let y = call(&ctx, "get_resource", json!({"kind": "pod", "name": pod})).await;
+    assert!(y.contains("kind: Pod"));
+}
+
+#[tokio::test]
+async fn describe_pod_shows_the_crash_and_owner_chain() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let d = call(
+        &ctx,
+        "describe",
+        json!({"kind": "pod", "name": crash_pod(&h)}),
+    )
+    .await;
+    assert!(d.contains("Waiting (CrashLoopBackOff)"), "{d}");
+    assert!(
+        d.contains("Last state: Terminated (Error), exit code 1"),
+        "{d}"
+    );
+    assert!(d.contains("restarts: 7"), "{d}");
+    assert!(
+        d.contains("Controlled by: ReplicaSet/backend-") && d.contains("→ Deployment/backend"),
+        "{d}"
+    );
+    assert!(d.contains("ConfigMap backend-config exists"), "{d}");
+    assert!(d.contains("BackOff"), "{d}");
+}
+
+#[tokio::test]
+async fn describe_workload_service_and_node() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let d = call(
+        &ctx,
+        "describe",
+        json!({"kind": "deployment", "name": "backend"}),
+    )
+    .await;
+    assert!(d.contains("Replicas: 1 desired"), "{d}");
+    assert!(d.contains("Pods (1): 1 CrashLoopBackOff"), "{d}");
+    assert!(d.contains("last terminated Error (exit code 1)"), "{d}");
+    assert!(d.contains("Selector: app=backend"), "{d}");
+    let s = call(
+        &ctx,
+        "describe",
+        json!({"kind": "service", "name": "backend"}),
+    )
+    .await;
+    assert!(
+        s.contains("Endpoints ready (0)") && s.contains("Endpoints not ready (1)"),
+        "{s}"
+    );
+    let n = call(
+        &ctx,
+        "describe",
+        json!({"kind": "node", "name": "kai-node-1"}),
+    )
+    .await;
+    assert!(n.contains("Ready=True") && n.contains("Allocatable"), "{n}");
+}
+
+#[tokio::test]
+async fn missing_secret_is_visible_in_describe() {
+    let h = scenario("missing-secret").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let pod = h
+        .pods
+        .iter()
+        .find(|p| p.starts_with("api-"))
+        .unwrap()
+        .clone();
+    let d = call(&ctx, "describe", json!({"kind": "pod", "name": pod})).await;
+    assert!(d.contains("CreateContainerConfigError"), "{d}");
+    assert!(
+        d.contains("DB_PASSWORD: <from secret db-creds key password>"),
+        "{d}"
+    );
+    assert!(d.contains("Secret db-creds is MISSING"), "{d}");
+}
+
+#[tokio::test]
+async fn logs_previous_and_current() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let pod = crash_pod(&h);
+    let l = call(&ctx, "get_logs", json!({"pod": pod, "previous": true})).await;
+    assert!(
+        l.contains("FATAL: password authentication failed for user \"app\""),
+        "{l}"
+    );
+    assert!(l.contains("Authorization: Bearer [REDACTED"), "{l}");
+    let healthy = scenario("healthy").await;
+    let hctx = ctx_for(&healthy.namespace, false).await;
+    let web = healthy
+        .pods
+        .iter()
+        .find(|p| p.starts_with("web-"))
+        .unwrap()
+        .clone();
+    let cur = call(&hctx, "get_logs", json!({"pod": web})).await;
+    assert!(cur.contains("web listening on :8080"), "{cur}");
+    let e = call_err(&hctx, "get_logs", json!({"pod": web, "previous": true})).await;
+    assert!(e.contains("no previous"), "{e}");
+    let e = call_err(&hctx, "get_logs", json!({"pod": web, "container": "nope"})).await;
+    assert!(e.contains("its containers are: web"), "{e}");
+}
+
+#[tokio::test]
+async fn events_are_aggregated_newest_first() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let e = call(&ctx, "list_events", json!({})).await;
+    assert!(e.contains("BackOff"), "{e}");
+    let w = call(
+        &ctx,
+        "list_events",
+        json!({"kind": "pod", "name": crash_pod(&h), "types": ["Warning"]}),
+    )
+    .await;
+    assert!(w.contains("Warning") && !w.contains("Normal "), "{w}");
+}
+
+#[tokio::test]
+async fn analyze_runs_on_the_target() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let a = call(&ctx, "analyze", json!({"target": "deployment/backend"})).await;
+    assert!(a.contains("Analyzer findings"), "{a}");
+}
+
+#[tokio::test]
+async fn forbidden_is_told_to_the_model() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, true).await;
+    let e = call_err(&ctx, "list_resources", json!({"kind": "pods"})).await;
+    assert!(
+        e.contains("forbidden") && e.contains("list") && e.contains("pods"),
+        "{e}"
+    );
+    let e = call_err(
+        &ctx,
+        "describe",
+        json!({"kind": "deployment", "name": "backend"}),
+    )
+    .await;
+    assert!(
+        e.contains("forbidden") && e.contains("get") && e.contains("deployments"),
+        "{e}"
+    );
+    let e = call_err(
+        &ctx,
+        "get_logs",
+        json!({"pod": crash_pod(&h), "previous": true}),
+    )
+    .await;
+    assert!(e.contains("forbidden"), "{e}");
+    // Even where it may read, Secrets are off limits for the restricted user.
+    let e = call_err(
+        &ctx,
+        "get_resource",
+        json!({"kind": "secret", "name": "anything", "namespace": kai_testcluster::RESTRICTED_NAMESPACE}),
+    )
+    .await;
+    assert!(e.contains("forbidden") && e.contains("secrets"), "{e}");
+}
+
+#[tokio::test]
+async fn pregather_finds_the_crash_without_leaking() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    let got = pregather(&ctx, "why is backend crashlooping?", None).await;
+    let all: String = got
+        .iter()
+        .map(|g| format!("== {} {}\n{}\n", g.tool, g.args, g.output))
+        .collect();
+    assert_clean(&all);
+    assert!(got.iter().all(|g| g.error.is_none()), "{all}");
+    let prev = got
+        .iter()
+        .find(|g| g.tool == "get_logs" && g.args["previous"] == true)
+        .unwrap_or_else(|| panic!("no previous logs gathered:\n{all}"));
+    assert!(
+        prev.output
+            .contains("FATAL: password authentication failed"),
+        "{all}"
+    );
+    assert!(all.contains("Terminated (Error), exit code 1"), "{all}");
+    assert!(
+        got.iter()
+            .any(|g| g.tool == "describe" && g.args["kind"] == "Deployment"),
+        "{all}"
+    );
+    // Exactly what the tool returns for the same arguments (modulo ages ticking).
+    let again = run(&ctx, &prev.tool, prev.args.clone()).await.unwrap();
+    assert_eq!(again.lines().count(), prev.output.lines().count());
+    // Budget: at most three per-tool budgets in total (plus a little slack for headers).
+    let total: usize = got.iter().map(|g| g.output.len()).sum();
+    assert!(
+        total <= 3 * 4 * ctx.budget_tokens + 1000,
+        "{total} bytes:\n{all}"
+    );
+
+    let none = pregather(&ctx, "how do I write a helm chart?", None).await;
+    assert!(none.is_empty(), "{none:?}");
+}
