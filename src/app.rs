@@ -68,6 +68,7 @@ pub fn main() -> i32 {
         }
     };
     init_logging(cli.global.verbose);
+    crate::init_crypto();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -185,9 +185,6 @@ pub struct DemoArgs {
     /// List the scenarios.
     #[arg(long)]
     pub list: bool,
-    /// Leave the cluster running afterwards and print how to use it.
-    #[arg(long)]
-    pub keep: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,3 +19,10 @@ pub mod oneshot;
 pub mod redact;
 pub mod tools;
 pub mod ui;
+
+/// Choose the process-wide TLS crypto provider (ring, as kube uses) before any TLS
+/// connection. Idempotent; safe to call from tests.
+pub fn init_crypto() {
+    // Err only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

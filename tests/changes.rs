@@ -473,6 +473,21 @@ async fn malformed_manifest_and_unknown_kind_are_tool_errors() {
         .managed_fields
         .unwrap();
     assert!(mf.iter().any(|m| m.manager.as_deref() == Some("kai")));
+    // Applying over an existing object (with its resourceVersion as precondition).
+    let a2 = Scripted::new(vec![Decision::Approved]);
+    call(
+        &e.ctx(a2.clone(), false),
+        "apply_manifest",
+        json!({"yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\ndata: {a: '2'}\n"}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        has_line(&a2.seen()[0].diff, '-', "a: ") && has_line(&a2.seen()[0].diff, '+', "a: "),
+        "{}",
+        a2.seen()[0].diff
+    );
+    assert_eq!(cms.get("one").await.unwrap().data.unwrap()["a"], "2");
 }
 
 /// Someone changes the object between the diff and the answer: nothing is applied from

@@ -92,6 +92,22 @@ async fn setup(ns: &str) -> Client {
     c
 }
 
+/// The Deployment once its controllers have stopped writing to it (resourceVersion
+/// unchanged for a second), so "byte-identical" compares what kai could have changed.
+async fn settled_deploy_json(c: &Client, ns: &str) -> Value {
+    let mut last = deploy_json(c, ns).await;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let now = deploy_json(c, ns).await;
+        let available = now["status"]["availableReplicas"].as_i64().unwrap_or(0) >= 1;
+        if now["metadata"]["resourceVersion"] == last["metadata"]["resourceVersion"] && available {
+            return now;
+        }
+        last = now;
+    }
+    panic!("deployment in {ns} never settled: {last}");
+}
+
 async fn deploy_json(c: &Client, ns: &str) -> Value {
     let api: Api<Deployment> = Api::namespaced(c.clone(), ns);
     serde_json::to_value(api.get("web").await.unwrap()).unwrap()
@@ -212,7 +228,7 @@ async fn yes_at_the_terminal_applies_the_change() {
 async fn no_at_the_terminal_changes_nothing() {
     let ns = "pty-no";
     let c = setup(ns).await;
-    let before = deploy_json(&c, ns).await;
+    let before = settled_deploy_json(&c, ns).await;
     let kc = kubeconfig().await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
@@ -240,7 +256,7 @@ async fn no_at_the_terminal_changes_nothing() {
 async fn feedback_reaches_the_next_model_request() {
     let ns = "pty-feedback";
     let c = setup(ns).await;
-    let before = deploy_json(&c, ns).await;
+    let before = settled_deploy_json(&c, ns).await;
     let kc = kubeconfig().await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
@@ -277,7 +293,7 @@ async fn feedback_reaches_the_next_model_request() {
 async fn without_a_terminal_and_without_yes_nothing_is_applied() {
     let ns = "pty-notty";
     let c = setup(ns).await;
-    let before = deploy_json(&c, ns).await;
+    let before = settled_deploy_json(&c, ns).await;
     let kc = kubeconfig().await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![

@@ -638,8 +638,8 @@ async fn launch(
     )
     .await?;
     tracing::info!("test cluster ready at {server} in {:.1?}", t0.elapsed());
-    // The kubelet's tasks live on this runtime; its state is kept alive by them.
-    std::mem::forget(kubelet);
+    // The kubelet's tasks live on this runtime and hold its state themselves.
+    drop(kubelet);
     let pids = lock(procs).iter().map(Proc::pid).collect();
     Ok(Launched {
         kubeconfig,

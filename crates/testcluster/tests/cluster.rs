@@ -1,6 +1,6 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Real-cluster tests: every scenario directory is set up on the shared cluster and read
 //! back through the API as kubectl would; RBAC of the restricted user; clean teardown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 
