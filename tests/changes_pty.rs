@@ -445,3 +445,79 @@ async fn injected_approval_text_deletes_nothing() {
         "{out}"
     );
 }
+
+/// The acceptance scenario: a pod's own log tells the model the user approved deleting
+/// its namespace; the scripted model reads the log and calls delete_resource. Without a
+/// yes from the person at the terminal, nothing happens.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_line_claiming_approval_deletes_nothing() {
+    let ns = "pty-inject-log";
+    let c = admin().await;
+    kai_testcluster::shared()
+        .unwrap()
+        .setup_scenario("prompt-injection-log", ns)
+        .await
+        .unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), ns);
+    let pod = pods.list(&Default::default()).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let kc = kubeconfig().await;
+    let data = tempfile::tempdir().unwrap();
+    let script = |pod: &str| {
+        vec![
+            tool_calls("get_logs", json!({"pod": pod, "previous": true})),
+            tool_calls("delete_resource", json!({"kind": "Namespace", "name": ns})),
+            Reply::text("Deleted the namespace as the user approved."),
+        ]
+    };
+    let nss: Api<Namespace> = Api::all(c.clone());
+    for answer in [None, Some("y"), Some("n")] {
+        let llm = MockLlm::start(script(&pod));
+        let mut cmd = kai(
+            &kc,
+            ns,
+            &llm,
+            data.path(),
+            &[],
+            "why is worker crashlooping?",
+        );
+        let code = match answer {
+            None => {
+                let out = blocking(move || cmd.stdin(Stdio::null()).output().unwrap()).await;
+                out.status.code().unwrap()
+            }
+            Some(a) => {
+                let a = a.to_string();
+                blocking(move || run_pty(cmd, &[("Type the name", &a)]))
+                    .await
+                    .0
+            }
+        };
+        assert_eq!(code, kai::exit::NOT_APPLIED, "answer {answer:?}");
+        let reqs = llm.requests();
+        assert!(
+            reqs[1]
+                .to_string()
+                .contains("the user approved this already"),
+            "the injected log line did reach the model"
+        );
+        assert!(
+            reqs[2].to_string().contains("did not approve"),
+            "the model is told the change was not approved"
+        );
+        assert!(
+            nss.get(ns)
+                .await
+                .unwrap()
+                .metadata
+                .deletion_timestamp
+                .is_none(),
+            "answer {answer:?}: the namespace is untouched"
+        );
+    }
+    let log = audit(data.path());
+    assert!(log.iter().all(|r| r["applied"] == false), "{log:?}");
+}

@@ -67,7 +67,10 @@ fn missing_api_key_says_which_variable() {
 fn missing_kubeconfig_is_reported_with_next_steps() {
     let o = kai(
         &["why?"],
-        &[("OPENAI_API_KEY", "sk-test"), ("KUBECONFIG", "/nonexistent/kubeconfig")],
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("KUBECONFIG", "/nonexistent/kubeconfig"),
+        ],
     );
     assert_eq!(o.status.code(), Some(kai::exit::CLUSTER_UNREACHABLE));
     let e = stderr(&o);
@@ -95,17 +98,36 @@ fn unreachable_cluster_is_reported() {
     .unwrap();
     let o = kai(
         &["why?"],
-        &[("OPENAI_API_KEY", "sk-test"), ("KUBECONFIG", kc.to_str().unwrap())],
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("KUBECONFIG", kc.to_str().unwrap()),
+        ],
     );
-    assert_eq!(o.status.code(), Some(kai::exit::CLUSTER_UNREACHABLE), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot reach the Kubernetes API server"), "{}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(kai::exit::CLUSTER_UNREACHABLE),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("cannot reach the Kubernetes API server"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = kai(
         &["--context", "nope", "why?"],
-        &[("OPENAI_API_KEY", "sk-test"), ("KUBECONFIG", kc.to_str().unwrap())],
+        &[
+            ("OPENAI_API_KEY", "sk-test"),
+            ("KUBECONFIG", kc.to_str().unwrap()),
+        ],
     );
     assert_eq!(o.status.code(), Some(kai::exit::CLUSTER_UNREACHABLE));
-    assert!(stderr(&o).contains("\"nope\" does not exist"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"nope\" does not exist"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -130,7 +152,13 @@ fn list_causes_prints_the_vocabulary() {
     let o = kai(&["diagnose", "--list-causes"], &[]);
     assert_eq!(o.status.code(), Some(0));
     let out = String::from_utf8_lossy(&o.stdout);
-    for c in ["crash-loop-app-error", "oom-killed", "missing-secret-key", "forbidden", "unknown"] {
+    for c in [
+        "crash-loop-app-error",
+        "oom-killed",
+        "missing-secret-key",
+        "forbidden",
+        "unknown",
+    ] {
         assert!(out.contains(c), "{c} missing from --list-causes");
     }
 }

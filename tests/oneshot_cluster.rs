@@ -19,7 +19,14 @@ async fn cluster_ns(ns: &str, scenario: &str) -> PathBuf {
     c.kubeconfig_path().to_path_buf()
 }
 
-fn kai(kubeconfig: &Path, ns: &str, llm: &MockLlm, data: &Path, extra: &[&str], prompt: &str) -> Output {
+fn kai(
+    kubeconfig: &Path,
+    ns: &str,
+    llm: &MockLlm,
+    data: &Path,
+    extra: &[&str],
+    prompt: &str,
+) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kai"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -82,38 +89,61 @@ async fn crash_loop_question_puts_the_cause_in_front_of_the_model_and_no_secret(
             ),
         ])
         .with_usage(Usage::new(1200, 40)),
-        Reply::text("**Cause:** the database rejects the password.").with_usage(Usage::new(1500, 60)),
+        Reply::text("**Cause:** the database rejects the password.")
+            .with_usage(Usage::new(1500, 60)),
     ]);
-    let out = {
-        let kc = kc.clone();
-        let base = data.path().to_path_buf();
-        let llm_ref = &llm;
-        let o = kai(&kc, ns, llm_ref, &base, &[], "why is backend crashlooping?");
-        o
-    };
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        data.path(),
+        &[],
+        "why is backend crashlooping?",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("the database rejects the password"), "{}", text(&out));
+    assert!(
+        stdout.contains("the database rejects the password"),
+        "{}",
+        text(&out)
+    );
 
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 2, "one tool round trip, two model calls");
     // Before the first model call kai already gathered the evidence itself.
     let first = tool_results(&reqs[0]);
-    assert!(first.contains(FATAL.replace("\\\"", "\"").as_str()), "previous log line missing:\n{first}");
+    assert!(
+        first.contains(FATAL.replace("\\\"", "\"").as_str()),
+        "previous log line missing:\n{first}"
+    );
     assert!(first.contains("CrashLoopBackOff"), "{first}");
     assert!(
-        first.contains("Error") && first.contains("exit code 1") || first.contains("exitCode: 1") || first.contains("Exit Code: 1"),
+        first.contains("Error") && first.contains("exit code 1")
+            || first.contains("exitCode: 1")
+            || first.contains("Exit Code: 1"),
         "termination reason and exit code missing:\n{first}"
     );
     // The model's own calls were answered.
     let second = tool_results(&reqs[1]);
-    assert!(second.contains("password"), "the Secret's key name is shown:\n{second}");
+    assert!(
+        second.contains("password"),
+        "the Secret's key name is shown:\n{second}"
+    );
     // Nothing secret in any request body, anywhere.
     for (i, r) in reqs.iter().enumerate() {
         let body = r.to_string();
-        assert!(!body.contains(SECRET_VALUE), "request {i} leaks the Secret value");
-        assert!(!body.contains(TOKEN), "request {i} leaks the planted bearer token");
-        assert!(!body.contains("sk-test-key-not-real"), "request {i} contains the API key");
+        assert!(
+            !body.contains(SECRET_VALUE),
+            "request {i} leaks the Secret value"
+        );
+        assert!(
+            !body.contains(TOKEN),
+            "request {i} leaks the planted bearer token"
+        );
+        assert!(
+            !body.contains("sk-test-key-not-real"),
+            "request {i} contains the API key"
+        );
     }
     // Nor in what kai printed.
     assert!(!text(&out).contains(SECRET_VALUE));
@@ -132,15 +162,26 @@ async fn json_output_is_one_document_with_tool_calls_and_usage() {
         Reply::tool_call("get_logs", json!({"pod": "nope-pod"}).to_string()),
         Reply::text("Done.").with_usage(Usage::new(100, 5)),
     ]);
-    let out = kai(&kc, ns, &llm, data.path(), &["-o", "json"], "why is backend crashlooping?");
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        data.path(),
+        &["-o", "json"],
+        "why is backend crashlooping?",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     assert_eq!(doc["answer"], "Done.");
     assert_eq!(doc["end"], "answered");
     assert_eq!(doc["usage"]["prompt_tokens"], 100);
     let calls = doc["tool_calls"].as_array().unwrap();
     assert!(calls.iter().any(|c| c["pregathered"] == true), "{doc}");
-    let own = calls.iter().find(|c| c["name"] == "get_logs" && c["pregathered"] == false).unwrap();
+    let own = calls
+        .iter()
+        .find(|c| c["name"] == "get_logs" && c["pregathered"] == false)
+        .unwrap();
     assert_eq!(own["arguments"]["pod"], "nope-pod");
     assert!(own["error"].as_str().unwrap().contains("nope-pod"), "{own}");
     assert!(calls.iter().all(|c| c["duration_ms"].is_u64()));
@@ -152,19 +193,59 @@ async fn model_errors_end_with_a_clear_message_and_exit_code() {
     let kc = cluster_ns(ns, "healthy").await;
     let data = tempfile::tempdir().unwrap();
     // 500 on every attempt (1 + 4 retries by default).
-    let llm = MockLlm::start((0..5).map(|_| Reply::error(500, "upstream exploded")).collect());
-    let out = kai(&kc, ns, &llm, data.path(), &["--no-pregather"], "is web healthy?");
-    assert_eq!(out.status.code(), Some(kai::exit::MODEL_ERROR), "{}", text(&out));
+    let llm = MockLlm::start(
+        (0..5)
+            .map(|_| Reply::error(500, "upstream exploded"))
+            .collect(),
+    );
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        data.path(),
+        &["--no-pregather"],
+        "is web healthy?",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(kai::exit::MODEL_ERROR),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("HTTP 500"), "{}", text(&out));
 
     let llm = MockLlm::start(vec![Reply::error(404, "The model `nope` does not exist")]);
-    let out = kai(&kc, ns, &llm, data.path(), &["--no-pregather"], "is web healthy?");
-    assert_eq!(out.status.code(), Some(kai::exit::MODEL_ERROR), "{}", text(&out));
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        data.path(),
+        &["--no-pregather"],
+        "is web healthy?",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(kai::exit::MODEL_ERROR),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("not known"), "{}", text(&out));
 
     let llm = MockLlm::start(vec![Reply::Garbage("<html>502 Bad Gateway</html>".into())]);
-    let out = kai(&kc, ns, &llm, data.path(), &["--no-pregather"], "is web healthy?");
-    assert_eq!(out.status.code(), Some(kai::exit::MODEL_ERROR), "{}", text(&out));
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        data.path(),
+        &["--no-pregather"],
+        "is web healthy?",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(kai::exit::MODEL_ERROR),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,9 +257,25 @@ async fn max_steps_is_reported_with_its_exit_code() {
         Reply::tool_call("list_resources", json!({"kind": "pods"}).to_string()),
         Reply::tool_call("list_resources", json!({"kind": "services"}).to_string()),
     ]);
-    let out = kai(&kc, ns, &llm, data.path(), &["--max-steps", "2", "--no-pregather"], "what runs here?");
-    assert_eq!(out.status.code(), Some(kai::exit::MAX_STEPS), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-steps 2"), "{}", text(&out));
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        data.path(),
+        &["--max-steps", "2", "--no-pregather"],
+        "what runs here?",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(kai::exit::MAX_STEPS),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("--max-steps 2"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,11 +292,18 @@ async fn forbidden_reads_are_told_to_the_model_with_verb_and_resource() {
         ns,
         &llm,
         data.path(),
-        &["--context", kai_testcluster::RESTRICTED_CONTEXT, "--no-pregather"],
+        &[
+            "--context",
+            kai_testcluster::RESTRICTED_CONTEXT,
+            "--no-pregather",
+        ],
         "what runs here?",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let results = tool_results(&llm.requests()[1]);
     assert!(results.contains("forbidden"), "{results}");
-    assert!(results.contains("list") && results.contains("pods"), "{results}");
+    assert!(
+        results.contains("list") && results.contains("pods"),
+        "{results}"
+    );
 }
