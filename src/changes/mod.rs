@@ -465,15 +465,9 @@ pub(crate) fn new_id() -> String {
         .collect()
 }
 
-/// The kubeconfig user of `context`, best effort: kai's own connection does not keep it.
-fn kube_user(context: &str) -> String {
-    kube::config::Kubeconfig::read()
-        .ok()
-        .and_then(|kc| kc.contexts.into_iter().find(|c| c.name == context))
-        .and_then(|c| c.context)
-        .and_then(|c| c.user)
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+/// The kubeconfig user the cluster connection was made with, as known at connect time.
+fn kube_user(cluster: &Cluster) -> String {
+    cluster.user.clone().unwrap_or_else(|| "unknown".into())
 }
 
 fn decision_label(d: &Decision, auto: bool) -> &'static str {
@@ -668,7 +662,7 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
         ctx,
         cluster: &cluster,
         change,
-        user: kube_user(&cluster.context),
+        user: kube_user(&cluster),
     };
     let dangers: Vec<Option<String>> = change.steps.iter().map(Step::danger).collect();
     let danger = dangers.iter().flatten().next().cloned();

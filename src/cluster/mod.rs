@@ -115,6 +115,8 @@ pub struct Cluster {
     /// The namespace used when a tool call names none (`-n`, else the context's).
     pub default_namespace: String,
     pub context: String,
+    /// The kubeconfig user of the context, for the audit log (None when unknown).
+    pub user: Option<String>,
     pub server_url: String,
     discovery: OnceCell<Discovery>,
 }
@@ -181,6 +183,13 @@ impl Cluster {
             let names: Vec<String> = kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
             return Err(ClusterError::UnknownContext(context, names.join(", ")));
         }
+        let user = kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == context)
+            .and_then(|c| c.context.as_ref())
+            .and_then(|c| c.user.clone())
+            .filter(|u| !u.is_empty());
         let options = KubeConfigOptions {
             context: Some(context.clone()),
             ..Default::default()
@@ -201,6 +210,7 @@ impl Cluster {
             client,
             default_namespace,
             context,
+            user,
             server_url,
             discovery: OnceCell::new(),
         })
@@ -212,6 +222,7 @@ impl Cluster {
             client,
             default_namespace: default_namespace.to_string(),
             context: context.to_string(),
+            user: None,
             server_url: String::new(),
             discovery: OnceCell::new(),
         }
