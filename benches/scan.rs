@@ -177,10 +177,15 @@ fn service(i: usize, j: usize) -> Service {
     } else {
         name.clone()
     };
+    let mut spec = json!({"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]});
+    // The harness's service range is a /24 (254 cluster IPs): a third are headless.
+    if j % 3 == 2 {
+        spec["clusterIP"] = json!("None");
+    }
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": ns_name(i), "labels": {BENCH_LABEL: "true"}},
-        "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]},
+        "spec": spec,
     }))
     .expect("service")
 }

@@ -14,7 +14,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 # Test binaries run one after another; each starts its own loopback cluster when it
 # needs one. Two test threads keep a 2-core machine responsive.
-cargo test --workspace -- --test-threads=2
+cargo test --workspace --no-fail-fast -- --test-threads=2
 
 # Nothing the suite started may outlive it.
 left=$(pgrep -f "kai/testcluster/.*/bin/kube-|/usr/bin/etcd .*kai" || true)

@@ -195,7 +195,14 @@ pub async fn drive(
         match &event {
             Event::ApprovalRequested(req) => {
                 let decision = match mode {
-                    ApprovalMode::Ask => ask_terminal(req.clone(), stderr_tty).await,
+                    // Ctrl-C at the prompt aborts the turn instead of waiting for Enter.
+                    ApprovalMode::Ask => tokio::select! {
+                        d = ask_terminal(req.clone(), stderr_tty) => d,
+                        _ = tokio::signal::ctrl_c() => {
+                            eprintln!();
+                            Decision::Abort
+                        }
+                    },
                     ApprovalMode::NoTerminal => {
                         if output == Output::Text {
                             print_proposal(req);

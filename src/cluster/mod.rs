@@ -152,6 +152,7 @@ impl Cluster {
     /// Connect using kubectl's rules: `--kubeconfig`, else `KUBECONFIG`, else
     /// `~/.kube/config` (resolved by the caller into `opts.kubeconfig`).
     pub async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterError> {
+        crate::init_crypto();
         let kubeconfig = match &opts.kubeconfig {
             Some(path) => {
                 // KUBECONFIG may be a list; kube merges them.

@@ -89,6 +89,8 @@ impl std::fmt::Debug for OpenAiClient {
 
 impl OpenAiClient {
     pub fn new(settings: &LlmSettings) -> Result<Self, LlmError> {
+        // reqwest is built without a crypto provider of its own; make sure one is chosen.
+        crate::init_crypto();
         let base_url = settings.base_url.trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&base_url).map_err(|e| LlmError::Connection {
             url: base_url.clone(),
