@@ -495,7 +495,15 @@ mod tests {
             assert!(!objs.contains(&"other"), "{t}: {objs:?}");
             assert_eq!(f[0].cause, "crash-loop-app-error");
         }
-        assert_eq!(diagnose_snapshot(&s, None).unwrap().len(), 3);
+        // Service web has no ready endpoints only because of web's crash loop: that is
+        // one root cause, reported once, on the Deployment.
+        let all = diagnose_snapshot(&s, None).unwrap();
+        assert_eq!(all.len(), 2);
+        let web = all.iter().find(|f| f.object.name == "web").unwrap();
+        assert!(web
+            .evidence
+            .iter()
+            .any(|e| e == "Service app/web has no ready endpoints because of this"));
     }
 
     #[test]

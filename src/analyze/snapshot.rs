@@ -1,7 +1,8 @@
 //! A point-in-time copy of the cluster state the rules read. Rules never do I/O: the fetch
 //! layer fills a `Snapshot`, tests build one from JSON.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -57,6 +58,46 @@ pub struct Snapshot {
     /// current one for containers that are terminated now (Job pods).
     pub previous_logs: BTreeMap<(String, String, String), String>,
     pub forbidden: Vec<Forbidden>,
+    /// `events` by involved object, built on the first [`Snapshot::events_for`]: the pod
+    /// rules ask once per pod and container, and a scan over every event each time was
+    /// quadratic in cluster size.
+    pub(crate) event_index: OnceLock<EventIndex>,
+}
+
+/// Positions in `Snapshot::events` by involved object, each list in time order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventIndex {
+    /// `events.len()` when built. Rules never change a snapshot, but tests build one up
+    /// between calls: if the count moved, the index is stale and lookups fall back to a
+    /// scan rather than miss events.
+    len: usize,
+    /// (kind, involved object's namespace, name); `None` for events without a namespace,
+    /// which match the name in any namespace.
+    by_object: HashMap<(String, Option<String>, String), Vec<usize>>,
+}
+
+impl EventIndex {
+    fn build(events: &[Event]) -> Self {
+        let mut by_object: HashMap<(String, Option<String>, String), Vec<usize>> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            let o = &e.involved_object;
+            let (Some(kind), Some(name)) = (o.kind.as_ref(), o.name.as_ref()) else {
+                continue;
+            };
+            by_object
+                .entry((kind.clone(), o.namespace.clone(), name.clone()))
+                .or_default()
+                .push(i);
+        }
+        for v in by_object.values_mut() {
+            // (time, position): the order a stable sort of the listing by time gives.
+            v.sort_by_key(|&i| (event_time(&events[i]), i));
+        }
+        EventIndex {
+            len: events.len(),
+            by_object,
+        }
+    }
 }
 
 pub fn ns_of(meta: &ObjectMeta) -> &str {
@@ -111,6 +152,27 @@ impl Snapshot {
 
     /// Events about one object, newest last.
     pub fn events_for(&self, kind: &str, ns: &str, name: &str) -> Vec<&Event> {
+        let index = self
+            .event_index
+            .get_or_init(|| EventIndex::build(&self.events));
+        if index.len != self.events.len() {
+            return self.events_for_by_scan(kind, ns, name);
+        }
+        let get = |ns: Option<&str>| {
+            index
+                .by_object
+                .get(&(kind.to_string(), ns.map(str::to_string), name.to_string()))
+        };
+        let mut pos: Vec<usize> = get(Some(ns)).cloned().unwrap_or_default();
+        if let Some(any_ns) = get(None) {
+            pos.extend(any_ns);
+            pos.sort_by_key(|&i| (event_time(&self.events[i]), i));
+        }
+        pos.into_iter().filter_map(|i| self.events.get(i)).collect()
+    }
+
+    /// [`Snapshot::events_for`] without the index.
+    fn events_for_by_scan(&self, kind: &str, ns: &str, name: &str) -> Vec<&Event> {
         let mut v: Vec<&Event> = self
             .events
             .iter()
@@ -204,4 +266,67 @@ pub fn event_line(e: &Event) -> String {
         s.push_str(&format!(" (x{count})"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::analyze::rules::testutil::{ago, event, obj, snap, NS};
+    use serde_json::json;
+
+    fn reasons(v: &[&Event]) -> Vec<String> {
+        v.iter()
+            .map(|e| e.reason.clone().unwrap_or_default())
+            .collect()
+    }
+
+    fn at(mut e: Event, secs_ago: i64) -> Event {
+        e.last_timestamp = Some(obj(json!(ago(secs_ago))));
+        e
+    }
+
+    #[test]
+    fn events_for_uses_the_index_and_matches_a_scan() {
+        let mut s = snap();
+        s.events
+            .push(at(event("Pod", "web-0", "Warning", "Late", "x"), 10));
+        s.events
+            .push(at(event("Pod", "web-1", "Warning", "Other", "x"), 50));
+        s.events
+            .push(at(event("Pod", "web-0", "Warning", "Early", "x"), 100));
+        s.events
+            .push(at(event("Service", "web-0", "Warning", "Kind", "x"), 100));
+        let mut elsewhere = at(event("Pod", "web-0", "Warning", "Elsewhere", "x"), 100);
+        elsewhere.involved_object.namespace = Some("other".into());
+        s.events.push(elsewhere);
+        // No namespace on the involved object: matches the name in any namespace.
+        let mut anywhere = at(event("Pod", "web-0", "Warning", "Anywhere", "x"), 60);
+        anywhere.involved_object.namespace = None;
+        s.events.push(anywhere);
+
+        let got = s.events_for("Pod", NS, "web-0");
+        assert_eq!(reasons(&got), ["Early", "Anywhere", "Late"]);
+        assert_eq!(
+            reasons(&got),
+            reasons(&s.events_for_by_scan("Pod", NS, "web-0"))
+        );
+        assert!(s.event_index.get().is_some());
+        assert!(s.events_for("Pod", NS, "web-9").is_empty());
+        assert_eq!(
+            reasons(&s.events_for("Pod", "other", "web-0")),
+            ["Elsewhere", "Anywhere"]
+        );
+    }
+
+    #[test]
+    fn events_added_after_the_index_was_built_are_still_found() {
+        let mut s = snap();
+        s.events
+            .push(event("Pod", "web-0", "Warning", "First", "x"));
+        assert_eq!(reasons(&s.events_for("Pod", NS, "web-0")), ["First"]);
+        s.events
+            .push(event("Pod", "web-1", "Warning", "Second", "x"));
+        assert_eq!(reasons(&s.events_for("Pod", NS, "web-1")), ["Second"]);
+    }
 }

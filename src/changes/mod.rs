@@ -400,6 +400,26 @@ async fn send(
     }
 }
 
+/// Whether a failed send only means the object moved since `rv`. Besides the clear
+/// cases of [`is_stale`], a JSON patch whose resourceVersion `test` op fails gets a bare
+/// "422 Invalid" from the API server (1.20 says no more), so there the object is read
+/// again: if its resourceVersion moved, it was our precondition; otherwise the patch
+/// itself is invalid and the error stands.
+async fn stale_after(e: &SendError, cluster: &Cluster, step: &Step, rv: Option<&str>) -> bool {
+    if is_stale(e) {
+        return true;
+    }
+    let json_422 = matches!(&step.action, Action::Patch(PatchType::Json, _))
+        && matches!(e, SendError::Kube(kube::Error::Api(s)) if s.code == 422);
+    if !json_422 || rv.is_none() {
+        return false;
+    }
+    match read_live(cluster, step).await {
+        Ok(now) => rv_of(&now).as_deref() != rv,
+        Err(_) => false,
+    }
+}
+
 /// A 409 from a resourceVersion precondition, or a failed JSON-patch `test` of it.
 fn is_stale(e: &SendError) -> bool {
     match e {
@@ -584,10 +604,12 @@ async fn dry_run_step(
         let body = step.prepared(rv.as_deref());
         match send(cluster, step, body.as_ref(), rv.as_deref(), true).await {
             Ok(result) => return Ok((live, body, result)),
-            Err(e) if is_stale(&e) => {
+            Err(e) => {
+                if !stale_after(&e, cluster, step, rv.as_deref()).await {
+                    return Err(classify(e, step, true));
+                }
                 tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
             }
-            Err(e) => return Err(classify(e, step, true)),
         }
     }
     Err(ChangeError::KeepsChanging(step.label()))
@@ -625,8 +647,12 @@ async fn apply_step(
             let new_body = step.prepared(rv.as_deref());
             let result = match send(cluster, step, new_body.as_ref(), rv.as_deref(), true).await {
                 Ok(r) => r,
-                Err(e) if is_stale(&e) => continue,
-                Err(e) => return Err(ApplyError::Change(classify(e, step, true))),
+                Err(e) => {
+                    if stale_after(&e, cluster, step, rv.as_deref()).await {
+                        continue;
+                    }
+                    return Err(ApplyError::Change(classify(e, step, true)));
+                }
             };
             if diff::object_diff(&step.label(), now.as_ref(), result.as_ref()) != approved_diff {
                 return Err(ApplyError::Stale);
@@ -637,9 +663,13 @@ async fn apply_step(
         let rv = rv_of(live);
         match send(cluster, step, body.as_ref(), rv.as_deref(), false).await {
             Ok(after) => return Ok(after),
-            // Lost a race in the instant since the re-read: look again.
-            Err(e) if is_stale(&e) => continue,
-            Err(e) => return Err(ApplyError::Change(classify(e, step, false))),
+            Err(e) => {
+                // Lost a race in the instant since the re-read: look again.
+                if stale_after(&e, cluster, step, rv.as_deref()).await {
+                    continue;
+                }
+                return Err(ApplyError::Change(classify(e, step, false)));
+            }
         }
     }
     Err(ApplyError::Stale)

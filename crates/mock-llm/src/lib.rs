@@ -675,6 +675,7 @@ mod tests {
     }
 
     async fn post(url: &str, body: Value) -> (u16, String, Option<String>) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let resp = reqwest::Client::new()
             .post(url)
             .json(&body)
@@ -730,6 +731,7 @@ mod tests {
     async fn drop_closes_hanging_connections() {
         let mock = MockLlm::start(vec![Reply::Hang]);
         let url = format!("{}/chat/completions", mock.base_url());
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let pending = tokio::spawn(async move {
             reqwest::Client::new()
                 .post(url)
@@ -737,9 +739,13 @@ mod tests {
                 .send()
                 .await
         });
-        while mock.request_count() == 0 {
+        for _ in 0..1000 {
+            if mock.request_count() > 0 || pending.is_finished() {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        assert_eq!(mock.request_count(), 1, "the request never arrived");
         drop(mock);
         let res = tokio::time::timeout(Duration::from_secs(5), pending)
             .await

@@ -36,9 +36,11 @@ const RULES: &[fn(&Snapshot) -> Vec<Finding>] = &[
     nodes::forbidden,
 ];
 
-/// Run every rule over the snapshot; most important finding first.
+/// Run every rule over the snapshot; most important finding first. A Service left without
+/// endpoints by pods that have findings of their own is folded into those findings.
 pub fn run_all(snap: &Snapshot) -> Vec<Finding> {
     let mut out: Vec<Finding> = RULES.iter().flat_map(|rule| rule(snap)).collect();
+    network::fold_unready_services(snap, &mut out);
     rank(&mut out);
     out
 }

@@ -8,8 +8,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 
 use super::near_misses;
-use super::pods::pod_ready;
-use crate::analyze::finding::{Finding, ObjectRef, ProposedChange};
+use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
+use super::scheduling::blocked_on_pvc;
+use crate::analyze::finding::{push_unique, Finding, ObjectRef, ProposedChange};
 use crate::analyze::snapshot::{name_of, ns_of, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
@@ -48,15 +49,7 @@ pub fn services(snap: &Snapshot) -> Vec<Finding> {
         let ns = ns_of(&svc.metadata);
         let name = name_of(&svc.metadata);
         let obj = ObjectRef::new("Service", Some(ns), name);
-        let pods: Vec<&Pod> = snap
-            .pods_matching(ns, sel)
-            .filter(|p| {
-                !matches!(
-                    p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                    Some("Succeeded" | "Failed")
-                )
-            })
-            .collect();
+        let pods = selected_pods(snap, ns, sel);
         if pods.is_empty() {
             out.push(no_matching_pods(snap, svc, sel, obj));
             continue;
@@ -80,6 +73,109 @@ pub fn services(snap: &Snapshot) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The pods a Service would route to: selected and not finished.
+fn selected_pods<'a>(
+    snap: &'a Snapshot,
+    ns: &'a str,
+    sel: &'a BTreeMap<String, String>,
+) -> Vec<&'a Pod> {
+    snap.pods_matching(ns, sel)
+        .filter(|p| {
+            !matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            )
+        })
+        .collect()
+}
+
+/// One finding per root cause: a Service with no ready endpoints is a consequence, not a
+/// cause, when every pod it selects already has a finding of its own (the crash-looping
+/// Deployment, the NotReady node, the unbound claim). Then the Service finding goes, and
+/// each of those findings says which Service it takes down. It stays when some selected
+/// pod is unexplained (e.g. still starting, or no rule knows why it is not ready).
+pub fn fold_unready_services(snap: &Snapshot, findings: &mut Vec<Finding>) {
+    // Decide on the findings as the rules left them, then edit: (Service finding, the
+    // findings that explain all its pods).
+    let mut plan: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        if f.cause != "service-no-ready-endpoints" {
+            continue;
+        }
+        let ns = f.object.namespace.as_deref().unwrap_or_default();
+        let Some(sel) = snap
+            .services
+            .iter()
+            .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == f.object.name)
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.selector.as_ref())
+        else {
+            continue;
+        };
+        let covering: Option<Vec<usize>> = selected_pods(snap, ns, sel)
+            .into_iter()
+            .map(|p| covering_finding(snap, p, findings))
+            .collect();
+        if let Some(mut covering) = covering.filter(|c| !c.is_empty()) {
+            covering.sort_unstable();
+            covering.dedup();
+            plan.push((i, covering));
+        }
+    }
+    for (svc, covering) in &plan {
+        let Some(note) = findings
+            .get(*svc)
+            .map(|f| format!("{} has no ready endpoints because of this", f.object))
+        else {
+            continue;
+        };
+        for &c in covering {
+            if let Some(f) = findings.get_mut(c) {
+                push_unique(&mut f.evidence, note.clone());
+            }
+        }
+    }
+    let mut i = 0;
+    findings.retain(|_| {
+        let keep = !plan.iter().any(|(svc, _)| *svc == i);
+        i += 1;
+        keep
+    });
+}
+
+/// The finding (by position) that explains why `pod` is not ready, if there is one: its
+/// own root cause aggregated on its top-level owner, else its NotReady node, else an
+/// unbound claim it waits for.
+fn covering_finding(snap: &Snapshot, pod: &Pod, findings: &[Finding]) -> Option<usize> {
+    let position = |object: &ObjectRef, cause: Option<&str>| {
+        findings
+            .iter()
+            .position(|f| &f.object == object && cause.is_none_or(|c| f.cause == c))
+    };
+    if let Some(issue) = diagnose_pod(snap, pod) {
+        return position(&snap.top_owner(pod), Some(issue.cause));
+    }
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+    if let Some(node) = node.filter(|_| on_not_ready_node(snap, pod)) {
+        return position(&ObjectRef::new("Node", None, node), Some("node-not-ready"));
+    }
+    if blocked_on_pvc(pod) {
+        let ns = ns_of(&pod.metadata);
+        return pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .find_map(|c| {
+                position(
+                    &ObjectRef::new("PersistentVolumeClaim", Some(ns), &c.claim_name),
+                    None,
+                )
+            });
+    }
+    None
 }
 
 fn no_matching_pods(
@@ -522,5 +618,144 @@ mod tests {
         assert!(ingresses(&s)[0].evidence[0].contains("has no port 8080"));
         s.ingresses[0] = ing("web-svc", 80);
         assert!(ingresses(&s).is_empty());
+    }
+
+    fn web_service() -> Service {
+        svc(
+            "web",
+            json!({"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}),
+        )
+    }
+
+    fn crashing_pod(name: &str) -> Pod {
+        pod(
+            name,
+            "web",
+            json!({"containers": [container("app", json!({}))]}),
+            pod_status(
+                "Running",
+                vec![waiting(
+                    "app",
+                    "CrashLoopBackOff",
+                    "back-off 5m0s restarting failed container",
+                    5,
+                    terminated("Error", 1, 20),
+                )],
+            ),
+        )
+    }
+
+    #[test]
+    fn unready_service_folds_into_the_workload_finding() {
+        let mut s = snap();
+        add_deployment(
+            &mut s,
+            "web",
+            2,
+            json!({"containers": [container("app", json!({}))]}),
+        );
+        s.pods.push(crashing_pod("web-0"));
+        s.pods.push(crashing_pod("web-1"));
+        s.services.push(web_service());
+        // The rule alone still sees the Service without endpoints...
+        assert_eq!(causes(&services(&s)), ["service-no-ready-endpoints"]);
+        // ...but the scan reports the one root cause, naming the Service.
+        let f = super::super::run_all(&s);
+        assert_eq!(causes(&f), ["crash-loop-app-error"]);
+        assert_eq!(f[0].object.name, "web");
+        assert!(f[0]
+            .evidence
+            .contains(&"Service app/web has no ready endpoints because of this".to_string()));
+    }
+
+    #[test]
+    fn unready_service_folds_into_each_explaining_finding_once() {
+        let mut s = snap();
+        let spec = json!({"containers": [container("app", json!({}))]});
+        add_deployment(&mut s, "web", 1, spec.clone());
+        s.pods.push(crashing_pod("web-0"));
+        // A second workload behind the same Service, failing its readiness probe.
+        add_deployment(&mut s, "web-canary", 1, spec.clone());
+        let mut canary = pod(
+            "web-canary-0",
+            "web-canary",
+            spec,
+            pod_status("Running", vec![running("app", false, 0)]),
+        );
+        canary.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+        s.pods.push(canary);
+        s.events.push(event(
+            "Pod",
+            "web-canary-0",
+            "Warning",
+            "Unhealthy",
+            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        ));
+        s.services.push(web_service());
+        // A second Service on the same pods is mentioned too, on its own line.
+        s.services.push(svc(
+            "web-internal",
+            json!({"selector": {"app": "web"}, "ports": [{"port": 8080, "protocol": "TCP"}]}),
+        ));
+        let f = super::super::run_all(&s);
+        let mut c = causes(&f);
+        c.sort_unstable();
+        assert_eq!(c, ["crash-loop-app-error", "readiness-probe-failing"]);
+        for f in &f {
+            let notes: Vec<&String> = f
+                .evidence
+                .iter()
+                .filter(|e| e.contains("has no ready endpoints"))
+                .collect();
+            assert_eq!(
+                notes,
+                [
+                    "Service app/web has no ready endpoints because of this",
+                    "Service app/web-internal has no ready endpoints because of this"
+                ],
+                "{f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unready_service_stays_when_a_selected_pod_has_no_finding() {
+        let mut s = snap();
+        let spec = json!({"containers": [container("app", json!({}))]});
+        add_deployment(&mut s, "web", 2, spec.clone());
+        s.pods.push(crashing_pod("web-0"));
+        // Still starting: not ready, but within the start-up grace, so no finding of its own.
+        let mut starting = pod(
+            "web-1",
+            "web",
+            spec,
+            pod_status("Running", vec![running("app", false, 0)]),
+        );
+        starting.metadata.creation_timestamp = Some(obj(json!(ago(20))));
+        s.pods.push(starting);
+        s.services.push(web_service());
+        let f = super::super::run_all(&s);
+        let mut c = causes(&f);
+        c.sort_unstable();
+        assert_eq!(c, ["crash-loop-app-error", "service-no-ready-endpoints"]);
+        assert!(f
+            .iter()
+            .all(|f| f.evidence.iter().all(|e| !e.contains("because of this"))));
+    }
+
+    #[test]
+    fn ready_service_adds_nothing_to_workload_findings() {
+        let mut s = snap();
+        let spec = json!({"containers": [container("app", json!({}))]});
+        add_deployment(&mut s, "web", 2, spec);
+        s.pods.push(crashing_pod("web-0"));
+        s.pods.push(web_pod(true));
+        s.services.push(web_service());
+        let f = super::super::run_all(&s);
+        assert_eq!(causes(&f), ["crash-loop-app-error"]);
+        assert!(f[0]
+            .evidence
+            .iter()
+            .all(|e| !e.contains("no ready endpoints")));
     }
 }

@@ -180,7 +180,7 @@ pub(crate) fn pod_ready(pod: &Pod) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
-fn on_not_ready_node(snap: &Snapshot, pod: &Pod) -> bool {
+pub(crate) fn on_not_ready_node(snap: &Snapshot, pod: &Pod) -> bool {
     let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
         return false;
     };
