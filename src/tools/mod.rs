@@ -115,27 +115,73 @@ pub trait ToolHandler: Send + Sync {
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError>;
 }
 
-/// Default summary: the tool name and its argument values in declaration-ish order.
+/// Default summary: the tool name, the object it is about, then the other arguments as
+/// flags, e.g. `get_logs backend-7d9c --previous --tail-lines=20`.
 pub fn summarize_args(name: &str, args: &Value) -> String {
+    const POSITIONAL: [&str; 5] = ["kind", "name", "pod", "target", "container"];
     let mut out = name.to_string();
-    if let Some(obj) = args.as_object() {
-        for (k, v) in obj {
-            match v {
-                Value::Bool(true) => out.push_str(&format!(" --{}", k.replace('_', "-"))),
-                Value::Bool(false) | Value::Null => {}
-                Value::String(s) if k == "kind" || k == "name" || k == "pod" || k == "target" => {
-                    out.push(' ');
-                    out.push_str(s);
-                }
-                Value::String(s) => {
-                    let s: String = s.chars().take(40).collect();
-                    out.push_str(&format!(" --{}={}", k.replace('_', "-"), s));
-                }
-                other => out.push_str(&format!(" --{}={}", k.replace('_', "-"), other)),
+    let Some(obj) = args.as_object() else {
+        return out;
+    };
+    for key in POSITIONAL {
+        if let Some(Value::String(s)) = obj.get(key) {
+            out.push(' ');
+            out.push_str(s);
+        }
+    }
+    for (k, v) in obj {
+        if POSITIONAL.contains(&k.as_str()) && v.is_string() {
+            continue;
+        }
+        let flag = k.replace('_', "-");
+        match v {
+            Value::Bool(true) => out.push_str(&format!(" --{flag}")),
+            Value::Bool(false) | Value::Null => {}
+            Value::String(s) => {
+                // Long values (manifests, patches) are cut: this is a progress line.
+                let short: String = s.chars().take(40).collect();
+                let more = if s.chars().count() > 40 { "…" } else { "" };
+                out.push_str(&format!(" --{flag}={short}{more}"));
+            }
+            other => {
+                let text = other.to_string();
+                let short: String = text.chars().take(60).collect();
+                let more = if text.chars().count() > 60 { "…" } else { "" };
+                out.push_str(&format!(" --{flag}={short}{more}"));
             }
         }
     }
     out
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::summarize_args;
+    use serde_json::json;
+
+    #[test]
+    fn object_first_then_flags() {
+        let s = summarize_args(
+            "get_logs",
+            &json!({"namespace": "shop", "pod": "backend-7d9c", "previous": true, "tail_lines": 20}),
+        );
+        assert_eq!(
+            s,
+            "get_logs backend-7d9c --namespace=shop --previous --tail-lines=20"
+        );
+        let s = summarize_args(
+            "describe",
+            &json!({"name": "backend", "kind": "Deployment"}),
+        );
+        assert_eq!(s, "describe Deployment backend");
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let s = summarize_args("apply_manifest", &json!({"yaml": "x".repeat(100)}));
+        assert!(s.ends_with("…"), "{s}");
+        assert!(s.len() < 80, "{s}");
+    }
 }
 
 struct Entry {
