@@ -11,6 +11,8 @@ use crate::analyze::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
 /// A termination within this window still counts as "crashing now".
 const RECENT_SECS: i64 = 600;
+/// Evidence for a crashing container whose log tail was not read (or was empty).
+pub(crate) const NO_PREVIOUS_LOG: &str = "no previous log was available";
 
 pub(crate) fn container_issue(
     snap: &Snapshot,
@@ -152,8 +154,9 @@ fn crash(
     }
     let lines = logs(snap, pod, &cs.name);
     if lines.is_empty() {
-        i = i.ev("no previous log was available");
+        i = i.ev(NO_PREVIOUS_LOG);
     }
+    i.log_quoted = !lines.is_empty();
     for l in lines {
         i = i.ev(l);
     }

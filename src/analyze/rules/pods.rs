@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
+use super::containers::NO_PREVIOUS_LOG;
 use super::{config, containers, scheduling, template_patch};
 use crate::analyze::finding::{push_unique, Finding, ObjectRef, ProposedChange};
 use crate::analyze::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
@@ -24,6 +25,8 @@ pub(crate) struct PodIssue {
     pub fix: String,
     /// A strategic-merge patch of the pod spec; wrapped for the owner's template.
     pub pod_spec_patch: Option<Value>,
+    /// The evidence quotes the container's log tail.
+    pub log_quoted: bool,
 }
 
 impl PodIssue {
@@ -34,6 +37,7 @@ impl PodIssue {
             evidence: Vec::new(),
             fix: String::new(),
             pod_spec_patch: None,
+            log_quoted: false,
         }
     }
 
@@ -61,10 +65,18 @@ pub fn pod_findings(snap: &Snapshot) -> Vec<Finding> {
             .entry((owner, issue.cause))
             .or_insert_with(|| (Vec::new(), issue.clone()));
         entry.0.push(name_of(&pod.metadata).to_string());
+        entry.1.log_quoted |= issue.log_quoted;
         for e in issue.evidence {
             if entry.1.evidence.len() < MAX_EVIDENCE {
                 push_unique(&mut entry.1.evidence, e);
             }
+        }
+    }
+    for (_, issue) in groups.values_mut() {
+        if issue.log_quoted {
+            // Logs are read for some pods of a workload only: one pod's quoted log is
+            // the evidence, and "no log" from its siblings would only contradict it.
+            issue.evidence.retain(|e| e != NO_PREVIOUS_LOG);
         }
     }
     groups
@@ -292,6 +304,43 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.contains("FATAL: password authentication failed")));
+    }
+
+    #[test]
+    fn one_quoted_log_is_not_contradicted_by_siblings_without_one() {
+        let mut s = snap();
+        add_deployment(&mut s, "backend", 3, spec());
+        for i in 0..3 {
+            s.pods.push(pod(
+                &format!("backend-{i}"),
+                "backend",
+                spec(),
+                pod_status(
+                    "Running",
+                    vec![waiting(
+                        "app",
+                        "CrashLoopBackOff",
+                        "back-off",
+                        7,
+                        terminated("Error", 1, 30),
+                    )],
+                ),
+            ));
+        }
+        // No log read at all: the finding says so.
+        let f = pod_findings(&s);
+        assert!(f[0].evidence.iter().any(|e| e == NO_PREVIOUS_LOG), "{f:?}");
+        // Only the second pod's log was read (the fetch budget is per workload first).
+        s.previous_logs.insert(
+            (NS.into(), "backend-1".into(), "app".into()),
+            "FATAL: cannot open /etc/backend/config.yaml\n".into(),
+        );
+        let f = pod_findings(&s);
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("FATAL: cannot open")));
+        assert!(f[0].evidence.iter().all(|e| e != NO_PREVIOUS_LOG), "{f:?}");
     }
 
     #[test]

@@ -98,8 +98,23 @@ pub(crate) fn node_object(spec: &NodeSpec) -> Result<Node, Error> {
             },
         },
         "spec": {"taints": taints, "unschedulable": spec.unschedulable},
+        // Nodes may carry status on create. Without a Ready condition from the start, the
+        // node lifecycle controller sees no conditions, strips the not-ready taint above,
+        // and the scheduler can place pods on a NotReady node until the first heartbeat.
+        "status": {"conditions": [initial_ready_condition(spec.ready)]},
     }))
     .map_err(|e| Error::Other(format!("node object: {e}")))
+}
+
+fn initial_ready_condition(ready: bool) -> serde_json::Value {
+    let now = ts(Timestamp::now());
+    let (status, reason) = if ready {
+        ("True", "KubeletReady")
+    } else {
+        ("False", "KubeletNotReady")
+    };
+    json!({"type": "Ready", "status": status, "reason": reason, "message": reason,
+           "lastHeartbeatTime": now, "lastTransitionTime": now})
 }
 
 /// Creates a fake node unless it exists (then it is left as is: the node lifecycle
