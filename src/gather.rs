@@ -60,10 +60,58 @@ pub async fn pregather(ctx: &ToolCtx, question: &str, namespace: Option<&str>) -
     }
     let inv = Inventory::load(&cluster.client, &ns).await;
     let Some(target) = find_target(&tokens, &inv) else {
+        // No workload named, but a troubleshooting question ("what is broken here?"):
+        // the namespace's findings are the cheapest useful start. A general question
+        // ("how do I write a helm chart?") gets nothing.
+        if is_troubleshooting(&tokens) {
+            let args = json!({"namespace": ns});
+            return run_calls(ctx, vec![("analyze", args, 100)]).await;
+        }
         return Vec::new();
     };
     let pods = failing_pods(&inv, &target);
     plan_and_run(ctx, &ns, &target, &pods).await
+}
+
+/// Words that mark a question about something not working.
+pub fn is_troubleshooting(tokens: &[String]) -> bool {
+    const MARKERS: &[&str] = &[
+        "why",
+        "wrong",
+        "broken",
+        "broke",
+        "fail",
+        "failing",
+        "failed",
+        "failure",
+        "crash",
+        "crashing",
+        "crashloop",
+        "crashlooping",
+        "pending",
+        "error",
+        "errors",
+        "down",
+        "unhealthy",
+        "healthy",
+        "health",
+        "issue",
+        "issues",
+        "problem",
+        "problems",
+        "stuck",
+        "restarting",
+        "restarts",
+        "oom",
+        "oomkilled",
+        "unavailable",
+        "evicted",
+        "notready",
+        "diagnose",
+        "debug",
+        "troubleshoot",
+    ];
+    tokens.iter().any(|t| MARKERS.contains(&t.as_str()))
 }
 
 /// Words of the question that could be object names (`backend`, `deployment/backend`).
@@ -473,7 +521,11 @@ fn plan(ns: &str, target: &Target, pods: &[Pod]) -> Vec<Call> {
 }
 
 async fn plan_and_run(ctx: &ToolCtx, ns: &str, target: &Target, pods: &[Pod]) -> Vec<Gathered> {
-    let mut calls = plan(ns, target, pods);
+    run_calls(ctx, plan(ns, target, pods)).await
+}
+
+/// Run read-tool calls concurrently, each with its share (percent) of the budget.
+async fn run_calls(ctx: &ToolCtx, mut calls: Vec<(&'static str, Value, usize)>) -> Vec<Gathered> {
     // Keep the whole within TOTAL_BUDGET_FACTOR per-tool budgets: scale the shares down
     // when the plan asks for more.
     let total: usize = calls.iter().map(|c| c.2).sum();
@@ -515,6 +567,16 @@ async fn plan_and_run(ctx: &ToolCtx, ns: &str, target: &Target, pods: &[Pod]) ->
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_troubleshooting_questions_get_a_namespace_scan() {
+        assert!(is_troubleshooting(&tokens(
+            "what is broken in this namespace?"
+        )));
+        assert!(is_troubleshooting(&tokens("Why are the pods pending?")));
+        assert!(!is_troubleshooting(&tokens("how do I write a helm chart?")));
+        assert!(!is_troubleshooting(&tokens("list the services")));
+    }
 
     fn dep(name: &str, app: &str) -> Deployment {
         serde_json::from_value(json!({

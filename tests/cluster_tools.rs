@@ -417,4 +417,15 @@ async fn pregather_finds_the_crash_without_leaking() {
 
     let none = pregather(&ctx, "how do I write a helm chart?", None).await;
     assert!(none.is_empty(), "{none:?}");
+
+    // No workload named, but something is wrong: the namespace's findings come first.
+    let scan = pregather(&ctx, "what is broken in this namespace?", None).await;
+    assert_eq!(scan.len(), 1, "{scan:?}");
+    assert_eq!(scan[0].tool, "analyze");
+    assert!(
+        scan[0].output.contains("crash-loop-app-error"),
+        "{}",
+        scan[0].output
+    );
+    assert_clean(&scan[0].output);
 }
