@@ -16,7 +16,7 @@ if [ $have_all -eq 1 ]; then
   exit 0
 fi
 
-"$(dirname "$0")/install-deps.sh"
+bash "$(dirname "$0")/install-deps.sh"
 
 echo "kai: building the test cluster binaries (Kubernetes $VERSION) into $BIN; the first run takes about 5 minutes" >&2
 WORK="$CACHE/src"
