@@ -429,3 +429,78 @@ async fn pregather_finds_the_crash_without_leaking() {
     );
     assert_clean(&scan[0].output);
 }
+
+/// Custom resources are found through discovery like any built-in kind.
+#[tokio::test]
+async fn list_and_get_custom_resources() {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::discovery::ApiResource;
+    let h = scenario("healthy").await;
+    let c = kai_testcluster::shared().unwrap();
+    let admin = c.admin_client().await.unwrap();
+    let crd_ar = ApiResource::erase::<
+        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    >(&());
+    let crds: Api<DynamicObject> = Api::all_with(admin.clone(), &crd_ar);
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.test.kai.dev"},
+        "spec": {
+            "group": "test.kai.dev", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    });
+    crds.patch(
+        "widgets.test.kai.dev",
+        &PatchParams::apply("kai-test").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap();
+    let widget_ar = ApiResource {
+        group: "test.kai.dev".into(),
+        version: "v1".into(),
+        api_version: "test.kai.dev/v1".into(),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    let widgets: Api<DynamicObject> = Api::namespaced_with(admin, &h.namespace, &widget_ar);
+    let w = json!({"apiVersion": "test.kai.dev/v1", "kind": "Widget",
+        "metadata": {"name": "sprocket", "namespace": h.namespace}, "spec": {"size": 3}});
+    // The CRD takes a moment to be served.
+    let mut created = false;
+    for _ in 0..50 {
+        if widgets
+            .patch(
+                "sprocket",
+                &PatchParams::apply("kai-test").force(),
+                &Patch::Apply(&w),
+            )
+            .await
+            .is_ok()
+        {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(created, "the Widget CRD was never served");
+    // A fresh context (and discovery) sees the new kind by kind, plural and kind.group.
+    let ctx = ctx_for(&h.namespace, false).await;
+    for kind in ["Widget", "widgets", "widget.test.kai.dev"] {
+        let out = run(&ctx, "list_resources", json!({"kind": kind}))
+            .await
+            .unwrap();
+        assert!(out.contains("sprocket"), "{kind}: {out}");
+    }
+    let out = run(
+        &ctx,
+        "get_resource",
+        json!({"kind": "widget", "name": "sprocket"}),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("size: 3"), "{out}");
+}
