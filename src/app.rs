@@ -102,7 +102,21 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         .map_err(|e| Exit::new(exit::USAGE, e.to_string()))?;
     match cli.command {
         None => {
-            let prompt = cli.prompt.join(" ");
+            let mut prompt = cli.prompt.join(" ");
+            if cli.prompt.is_empty() {
+                if std::io::stdin().is_terminal() {
+                    return crate::repl::run(&settings, &cli.global).await;
+                }
+                // `echo "why is backend down?" | kai`: the question comes on stdin.
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+                    Exit::new(
+                        exit::USAGE,
+                        format!("cannot read the question from stdin: {e}"),
+                    )
+                })?;
+                prompt = text;
+            }
             if prompt.trim().is_empty() {
                 return Err(Exit::new(
                     exit::USAGE,

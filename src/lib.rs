@@ -17,6 +17,7 @@ pub mod gather;
 pub mod llm;
 pub mod oneshot;
 pub mod redact;
+pub mod repl;
 pub mod tools;
 pub mod ui;
 

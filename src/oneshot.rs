@@ -84,6 +84,7 @@ pub enum ApprovalMode {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub end: Option<TurnEnd>,
+    pub usage: crate::llm::Usage,
     pub error_code: Option<i32>,
     pub not_applied: usize,
 }
@@ -167,6 +168,21 @@ pub async fn drive(
     model: &str,
     prices: Option<(f64, f64)>,
 ) -> Outcome {
+    let outcome = drive_turn(&mut handle, prompt, output, verbose, mode, model, prices).await;
+    handle.shutdown().await;
+    outcome
+}
+
+/// Drive one turn of a longer session (the REPL keeps the handle, and so the memory).
+pub async fn drive_turn(
+    handle: &mut agent::AgentHandle,
+    prompt: &str,
+    output: Output,
+    verbose: bool,
+    mode: ApprovalMode,
+    model: &str,
+    prices: Option<(f64, f64)>,
+) -> Outcome {
     let stdout_tty = std::io::stdout().is_terminal();
     let stderr_tty = std::io::stderr().is_terminal();
     let mut human = HumanSink::new(stdout_tty && output == Output::Text, stderr_tty, verbose);
@@ -230,6 +246,7 @@ pub async fn drive(
             Event::Error { exit_code, .. } => outcome.error_code = Some(*exit_code),
             Event::TurnDone { end, usage, .. } => {
                 outcome.end = Some(*end);
+                outcome.usage = *usage;
                 human.finish();
                 if output == Output::Json {
                     json.report.cost_usd = prices.map(|(i, o)| {
@@ -249,6 +266,5 @@ pub async fn drive(
             _ => {}
         }
     }
-    handle.shutdown().await;
     outcome
 }
