@@ -10,6 +10,7 @@ use crate::config::Overrides;
 const EXAMPLES: &str = "\
 Examples:
   kai \"why is backend crashlooping?\"            one question, one answer (read-only tools; fixes are proposed)
+  kai                                           interactive session (memory across questions; /help inside)
   kai -n shop \"why are the checkout pods pending?\"
   kai diagnose deployment/backend --no-llm      root causes without a model
   kai scan -A                                   every problem in the cluster, ranked
@@ -62,7 +63,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The question, e.g. "why is backend crashlooping?" (quotes optional).
+    /// The question, e.g. "why is backend crashlooping?" (quotes optional). Without one:
+    /// an interactive session on a terminal, else the question is read from stdin.
     #[arg(value_name = "PROMPT", trailing_var_arg = true)]
     pub prompt: Vec<String>,
 }

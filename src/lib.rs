@@ -1,6 +1,6 @@
 //! kai: an AI-assisted DevOps agent for Kubernetes.
 //!
-//! The core is a library: front ends (one-shot CLI, JSON output, later the REPL and MCP)
+//! The core is a library: front ends (one-shot CLI, JSON output, the REPL, later MCP)
 //! drive one [`agent::Agent`] through operations in and events out, and only render.
 
 pub mod agent;
