@@ -96,19 +96,7 @@ pub(crate) fn template_patch(owner_kind: &str, pod_spec_patch: Value) -> Option<
 }
 
 /// Levenshtein distance, for near-miss names ("did you mean web-svc?").
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+pub(crate) use crate::cluster::edit_distance;
 
 /// Names among `candidates` close to `name`: small edit distance or one containing the other.
 pub(crate) fn near_misses<'a>(
