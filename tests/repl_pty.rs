@@ -39,7 +39,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         t += &p.exp_string("tokens: 900 in / 20 out").unwrap();
         p.send_line("/nonsense").unwrap();
         t += &p.exp_string("unknown command /nonsense").unwrap();
-        p.send_line("and its service?").unwrap();
+        p.send_line("and is web still healthy?").unwrap();
         t += &p.exp_string("2 ready endpoints.").unwrap();
         p.send_line("/reset").unwrap();
         t += &p.exp_string("conversation cleared").unwrap();
@@ -64,14 +64,26 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     let second = reqs[1].to_string();
     assert!(second.contains("is web healthy?"), "{second}");
     assert!(second.contains("2/2 ready."), "{second}");
-    assert!(second.contains("and its service?"), "{second}");
+    assert!(second.contains("and is web still healthy?"), "{second}");
+    // The first turn pre-gathered web's context; asking about web again does not send
+    // the same context twice.
+    let tool_msgs = |r: &serde_json::Value| {
+        r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .count()
+    };
+    assert!(tool_msgs(&reqs[0]) > 0, "the first turn pre-gathered");
+    assert_eq!(tool_msgs(&reqs[1]), tool_msgs(&reqs[0]), "{second}");
     // /reset: the third request does not.
     let third = reqs[2].to_string();
     assert!(!third.contains("is web healthy?"), "{third}");
     assert!(third.contains("hello again"), "{third}");
     // The history file is written for the next session.
     let history = std::fs::read_to_string(data.path().join("history.txt")).unwrap();
-    assert!(history.contains("and its service?"), "{history}");
+    assert!(history.contains("and is web still healthy?"), "{history}");
 }
 
 #[test]

@@ -197,6 +197,8 @@ pub struct Agent {
     history: Vec<ChatMessage>,
     usage: Usage,
     turns: u32,
+    /// (tool, arguments) already pre-gathered in this session.
+    gathered: std::collections::HashSet<(String, String)>,
 }
 
 impl Agent {
@@ -214,6 +216,7 @@ impl Agent {
             history: Vec::new(),
             usage: Usage::default(),
             turns: 0,
+            gathered: Default::default(),
         }
     }
 
@@ -242,7 +245,9 @@ impl Agent {
         let mut turn_usage = Usage::default();
         self.history.push(ChatMessage::user(text));
 
-        if self.turns == 1 && self.cfg.pregather && self.ctx.cluster.is_some() {
+        // Every turn may name a new workload (the REPL); what was gathered before in this
+        // session is not sent again.
+        if self.cfg.pregather && self.ctx.cluster.is_some() {
             self.pregather(text, events, cancel).await;
         }
 
@@ -452,12 +457,16 @@ impl Agent {
             g = crate::gather::pregather(&self.ctx, question, ns.as_deref()) => g,
             _ = cancel.cancelled() => return,
         };
+        let gathered: Vec<_> = gathered
+            .into_iter()
+            .filter(|g| self.gathered.insert((g.tool.clone(), g.args.to_string())))
+            .collect();
         if gathered.is_empty() {
             return;
         }
         let mut calls = Vec::new();
         for (i, g) in gathered.iter().enumerate() {
-            let id = format!("kai_pre_{}", i + 1);
+            let id = format!("kai_pre_{}_{}", self.turns, i + 1);
             let _ = events.send(Event::ToolStarted {
                 call_id: id.clone(),
                 name: g.tool.clone(),
