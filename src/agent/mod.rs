@@ -118,12 +118,21 @@ pub fn spawn(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<Event>();
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     // "Yes for the rest of this session" is remembered here, once per session.
-    ctx.approver = Arc::new(crate::changes::SessionApprovals::new(Arc::new(
-        ChannelApprover {
+    let notices = ev_tx.clone();
+    ctx.approver = Arc::new(crate::changes::SessionApprovals::with_notifier(
+        Arc::new(ChannelApprover {
             events: ev_tx.clone(),
             pending: pending.clone(),
+        }),
+        move |req| {
+            let _ = notices.send(Event::Notice {
+                message: format!(
+                    "applying without asking (you answered \"all\" earlier in this session): {}",
+                    req.title
+                ),
+            });
         },
-    )));
+    ));
     let (turn_tx, mut turn_rx) = mpsc::unbounded_channel::<String>();
     let current: Arc<Mutex<CancellationToken>> = Arc::new(Mutex::new(CancellationToken::new()));
 

@@ -18,6 +18,8 @@ use crate::tools::Approver;
 pub struct SessionApprovals {
     inner: Arc<dyn Approver>,
     all: AtomicBool,
+    /// Told about every change approved by an earlier "all", so the user still sees it.
+    notify: Option<Box<dyn Fn(&ApprovalRequest) + Send + Sync>>,
 }
 
 impl SessionApprovals {
@@ -25,6 +27,19 @@ impl SessionApprovals {
         Self {
             inner,
             all: AtomicBool::new(false),
+            notify: None,
+        }
+    }
+
+    /// Like [`SessionApprovals::new`], calling `notify` for each change approved without
+    /// asking because of an earlier "all".
+    pub fn with_notifier(
+        inner: Arc<dyn Approver>,
+        notify: impl Fn(&ApprovalRequest) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            notify: Some(Box::new(notify)),
+            ..Self::new(inner)
         }
     }
 
@@ -43,6 +58,9 @@ impl SessionApprovals {
 impl Approver for SessionApprovals {
     async fn request(&self, request: ApprovalRequest) -> Decision {
         if !request.dangerous && self.approved_for_session() {
+            if let Some(n) = &self.notify {
+                n(&request);
+            }
             return Decision::ApprovedForSession;
         }
         let dangerous = request.dangerous;
@@ -125,5 +143,27 @@ mod tests {
         assert_eq!(s.request(req(true)).await, Decision::Approved);
         assert!(!s.approved_for_session());
         assert_eq!(s.request(req(false)).await, Decision::Denied);
+    }
+
+    #[tokio::test]
+    async fn changes_approved_by_all_are_announced() {
+        let inner = Arc::new(Script(
+            Mutex::new(vec![Decision::ApprovedForSession]),
+            Mutex::new(0),
+        ));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let s = SessionApprovals::with_notifier(inner, move |r| {
+            log.lock().unwrap().push(r.title.clone())
+        });
+        s.request(req(false)).await;
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "the asked change is not announced"
+        );
+        let mut second = req(false);
+        second.title = "scale web to 4".into();
+        assert_eq!(s.request(second).await, Decision::ApprovedForSession);
+        assert_eq!(*seen.lock().unwrap(), vec!["scale web to 4".to_string()]);
     }
 }
