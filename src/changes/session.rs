@@ -19,8 +19,11 @@ pub struct SessionApprovals {
     inner: Arc<dyn Approver>,
     all: AtomicBool,
     /// Told about every change approved by an earlier "all", so the user still sees it.
-    notify: Option<Box<dyn Fn(&ApprovalRequest) + Send + Sync>>,
+    notify: Option<Notifier>,
 }
+
+/// Called with a change approved without asking.
+type Notifier = Box<dyn Fn(&ApprovalRequest) + Send + Sync>;
 
 impl SessionApprovals {
     pub fn new(inner: Arc<dyn Approver>) -> Self {
