@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::budget;
 use super::events;
-use super::objects::{self, age, age_of, resolve_kind, resource_desc, selector_string};
+use super::objects::{self, age, age_of, resource_desc, selector_string};
 use super::{Cluster, ClusterError, Kind};
 use crate::redact;
 
@@ -46,7 +46,7 @@ pub async fn describe(
     ns: Option<&str>,
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
-    let kind = resolve_kind(cluster, kind).await?;
+    let kind = cluster.resolve(kind).await?;
     let ns = cluster.namespace(ns).to_string();
     let builtin_group = matches!(kind.resource.group.as_str(), "" | "apps" | "batch");
     let text = match (builtin_group, kind.resource.kind.as_str()) {
@@ -517,65 +517,28 @@ async fn check_references(cluster: &Cluster, ns: &str, spec: Option<&PodSpec>) -
     let Some(spec) = spec else { return Vec::new() };
     let mut secrets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut cms: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut pvcs: BTreeSet<String> = BTreeSet::new();
-    for c in spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
+    // The automounted service-account token Secret (1.20 and older) is not the app's.
+    for r in crate::cluster::refs::config_refs(spec)
+        .into_iter()
+        .filter(|r| !r.optional && !r.name.starts_with("default-token-"))
     {
-        for e in c.env.iter().flatten() {
-            if let Some(from) = &e.value_from {
-                if let Some(s) = from
-                    .secret_key_ref
-                    .as_ref()
-                    .filter(|s| s.optional != Some(true))
-                {
-                    secrets
-                        .entry(s.name.clone())
-                        .or_default()
-                        .insert(s.key.clone());
-                }
-                if let Some(s) = from
-                    .config_map_key_ref
-                    .as_ref()
-                    .filter(|s| s.optional != Some(true))
-                {
-                    cms.entry(s.name.clone()).or_default().insert(s.key.clone());
-                }
-            }
-        }
-        for f in c.env_from.iter().flatten() {
-            if let Some(s) = f.secret_ref.as_ref().filter(|s| s.optional != Some(true)) {
-                secrets.entry(s.name.clone()).or_default();
-            }
-            if let Some(s) = f
-                .config_map_ref
-                .as_ref()
-                .filter(|s| s.optional != Some(true))
-            {
-                cms.entry(s.name.clone()).or_default();
-            }
+        let map = if r.kind == "Secret" {
+            &mut secrets
+        } else {
+            &mut cms
+        };
+        let keys = map.entry(r.name).or_default();
+        if let Some(k) = r.key {
+            keys.insert(k);
         }
     }
-    // The automounted service-account token volume (1.20 and older) is not the app's.
-    for v in spec
+    let pvcs: BTreeSet<String> = spec
         .volumes
         .iter()
         .flatten()
-        .filter(|v| !v.name.starts_with("default-token-"))
-    {
-        if let Some(s) = v.secret.as_ref().filter(|s| s.optional != Some(true)) {
-            if let Some(n) = &s.secret_name {
-                secrets.entry(n.clone()).or_default();
-            }
-        }
-        if let Some(c) = v.config_map.as_ref().filter(|c| c.optional != Some(true)) {
-            cms.entry(c.name.clone()).or_default();
-        }
-        if let Some(p) = &v.persistent_volume_claim {
-            pvcs.insert(p.claim_name.clone());
-        }
-    }
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|p| p.claim_name.clone())
+        .collect();
     let client = &cluster.client;
     let secret_api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);

@@ -184,7 +184,7 @@ pub async fn list_events(
     let mut fields = Vec::new();
     if let Some(kind) = args.kind.as_deref().filter(|k| !k.is_empty()) {
         // The field selector wants the Kind (`Pod`), not `pods` or `po`.
-        let kind = match super::objects::resolve_kind(cluster, kind).await {
+        let kind = match cluster.resolve(kind).await {
             Ok(k) => k.resource.kind,
             Err(_) => kind.to_string(),
         };

@@ -64,7 +64,7 @@ pub async fn get_logs(
     let pod = match api.get_opt(&args.pod).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            let kind = super::objects::resolve_kind(cluster, "pods").await?;
+            let kind = cluster.resolve("pods").await?;
             return Err(super::objects::not_found(cluster, &kind, &args.pod, &ns).await);
         }
         Err(e) => {

@@ -7,8 +7,10 @@
 pub mod budget;
 pub mod describe;
 pub mod events;
+mod kinds;
 pub mod logs;
 pub mod objects;
+pub mod refs;
 
 use std::path::PathBuf;
 
@@ -257,9 +259,12 @@ impl Cluster {
             .await
     }
 
-    /// Resolve `kind` the way kubectl does: Kind, plural, singular, short name, or
+    /// Resolve `kind` the way kubectl does (well-known kinds without discovery): Kind, plural, singular, short name, or
     /// `kind.group`, case-insensitively; core and apps win over same-named CRDs.
     pub async fn resolve(&self, kind: &str) -> Result<Kind, ClusterError> {
+        if let Some(k) = kinds::builtin(kind) {
+            return Ok(k);
+        }
         let discovery = self.discovery().await?;
         let wanted = kind.trim().to_ascii_lowercase();
         let (wanted, group) = match wanted.split_once('.') {

@@ -1,18 +1,8 @@
 //! Fetching objects of any kind, `list_resources` tables and `get_resource` YAML.
-//!
-//! Well-known built-in kinds resolve from a static table, so the common calls (and
-//! pre-gathering) skip API discovery, which costs dozens of requests on first use;
-//! anything else (CRDs, kinds whose version differs by cluster) goes through discovery.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
-    Secret, Service, ServiceAccount,
-};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::api::{DynamicObject, ListParams};
-use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde_json::Value;
 
 use super::budget;
@@ -22,55 +12,6 @@ use crate::redact;
 /// Objects listed at most, across pages; more is never useful to a model.
 const MAX_LIST: usize = 5000;
 const PAGE: u32 = 500;
-
-fn builtin(kind: &str) -> Option<Kind> {
-    let k = kind.trim().to_ascii_lowercase();
-    let k = k
-        .strip_suffix(".apps")
-        .or_else(|| k.strip_suffix(".batch"))
-        .unwrap_or(&k);
-    macro_rules! kinds {
-        ($($ty:ty, $ns:expr, [$($alias:literal),*];)*) => {
-            $(if [$($alias),*].contains(&k) {
-                return Some(Kind {
-                    resource: ApiResource::erase::<$ty>(&()),
-                    caps: ApiCapabilities {
-                        scope: if $ns { Scope::Namespaced } else { Scope::Cluster },
-                        subresources: Vec::new(),
-                        operations: Vec::new(),
-                    },
-                });
-            })*
-        };
-    }
-    kinds! {
-        Pod, true, ["pod", "pods", "po"];
-        Service, true, ["service", "services", "svc"];
-        ConfigMap, true, ["configmap", "configmaps", "cm"];
-        Secret, true, ["secret", "secrets"];
-        Event, true, ["event", "events", "ev"];
-        Endpoints, true, ["endpoints", "ep"];
-        PersistentVolumeClaim, true, ["persistentvolumeclaim", "persistentvolumeclaims", "pvc"];
-        ServiceAccount, true, ["serviceaccount", "serviceaccounts", "sa"];
-        Deployment, true, ["deployment", "deployments", "deploy"];
-        StatefulSet, true, ["statefulset", "statefulsets", "sts"];
-        DaemonSet, true, ["daemonset", "daemonsets", "ds"];
-        ReplicaSet, true, ["replicaset", "replicasets", "rs"];
-        Job, true, ["job", "jobs"];
-        Namespace, false, ["namespace", "namespaces", "ns"];
-        Node, false, ["node", "nodes", "no"];
-        PersistentVolume, false, ["persistentvolume", "persistentvolumes", "pv"];
-    }
-    None
-}
-
-/// Resolve a kind: the built-in table first, then API discovery (CRDs, other groups).
-pub async fn resolve_kind(cluster: &Cluster, kind: &str) -> Result<Kind, ClusterError> {
-    match builtin(kind) {
-        Some(k) => Ok(k),
-        None => cluster.resolve(kind).await,
-    }
-}
 
 /// `pods in namespace "shop"` / `nodes`: the resource named in RBAC terms.
 pub fn resource_desc(kind: &Kind, ns: &str) -> String {
@@ -269,7 +210,7 @@ pub async fn list_resources(
     args: &ListArgs,
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
-    let kind = resolve_kind(cluster, &args.kind).await?;
+    let kind = cluster.resolve(&args.kind).await?;
     let mut lp = ListParams::default();
     if let Some(l) = args.label_selector.as_deref().filter(|s| !s.is_empty()) {
         lp = lp.labels(l);
@@ -803,7 +744,7 @@ pub async fn get_resource(
     ns: Option<&str>,
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
-    let kind = resolve_kind(cluster, kind).await?;
+    let kind = cluster.resolve(kind).await?;
     let obj = get_object(cluster, &kind, name, ns).await?;
     let mut v = serde_json::to_value(&obj).map_err(|e| ClusterError::Other(e.to_string()))?;
     if v.get("apiVersion").is_none() {
@@ -833,17 +774,6 @@ pub async fn get_resource(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn builtin_kinds_resolve_without_discovery() {
-        let k = builtin("deploy").unwrap();
-        assert_eq!(k.resource.kind, "Deployment");
-        assert_eq!(k.resource.group, "apps");
-        assert!(k.namespaced());
-        assert!(!builtin("Node").unwrap().namespaced());
-        assert!(builtin("pods").is_some());
-        assert!(builtin("certificate").is_none());
-    }
 
     #[test]
     fn selectors() {
