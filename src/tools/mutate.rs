@@ -411,8 +411,12 @@ async fn template_for_revision(
         .filter_map(|rs| revision_of(&rs.metadata).map(|r| (r, rs)))
         .collect();
     owned.sort_by_key(|(r, _)| *r);
+    // The Deployment's revision annotation lags its newest ReplicaSet for a moment after
+    // a rollout starts; the newer of the two is the revision being rolled out.
     let current = current
-        .or_else(|| owned.last().map(|(r, _)| *r))
+        .into_iter()
+        .chain(owned.last().map(|(r, _)| *r))
+        .max()
         .unwrap_or(0);
     let known = owned
         .iter()
