@@ -125,9 +125,11 @@ fn main() {
         .expect("backend pod");
 
     let ctx = rt.block_on(async {
-        let client = tc.admin_client().await.unwrap();
+        let config = tc.admin_config().await.unwrap();
         ToolCtx {
-            cluster: Some(Arc::new(Cluster::from_client(client, &ns, "bench"))),
+            cluster: Some(Arc::new(
+                Cluster::from_config(config, &ns, "bench").unwrap(),
+            )),
             budget_tokens: 2000,
             approver: Arc::new(DenyAll),
             auto_approve: false,
@@ -160,9 +162,11 @@ fn main() {
             assert!(!g.is_empty());
         }
         for _ in 0..runs.min(10) {
-            let client = tc.admin_client().await.unwrap();
+            let config = tc.admin_config().await.unwrap();
             let fresh = ToolCtx {
-                cluster: Some(Arc::new(Cluster::from_client(client, &ns, "bench"))),
+                cluster: Some(Arc::new(
+                    Cluster::from_config(config, &ns, "bench").unwrap(),
+                )),
                 ..ctx.clone()
             };
             let t = Instant::now();

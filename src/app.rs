@@ -34,7 +34,7 @@ pub fn cluster_exit(e: &crate::cluster::ClusterError) -> i32 {
         E::NoKubeconfig(_) | E::UnknownContext(..) | E::Unreachable { .. } => {
             exit::CLUSTER_UNREACHABLE
         }
-        E::UnknownKind { .. } | E::NotFound { .. } => exit::USAGE,
+        E::UnknownKind { .. } | E::NotFound { .. } | E::InvalidName(_) => exit::USAGE,
         E::Api(_) | E::Other(_) => exit::INTERNAL,
     }
 }

@@ -182,5 +182,9 @@ async fn undo(settings: &Settings, id: Option<String>) -> Result<i32> {
             println!("undo of {undone} not applied: {reason}");
             exit::NOT_APPLIED
         }
+        U::CannotUndo { undone, reason } => {
+            eprintln!("kai: cannot undo {undone}: {reason}");
+            exit::NOT_APPLIED
+        }
     })
 }

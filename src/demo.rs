@@ -131,10 +131,10 @@ pub async fn testcluster(cmd: TestclusterCmd) -> Result<i32> {
 
 /// A [`Cluster`] for the test cluster's admin context (tests and benches).
 pub async fn admin_cluster(tc: &TestCluster, namespace: &str) -> Result<Arc<Cluster>> {
-    let client = tc.admin_client().await?;
-    Ok(Arc::new(Cluster::from_client(
-        client,
+    let config = tc.admin_config().await?;
+    Ok(Arc::new(Cluster::from_config(
+        config,
         namespace,
         kai_testcluster::ADMIN_CONTEXT,
-    )))
+    )?))
 }

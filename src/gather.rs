@@ -50,10 +50,11 @@ pub async fn pregather(ctx: &ToolCtx, question: &str, namespace: Option<&str>) -
     let Ok(cluster) = ctx.cluster() else {
         return Vec::new();
     };
-    let ns = cluster.namespace(namespace).to_string();
-    if ns == "*" {
+    // A namespace that breaks the naming rules gathers nothing; the model's own calls
+    // then get the validation error.
+    let Ok(ns) = cluster.checked_namespace(namespace) else {
         return Vec::new();
-    }
+    };
     let tokens = tokens(question);
     if tokens.is_empty() {
         return Vec::new();

@@ -537,3 +537,7 @@ mod tests {
         assert!(took < std::time::Duration::from_millis(500), "{took:?}");
     }
 }
+
+/// Remember a Secret's values so they are scrubbed wherever they appear later.
+/// (Placeholder: the full registry lands with the redaction work.)
+pub fn remember_secret(_obj: &Value) {}

@@ -36,14 +36,27 @@ async fn admin() -> Client {
     .unwrap()
 }
 
-async fn restricted() -> Client {
-    {
-        crypto();
-        kai_testcluster::shared().unwrap()
-    }
-    .restricted_client()
-    .await
-    .unwrap()
+async fn admin_config() -> kube::Config {
+    crypto();
+    kai_testcluster::shared()
+        .unwrap()
+        .admin_config()
+        .await
+        .unwrap()
+}
+
+async fn restricted_config() -> kube::Config {
+    crypto();
+    kai_testcluster::shared()
+        .unwrap()
+        .restricted_config()
+        .await
+        .unwrap()
+}
+
+/// A kai cluster (with its write gate) from a client configuration.
+fn kai_cluster(config: kube::Config, ns: &str, context: &str) -> Arc<Cluster> {
+    Arc::new(Cluster::from_config(config, ns, context).unwrap())
 }
 
 // ------------------------------------------------------------------ helpers
@@ -113,17 +126,14 @@ impl Approver for Typed {
 
 struct Env {
     client: Client,
+    config: kube::Config,
     ns: String,
     data: tempfile::TempDir,
 }
 
 impl Env {
     fn cluster(&self) -> Arc<Cluster> {
-        Arc::new(Cluster::from_client(
-            self.client.clone(),
-            &self.ns,
-            "kai-test",
-        ))
+        kai_cluster(self.config.clone(), &self.ns, "kai-test")
     }
     fn ctx(&self, approver: Arc<dyn Approver>, auto: bool) -> ToolCtx {
         ToolCtx {
@@ -233,6 +243,7 @@ async fn env(ns: &str) -> Env {
     .await;
     Env {
         client,
+        config: admin_config().await,
         ns: ns.to_string(),
         data: tempfile::tempdir().unwrap(),
     }
@@ -573,6 +584,157 @@ async fn stale_object_is_not_applied_but_rediffed_and_asked_again() {
     assert_eq!(e.replicas("web").await, 4);
 }
 
+/// A controller (played here by the approver) writes the object's status and its own
+/// annotation between the user's yes and the apply: kai applies after that one yes,
+/// without asking again, and records the change once.
+struct BookkeepingUnderfoot {
+    client: Client,
+    ns: String,
+    seen: Mutex<Vec<ApprovalRequest>>,
+    moved: Mutex<Option<(String, String)>>,
+}
+
+#[async_trait]
+impl Approver for BookkeepingUnderfoot {
+    async fn request(&self, request: ApprovalRequest) -> Decision {
+        let first = {
+            let mut s = self.seen.lock().unwrap();
+            s.push(request);
+            s.len() == 1
+        };
+        if first {
+            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns);
+            let before = api
+                .get("web")
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap();
+            api.patch_status(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"observedGeneration": 4242, "collisionCount": 7}})),
+            )
+            .await
+            .unwrap();
+            api.patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": "77"}}})),
+            )
+            .await
+            .unwrap();
+            let after = api
+                .get("web")
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap();
+            *self.moved.lock().unwrap() = Some((before, after));
+        }
+        Decision::Approved
+    }
+}
+
+#[tokio::test]
+async fn a_status_update_between_approval_and_apply_does_not_ask_again() {
+    let e = env("chg-status").await;
+    e.settled_deploy("web").await;
+    let a = Arc::new(BookkeepingUnderfoot {
+        client: e.client.clone(),
+        ns: e.ns.clone(),
+        seen: Mutex::default(),
+        moved: Mutex::default(),
+    });
+    let out = call(
+        &e.ctx(a.clone(), false),
+        "scale",
+        json!({"kind": "Deployment", "name": "web", "replicas": 3}),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("applied"), "{out}");
+    let (rv_before, rv_after) = a.moved.lock().unwrap().clone().unwrap();
+    assert_ne!(
+        rv_before, rv_after,
+        "the object really moved under the approval"
+    );
+    assert_eq!(a.seen.lock().unwrap().len(), 1, "one yes is enough");
+    assert_eq!(e.replicas("web").await, 3);
+    let log = e.audit();
+    assert_eq!(log.len(), 1, "audited once: {log:?}");
+    assert!(log[0].applied && log[0].decision == "approved", "{log:?}");
+    // On disk as pending before it was sent, then completed.
+    let lines = audit::read_lines(e.data.path()).unwrap();
+    let status: Vec<Option<&str>> = lines.iter().map(|r| r.status.as_deref()).collect();
+    assert_eq!(status, [Some("pending"), Some("completed")]);
+    assert!(!lines[0].applied && lines[1].applied);
+    // Exactly the approved change went through: the image is untouched.
+    let d = e.deploy_json("web").await;
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.25"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_log_that_refuses_writes_means_nothing_is_applied() {
+    let e = env("chg-diskfull").await;
+    let before = e.settled_deploy("web").await;
+    // Opens fine, refuses every write: a full disk.
+    std::os::unix::fs::symlink("/dev/full", audit::path(e.data.path())).unwrap();
+    let a = Scripted::new(vec![]);
+    let r = call(
+        &e.ctx(a.clone(), true),
+        "scale",
+        json!({"kind": "Deployment", "name": "web", "replicas": 5}),
+    )
+    .await;
+    let msg = match r {
+        Err(ToolError::Fatal(m)) => m,
+        other => panic!("expected the turn to stop, got {other:?}"),
+    };
+    assert!(msg.contains("cannot write the audit log"), "{msg}");
+    assert!(a.seen().is_empty());
+    let now = e.settled_deploy("web").await;
+    assert_eq!(now["spec"], before["spec"]);
+    assert_eq!(e.replicas("web").await, 1);
+}
+
+#[tokio::test]
+async fn undo_of_a_secret_value_change_says_it_cannot() {
+    let e = env("chg-undo-secret").await;
+    let yes = Scripted::new(vec![Decision::Approved]);
+    call(
+        &e.ctx(yes, false),
+        "patch_resource",
+        json!({"kind": "Secret", "name": "db", "patch": {"stringData": {"password": "new-value-42"}}}),
+    )
+    .await
+    .unwrap();
+    let no_questions = Scripted::new(vec![]);
+    let out = changes::undo_cmd(
+        e.cluster(),
+        None,
+        no_questions.clone(),
+        false,
+        e.data.path(),
+    )
+    .await
+    .unwrap();
+    match out {
+        UndoOutcome::CannotUndo { reason, .. } => {
+            assert!(reason.contains("previous values are not kept"), "{reason}");
+            assert!(!reason.contains("hunter2") && !reason.contains("new-value-42"));
+        }
+        other => panic!("expected CannotUndo, got {other:?}"),
+    }
+    assert!(no_questions.seen().is_empty(), "nothing to ask about");
+}
+
 #[tokio::test]
 async fn undo_restores_the_previous_spec_through_the_same_pipeline() {
     let e = env("chg-undo").await;
@@ -790,8 +952,7 @@ async fn dangerous_changes_need_the_name_typed() {
 async fn restricted_user_gets_forbidden_and_nothing_changes() {
     let e = env("chg-forbidden").await;
     let before = e.settled_deploy("web").await;
-    let client = restricted().await;
-    let cluster = Arc::new(Cluster::from_client(client, &e.ns, "kai-test-restricted"));
+    let cluster = kai_cluster(restricted_config().await, &e.ns, "kai-test-restricted");
     let a = Scripted::new(vec![Decision::Approved]);
     let mut ctx = e.ctx(a.clone(), false);
     ctx.cluster = Some(cluster);
@@ -821,11 +982,7 @@ async fn restricted_user_gets_forbidden_and_nothing_changes() {
     .await;
     let cms: Api<ConfigMap> = Api::namespaced(e.client.clone(), ns);
     let before = serde_json::to_value(cms.get("kai-chg-probe").await.unwrap()).unwrap();
-    let cluster = Arc::new(Cluster::from_client(
-        restricted().await,
-        ns,
-        "kai-test-restricted",
-    ));
+    let cluster = kai_cluster(restricted_config().await, ns, "kai-test-restricted");
     ctx.cluster = Some(cluster);
     let msg = model_err(call(&ctx, "patch_resource", json!({"kind": "ConfigMap", "name": "kai-chg-probe", "patch": {"data": {"k": "changed"}}})).await);
     assert!(

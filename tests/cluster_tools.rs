@@ -44,13 +44,15 @@ async fn scenario(name: &str) -> ScenarioHandle {
 
 async fn ctx_for(ns: &str, restricted: bool) -> ToolCtx {
     let c = kai_testcluster::shared().expect("test cluster");
-    let client = if restricted {
-        c.restricted_client().await.expect("restricted client")
+    let config = if restricted {
+        c.restricted_config().await.expect("restricted config")
     } else {
-        c.admin_client().await.expect("admin client")
+        c.admin_config().await.expect("admin config")
     };
     ToolCtx {
-        cluster: Some(Arc::new(Cluster::from_client(client, ns, "test"))),
+        cluster: Some(Arc::new(
+            Cluster::from_config(config, ns, "test").expect("cluster"),
+        )),
         budget_tokens: 2000,
         approver: Arc::new(DenyAll),
         auto_approve: false,

@@ -6,10 +6,17 @@
 //!    shown as `<redacted>`;
 //! 3. **ask**: `--yes` approves (still dry-run and audited); otherwise `ToolCtx::approver`
 //!    asks the person at the keyboard;
-//! 4. **apply exactly what was shown**: the request carries the resourceVersion seen at
-//!    diff time (a precondition the API server enforces), and the live object is re-read
-//!    just before applying; if it changed, nothing is applied and a new diff is shown;
-//! 5. **audit**: one JSONL line per decision under the data directory.
+//! 4. **apply exactly what was shown**: the live object is re-read just before applying.
+//!    If only status, server bookkeeping or controller annotations moved, the request is
+//!    dry-run again with the new resourceVersion and sent only if it yields the same
+//!    change the user approved (a busy Deployment must not turn one yes into endless
+//!    re-asks); if anything the user would judge changed, nothing is applied and the new
+//!    diff is shown ("changed since you approved"). Every real write carries the
+//!    resourceVersion as a precondition the API server enforces, and an approval the
+//!    cluster's write gate checks against that exact request;
+//! 5. **audit**: one JSONL line per decision under the data directory; an approved
+//!    change is recorded as pending, on disk, *before* it is sent, and completed after.
+//!    A log that cannot be written means nothing is applied.
 //!
 //! # The model cannot approve
 //!
@@ -23,6 +30,7 @@
 pub mod audit;
 pub mod danger;
 pub mod diff;
+pub mod plan;
 pub mod prompt;
 mod propose;
 pub mod session;
@@ -30,19 +38,21 @@ mod undo;
 
 use std::sync::Arc;
 
-use kube::api::{
-    DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
-};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::agent::protocol::{ApprovalRequest, Decision};
-use crate::cluster::{Cluster, ClusterError, Kind};
+use crate::cluster::write::{ObjectRef, WriteRequest};
+use crate::cluster::{Cluster, ClusterError, Kind, WriteError};
 use crate::tools::{ToolCtx, ToolError};
 use audit::{AuditObject, AuditRecord};
 use danger::{DangerInput, Verb};
+use plan::Freshness;
 
+pub use crate::cluster::write::{PatchType, FIELD_MANAGER};
 pub use prompt::prompt_decision;
 pub use propose::{parse_patch, propose_change, ProposedFix};
+pub use session::SessionApprovals;
+pub use undo::{history_cmd, undo_cmd, UndoOutcome};
 
 /// The change `patch_resource` proposes (shared with analyzer proposals).
 pub async fn patch_change_for_tool(
@@ -56,15 +66,13 @@ pub async fn patch_change_for_tool(
 ) -> Result<Change, ChangeError> {
     propose::patch_change(cluster, tool, kind, name, namespace, pt, patch).await
 }
-pub use session::SessionApprovals;
-pub use undo::{history_cmd, undo_cmd, UndoOutcome};
 
-/// The field manager of every write, so `managedFields` show what kai owns.
-pub const FIELD_MANAGER: &str = "kai";
 /// The `tool` of an analyzer fix proposed as one step ("apply the suggested fix? [y/N]").
 pub const PROPOSAL_TOOL: &str = "propose_fix";
 /// How often a change is re-diffed and re-asked when the object keeps changing.
 const MAX_ROUNDS: usize = 3;
+/// How often a write is retried when only bookkeeping moved under it.
+const MAX_BOOKKEEPING_RETRIES: u64 = 6;
 /// How much of an applied diff is echoed back to the model.
 const DIFF_ECHO_CHARS: usize = 4000;
 
@@ -93,6 +101,9 @@ pub enum ChangeError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// An undo that cannot restore what the change replaced.
+    #[error("cannot undo: {0}")]
+    CannotUndo(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error(transparent)]
@@ -102,38 +113,29 @@ pub enum ChangeError {
 impl From<ChangeError> for ToolError {
     fn from(e: ChangeError) -> Self {
         match e {
-            ChangeError::Aborted => ToolError::Fatal(e.to_string()),
+            // The user stopped, or kai cannot record what it would do: the turn ends
+            // here rather than letting the model try something else.
+            ChangeError::Aborted | ChangeError::Audit(_) => ToolError::Fatal(e.to_string()),
             other => ToolError::Model(other.to_string()),
         }
     }
 }
 
-/// The patch flavours of `patch_resource`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchType {
-    Merge,
-    Strategic,
-    Json,
+impl From<crate::cluster::names::NameError> for ChangeError {
+    fn from(e: crate::cluster::names::NameError) -> Self {
+        ChangeError::Cluster(e.into())
+    }
 }
 
-impl PatchType {
-    pub fn parse(s: Option<&str>) -> Result<Self, ChangeError> {
-        match s.map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") | Some("merge") => Ok(PatchType::Merge),
-            Some("strategic") => Ok(PatchType::Strategic),
-            Some("json") => Ok(PatchType::Json),
-            Some(other) => Err(ChangeError::Invalid(format!(
-                "unknown patch_type {other:?}; use merge, strategic or json"
-            ))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PatchType::Merge => "merge",
-            PatchType::Strategic => "strategic",
-            PatchType::Json => "json",
-        }
+/// Parse a `patch_type` argument; merge when absent.
+pub fn parse_patch_type(s: Option<&str>) -> Result<PatchType, ChangeError> {
+    match s.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("merge") => Ok(PatchType::Merge),
+        Some("strategic") => Ok(PatchType::Strategic),
+        Some("json") => Ok(PatchType::Json),
+        Some(other) => Err(ChangeError::Invalid(format!(
+            "unknown patch_type {other:?}; use merge, strategic or json"
+        ))),
     }
 }
 
@@ -148,50 +150,63 @@ pub enum Action {
     Delete,
 }
 
-/// One object and what to do to it.
+/// One object and what to do to it. The object reference is checked when the step is
+/// made (kind, namespace and name all go into request paths).
 #[derive(Debug, Clone)]
 pub struct Step {
-    pub kind: Kind,
-    pub name: String,
-    /// `None` for cluster-scoped kinds.
-    pub namespace: Option<String>,
+    pub target: ObjectRef,
     pub action: Action,
 }
 
 impl Step {
+    /// A step for `kind/name` in `namespace` (the session default when `None`).
     pub fn new(
         cluster: &Cluster,
         kind: Kind,
         name: &str,
         namespace: Option<&str>,
         action: Action,
-    ) -> Step {
-        let namespace = kind
-            .namespaced()
-            .then(|| cluster.namespace(namespace).to_string());
-        Step {
-            kind,
-            name: name.to_string(),
-            namespace,
+    ) -> Result<Step, ChangeError> {
+        let ns = if kind.namespaced() {
+            Some(cluster.checked_namespace(namespace)?)
+        } else {
+            None
+        };
+        Ok(Step {
+            target: ObjectRef::new(kind, ns.as_deref(), name)?,
             action,
-        }
+        })
+    }
+
+    pub fn kind(&self) -> &Kind {
+        self.target.kind()
+    }
+
+    pub fn name(&self) -> &str {
+        self.target.name()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.target.namespace()
     }
 
     pub fn label(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{} {ns}/{}", self.kind.resource.kind, self.name),
-            None => format!("{} {}", self.kind.resource.kind, self.name),
-        }
+        self.target.label()
     }
 
     /// "deployments.apps", as RBAC names it.
     pub fn resource(&self) -> String {
-        let r = &self.kind.resource;
+        let r = &self.kind().resource;
         if r.group.is_empty() {
             r.plural.clone()
         } else {
             format!("{}.{}", r.plural, r.group)
         }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        let r = &self.kind().resource;
+        r.group.is_empty() && r.kind == "Secret"
     }
 
     fn verb(&self) -> Verb {
@@ -218,43 +233,26 @@ impl Step {
         }
     }
 
-    pub fn danger(&self) -> Option<String> {
+    /// Why this step is dangerous, judged by what it does: the live object and the
+    /// server's dry-run result.
+    pub fn danger(&self, before: Option<&Value>, after: Option<&Value>) -> Option<String> {
         danger::danger(&DangerInput {
-            group: &self.kind.resource.group,
-            kind: &self.kind.resource.kind,
-            namespaced: self.kind.namespaced(),
+            group: &self.kind().resource.group,
+            kind: &self.kind().resource.kind,
+            namespaced: self.kind().namespaced(),
             verb: self.verb(),
             body: self.body(),
+            before,
+            after,
         })
     }
 
-    fn api(&self, cluster: &Cluster) -> kube::Api<DynamicObject> {
-        cluster.api(&self.kind, self.namespace.as_deref())
-    }
-
-    /// The request body with the diff-time resourceVersion as a precondition, so the
-    /// API server itself refuses to apply over a change made after the diff.
-    fn prepared(&self, rv: Option<&str>) -> Option<Value> {
-        let mut body = self.body()?.clone();
-        if let Some(rv) = rv {
-            match (&self.action, &mut body) {
-                (Action::Patch(PatchType::Json, _), Value::Array(ops)) => {
-                    ops.insert(
-                        0,
-                        json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv}),
-                    );
-                }
-                (Action::Create(_), _) => {}
-                (_, Value::Object(m)) => {
-                    let meta = m.entry("metadata").or_insert_with(|| json!({}));
-                    if let Value::Object(meta) = meta {
-                        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
-                    }
-                }
-                _ => {}
-            }
+    fn request(&self, rv: Option<&str>, dry_run: bool) -> WriteRequest {
+        WriteRequest {
+            target: self.target.clone(),
+            op: plan::write_op(&self.action, rv),
+            dry_run,
         }
-        Some(body)
     }
 }
 
@@ -302,178 +300,93 @@ pub async fn run_tool(ctx: &ToolCtx, change: Change) -> Result<String, ToolError
     Ok(run(ctx, &change).await?.message())
 }
 
-enum SendError {
-    Kube(kube::Error),
-    Other(String),
+/// A step's state after its dry run: the live object, the server's result.
+#[derive(Debug, Clone)]
+struct Prepared {
+    live: Option<Value>,
+    result: Option<Value>,
 }
 
-/// Send one step's request (`dry` = `dryRun=All`); the resulting object, `None` for a
-/// deletion.
-async fn send(
-    cluster: &Cluster,
-    step: &Step,
-    body: Option<&Value>,
-    rv: Option<&str>,
-    dry: bool,
-) -> Result<Option<Value>, SendError> {
-    let api = step.api(cluster);
-    let to_value = |o: DynamicObject| {
-        serde_json::to_value(o)
-            .map(Some)
-            .map_err(|e| SendError::Other(e.to_string()))
-    };
-    let null = Value::Null;
-    let body = body.unwrap_or(&null);
-    let mut pp = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        dry_run: dry,
-        ..Default::default()
-    };
-    match &step.action {
-        Action::Apply(_) => {
-            pp.force = true;
-            api.patch(&step.name, &pp, &Patch::Apply(body))
-                .await
-                .map_err(SendError::Kube)
-                .and_then(to_value)
-        }
-        Action::Patch(PatchType::Merge, _) => api
-            .patch(&step.name, &pp, &Patch::Merge(body))
-            .await
-            .map_err(SendError::Kube)
-            .and_then(to_value),
-        Action::Patch(PatchType::Strategic, _) => api
-            .patch(&step.name, &pp, &Patch::Strategic(body))
-            .await
-            .map_err(SendError::Kube)
-            .and_then(to_value),
-        Action::Patch(PatchType::Json, _) => {
-            // kube's JSON-patch support sits behind a feature this crate does not enable;
-            // the request is simple enough to build by hand.
-            let mut url = format!(
-                "{}/{}?fieldManager={FIELD_MANAGER}",
-                api.resource_url(),
-                step.name
-            );
-            if dry {
-                url.push_str("&dryRun=All");
-            }
-            let bytes = serde_json::to_vec(body).map_err(|e| SendError::Other(e.to_string()))?;
-            let req = http::Request::patch(url)
-                .header(http::header::CONTENT_TYPE, "application/json-patch+json")
-                .body(bytes)
-                .map_err(|e| SendError::Other(e.to_string()))?;
-            cluster
-                .client
-                .request::<DynamicObject>(req)
-                .await
-                .map_err(SendError::Kube)
-                .and_then(to_value)
-        }
-        Action::Create(_) => {
-            let obj: DynamicObject = serde_json::from_value(body.clone())
-                .map_err(|e| SendError::Other(e.to_string()))?;
-            let pp = PostParams {
-                dry_run: dry,
-                field_manager: Some(FIELD_MANAGER.into()),
-            };
-            api.create(&pp, &obj)
-                .await
-                .map_err(SendError::Kube)
-                .and_then(to_value)
-        }
-        Action::Delete => {
-            let dp = DeleteParams {
-                dry_run: dry,
-                propagation_policy: Some(PropagationPolicy::Background),
-                preconditions: rv.map(|rv| Preconditions {
-                    resource_version: Some(rv.to_string()),
-                    uid: None,
-                }),
-                ..Default::default()
-            };
-            api.delete(&step.name, &dp)
-                .await
-                .map(|_| None)
-                .map_err(SendError::Kube)
-        }
-    }
+fn rv_of(v: Option<&Value>) -> Option<String> {
+    v.and_then(|v| v.pointer("/metadata/resourceVersion"))
+        .and_then(Value::as_str)
+        .map(String::from)
 }
 
-/// Whether a failed send only means the object moved since `rv`. Besides the clear
-/// cases of [`is_stale`], a JSON patch whose resourceVersion `test` op fails gets a bare
-/// "422 Invalid" from the API server (1.20 says no more), so there the object is read
-/// again: if its resourceVersion moved, it was our precondition; otherwise the patch
-/// itself is invalid and the error stands.
-async fn stale_after(e: &SendError, cluster: &Cluster, step: &Step, rv: Option<&str>) -> bool {
-    if is_stale(e) {
+/// Whether a failed write only means the object moved since `rv`: a 409 from the
+/// resourceVersion precondition, or a failed JSON-patch `test` of it. Kubernetes 1.20
+/// answers the latter with a bare "422 Invalid", so there the object is read again: if
+/// its resourceVersion moved, it was our precondition; otherwise the patch itself is
+/// invalid and the error stands.
+async fn moved_under(e: &WriteError, cluster: &Cluster, step: &Step, rv: Option<&str>) -> bool {
+    let WriteError::Kube(kube::Error::Api(s)) = e else {
+        return false;
+    };
+    if (s.code == 409 && s.reason == "Conflict" && !s.message.starts_with("Apply failed"))
+        || (s.message.contains("/metadata/resourceVersion") && s.message.contains("test"))
+    {
         return true;
     }
-    let json_422 = matches!(&step.action, Action::Patch(PatchType::Json, _))
-        && matches!(e, SendError::Kube(kube::Error::Api(s)) if s.code == 422);
-    if !json_422 || rv.is_none() {
+    if !(matches!(step.action, Action::Patch(PatchType::Json, _)) && s.code == 422) || rv.is_none()
+    {
         return false;
     }
     match read_live(cluster, step).await {
-        Ok(now) => rv_of(&now).as_deref() != rv,
+        Ok(now) => rv_of(now.as_ref()).as_deref() != rv,
         Err(_) => false,
     }
 }
 
-/// A 409 from a resourceVersion precondition, or a failed JSON-patch `test` of it.
-fn is_stale(e: &SendError) -> bool {
+fn classify(e: WriteError, step: &Step, dry: bool) -> ChangeError {
     match e {
-        SendError::Kube(kube::Error::Api(s)) => {
-            (s.code == 409 && s.reason == "Conflict" && !s.message.starts_with("Apply failed"))
-                || (s.message.contains("/metadata/resourceVersion") && s.message.contains("test"))
-        }
-        _ => false,
-    }
-}
-
-fn classify(e: SendError, step: &Step, dry: bool) -> ChangeError {
-    match e {
-        SendError::Kube(kube::Error::Api(s)) if s.code == 403 => ChangeError::Forbidden {
+        WriteError::Kube(kube::Error::Api(s)) if s.code == 403 => ChangeError::Forbidden {
             verb: step.rbac_verb().into(),
             resource: step.resource(),
             message: s.message.clone(),
         },
-        SendError::Kube(kube::Error::Api(s)) if dry && s.code != 401 => {
+        WriteError::Kube(kube::Error::Api(s)) if dry && s.code != 401 => {
             ChangeError::DryRunRejected(format!("{} ({} {})", s.message, s.code, s.reason))
         }
-        SendError::Kube(e) => ChangeError::Cluster(ClusterError::from_kube(
+        WriteError::Kube(e) => ChangeError::Cluster(ClusterError::from_kube(
             e,
             step.rbac_verb(),
             &step.resource(),
         )),
-        SendError::Other(m) => ChangeError::Invalid(format!(
-            "cannot build the request for {}: {m}",
-            step.label()
-        )),
+        WriteError::Build(b) => ChangeError::Invalid(b.to_string()),
+        WriteError::Refused(r) => ChangeError::Invalid(r.to_string()),
     }
 }
 
-async fn read_live(cluster: &Cluster, step: &Step) -> Result<Option<Value>, ChangeError> {
-    match step.api(cluster).get_opt(&step.name).await {
-        Ok(o) => Ok(o.and_then(|o| serde_json::to_value(o).ok())),
-        Err(kube::Error::Api(s)) if s.code == 403 => Err(ChangeError::Forbidden {
-            verb: "get".into(),
-            resource: step.resource(),
-            message: s.message.clone(),
-        }),
-        Err(e) => Err(ChangeError::Cluster(ClusterError::from_kube(
-            e,
-            "get",
-            &step.resource(),
-        ))),
+pub(crate) async fn read_live(
+    cluster: &Cluster,
+    step: &Step,
+) -> Result<Option<Value>, ChangeError> {
+    let api = cluster.api(step.kind(), step.namespace())?;
+    let live = match api.get_opt(step.name()).await {
+        Ok(o) => o.and_then(|o| serde_json::to_value(o).ok()),
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            return Err(ChangeError::Forbidden {
+                verb: "get".into(),
+                resource: step.resource(),
+                message: s.message.clone(),
+            })
+        }
+        Err(e) => {
+            return Err(ChangeError::Cluster(ClusterError::from_kube(
+                e,
+                "get",
+                &step.resource(),
+            )))
+        }
+    };
+    // Values of a Secret kai has read are scrubbed wherever they appear later (a dry
+    // run's error message can echo them).
+    if step.is_secret() {
+        if let Some(v) = &live {
+            crate::redact::remember_secret(v);
+        }
     }
-}
-
-fn rv_of(v: &Option<Value>) -> Option<String> {
-    v.as_ref()
-        .and_then(|v| v.pointer("/metadata/resourceVersion"))
-        .and_then(Value::as_str)
-        .map(String::from)
+    Ok(live)
 }
 
 pub(crate) fn new_id() -> String {
@@ -501,24 +414,30 @@ fn decision_label(d: &Decision, auto: bool) -> &'static str {
     }
 }
 
-struct RecordCtx<'a> {
+/// Builds the audit records of one change.
+struct Recorder<'a> {
     ctx: &'a ToolCtx,
     cluster: &'a Cluster,
     change: &'a Change,
     user: String,
 }
 
-impl RecordCtx<'_> {
-    #[allow(clippy::too_many_arguments)]
+/// What one record says about the objects.
+struct Objects<'a> {
+    lives: &'a [Option<Value>],
+    afters: &'a [Option<Value>],
+    applied: &'a [bool],
+}
+
+impl Recorder<'_> {
     fn write(
         &self,
         req: &ApprovalRequest,
         decision: &Decision,
         auto: bool,
-        lives: &[Option<Value>],
-        afters: &[Option<Value>],
-        applied: &[bool],
+        objs: Objects<'_>,
         error: Option<String>,
+        status: Option<&str>,
     ) -> Result<(), ChangeError> {
         let objects: Vec<AuditObject> = self
             .change
@@ -526,21 +445,23 @@ impl RecordCtx<'_> {
             .iter()
             .enumerate()
             .map(|(i, s)| AuditObject {
-                api_version: s.kind.resource.api_version.clone(),
-                kind: s.kind.resource.kind.clone(),
-                namespace: s.namespace.clone(),
-                name: s.name.clone(),
-                before: lives
+                api_version: s.kind().resource.api_version.clone(),
+                kind: s.kind().resource.kind.clone(),
+                namespace: s.namespace().map(String::from),
+                name: s.name().to_string(),
+                before: objs
+                    .lives
                     .get(i)
                     .cloned()
                     .flatten()
                     .map(|v| diff::redact_secret(&strip_managed(&v))),
-                after: afters
+                after: objs
+                    .afters
                     .get(i)
                     .cloned()
                     .flatten()
                     .map(|v| diff::redact_secret(&strip_managed(&v))),
-                applied: applied.get(i).copied().unwrap_or(false),
+                applied: objs.applied.get(i).copied().unwrap_or(false),
                 error: None,
             })
             .collect();
@@ -565,9 +486,12 @@ impl RecordCtx<'_> {
                 Decision::DeniedWithFeedback(f) => Some(f.clone()),
                 _ => None,
             },
-            applied: !applied.is_empty() && applied.iter().all(|a| *a),
+            applied: !objs.applied.is_empty()
+                && objs.applied.len() == self.change.steps.len()
+                && objs.applied.iter().all(|a| *a),
             error,
             objects,
+            status: status.map(String::from),
         };
         audit::append(&self.ctx.data_dir, &record)?;
         Ok(())
@@ -586,26 +510,22 @@ fn strip_managed(v: &Value) -> Value {
 /// Read the live object and dry-run the request with its resourceVersion. A conflict
 /// here only means a controller wrote in between (status updates do all the time): read
 /// again, a few times, before giving up.
-async fn dry_run_step(
-    cluster: &Cluster,
-    step: &Step,
-) -> Result<(Option<Value>, Option<Value>, Option<Value>), ChangeError> {
+async fn dry_run_step(cluster: &Cluster, step: &Step) -> Result<Prepared, ChangeError> {
     for attempt in 0..5u64 {
         let live = read_live(cluster, step).await?;
         if live.is_none() && matches!(step.action, Action::Patch(..) | Action::Delete) {
             return Err(ClusterError::NotFound {
-                kind: step.kind.resource.kind.clone(),
-                name: step.name.clone(),
-                namespace: step.namespace.clone(),
+                kind: step.kind().resource.kind.clone(),
+                name: step.name().to_string(),
+                namespace: step.namespace().map(String::from),
             }
             .into());
         }
-        let rv = rv_of(&live);
-        let body = step.prepared(rv.as_deref());
-        match send(cluster, step, body.as_ref(), rv.as_deref(), true).await {
-            Ok(result) => return Ok((live, body, result)),
+        let rv = rv_of(live.as_ref());
+        match cluster.dry_run(&step.request(rv.as_deref(), true)).await {
+            Ok(result) => return Ok(Prepared { live, result }),
             Err(e) => {
-                if !stale_after(&e, cluster, step, rv.as_deref()).await {
+                if !moved_under(&e, cluster, step, rv.as_deref()).await {
                     return Err(classify(e, step, true));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
@@ -621,58 +541,65 @@ enum ApplyError {
     Change(ChangeError),
 }
 
-/// Apply one approved step. The live object is re-read first: if only status or server
-/// bookkeeping moved (a controller updating status bumps resourceVersion all the time),
-/// the request is re-dry-run with the new resourceVersion and sent only if it yields
-/// exactly the approved diff; any other change is [`ApplyError::Stale`].
+/// Apply one approved step. The live object is re-read first: if only status or
+/// bookkeeping moved, the request is dry-run again with the new resourceVersion and
+/// sent only if it yields the change the user approved; anything else is
+/// [`ApplyError::Stale`]. `before_send` runs once, right before the first real write
+/// (it records the change as pending in the audit log; if it fails, nothing is sent).
 async fn apply_step(
     cluster: &Cluster,
     step: &Step,
-    live: &mut Option<Value>,
-    body: &mut Option<Value>,
-    approved_diff: &str,
+    approved: &mut Prepared,
+    before_send: &mut (dyn FnMut(&Prepared) -> Result<(), ChangeError> + Send),
 ) -> Result<Option<Value>, ApplyError> {
-    for _ in 0..MAX_ROUNDS {
+    for attempt in 0..MAX_BOOKKEEPING_RETRIES {
         let now = read_live(cluster, step).await.map_err(ApplyError::Change)?;
-        if rv_of(&now) != rv_of(live) {
-            let same_content = match (&now, &*live) {
-                (Some(n), Some(l)) => diff::clean(n) == diff::clean(l),
-                (None, None) => true,
-                _ => false,
-            };
-            if !same_content {
-                return Err(ApplyError::Stale);
-            }
-            let rv = rv_of(&now);
-            let new_body = step.prepared(rv.as_deref());
-            let result = match send(cluster, step, new_body.as_ref(), rv.as_deref(), true).await {
-                Ok(r) => r,
-                Err(e) => {
-                    if stale_after(&e, cluster, step, rv.as_deref()).await {
-                        continue;
+        match plan::freshness(approved.live.as_ref(), now.as_ref()) {
+            Freshness::Changed => return Err(ApplyError::Stale),
+            Freshness::OnlyBookkeeping => {
+                let rv = rv_of(now.as_ref());
+                let result = match cluster.dry_run(&step.request(rv.as_deref(), true)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if moved_under(&e, cluster, step, rv.as_deref()).await {
+                            backoff(attempt).await;
+                            continue;
+                        }
+                        return Err(ApplyError::Change(classify(e, step, true)));
                     }
-                    return Err(ApplyError::Change(classify(e, step, true)));
+                };
+                if !plan::same_change(
+                    (approved.live.as_ref(), approved.result.as_ref()),
+                    (now.as_ref(), result.as_ref()),
+                ) {
+                    return Err(ApplyError::Stale);
                 }
-            };
-            if diff::object_diff(&step.label(), now.as_ref(), result.as_ref()) != approved_diff {
-                return Err(ApplyError::Stale);
+                *approved = Prepared { live: now, result };
             }
-            *live = now;
-            *body = new_body;
+            Freshness::Unchanged => {}
         }
-        let rv = rv_of(live);
-        match send(cluster, step, body.as_ref(), rv.as_deref(), false).await {
+        let rv = rv_of(approved.live.as_ref());
+        let write = cluster
+            .approve(&step.request(rv.as_deref(), false))
+            .map_err(|e| ApplyError::Change(classify(e, step, false)))?;
+        before_send(approved).map_err(ApplyError::Change)?;
+        match cluster.send_approved(write).await {
             Ok(after) => return Ok(after),
             Err(e) => {
                 // Lost a race in the instant since the re-read: look again.
-                if stale_after(&e, cluster, step, rv.as_deref()).await {
+                if moved_under(&e, cluster, step, rv.as_deref()).await {
+                    backoff(attempt).await;
                     continue;
                 }
                 return Err(ApplyError::Change(classify(e, step, false)));
             }
         }
     }
-    Err(ApplyError::Stale)
+    Err(ApplyError::Change(ChangeError::KeepsChanging(step.label())))
+}
+
+async fn backoff(attempt: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
 }
 
 /// The pipeline. See the module documentation for the order and the guarantees.
@@ -688,51 +615,51 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
     }
     // Refuse before asking: a change kai cannot record is a change it does not make.
     audit::check_writable(&ctx.data_dir)?;
-    let rec = RecordCtx {
+    let rec = Recorder {
         ctx,
         cluster: &cluster,
         change,
         user: kube_user(&cluster),
     };
-    let dangers: Vec<Option<String>> = change.steps.iter().map(Step::danger).collect();
-    let danger = dangers.iter().flatten().next().cloned();
-    let confirm_name = change
-        .steps
-        .iter()
-        .zip(&dangers)
-        .find(|(_, d)| d.is_some())
-        .map(|(s, _)| s.name.clone());
 
     let mut stale = false;
     'round: for _ in 0..MAX_ROUNDS {
         // (a) read live state and dry-run exactly what will be sent.
-        let mut lives = Vec::with_capacity(change.steps.len());
-        let mut bodies = Vec::with_capacity(change.steps.len());
-        let mut results = Vec::with_capacity(change.steps.len());
+        let mut prepared = Vec::with_capacity(change.steps.len());
         for step in &change.steps {
-            let (live, body, result) = dry_run_step(&cluster, step).await?;
-            lives.push(live);
-            bodies.push(body);
-            results.push(result);
+            prepared.push(dry_run_step(&cluster, step).await?);
         }
-        // (b) the diff.
+        // (b) the diff, and the danger of its outcome.
         let step_diffs: Vec<String> = change
             .steps
             .iter()
-            .zip(lives.iter().zip(&results))
-            .map(|(s, (l, r))| diff::object_diff(&s.label(), l.as_ref(), r.as_ref()))
+            .zip(&prepared)
+            .map(|(s, p)| diff::object_diff(&s.label(), p.live.as_ref(), p.result.as_ref()))
             .collect();
         let diff: String = step_diffs.concat();
         if diff.is_empty() {
             return Ok(Outcome::NoChange);
         }
+        let dangers: Vec<Option<String>> = change
+            .steps
+            .iter()
+            .zip(&prepared)
+            .map(|(s, p)| s.danger(p.live.as_ref(), p.result.as_ref()))
+            .collect();
+        let danger = dangers.iter().flatten().next().cloned();
+        let confirm_name = change
+            .steps
+            .iter()
+            .zip(&dangers)
+            .find(|(_, d)| d.is_some())
+            .map(|(s, _)| s.name().to_string());
         // (c) ask.
         let mut title = change.title.clone();
         if let Some(d) = &danger {
             title.push_str(&format!(" (DANGEROUS: {d})"));
         }
         if stale {
-            title.push_str(" [the object changed since the last diff; this is the new one]");
+            title.push_str(" [the object changed since you approved; this is the new diff]");
         }
         let req = ApprovalRequest {
             id: new_id(),
@@ -741,7 +668,7 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
             diff: diff.clone(),
             kubectl: change.kubectl.clone(),
             dangerous: danger.is_some(),
-            confirm_name: confirm_name.clone(),
+            confirm_name,
         };
         let auto = ctx.auto_approve;
         let decision = if auto {
@@ -749,8 +676,20 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
         } else {
             ctx.approver.request(req.clone()).await
         };
+        let lives = |p: &[Prepared]| p.iter().map(|p| p.live.clone()).collect::<Vec<_>>();
         if !decision.is_approved() {
-            rec.write(&req, &decision, auto, &lives, &[], &[], None)?;
+            rec.write(
+                &req,
+                &decision,
+                auto,
+                Objects {
+                    lives: &lives(&prepared),
+                    afters: &[],
+                    applied: &[],
+                },
+                None,
+                None,
+            )?;
             return Err(match decision {
                 Decision::DeniedWithFeedback(f) => ChangeError::DeniedWithFeedback(f),
                 Decision::Abort => ChangeError::Aborted,
@@ -760,22 +699,52 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
         // (d) apply exactly what was shown, unless the object moved meanwhile.
         let mut afters = Vec::new();
         let mut applied = Vec::new();
+        let mut pending_written = false;
         for (i, step) in change.steps.iter().enumerate() {
-            match apply_step(
-                &cluster,
-                step,
-                &mut lives[i],
-                &mut bodies[i],
-                &step_diffs[i],
-            )
-            .await
-            {
+            let snapshot = lives(&prepared);
+            let mut before_send = |p: &Prepared| -> Result<(), ChangeError> {
+                if pending_written {
+                    return Ok(());
+                }
+                let mut l = snapshot.clone();
+                l[i] = p.live.clone();
+                rec.write(
+                    &req,
+                    &decision,
+                    auto,
+                    Objects {
+                        lives: &l,
+                        afters: &[],
+                        applied: &[],
+                    },
+                    None,
+                    Some(audit::PENDING),
+                )?;
+                pending_written = true;
+                Ok(())
+            };
+            let mut p = prepared[i].clone();
+            let r = apply_step(&cluster, step, &mut p, &mut before_send).await;
+            drop(before_send);
+            prepared[i] = p;
+            match r {
                 Ok(after) => {
                     afters.push(after);
                     applied.push(true);
                 }
                 Err(ApplyError::Stale) if applied.is_empty() => {
-                    rec.write(&req, &decision, auto, &lives, &[], &[], Some("the object changed after the diff was shown; not applied, re-diffed and asked again".into()))?;
+                    rec.write(
+                        &req,
+                        &decision,
+                        auto,
+                        Objects {
+                            lives: &lives(&prepared),
+                            afters: &[],
+                            applied: &[],
+                        },
+                        Some("the object changed after the diff was shown; not applied, re-diffed and asked again".into()),
+                        None,
+                    )?;
                     stale = true;
                     continue 'round;
                 }
@@ -787,20 +756,28 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
                         )),
                         ApplyError::Change(c) => c,
                     };
+                    if matches!(err, ChangeError::Audit(_)) {
+                        // Nothing was sent: the pending record could not be written.
+                        return Err(err);
+                    }
                     let done: Vec<String> = change
                         .steps
                         .iter()
                         .take(applied.len())
                         .map(Step::label)
                         .collect();
+                    let status = pending_written.then_some(audit::COMPLETED);
                     rec.write(
                         &req,
                         &decision,
                         auto,
-                        &lives,
-                        &afters,
-                        &applied,
+                        Objects {
+                            lives: &lives(&prepared),
+                            afters: &afters,
+                            applied: &applied,
+                        },
                         Some(err.to_string()),
+                        status,
                     )?;
                     return Err(match err {
                         ChangeError::Forbidden { .. } if done.is_empty() => err,
@@ -812,8 +789,25 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
                 }
             }
         }
-        // (e) audit.
-        rec.write(&req, &decision, auto, &lives, &afters, &applied, None)?;
+        // (e) audit the outcome.
+        rec.write(
+            &req,
+            &decision,
+            auto,
+            Objects {
+                lives: &lives(&prepared),
+                afters: &afters,
+                applied: &applied,
+            },
+            None,
+            Some(audit::COMPLETED),
+        )
+        .map_err(|e| {
+            ChangeError::Invalid(format!(
+                "the change was applied (recorded as pending, audit id {}), but its completion could not be recorded: {e}",
+                req.id
+            ))
+        })?;
         return Ok(Outcome::Applied { id: req.id, diff });
     }
     Err(ChangeError::KeepsChanging(
@@ -835,20 +829,19 @@ pub fn shell_quote(s: &str) -> String {
 
 /// `-n shop ` for namespaced steps, nothing otherwise.
 pub fn kubectl_ns(step: &Step) -> String {
-    step.namespace
-        .as_ref()
+    step.namespace()
         .map(|n| format!(" -n {}", shell_quote(n)))
         .unwrap_or_default()
 }
 
 /// `deployment.apps/web` style reference.
 pub fn kubectl_ref(step: &Step) -> String {
-    let r = &step.kind.resource;
+    let r = &step.kind().resource;
     let kind = r.kind.to_ascii_lowercase();
     if r.group.is_empty() || r.group == "apps" {
-        format!("{kind}/{}", step.name)
+        format!("{kind}/{}", step.name())
     } else {
-        format!("{kind}.{}/{}", r.group, step.name)
+        format!("{kind}.{}/{}", r.group, step.name())
     }
 }
 
@@ -859,13 +852,13 @@ mod tests {
 
     #[test]
     fn patch_types_parse_with_merge_default() {
-        assert_eq!(PatchType::parse(None).unwrap(), PatchType::Merge);
-        assert_eq!(PatchType::parse(Some("JSON")).unwrap(), PatchType::Json);
+        assert_eq!(parse_patch_type(None).unwrap(), PatchType::Merge);
+        assert_eq!(parse_patch_type(Some("JSON")).unwrap(), PatchType::Json);
         assert_eq!(
-            PatchType::parse(Some("strategic")).unwrap(),
+            parse_patch_type(Some("strategic")).unwrap(),
             PatchType::Strategic
         );
-        assert!(PatchType::parse(Some("xml"))
+        assert!(parse_patch_type(Some("xml"))
             .unwrap_err()
             .to_string()
             .contains("merge, strategic or json"));

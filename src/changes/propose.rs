@@ -25,7 +25,7 @@ pub struct ProposedFix {
 /// ("apply the suggested fix? [y/N]"). The result is the message for the model/user.
 pub async fn propose_change(ctx: &ToolCtx, fix: &ProposedFix) -> Result<String, ToolError> {
     let cluster = ctx.cluster()?;
-    let pt = PatchType::parse(Some(fix.patch_type.as_str()))?;
+    let pt = super::parse_patch_type(Some(fix.patch_type.as_str()))?;
     let mut change = patch_change(
         cluster,
         PROPOSAL_TOOL,
@@ -79,8 +79,8 @@ pub(crate) async fn patch_change(
         name,
         namespace,
         Action::Patch(pt, body.clone()),
-    );
-    let shown = if step.kind.resource.group.is_empty() && step.kind.resource.kind == "Secret" {
+    )?;
+    let shown = if step.is_secret() {
         super::diff::redact_secret_patch(&body)
     } else {
         body.clone()

@@ -27,6 +27,8 @@ pub enum UndoOutcome {
     NoChange { undone: String },
     /// The user declined (or there was nobody to ask).
     NotApplied { undone: String, reason: String },
+    /// What the change replaced is not kept (Secret values): nothing was asked.
+    CannotUndo { undone: String, reason: String },
 }
 
 /// Print the audit log as a table, oldest first.
@@ -70,7 +72,7 @@ pub fn select<'a>(
         Some(id) => {
             let hits: Vec<&AuditRecord> = records.iter().filter(|r| r.id.starts_with(id)).collect();
             match hits.as_slice() {
-                [one] if one.applied => Ok(one),
+                [one] if one.applied || one.is_pending() => Ok(one),
                 [one] => Err(ChangeError::Invalid(format!(
                     "change {} was not applied (decision: {}), so there is nothing to undo; see `kai history`",
                     one.id, one.decision
@@ -79,11 +81,15 @@ pub fn select<'a>(
                 _ => Err(ChangeError::Invalid(format!("{id:?} matches several changes; give more of the id (see `kai history`)"))),
             }
         }
-        None => records.iter().rev().find(|r| r.applied).ok_or_else(|| {
-            ChangeError::Invalid(
-                "no applied change in the audit log, so there is nothing to undo".into(),
-            )
-        }),
+        None => records
+            .iter()
+            .rev()
+            .find(|r| r.applied || r.is_pending())
+            .ok_or_else(|| {
+                ChangeError::Invalid(
+                    "no applied change in the audit log, so there is nothing to undo".into(),
+                )
+            }),
     }
 }
 
@@ -98,7 +104,13 @@ pub async fn undo_cmd(
     let records = audit::read_all(data_dir)?;
     let record = select(&records, id.as_deref())?;
     let undone = format!("{} ({})", record.id, record.title);
-    let change = undo_change(&cluster, record).await?;
+    let change = match undo_change(&cluster, record).await {
+        Ok(c) => c,
+        Err(ChangeError::CannotUndo(reason)) => {
+            return Ok(UndoOutcome::CannotUndo { undone, reason })
+        }
+        Err(e) => return Err(e.into()),
+    };
     let ctx = ToolCtx {
         cluster: Some(cluster),
         budget_tokens: 0,
@@ -125,7 +137,17 @@ async fn undo_change(cluster: &Cluster, record: &AuditRecord) -> Result<Change, 
     let mut steps = Vec::new();
     let mut kubectl = Vec::new();
     // Reverse order: the last object applied is the first reverted.
-    for obj in record.objects.iter().rev().filter(|o| o.applied) {
+    // A change kai was killed in the middle of (pending, no completion) may have been
+    // applied: every object it names is a candidate, and an object already as it was
+    // simply yields no operation.
+    let pending = record.is_pending();
+    if let Some(secret) = changed_secret_values(record) {
+        return Err(ChangeError::CannotUndo(format!(
+            "change {} changed the values of {secret}; kai never stores Secret values (not in the audit log, not anywhere), so the previous values are not kept and cannot be restored. Restore them from your source of truth (your secret manager or manifests), e.g. kubectl create secret generic NAME --from-literal=KEY=VALUE --dry-run=client -o yaml | kubectl apply -f -",
+            record.id
+        )));
+    }
+    for obj in record.objects.iter().rev().filter(|o| o.applied || pending) {
         let kind = cluster.resolve(&kind_query(obj)).await?;
         let probe = Step::new(
             cluster,
@@ -133,19 +155,8 @@ async fn undo_change(cluster: &Cluster, record: &AuditRecord) -> Result<Change, 
             &obj.name,
             obj.namespace.as_deref(),
             Action::Delete,
-        );
-        let current = probe
-            .api(cluster)
-            .get_opt(&obj.name)
-            .await
-            .map_err(|e| {
-                ChangeError::Cluster(crate::cluster::ClusterError::from_kube(
-                    e,
-                    "get",
-                    &probe.resource(),
-                ))
-            })?
-            .and_then(|o| serde_json::to_value(o).ok());
+        )?;
+        let current = super::read_live(cluster, &probe).await?;
         let action = match (&obj.before, &current) {
             // Created by the change: delete it.
             (None, Some(_)) => Action::Delete,
@@ -156,6 +167,9 @@ async fn undo_change(cluster: &Cluster, record: &AuditRecord) -> Result<Change, 
             }
         };
         let step = Step { action, ..probe };
+        if matches!(&step.action, Action::Patch(_, Value::Array(ops)) if ops.is_empty()) {
+            continue;
+        }
         kubectl.push(match &step.action {
             Action::Delete => format!("kubectl delete {}{}", kubectl_ref(&step), kubectl_ns(&step)),
             Action::Create(_) => format!(
@@ -184,6 +198,25 @@ async fn undo_change(cluster: &Cluster, record: &AuditRecord) -> Result<Change, 
         kubectl: kubectl.join("\n"),
         steps,
     })
+}
+
+/// The Secret whose values a recorded change added, changed or removed, if any: its
+/// diff shows them only as redaction markers, so they cannot be put back.
+fn changed_secret_values(record: &AuditRecord) -> Option<String> {
+    let touched = record.diff.lines().any(|l| {
+        (l.starts_with('+') || l.starts_with('-'))
+            && !l.starts_with("+++")
+            && !l.starts_with("---")
+            && l.contains("<redacted")
+    });
+    if !touched {
+        return None;
+    }
+    record
+        .objects
+        .iter()
+        .find(|o| o.kind == "Secret" && o.api_version == "v1")
+        .map(AuditObject::label)
 }
 
 fn kind_query(obj: &AuditObject) -> String {
@@ -231,8 +264,8 @@ fn recreate_body(obj: &AuditObject, before: &Value) -> Result<Value, ChangeError
     Ok(body)
 }
 
-/// Annotations controllers own; restoring an old value would confuse them.
-const CONTROLLER_ANNOTATIONS: &[&str] = &["deployment.kubernetes.io/revision"];
+// Annotations controllers own; restoring an old value would confuse them.
+use super::plan::CONTROLLER_ANNOTATIONS;
 
 /// JSON-patch operations that replace the current spec/data/labels/annotations (and
 /// every other top-level field but status) with the recorded ones. A replace, not a
@@ -306,6 +339,7 @@ mod tests {
             applied,
             error: None,
             objects: vec![],
+            status: None,
         }
     }
 

@@ -47,7 +47,8 @@ pub async fn describe(
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
     let kind = cluster.resolve(kind).await?;
-    let ns = cluster.namespace(ns).to_string();
+    let ns = cluster.checked_namespace(ns)?;
+    Cluster::check_name(&kind, name)?;
     let builtin_group = matches!(kind.resource.group.as_str(), "" | "apps" | "batch");
     let text = match (builtin_group, kind.resource.kind.as_str()) {
         (true, "Pod") => describe_pod(cluster, &kind, name, &ns).await?,

@@ -180,21 +180,30 @@ pub async fn list_events(
     args: &EventArgs,
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
-    let ns = cluster.namespace(args.namespace.as_deref()).to_string();
+    let ns = cluster.list_namespace(args.namespace.as_deref())?;
     let mut fields = Vec::new();
+    // Everything below goes into a field selector, where a comma would add terms: the
+    // kind is resolved (never passed through as given) and names are checked.
     if let Some(kind) = args.kind.as_deref().filter(|k| !k.is_empty()) {
         // The field selector wants the Kind (`Pod`), not `pods` or `po`.
-        let kind = match cluster.resolve(kind).await {
-            Ok(k) => k.resource.kind,
-            Err(_) => kind.to_string(),
-        };
-        fields.push(format!("involvedObject.kind={kind}"));
+        let kind = cluster.resolve(kind).await?;
+        if let Some(name) = args.name.as_deref().filter(|n| !n.is_empty()) {
+            Cluster::check_name(&kind, name)?;
+        }
+        fields.push(format!("involvedObject.kind={}", kind.resource.kind));
     }
     if let Some(name) = args.name.as_deref().filter(|n| !n.is_empty()) {
+        super::names::check_name(super::names::NameRule::PathSegment, name)?;
         fields.push(format!("involvedObject.name={name}"));
     }
     let types: Vec<String> = args.types.clone().unwrap_or_default();
     if let [only] = types.as_slice() {
+        if !matches!(only.as_str(), "Normal" | "Warning") {
+            return Err(ClusterError::Other(format!(
+                "unknown event type {:?}; use Normal or Warning",
+                only.chars().take(40).collect::<String>()
+            )));
+        }
         fields.push(format!("type={only}"));
     }
     let events = fetch(cluster, &ns, Some(&fields.join(","))).await?;

@@ -59,7 +59,11 @@ pub async fn get_logs(
     args: &LogArgs,
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
-    let ns = cluster.namespace(args.namespace.as_deref()).to_string();
+    let ns = cluster.checked_namespace(args.namespace.as_deref())?;
+    super::names::check_name(super::names::NameRule::Subdomain, &args.pod)?;
+    if let Some(c) = args.container.as_deref().filter(|c| !c.is_empty()) {
+        super::names::check_container(c)?;
+    }
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let pod = match api.get_opt(&args.pod).await {
         Ok(Some(p)) => p,

@@ -7,18 +7,28 @@
 pub mod budget;
 pub mod describe;
 pub mod events;
+pub mod gate;
 mod kinds;
 pub mod logs;
+pub mod names;
 pub mod objects;
 pub mod refs;
+pub mod write;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use kube::api::{Api, DynamicObject};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::Client;
 use tokio::sync::OnceCell;
+
+use gate::{GateState, WriteGateLayer};
+use names::NameError;
+use write::{BuildError, WriteRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -49,6 +59,8 @@ pub enum ClusterError {
         kind: String,
         suggestions: Vec<String>,
     },
+    #[error("{0}; nothing was sent to the cluster")]
+    InvalidName(#[from] NameError),
     #[error("the API server refused the request: {0}")]
     Api(String),
     #[error("{0}")]
@@ -121,6 +133,27 @@ pub struct Cluster {
     pub user: Option<String>,
     pub server_url: String,
     discovery: OnceCell<Discovery>,
+    /// The approvals the write gate in this cluster's client honours.
+    gate: Arc<GateState>,
+}
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Refused(#[from] gate::Refused),
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
+/// A real (not dry-run) write the user approved: the exact request, with the approval
+/// the gate checks. Only [`Cluster::approve`] makes one; [`Cluster::send_approved`]
+/// consumes it.
+#[derive(Debug)]
+pub struct ApprovedWrite {
+    request: http::Request<Vec<u8>>,
 }
 
 /// kubectl's short names for built-in kinds (discovery in kube-rs does not expose them).
@@ -204,31 +237,93 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let server_url = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| ClusterError::Unreachable {
-            url: server_url.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(Cluster {
-            client,
-            default_namespace,
-            context,
-            user,
-            server_url,
-            discovery: OnceCell::new(),
-        })
+        // `-n` (or the context's namespace) goes into every request path.
+        names::check_namespace(&default_namespace)?;
+        let mut cluster = Cluster::from_config(config, &default_namespace, &context)?;
+        cluster.user = user;
+        Ok(cluster)
     }
 
-    /// Wrap an existing client (tests, the demo).
-    pub fn from_client(client: Client, default_namespace: &str, context: &str) -> Cluster {
-        Cluster {
+    /// A cluster from a client configuration (tests, the demo, benchmarks). Every
+    /// client kai builds goes through here, so every one has the write gate.
+    pub fn from_config(
+        config: kube::Config,
+        default_namespace: &str,
+        context: &str,
+    ) -> Result<Cluster, ClusterError> {
+        crate::init_crypto();
+        let server_url = config.cluster_url.to_string();
+        let gate = Arc::new(GateState::default());
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::Unreachable {
+                url: server_url.clone(),
+                message: e.to_string(),
+            })?
+            .with_layer(&WriteGateLayer {
+                state: gate.clone(),
+            })
+            .build();
+        Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
             context: context.to_string(),
             user: None,
-            server_url: String::new(),
+            server_url,
             discovery: OnceCell::new(),
+            gate,
+        })
+    }
+
+    /// Send a dry-run write (`dryRun=All`); the object the server would store, `None`
+    /// for a deletion.
+    pub async fn dry_run(&self, req: &WriteRequest) -> Result<Option<Value>, WriteError> {
+        if !req.dry_run {
+            return Err(gate::Refused(format!(
+                "{} was passed as a dry run but is not one",
+                req.target.label()
+            ))
+            .into());
         }
+        let http = req.to_http()?;
+        self.send_checked(http, matches!(req.op, write::WriteOp::Delete { .. }))
+            .await
+    }
+
+    /// Mint the approval for this exact (non-dry-run) request. Call only after the user
+    /// approved the diff this request produces.
+    pub fn approve(&self, req: &WriteRequest) -> Result<ApprovedWrite, WriteError> {
+        if req.dry_run {
+            return Err(gate::Refused(format!(
+                "a dry run of {} needs no approval",
+                req.target.label()
+            ))
+            .into());
+        }
+        let mut request = req.to_http()?;
+        let token = self.gate.approve(&request);
+        request.extensions_mut().insert(token);
+        Ok(ApprovedWrite { request })
+    }
+
+    /// Send an approved write.
+    pub async fn send_approved(&self, w: ApprovedWrite) -> Result<Option<Value>, WriteError> {
+        let delete = w.request.method() == http::Method::DELETE;
+        self.send_checked(w.request, delete).await
+    }
+
+    async fn send_checked(
+        &self,
+        http: http::Request<Vec<u8>>,
+        delete: bool,
+    ) -> Result<Option<Value>, WriteError> {
+        self.gate.check_outgoing(&http)?;
+        let v: Value = self.client.request(http).await?;
+        Ok(if delete { None } else { Some(v) })
+    }
+
+    /// Requests the write gate refused in this process (tests, diagnostics).
+    pub fn refused_writes(&self) -> Vec<String> {
+        self.gate.refused()
     }
 
     /// Check the API server answers, so an unreachable cluster is reported up front.
@@ -320,26 +415,54 @@ impl Cluster {
         }
     }
 
-    /// The namespace a call means: an explicit one, else the session default.
-    pub fn namespace<'a>(&'a self, ns: Option<&'a str>) -> &'a str {
+    /// The namespace a call means: an explicit one, else the session default. Not
+    /// checked: use [`Cluster::checked_namespace`] for anything from outside.
+    fn namespace<'a>(&'a self, ns: Option<&'a str>) -> &'a str {
         match ns {
             Some(n) if !n.is_empty() => n,
             _ => &self.default_namespace,
         }
     }
 
+    /// The namespace a call means, checked against the naming rules (it goes into
+    /// request paths): an explicit one, else the session default.
+    pub fn checked_namespace(&self, ns: Option<&str>) -> Result<String, ClusterError> {
+        let ns = self.namespace(ns);
+        names::check_namespace(ns)?;
+        Ok(ns.to_string())
+    }
+
+    /// Like [`Cluster::checked_namespace`], but `*` (all namespaces) is allowed: for
+    /// lists only.
+    pub fn list_namespace(&self, ns: Option<&str>) -> Result<String, ClusterError> {
+        match ns {
+            Some("*") => Ok("*".into()),
+            other => self.checked_namespace(other),
+        }
+    }
+
+    /// Check an object name under its kind's naming rule before it goes into a path.
+    pub fn check_name(kind: &Kind, name: &str) -> Result<(), ClusterError> {
+        write::check_kind(kind)?;
+        names::check_name(
+            names::rule_for(&kind.resource.group, &kind.resource.kind),
+            name,
+        )?;
+        Ok(())
+    }
+
     /// A dynamic API handle for `kind` in `ns` (ignored for cluster-scoped kinds);
     /// `ns == Some("*")` means all namespaces.
-    pub fn api(&self, kind: &Kind, ns: Option<&str>) -> Api<DynamicObject> {
+    /// The kind and the namespace are checked: both end up in request paths.
+    pub fn api(&self, kind: &Kind, ns: Option<&str>) -> Result<Api<DynamicObject>, ClusterError> {
+        write::check_kind(kind)?;
         if !kind.namespaced() {
-            return Api::all_with(self.client.clone(), &kind.resource);
+            return Ok(Api::all_with(self.client.clone(), &kind.resource));
         }
-        match ns {
-            Some("*") => Api::all_with(self.client.clone(), &kind.resource),
-            other => {
-                Api::namespaced_with(self.client.clone(), self.namespace(other), &kind.resource)
-            }
-        }
+        Ok(match self.list_namespace(ns)?.as_str() {
+            "*" => Api::all_with(self.client.clone(), &kind.resource),
+            ns => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
+        })
     }
 }
 

@@ -111,8 +111,9 @@ pub async fn get_object(
     name: &str,
     ns: Option<&str>,
 ) -> Result<DynamicObject, ClusterError> {
-    let ns_name = cluster.namespace(ns).to_string();
-    let api = cluster.api(kind, Some(&ns_name));
+    let ns_name = cluster.checked_namespace(ns)?;
+    Cluster::check_name(kind, name)?;
+    let api = cluster.api(kind, Some(&ns_name))?;
     match api.get_opt(name).await {
         Ok(Some(o)) => Ok(o),
         Ok(None) => Err(not_found(cluster, kind, name, &ns_name).await),
@@ -126,7 +127,10 @@ pub async fn get_object(
 
 /// "Pod "x" not found in namespace "y"; similar names: …" and what to do next.
 pub async fn not_found(cluster: &Cluster, kind: &Kind, name: &str, ns: &str) -> ClusterError {
-    let api = cluster.api(kind, Some(ns));
+    let api = match cluster.api(kind, Some(ns)) {
+        Ok(api) => api,
+        Err(e) => return e,
+    };
     let names: Vec<String> = match api.list_metadata(&ListParams::default().limit(PAGE)).await {
         Ok(list) => list
             .items
@@ -178,8 +182,8 @@ pub async fn list_all(
     ns: Option<&str>,
     lp: ListParams,
 ) -> Result<(Vec<DynamicObject>, bool), ClusterError> {
-    let ns_name = cluster.namespace(ns).to_string();
-    let api = cluster.api(kind, Some(&ns_name));
+    let ns_name = cluster.list_namespace(ns)?;
+    let api = cluster.api(kind, Some(&ns_name))?;
     let mut lp = lp.limit(PAGE);
     let mut items = Vec::new();
     loop {
@@ -218,7 +222,7 @@ pub async fn list_resources(
     if let Some(f) = args.field_selector.as_deref().filter(|s| !s.is_empty()) {
         lp = lp.fields(f);
     }
-    let ns = cluster.namespace(args.namespace.as_deref()).to_string();
+    let ns = cluster.list_namespace(args.namespace.as_deref())?;
     let (mut items, truncated) = list_all(cluster, &kind, Some(&ns), lp).await?;
     items.sort_by(|a, b| {
         (a.metadata.namespace.as_deref(), a.metadata.name.as_deref())

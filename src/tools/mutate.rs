@@ -49,12 +49,14 @@ async fn one(
 ) -> Result<(Arc<Cluster>, Kind, String, Option<String>), ToolError> {
     let cluster = ctx.cluster()?.clone();
     let kind = cluster.resolve(req_str(args, "kind")?).await?;
-    Ok((
-        cluster,
-        kind,
-        req_str(args, "name")?.to_string(),
-        opt_str(args, "namespace").map(String::from),
-    ))
+    let name = req_str(args, "name")?.to_string();
+    // Checked here, before any read the tool makes: both go into request paths.
+    Cluster::check_name(&kind, &name)?;
+    let namespace = opt_str(args, "namespace").map(String::from);
+    if kind.namespaced() {
+        cluster.checked_namespace(namespace.as_deref())?;
+    }
+    Ok((cluster, kind, name, namespace))
 }
 
 // ---------------------------------------------------------------- apply_manifest
@@ -144,7 +146,9 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
             kind.resource.api_version, kind.resource.kind
         )));
     }
-    // Send the version the manifest is written in, not discovery's preferred one.
+    // Send the version the manifest is written in, not discovery's preferred one. It
+    // goes into the request path, so it is held to the version rule first.
+    crate::cluster::names::check_version(&version).map_err(ClusterError::from)?;
     kind.resource.version = version;
     kind.resource.api_version = api_version;
     let namespace = doc
@@ -153,7 +157,7 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
         .map(String::from);
     if let Some(Value::Object(meta)) = doc.get_mut("metadata") {
         if kind.namespaced() {
-            let ns = cluster.namespace(namespace.as_deref()).to_string();
+            let ns = cluster.checked_namespace(namespace.as_deref())?;
             meta.insert("namespace".into(), Value::String(ns));
         } else {
             meta.remove("namespace");
@@ -165,7 +169,7 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
         &name,
         namespace.as_deref(),
         Action::Apply(doc),
-    ))
+    )?)
 }
 
 #[async_trait]
@@ -197,9 +201,7 @@ impl ToolHandler for ApplyManifest {
                 many.iter().map(Step::label).collect::<Vec<_>>().join(", ")
             ),
         };
-        let has_secret = steps
-            .iter()
-            .any(|s| s.kind.resource.group.is_empty() && s.kind.resource.kind == "Secret");
+        let has_secret = steps.iter().any(Step::is_secret);
         // The kubectl equivalent is shown and audited: never with Secret values in it.
         let kubectl = if has_secret {
             "kubectl apply --server-side --field-manager=kai --force-conflicts -f MANIFEST  # the manifest holds a Secret; its values are not repeated here".to_string()
@@ -234,7 +236,7 @@ impl ToolHandler for PatchResource {
 
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
         let cluster = ctx.cluster()?.clone();
-        let pt = PatchType::parse(opt_str(&args, "patch_type"))?;
+        let pt = crate::changes::parse_patch_type(opt_str(&args, "patch_type"))?;
         let patch = args
             .get("patch")
             .filter(|p| !p.is_null())
@@ -295,7 +297,7 @@ impl ToolHandler for Scale {
             &name,
             ns.as_deref(),
             Action::Patch(PatchType::Merge, json!({"spec": {"replicas": replicas}})),
-        );
+        )?;
         let change = Change {
             tool: self.name().into(),
             title: format!("scale {} to {replicas} replicas", step.label()),
@@ -350,7 +352,7 @@ impl ToolHandler for RolloutRestart {
             &name,
             ns.as_deref(),
             Action::Patch(PatchType::Strategic, patch),
-        );
+        )?;
         let change = Change {
             tool: self.name().into(),
             title: format!("restart the pods of {}", step.label()),
@@ -461,18 +463,15 @@ impl ToolHandler for RolloutUndo {
             )));
         }
         let to = args.get("to_revision").and_then(Value::as_i64);
-        let ns = cluster.namespace(ns.as_deref()).to_string();
-        let live = cluster
-            .api(&kind, Some(&ns))
-            .get_opt(&name)
-            .await
-            .map_err(|e| ClusterError::from_kube(e, "get", "deployments.apps"))?
+        let ns = cluster.checked_namespace(ns.as_deref())?;
+        let probe = Step::new(&cluster, kind.clone(), &name, Some(&ns), Action::Delete)?;
+        let live = crate::changes::read_live(&cluster, &probe)
+            .await?
             .ok_or_else(|| ClusterError::NotFound {
                 kind: "Deployment".into(),
                 name: name.clone(),
                 namespace: Some(ns.clone()),
             })?;
-        let live = serde_json::to_value(live).map_err(|e| ToolError::Model(e.to_string()))?;
         let (rev, template) = template_for_revision(&cluster, &ns, &live, to).await?;
         let patch = json!([{"op": "replace", "path": "/spec/template", "value": template}]);
         let step = Step::new(
@@ -481,7 +480,7 @@ impl ToolHandler for RolloutUndo {
             &name,
             Some(&ns),
             Action::Patch(PatchType::Json, patch),
-        );
+        )?;
         let change = Change {
             tool: self.name().into(),
             title: format!("roll {} back to revision {rev}", step.label()),
@@ -545,18 +544,14 @@ impl ToolHandler for SetImage {
         let (cluster, kind, name, ns) = one(ctx, &args).await?;
         let container = req_str(&args, "container")?;
         let image = req_str(&args, "image")?;
-        let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete);
-        let live = cluster
-            .api(&kind, probe.namespace.as_deref())
-            .get_opt(&name)
-            .await
-            .map_err(|e| ClusterError::from_kube(e, "get", &probe.resource()))?
+        let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete)?;
+        let live = crate::changes::read_live(&cluster, &probe)
+            .await?
             .ok_or_else(|| ClusterError::NotFound {
                 kind: kind.resource.kind.clone(),
                 name: name.clone(),
-                namespace: probe.namespace.clone(),
+                namespace: probe.namespace().map(String::from),
             })?;
-        let live = serde_json::to_value(live).map_err(|e| ToolError::Model(e.to_string()))?;
         let path = image_path(&live, &kind.resource.kind, container).map_err(ToolError::Model)?;
         let patch = json!([{"op": "replace", "path": path, "value": image}]);
         let step = Step {
@@ -593,7 +588,7 @@ impl ToolHandler for DeleteResource {
 
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
         let (cluster, kind, name, ns) = one(ctx, &args).await?;
-        let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete);
+        let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete)?;
         let change = Change {
             tool: self.name().into(),
             title: format!("delete {}", step.label()),

@@ -187,7 +187,9 @@ impl ToolHandler for Analyze {
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
         let a: AnalyzeArgs = parse(self.name(), args)?;
         let cluster = ctx.cluster()?;
-        let ns = cluster.namespace(a.namespace.as_deref()).to_string();
+        let ns = cluster
+            .list_namespace(a.namespace.as_deref())
+            .map_err(model_err)?;
         let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let findings = if ns == "*" {
             crate::analyze::scan(&cluster.client, None).await
