@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod analyze;
 pub mod app;
+pub mod bounded;
 pub mod changes;
 pub mod cli;
 pub mod cluster;

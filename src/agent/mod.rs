@@ -408,12 +408,10 @@ impl Agent {
         let started = Instant::now();
         let prepared = self.registry.prepare(&call.name, &call.arguments);
         let (summary, args_value) = match &prepared {
-            Ok((h, args)) => (h.summarize(args), args.clone()),
-            Err(_) => (
-                format!("{} (invalid call)", call.name),
-                serde_json::from_str(&call.arguments)
-                    .unwrap_or(Value::String(call.arguments.clone())),
-            ),
+            Ok((h, args)) => (h.summarize(args), h.shown_args(args)),
+            // Arguments that did not validate are not shown: nothing says which of
+            // them is a Secret value.
+            Err(_) => (format!("{} (invalid call)", call.name), Value::Null),
         };
         let _ = events.send(Event::ToolStarted {
             call_id: call.id.clone(),

@@ -43,9 +43,13 @@ pub async fn propose_change(ctx: &ToolCtx, fix: &ProposedFix) -> Result<String, 
 /// A patch given as JSON/YAML text or as a value, checked against its patch type.
 pub fn parse_patch(patch: &Value, pt: PatchType) -> Result<Value, ChangeError> {
     let value = match patch {
-        Value::String(text) => serde_yaml::from_str::<Value>(text).map_err(|e| {
+        Value::String(text) => {
+            crate::bounded::check("patch", text)
+                .map_err(|e| ChangeError::Invalid(e.to_string()))?;
+            serde_yaml::from_str::<Value>(text).map_err(|e| {
             ChangeError::Invalid(format!("the patch is not valid JSON or YAML ({e}); send it as a JSON object (merge/strategic) or array (json)"))
-        })?,
+        })?
+        }
         other => other.clone(),
     };
     match (pt, &value) {

@@ -108,9 +108,15 @@ pub trait ToolHandler: Send + Sync {
     fn is_mutating(&self) -> bool {
         true
     }
+    /// The arguments as they may be shown on progress lines, in `-o json` and in logs:
+    /// values the model writes into a Secret are masked here (they are not the model's
+    /// to show, and a terminal's scrollback is not a vault).
+    fn shown_args(&self, args: &Value) -> Value {
+        args.clone()
+    }
     /// A short human-readable form of a call, for `→ get_logs backend --previous`.
     fn summarize(&self, args: &Value) -> String {
-        summarize_args(self.name(), args)
+        summarize_args(self.name(), &self.shown_args(args))
     }
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError>;
 }
@@ -286,6 +292,8 @@ impl Registry {
             )
         })?;
         let trimmed = raw_args.trim();
+        crate::bounded::check("arguments", trimmed)
+            .map_err(|e| format!("the arguments for {name} were not parsed: {e}"))?;
         let args: Value = if trimmed.is_empty() {
             Value::Object(Default::default())
         } else {

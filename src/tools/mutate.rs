@@ -59,12 +59,19 @@ async fn one(
     Ok((cluster, kind, name, namespace))
 }
 
+/// Whether a kind argument or a manifest names Secrets (case-insensitively, any
+/// spelling kubectl accepts); a false positive only hides a value from a progress line.
+fn mentions_secret(s: &str) -> bool {
+    s.to_ascii_lowercase().contains("secret")
+}
+
 // ---------------------------------------------------------------- apply_manifest
 
 pub struct ApplyManifest;
 
 /// The documents of a (multi-document) YAML manifest; `kind: List` is flattened.
 pub fn parse_manifest(yaml: &str) -> Result<Vec<Value>, ChangeError> {
+    crate::bounded::check("manifest", yaml).map_err(|e| ChangeError::Invalid(e.to_string()))?;
     let mut docs = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
         let doc = Value::deserialize(de).map_err(|e| {
@@ -185,6 +192,15 @@ impl ToolHandler for ApplyManifest {
         format!("apply_manifest ({docs} object(s))")
     }
 
+    fn shown_args(&self, args: &Value) -> Value {
+        let mut shown = args.clone();
+        if opt_str(args, "yaml").is_some_and(mentions_secret) {
+            shown["yaml"] =
+                Value::String("(a manifest holding a Secret; its values are not shown)".into());
+        }
+        shown
+    }
+
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
         let cluster = ctx.cluster()?.clone();
         let yaml = req_str(&args, "yaml")?;
@@ -232,6 +248,19 @@ pub struct PatchResource;
 impl ToolHandler for PatchResource {
     fn name(&self) -> &'static str {
         "patch_resource"
+    }
+
+    fn shown_args(&self, args: &Value) -> Value {
+        let mut shown = args.clone();
+        if opt_str(args, "kind").is_some_and(mentions_secret) {
+            if let Some(p) = args.get("patch") {
+                shown["patch"] = match p {
+                    Value::String(_) => Value::String(crate::changes::diff::REDACTED.into()),
+                    other => crate::changes::diff::redact_secret_patch(other),
+                };
+            }
+        }
+        shown
     }
 
     async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
@@ -624,6 +653,37 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no objects"));
+    }
+
+    #[test]
+    fn a_deeply_nested_manifest_fails_fast_with_a_clear_error() {
+        let t = std::time::Instant::now();
+        let e = parse_manifest(&format!("apiVersion: v1\nkind: ConfigMap\ndata: {}", "[".repeat(600 * 1024)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nests deeper than"), "{e}");
+        // Not a benchmark: a guard against the minutes a quadratic parse took.
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn secret_values_never_reach_progress_lines() {
+        let args = json!({"kind": "secret", "name": "db",
+            "patch": {"stringData": {"password": "s3cr3t-value-9"}}});
+        let s = PatchResource.summarize(&args);
+        assert!(!s.contains("s3cr3t-value-9"), "{s}");
+        assert!(s.contains("patch_resource secret db"), "{s}");
+        assert!(!PatchResource.shown_args(&args).to_string().contains("s3cr3t"));
+        let jp = json!({"kind": "Secrets", "name": "db", "patch_type": "json",
+            "patch": [{"op": "add", "path": "/data/k", "value": "czNjcjN0"}]});
+        assert!(!PatchResource.shown_args(&jp).to_string().contains("czNjcjN0"));
+        let text = json!({"kind": "Secret", "name": "db", "patch": "stringData: {password: s3cr3t-value-9}"});
+        assert!(!PatchResource.summarize(&text).contains("s3cr3t"));
+        // Other kinds show their patch.
+        let cm = json!({"kind": "ConfigMap", "name": "c", "patch": {"data": {"mode": "fast"}}});
+        assert!(PatchResource.summarize(&cm).contains("fast"));
+        let m = json!({"yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\nstringData: {a: s3cr3t-value-9}\n"});
+        assert!(!ApplyManifest.shown_args(&m).to_string().contains("s3cr3t"));
     }
 
     #[test]
