@@ -14,7 +14,9 @@ const MAX_INDENT: usize = 2 * MAX_DEPTH;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitError {
-    #[error("the {what} is {size} bytes, more than the {max} kai accepts; split it into smaller pieces")]
+    #[error(
+        "the {what} is {size} bytes, more than the {max} kai accepts; split it into smaller pieces"
+    )]
     TooLarge {
         what: &'static str,
         size: usize,
@@ -108,7 +110,11 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {x: \"[[[[\"}}\ndata:\n  k: '{{{{'\n",
         )
         .unwrap();
-        check("patch", r#"{"spec":{"template":{"spec":{"containers":[{"name":"a"}]}}}}"#).unwrap();
+        check(
+            "patch",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"a"}]}}}}"#,
+        )
+        .unwrap();
     }
 
     #[test]

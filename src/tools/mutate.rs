@@ -658,9 +658,12 @@ mod tests {
     #[test]
     fn a_deeply_nested_manifest_fails_fast_with_a_clear_error() {
         let t = std::time::Instant::now();
-        let e = parse_manifest(&format!("apiVersion: v1\nkind: ConfigMap\ndata: {}", "[".repeat(600 * 1024)))
-            .unwrap_err()
-            .to_string();
+        let e = parse_manifest(&format!(
+            "apiVersion: v1\nkind: ConfigMap\ndata: {}",
+            "[".repeat(600 * 1024)
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("nests deeper than"), "{e}");
         // Not a benchmark: a guard against the minutes a quadratic parse took.
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
@@ -673,10 +676,16 @@ mod tests {
         let s = PatchResource.summarize(&args);
         assert!(!s.contains("s3cr3t-value-9"), "{s}");
         assert!(s.contains("patch_resource secret db"), "{s}");
-        assert!(!PatchResource.shown_args(&args).to_string().contains("s3cr3t"));
+        assert!(!PatchResource
+            .shown_args(&args)
+            .to_string()
+            .contains("s3cr3t"));
         let jp = json!({"kind": "Secrets", "name": "db", "patch_type": "json",
             "patch": [{"op": "add", "path": "/data/k", "value": "czNjcjN0"}]});
-        assert!(!PatchResource.shown_args(&jp).to_string().contains("czNjcjN0"));
+        assert!(!PatchResource
+            .shown_args(&jp)
+            .to_string()
+            .contains("czNjcjN0"));
         let text = json!({"kind": "Secret", "name": "db", "patch": "stringData: {password: s3cr3t-value-9}"});
         assert!(!PatchResource.summarize(&text).contains("s3cr3t"));
         // Other kinds show their patch.

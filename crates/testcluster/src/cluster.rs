@@ -358,6 +358,18 @@ impl TestCluster {
         client(self.admin_config().await?)
     }
 
+    /// A [`crate::RecordingProxy`] that forwards as `context` (admin or restricted),
+    /// with its kubeconfig written into `dir`.
+    pub async fn recording_proxy(
+        &self,
+        context: &str,
+        dir: &Path,
+        namespace: &str,
+    ) -> Result<crate::RecordingProxy, Error> {
+        let client = client(self.config_for_context(context).await?)?;
+        crate::RecordingProxy::start(client, dir, namespace).await
+    }
+
     pub async fn restricted_client(&self) -> Result<Client, Error> {
         client(self.restricted_config().await?)
     }

@@ -22,6 +22,7 @@ mod error;
 pub mod kubelet;
 mod pki;
 mod process;
+pub mod proxy;
 pub mod scenario;
 mod setup;
 mod shared;
@@ -32,6 +33,7 @@ pub use cluster::{
     DEFAULT_NODES, RESTRICTED_CONTEXT, RESTRICTED_NAMESPACE, RESTRICTED_USER,
 };
 pub use error::Error;
+pub use proxy::{Recorded, RecordingProxy};
 pub use scenario::{
     scenario, scenario_names, scenarios, ContainerSpec, ContainerState, EventSpec, KubeletRule,
     NodeSpec, Scenario, ScenarioSpec, ScenarioUser, TaintSpec, Target,
