@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod egress;
 pub mod exit;
 pub mod gather;
 pub mod llm;

@@ -51,7 +51,7 @@ pub fn build_llm(settings: &Settings) -> Result<Arc<dyn LlmClient>, Exit> {
             format!(
                 "no API key for {}: set {var}, or point kai at a local OpenAI-compatible server with --base-url; \
                  `kai diagnose --no-llm` works without a model",
-                settings.llm.base_url
+                crate::llm::redact_url(&settings.llm.base_url)
             ),
         ));
     }

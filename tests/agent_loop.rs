@@ -82,6 +82,54 @@ impl Run {
 }
 
 async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
+    run_with(script, "why is backend crashlooping?", |cfg| {
+        cfg.max_steps = max_steps
+    })
+    .await
+}
+
+/// A read-only tool that returns a fixed text whatever it is asked: hostile or huge
+/// cluster content.
+struct Fixed {
+    name: &'static str,
+    output: String,
+}
+
+#[async_trait]
+impl ToolHandler for Fixed {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn is_mutating(&self) -> bool {
+        false
+    }
+    async fn call(&self, _ctx: &ToolCtx, _args: Value) -> Result<String, ToolError> {
+        Ok(self.output.clone())
+    }
+}
+
+fn fixed_decl(name: &str) -> ToolDecl {
+    serde_json::from_value(json!({
+        "name": name,
+        "description": "Returns cluster content.",
+        "mutating": false,
+        "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": false}
+    }))
+    .unwrap()
+}
+
+/// What the `leak` tool returns: a terminal title escape, colours, a planted password.
+const HOSTILE: &str = "\x1b]0;pwned\x07log line: password=hunter2xyz \x1b[31mred\x1b[0m done\r\n";
+/// What the `big` tool returns: 40 KB, ten times the whole budget some tests set.
+fn big_output() -> String {
+    "0123456789abcdef\n".repeat(40 * 1024 / 17)
+}
+
+async fn run_with(
+    script: Vec<Reply>,
+    question: &str,
+    configure: impl FnOnce(&mut AgentConfig),
+) -> Run {
     let mock = MockLlm::start(script);
     let mut settings = LlmSettings::local(mock.base_url(), "test-model");
     settings.retry_base_ms = 10;
@@ -96,6 +144,10 @@ async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
         }),
     )
     .unwrap();
+    for (name, output) in [("leak", HOSTILE.to_string()), ("big", big_output())] {
+        reg.register_with_decl(fixed_decl(name), Arc::new(Fixed { name, output }))
+            .unwrap();
+    }
     let ctx = ToolCtx {
         cluster: None,
         budget_tokens: 4000,
@@ -105,9 +157,9 @@ async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
         cancel: CancellationToken::new(),
     };
     let mut cfg = AgentConfig::new("test-model");
-    cfg.max_steps = max_steps;
+    configure(&mut cfg);
     let mut handle = agent::spawn(llm, Arc::new(reg), ctx, cfg);
-    handle.send(Op::UserTurn("why is backend crashlooping?".into()));
+    handle.send(Op::UserTurn(question.into()));
     let mut events = Vec::new();
     while let Some(e) = handle.events.recv().await {
         let done = matches!(e, Event::TurnDone { .. });
@@ -156,7 +208,11 @@ async fn tool_round_trip() {
     assert_eq!(r.requests.len(), 2);
     // The first request declares the tool and carries the system prompt and question.
     let first = &r.requests[0];
-    assert_eq!(first["tools"][0]["function"]["name"], "echo");
+    assert!(first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["function"]["name"] == "echo"));
     assert_eq!(first["messages"][0]["role"], "system");
     assert!(first["messages"][1]["content"]
         .as_str()
@@ -335,4 +391,221 @@ async fn interrupt_ends_the_turn_cleanly() {
     }
     assert_eq!(end, Some(TurnEnd::Interrupted));
     handle.shutdown().await;
+}
+
+fn notices(r: &Run) -> Vec<String> {
+    r.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_event(r: &Run) -> Option<(String, i32)> {
+    r.events.iter().find_map(|e| match e {
+        Event::Error { message, exit_code } => Some((message.clone(), *exit_code)),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn tool_calls_past_the_per_response_limit_are_not_run_nor_kept() {
+    let calls: Vec<(String, String)> = (0..200)
+        .map(|i| ("echo".to_string(), format!(r#"{{"text": "call {i}"}}"#)))
+        .collect();
+    let r = run(vec![Reply::ToolCalls(calls), Reply::text("done")], 15).await;
+    assert_eq!(r.end(), (TurnEnd::Answered, "done".into()));
+    let limit = agent::MAX_TOOL_CALLS_PER_RESPONSE;
+    assert_eq!(r.tool_calls, limit, "only the first {limit} ran");
+    let second = &r.requests[1];
+    let assistant = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .unwrap();
+    assert_eq!(assistant["tool_calls"].as_array().unwrap().len(), limit);
+    assert_calls_paired(second);
+    let results = r.tool_results(1);
+    assert_eq!(
+        results.len(),
+        limit,
+        "no results for calls that were dropped"
+    );
+    assert!(results[0].starts_with("echoed: call 0"));
+    let last = results.last().unwrap();
+    assert!(
+        last.contains("asked for 200 tool calls")
+            && last.contains(&format!("only the first {limit} ran")),
+        "the model is told: {last}"
+    );
+    assert!(
+        notices(&r).iter().any(|n| n.contains("200 tool calls")),
+        "and so is the user"
+    );
+    // The next request stays small (200 results made it megabytes).
+    assert!(second.to_string().len() < 64 * 1024);
+}
+
+#[tokio::test]
+async fn the_repeat_guard_still_works_within_a_limited_response() {
+    let same = || ("echo".to_string(), r#"{"text": "again"}"#.to_string());
+    let r = run(
+        vec![
+            Reply::ToolCalls((0..50).map(|_| same()).collect()),
+            Reply::text("done"),
+        ],
+        15,
+    )
+    .await;
+    assert_eq!(r.end().0, TurnEnd::Answered);
+    assert_eq!(
+        r.tool_calls, 2,
+        "the third identical call and the rest are refused"
+    );
+    let results = r.tool_results(1);
+    assert_eq!(results.len(), agent::MAX_TOOL_CALLS_PER_RESPONSE);
+    assert!(
+        results[2..].iter().all(|t| t.contains("refused")),
+        "{results:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_request_stays_within_the_context_budget() {
+    const BUDGET: usize = 8_000;
+    let big = |n: usize| -> Vec<(String, String)> {
+        (0..n)
+            .map(|i| ("big".to_string(), format!(r#"{{"n": {i}}}"#)))
+            .collect()
+    };
+    let r = run_with(
+        vec![
+            Reply::ToolCalls(big(3)),
+            Reply::ToolCalls(big(2)),
+            Reply::ToolCalls(big(1)),
+            Reply::text("done"),
+        ],
+        "why?",
+        |cfg| cfg.context_budget_tokens = BUDGET,
+    )
+    .await;
+    assert_eq!(r.end(), (TurnEnd::Answered, "done".into()));
+    assert_eq!(r.requests.len(), 4);
+    for (i, req) in r.requests.iter().enumerate() {
+        let tokens = req.to_string().len() / 4;
+        assert!(
+            tokens <= BUDGET,
+            "request {i} is ~{tokens} tokens, budget {BUDGET}"
+        );
+        assert_calls_paired(req);
+    }
+    // The latest results were cut, not dropped: the model still sees their start.
+    let last = r.tool_results(3);
+    let newest = last.last().unwrap();
+    assert!(newest.starts_with("0123456789abcdef"), "{}", &newest[..40]);
+    assert!(newest.contains("cut here to fit the context window"));
+    assert!(last.iter().any(|t| t.contains("older tool output elided")));
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_fit_ends_the_turn_instead_of_being_sent() {
+    // The system prompt alone is larger than this budget.
+    let r = run_with(vec![Reply::text("never")], "why?", |cfg| {
+        cfg.context_budget_tokens = 100
+    })
+    .await;
+    assert_eq!(r.end().0, TurnEnd::Failed);
+    assert!(r.requests.is_empty(), "nothing was sent");
+    let (message, code) = error_event(&r).unwrap();
+    assert!(
+        message.contains("context budget of 100 tokens"),
+        "{message}"
+    );
+    assert_eq!(code, kai::exit::MODEL_ERROR);
+}
+
+#[tokio::test]
+async fn control_sequences_and_secrets_never_reach_the_model() {
+    let r = run_with(
+        vec![Reply::tool_call("leak", "{}"), Reply::text("done")],
+        "why does my app log password=hunter2xyz? \x1b[2J",
+        |_| {},
+    )
+    .await;
+    assert_eq!(r.end().0, TurnEnd::Answered);
+    for req in &r.requests {
+        let body = req.to_string();
+        for bad in ["hunter2xyz", "pwned", "\\u001b", "\\u0007", "\\r"] {
+            assert!(!body.contains(bad), "{bad} reached the model: {body}");
+        }
+    }
+    // The rest of the tool output is intact.
+    let result = &r.tool_results(1)[0];
+    assert!(result.starts_with("log line: password="), "{result}");
+    assert!(result.ends_with(" red done\n"), "{result}");
+    let question = r.requests[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        question.starts_with("why does my app log password="),
+        "{question}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_cut_at_the_output_limit_is_reported() {
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The cause is a mis\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let r = run(vec![Reply::RawSse(body.into())], 15).await;
+    assert_eq!(r.end(), (TurnEnd::Answered, "The cause is a mis".into()));
+    assert!(
+        notices(&r)
+            .iter()
+            .any(|n| n.contains("output token limit") && n.contains("cut off")),
+        "{:?}",
+        notices(&r)
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_only_sends_keep_alives_fails_the_turn_with_exit_code_7() {
+    let mock = MockLlm::start(vec![Reply::KeepAliveOnly]);
+    let mut settings = LlmSettings::local(mock.base_url(), "m");
+    settings.request_timeout_secs = 1;
+    let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
+    let ctx = ToolCtx {
+        cluster: None,
+        budget_tokens: 4000,
+        approver: Arc::new(DenyAll),
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+        cancel: CancellationToken::new(),
+    };
+    let mut handle = agent::spawn(llm, Arc::new(Registry::new()), ctx, AgentConfig::new("m"));
+    handle.send(Op::UserTurn("q".into()));
+    let mut events = Vec::new();
+    let collect = async {
+        while let Some(e) = handle.events.recv().await {
+            let done = matches!(e, Event::TurnDone { .. });
+            events.push(e);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), collect)
+        .await
+        .expect("the turn ended");
+    handle.shutdown().await;
+    let err = events.iter().find_map(|e| match e {
+        Event::Error { message, exit_code } => Some((message.clone(), *exit_code)),
+        _ => None,
+    });
+    let (message, code) = err.unwrap();
+    assert_eq!(code, kai::exit::MODEL_ERROR);
+    assert!(message.contains("request_timeout_secs"), "{message}");
 }

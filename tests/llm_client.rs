@@ -367,8 +367,171 @@ async fn a_stalled_stream_times_out_after_partial_text() {
     let mut s = settings(&mock);
     s.request_timeout_secs = 1;
     let (r, texts) = run(&client(&s), &ask("?")).await;
-    assert!(matches!(r, Err(LlmError::Timeout(1))), "{r:?}");
+    assert!(matches!(r, Err(LlmError::Stalled(1))), "{r:?}");
     assert_eq!(texts.concat(), "The cause is");
+}
+
+/// Runs `req` with a generous "does not hang" bound: an idle timeout that keep-alives
+/// reset would hold the client for MAX_STREAM (600 s).
+async fn run_bounded(
+    client: &OpenAiClient,
+    req: &ChatRequest,
+) -> (Result<ChatResponse, LlmError>, Vec<String>) {
+    tokio::time::timeout(Duration::from_secs(30), run(client, req))
+        .await
+        .expect("the client kept waiting for 30 s on a server that sends no content")
+}
+
+#[tokio::test]
+async fn keep_alive_comments_do_not_reset_the_timeout() {
+    let mock = MockLlm::start(vec![Reply::KeepAliveOnly, Reply::text("never")]);
+    let mut s = settings(&mock);
+    s.request_timeout_secs = 1;
+    let (r, texts) = run_bounded(&client(&s), &ask("?")).await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, LlmError::Timeout(1)), "{e:?}");
+    assert!(texts.is_empty());
+    let msg = e.to_string();
+    assert!(
+        msg.contains("1 seconds") && msg.contains("request_timeout_secs"),
+        "names the timeout and how to raise it: {msg}"
+    );
+    assert_eq!(mock.request_count(), 1, "a timeout is not retried");
+}
+
+#[tokio::test]
+async fn keep_alives_after_some_tokens_are_a_stall() {
+    let mock = MockLlm::start(vec![Reply::KeepAliveAfter("The cause is".into())]);
+    let mut s = settings(&mock);
+    s.request_timeout_secs = 1;
+    let (r, texts) = run_bounded(&client(&s), &ask("?")).await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, LlmError::Stalled(1)), "{e:?}");
+    assert_eq!(texts.concat(), "The cause is");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("keep-alives") && msg.contains("request_timeout_secs"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn empty_events_and_blank_lines_do_not_reset_the_timeout() {
+    let beats = [
+        // A role-only delta, an empty delta, empty content, empty data, blank lines.
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":null}]}\n\n",
+        "data: \n\n",
+        "\n\n\n",
+        "data: {\"choices\":[],\"usage\":null}\n\n",
+    ];
+    for beat in beats {
+        let mock = MockLlm::start(vec![Reply::HeartbeatAfter("Hi".into(), beat.into())]);
+        let mut s = settings(&mock);
+        s.request_timeout_secs = 1;
+        let (r, texts) = run_bounded(&client(&s), &ask("?")).await;
+        assert!(matches!(r, Err(LlmError::Stalled(1))), "{beat:?}: {r:?}");
+        assert_eq!(texts.concat(), "Hi");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_stream_that_keeps_producing_content_is_not_cut() {
+    // Each event 300 ms apart: the whole answer takes well over the 1 s timeout, but no
+    // gap between pieces of content does.
+    let answer = "a slow but steady answer, one piece at a time";
+    let mock = MockLlm::start(vec![Reply::Slow(
+        Duration::from_millis(300),
+        Box::new(Reply::text(answer)),
+    )]);
+    let mut s = settings(&mock);
+    s.request_timeout_secs = 1;
+    let started = Instant::now();
+    let (r, _) = run_bounded(&client(&s), &ask("?")).await;
+    assert_eq!(r.unwrap().content, answer);
+    assert!(
+        started.elapsed() > Duration::from_secs(1),
+        "the test is meaningful"
+    );
+}
+
+#[tokio::test]
+async fn retries_still_work_before_an_idle_timeout() {
+    let mock = MockLlm::start(vec![
+        Reply::rate_limited(0),
+        Reply::error(503, "overloaded"),
+        Reply::KeepAliveOnly,
+    ]);
+    let mut s = settings(&mock);
+    s.request_timeout_secs = 1;
+    let (r, _) = run_bounded(&client(&s), &ask("?")).await;
+    assert!(matches!(r, Err(LlmError::Timeout(1))), "{r:?}");
+    assert_eq!(
+        mock.request_count(),
+        3,
+        "429 and 503 retried, the stall not"
+    );
+
+    let mock = MockLlm::start(vec![
+        Reply::error(502, "bad gateway"),
+        Reply::Slow(
+            Duration::from_millis(200),
+            Box::new(Reply::text("recovered")),
+        ),
+    ]);
+    let mut s = settings(&mock);
+    s.request_timeout_secs = 1;
+    let (r, _) = run_bounded(&client(&s), &ask("?")).await;
+    assert_eq!(r.unwrap().content, "recovered");
+}
+
+/// A tool call whose arguments stop mid-JSON, then the body ends: no finish reason.
+fn cut_tool_call() -> Reply {
+    Reply::RawSse(concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"get_logs\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"name\\\": \\\"back\"}}]}}]}\n\n",
+    ).into())
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_tool_call_is_a_clear_error_and_retried() {
+    let mock = MockLlm::start(vec![cut_tool_call(), cut_tool_call(), cut_tool_call()]);
+    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    match r.unwrap_err() {
+        LlmError::Connection {
+            attempts, message, ..
+        } => {
+            assert_eq!(attempts, 3);
+            assert!(
+                message.contains("ended in the middle of the get_logs tool call"),
+                "{message}"
+            );
+        }
+        e => panic!("expected Connection, got {e:?}"),
+    }
+
+    let mock = MockLlm::start(vec![
+        cut_tool_call(),
+        Reply::tool_call("get_logs", r#"{"name":"backend"}"#),
+    ]);
+    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let r = r.unwrap();
+    assert_eq!(r.tool_calls.len(), 1);
+    assert_eq!(r.tool_calls[0].arguments, r#"{"name":"backend"}"#);
+}
+
+#[tokio::test]
+async fn finish_reason_length_is_passed_on() {
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The cause is a mis\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let mock = MockLlm::start(vec![Reply::RawSse(body.into())]);
+    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let r = r.unwrap();
+    assert_eq!(r.finish_reason.as_deref(), Some("length"));
+    assert_eq!(r.content, "The cause is a mis");
 }
 
 #[tokio::test]
@@ -493,6 +656,106 @@ async fn azure_uses_the_deployment_path_and_api_key_header() {
     assert!(mock.recorded()[1]
         .path
         .ends_with("?api-version=2025-01-01-preview"));
+}
+
+/// Collects every tracing line (all levels, all crates) for the current thread.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn credentials_in_the_base_url_never_appear_in_errors_debug_or_logs() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is current-thread, so a thread default covers the client.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Nothing listens: connection refused, after retries (which log).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut s = LlmSettings::local(
+        format!("http://kai:hunter2@127.0.0.1:{port}/v1?key=hunter3"),
+        MODEL,
+    );
+    s.retry_base_ms = 5;
+    s.max_retries = 1;
+    let c = client(&s);
+    let debug = format!("{c:?}");
+    assert!(
+        debug.contains("127.0.0.1") && !debug.contains("hunter"),
+        "{debug}"
+    );
+    let (r, _) = run(&c, &ask("?")).await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, LlmError::Connection { .. }), "{e:?}");
+    for text in [e.to_string(), format!("{e:?}")] {
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
+    }
+
+    // A live server: the credentials still work (basic auth, the query kept), and an
+    // HTTP error that names the URL does not name them.
+    let mock = MockLlm::start(vec![
+        Reply::text("ok"),
+        Reply::error(404, "no such route"),
+        Reply::error(500, "kai:hunter2 is not welcome here"),
+    ]);
+    let mut s = settings(&mock);
+    s.base_url = format!("http://kai:hunter2@{}/v1?key=hunter3", mock.addr());
+    s.max_retries = 0;
+    let c = client(&s);
+    let (r, _) = run(&c, &ask("?")).await;
+    assert_eq!(r.unwrap().content, "ok");
+    let rec = &mock.recorded()[0];
+    assert_eq!(rec.path, "/v1/chat/completions?key=hunter3");
+    // base64("kai:hunter2")
+    assert_eq!(rec.header("authorization"), Some("Basic a2FpOmh1bnRlcjI="));
+    for _ in 0..2 {
+        let (r, _) = run(&c, &ask("?")).await;
+        let e = r.unwrap_err();
+        for text in [e.to_string(), format!("{e:?}")] {
+            assert!(
+                !text.contains("hunter2") && !text.contains("hunter3"),
+                "{text}"
+            );
+        }
+    }
+
+    let logs = logs.text();
+    assert!(
+        logs.contains("127.0.0.1"),
+        "the client logged its URL: {logs}"
+    );
+    assert!(
+        !logs.contains("hunter2") && !logs.contains("hunter3"),
+        "{logs}"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, Usage};
+use crate::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
 use crate::tools::{Approver, Registry, ToolCtx, ToolError};
 use guard::RepeatGuard;
 use protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
@@ -31,6 +31,25 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(4)
 }
 
+/// Tool calls run per model response. More is a model gone wild (or steered by text in
+/// a tool result): 200 calls made a 3 MB next request. The rest are dropped, and the
+/// model is told so.
+pub const MAX_TOOL_CALLS_PER_RESPONSE: usize = 16;
+
+/// What replaces an old tool result that no longer fits.
+const ELIDED_TOOL_OUTPUT: &str =
+    "[older tool output elided to fit the context window; call the tool again if needed]";
+/// What replaces an earlier turn's question or answer that no longer fits.
+const ELIDED_MESSAGE: &str = "[earlier message elided to fit the context window]";
+/// A tool result is not truncated below this many bytes: a little evidence beats none.
+const TRUNCATE_FLOOR_BYTES: usize = 2048;
+/// JSON around the messages and tools that is not in our own serialisation of them:
+/// model, stream, temperature, tool_choice, stream_options, per-item wrappers.
+const REQUEST_OVERHEAD_BYTES: usize = 256;
+const MESSAGE_OVERHEAD_BYTES: usize = 16;
+/// `"type":"function","function":{...}` around each tool call and declaration.
+const WRAPPER_OVERHEAD_BYTES: usize = 40;
+
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub model: String,
@@ -42,10 +61,12 @@ pub struct AgentConfig {
     pub namespace: Option<String>,
     /// Refuse the Nth identical tool call in a row.
     pub repeat_limit: u32,
-    /// Keep the whole conversation under this many estimated tokens by eliding old
-    /// tool results first.
+    /// Keep every request (messages and tool declarations) under this many estimated
+    /// tokens: old tool results are elided first, then the largest are truncated.
     pub context_budget_tokens: usize,
     pub temperature: Option<f32>,
+    /// Tool calls run per model response; see [`MAX_TOOL_CALLS_PER_RESPONSE`].
+    pub max_tool_calls_per_response: usize,
 }
 
 impl AgentConfig {
@@ -59,6 +80,7 @@ impl AgentConfig {
             repeat_limit: 3,
             context_budget_tokens: 60_000,
             temperature: Some(0.1),
+            max_tool_calls_per_response: MAX_TOOL_CALLS_PER_RESPONSE,
         }
     }
 }
@@ -288,11 +310,27 @@ impl Agent {
                 return;
             }
             steps += 1;
-            self.fit_context();
+            let tools = self.registry.specs();
+            let messages = match self.request_messages(&tools) {
+                Ok(m) => m,
+                Err(message) => {
+                    emit(Event::Error {
+                        message,
+                        exit_code: crate::exit::MODEL_ERROR,
+                    });
+                    emit(Event::TurnDone {
+                        end: TurnEnd::Failed,
+                        answer: String::new(),
+                        usage: turn_usage,
+                        steps,
+                    });
+                    return;
+                }
+            };
             let request = ChatRequest {
                 model: self.cfg.model.clone(),
-                messages: self.request_messages(),
-                tools: self.registry.specs(),
+                messages,
+                tools,
                 temperature: self.cfg.temperature,
                 max_tokens: None,
             };
@@ -336,6 +374,15 @@ impl Agent {
                 self.usage.add(u);
                 emit(Event::Usage { usage: *u });
             }
+            if response.finish_reason.as_deref() == Some("length") {
+                emit(Event::Notice {
+                    message: if response.tool_calls.is_empty() {
+                        "the model stopped at its output token limit (finish_reason \"length\"): the answer is cut off".into()
+                    } else {
+                        "the model stopped at its output token limit (finish_reason \"length\"): its last tool call may be incomplete".into()
+                    },
+                });
+            }
 
             if response.tool_calls.is_empty() {
                 let answer = response.content.clone();
@@ -349,7 +396,13 @@ impl Agent {
                 return;
             }
 
-            let calls = normalize_calls(response.tool_calls, steps);
+            let requested = response.tool_calls.len();
+            let mut calls = normalize_calls(response.tool_calls, steps);
+            // Calls past the limit are neither run nor kept: a call in the history needs
+            // a result, and 200 "not run" results would cost what the limit saves.
+            let limit = self.cfg.max_tool_calls_per_response.max(1);
+            calls.truncate(limit);
+            let dropped = requested - calls.len();
             let text = (!response.content.is_empty()).then(|| response.content.clone());
             self.history
                 .push(ChatMessage::assistant_tool_calls(text, calls.clone()));
@@ -384,6 +437,24 @@ impl Agent {
                         fatal = Some((TurnEnd::Aborted, msg));
                     }
                 }
+            }
+            if dropped > 0 {
+                let note = format!(
+                    "[kai: your response asked for {requested} tool calls; only the first {} ran (at most {limit} per response). \
+                     The other {dropped} were not run: ask again for the ones you still need.]",
+                    calls.len()
+                );
+                if let Some(last) = self.history.last_mut() {
+                    let content = last.content.get_or_insert_with(String::new);
+                    content.push_str("\n\n");
+                    content.push_str(&note);
+                }
+                emit(Event::Notice {
+                    message: format!(
+                        "the model asked for {requested} tool calls in one response; only the first {} ran",
+                        calls.len()
+                    ),
+                });
             }
             if let Some((end, msg)) = fatal {
                 emit(Event::Notice { message: msg });
@@ -507,44 +578,170 @@ impl Agent {
         }
     }
 
-    fn request_messages(&self) -> Vec<ChatMessage> {
-        let mut m = Vec::with_capacity(self.history.len() + 1);
-        m.push(ChatMessage::system(self.cfg.system_prompt.clone()));
-        m.extend(self.history.iter().cloned());
-        m
-    }
+    /// The messages of the next request: the system prompt, then the history as the
+    /// model may see it (every message through [`to_model`], the one egress point),
+    /// fitted to the context budget. `Err` when even the most eliding leaves the request
+    /// over budget: better a clear error than a request the endpoint rejects or, worse,
+    /// silently truncates.
+    ///
+    /// Eliding edits the history itself, so the work is not redone every step: first old
+    /// tool results (before the latest assistant message), oldest first; then the
+    /// largest remaining tool results are truncated (down to a floor); then earlier
+    /// turns' questions and answers, oldest first.
+    fn request_messages(&mut self, tools: &[ToolSpec]) -> Result<Vec<ChatMessage>, String> {
+        let budget = self.cfg.context_budget_tokens.saturating_mul(4);
+        // The system prompt is kai's own constant, so it is not rewritten by egress.
+        let system = ChatMessage::system(self.cfg.system_prompt.clone());
+        let fixed = wire_bytes(&system)
+            + serde_json::to_string(tools).map_or(0, |t| t.len())
+            + tools.len() * WRAPPER_OVERHEAD_BYTES
+            + REQUEST_OVERHEAD_BYTES;
+        let mut fit = Fitting::new(&self.history, fixed);
 
-    /// Keep the conversation within the context budget: elide the oldest tool results
-    /// (never the latest step's) until it fits.
-    fn fit_context(&mut self) {
-        let total: usize = self
-            .history
-            .iter()
-            .map(|m| estimate_tokens(m.content.as_deref().unwrap_or("")) + 8)
-            .sum::<usize>()
-            + estimate_tokens(&self.cfg.system_prompt);
-        if total <= self.cfg.context_budget_tokens {
-            return;
-        }
-        let mut excess = total - self.cfg.context_budget_tokens;
+        // 1. Old tool results, oldest first; the latest step's are what the model is
+        //    about to read.
         let last_assistant = self
             .history
             .iter()
             .rposition(|m| m.role == Role::Assistant)
             .unwrap_or(0);
-        for m in self.history.iter_mut().take(last_assistant) {
-            if excess == 0 {
+        for i in 0..last_assistant {
+            if fit.total <= budget {
                 break;
             }
-            if m.role == Role::Tool {
-                let len = estimate_tokens(m.content.as_deref().unwrap_or(""));
-                if len > 50 {
-                    m.content = Some("[older tool output elided to fit the context window; call the tool again if needed]".into());
-                    excess = excess.saturating_sub(len - 20);
-                }
+            if self.history[i].role == Role::Tool && fit.sizes[i] > ELIDED_TOOL_OUTPUT.len() * 2 {
+                fit.replace(&mut self.history, i, ELIDED_TOOL_OUTPUT.to_string());
             }
         }
+
+        // 2. Truncate the largest tool result, repeatedly, never below the floor.
+        let mut at_floor = vec![false; self.history.len()];
+        while fit.total > budget {
+            let Some(i) = (0..self.history.len())
+                .filter(|&i| self.history[i].role == Role::Tool && !at_floor[i])
+                .max_by_key(|&i| fit.sizes[i])
+            else {
+                break;
+            };
+            // Cut what is sent, not the raw text: a cut through a credential could leave a
+            // prefix the scrubber no longer recognises. The cut text is kept as the history,
+            // and passing it through egress again changes nothing.
+            let content = fit.out[i].content.clone().unwrap_or_default();
+            let excess = fit.total - budget;
+            // The marker and JSON escaping cost a little; ask for a bit more than the
+            // excess so one cut usually suffices.
+            let keep = content
+                .len()
+                .saturating_sub(excess + 128)
+                .max(TRUNCATE_FLOOR_BYTES);
+            if keep >= content.len() {
+                at_floor[i] = true;
+                continue;
+            }
+            let head = &content[..floor_char_boundary(&content, keep)];
+            let text = format!(
+                "{head}\n[... {} bytes cut here to fit the context window]",
+                content.len() - head.len()
+            );
+            at_floor[i] = head.len() <= TRUNCATE_FLOOR_BYTES;
+            fit.replace(&mut self.history, i, text);
+        }
+
+        // 3. Earlier turns' questions and answers, oldest first.
+        let current_turn = self
+            .history
+            .iter()
+            .rposition(|m| m.role == Role::User)
+            .unwrap_or(0);
+        for i in 0..current_turn {
+            if fit.total <= budget {
+                break;
+            }
+            let m = &self.history[i];
+            if matches!(m.role, Role::User | Role::Assistant)
+                && m.content
+                    .as_deref()
+                    .is_some_and(|c| c.len() > ELIDED_MESSAGE.len() * 2)
+            {
+                fit.replace(&mut self.history, i, ELIDED_MESSAGE.to_string());
+            }
+        }
+
+        if fit.total > budget {
+            return Err(format!(
+                "the next request to the model would be about {} tokens, over the context budget of {} tokens, \
+                 even with tool output elided; ask a narrower question or start a new session",
+                fit.total.div_ceil(4),
+                self.cfg.context_budget_tokens
+            ));
+        }
+        let mut messages = Vec::with_capacity(fit.out.len() + 1);
+        messages.push(system);
+        messages.extend(fit.out);
+        Ok(messages)
     }
+}
+
+/// The history as it will be sent, with each message's size, while it is being fitted.
+struct Fitting {
+    out: Vec<ChatMessage>,
+    sizes: Vec<usize>,
+    total: usize,
+}
+
+impl Fitting {
+    fn new(history: &[ChatMessage], fixed: usize) -> Self {
+        let out: Vec<ChatMessage> = history.iter().map(to_model).collect();
+        let sizes: Vec<usize> = out.iter().map(wire_bytes).collect();
+        let total = fixed + sizes.iter().sum::<usize>();
+        Self { out, sizes, total }
+    }
+
+    /// Replace message `i`'s content in the history and re-measure what is sent for it.
+    fn replace(&mut self, history: &mut [ChatMessage], i: usize, text: String) {
+        history[i].content = Some(text);
+        self.out[i] = to_model(&history[i]);
+        let size = wire_bytes(&self.out[i]);
+        self.total = self.total - self.sizes[i] + size;
+        self.sizes[i] = size;
+    }
+}
+
+/// The one egress point toward the model: a history message as it may be sent. Every
+/// text the model reads (questions, tool results, pre-gathered context, its own earlier
+/// answers and tool calls) passes [`crate::egress::for_model`] here: no terminal control
+/// sequences, no credentials.
+fn to_model(m: &ChatMessage) -> ChatMessage {
+    ChatMessage {
+        role: m.role,
+        content: m.content.as_deref().map(crate::egress::for_model),
+        tool_calls: m
+            .tool_calls
+            .iter()
+            .map(|c| ToolCall {
+                id: crate::egress::for_model(&c.id),
+                name: crate::egress::for_model(&c.name),
+                arguments: crate::egress::for_model(&c.arguments),
+            })
+            .collect(),
+        tool_call_id: m.tool_call_id.as_deref().map(crate::egress::for_model),
+    }
+}
+
+/// Bytes `m` takes in the request body (a slight overestimate of the wire form).
+fn wire_bytes(m: &ChatMessage) -> usize {
+    serde_json::to_string(m).map_or(0, |s| s.len())
+        + MESSAGE_OVERHEAD_BYTES
+        + m.tool_calls.len() * WRAPPER_OVERHEAD_BYTES
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut i = at.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// Give every call a unique id: some compatible servers send none, or reuse one.
@@ -564,6 +761,7 @@ fn normalize_calls(calls: Vec<ToolCall>, step: u32) -> Vec<ToolCall> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -577,6 +775,110 @@ mod tests {
         let out = normalize_calls(vec![c(""), c("a"), c("a")], 2);
         let ids: Vec<&str> = out.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, vec!["call_2_1", "a", "call_2_3"]);
+    }
+
+    struct NoModel;
+
+    #[async_trait]
+    impl LlmClient for NoModel {
+        async fn chat(
+            &self,
+            _request: &ChatRequest,
+            _on_text: &mut (dyn for<'a> FnMut(&'a str) + Send),
+        ) -> Result<crate::llm::ChatResponse, LlmError> {
+            Err(LlmError::Cancelled)
+        }
+    }
+
+    fn agent(budget_tokens: usize) -> Agent {
+        let ctx = ToolCtx {
+            cluster: None,
+            budget_tokens: 4000,
+            approver: Arc::new(crate::tools::DenyAll),
+            auto_approve: false,
+            data_dir: std::env::temp_dir(),
+            cancel: CancellationToken::new(),
+        };
+        let mut cfg = AgentConfig::new("m");
+        cfg.system_prompt = "sys".into();
+        cfg.context_budget_tokens = budget_tokens;
+        Agent::new(Arc::new(NoModel), Arc::new(Registry::new()), ctx, cfg)
+    }
+
+    fn call(id: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: "t".into(),
+            arguments: "{}".into(),
+        }
+    }
+
+    fn sent_bytes(messages: &[ChatMessage]) -> usize {
+        serde_json::to_string(messages).unwrap_or_default().len()
+    }
+
+    #[test]
+    fn old_results_go_first_then_the_largest_is_cut_and_all_of_it_is_egressed() {
+        let mut a = agent(2_000);
+        a.history = vec![
+            ChatMessage::user("q \x1b[31mred\x1b[0m"),
+            ChatMessage::assistant_tool_calls(None, vec![call("a")]),
+            ChatMessage::tool_result("a", "old ".repeat(1000)),
+            ChatMessage::assistant_tool_calls(None, vec![call("b"), call("c")]),
+            ChatMessage::tool_result("b", "small result"),
+            ChatMessage::tool_result("c", "new ".repeat(3000)),
+        ];
+        let m = a.request_messages(&[]).unwrap_or_default();
+        assert!(sent_bytes(&m) <= 2_000 * 4, "{}", sent_bytes(&m));
+        assert_eq!(m[0].content.as_deref(), Some("sys"));
+        assert_eq!(m[1].content.as_deref(), Some("q red"), "egress on the way");
+        assert_eq!(m[3].content.as_deref(), Some(ELIDED_TOOL_OUTPUT));
+        assert_eq!(m[5].content.as_deref(), Some("small result"));
+        let cut = m[6].content.as_deref().unwrap_or_default();
+        assert!(
+            cut.starts_with("new new") && cut.contains("bytes cut here"),
+            "{cut}"
+        );
+        // The history keeps the fitting, so the next step starts from it.
+        assert_eq!(a.history[2].content.as_deref(), Some(ELIDED_TOOL_OUTPUT));
+    }
+
+    #[test]
+    fn a_cut_never_leaves_part_of_a_credential() {
+        // Tokens back to back: wherever the cut falls, a raw cut would often leave a
+        // `ghp_` prefix too short for the scrubber to recognise.
+        let tokens = format!("ghp_{} ", "A".repeat(36)).repeat(400);
+        for budget in 1_000..1_012 {
+            let mut a = agent(budget);
+            a.history = vec![
+                ChatMessage::user("q"),
+                ChatMessage::assistant_tool_calls(None, vec![call("a")]),
+                ChatMessage::tool_result("a", tokens.clone()),
+            ];
+            let m = a.request_messages(&[]).unwrap_or_default();
+            let body = serde_json::to_string(&m).unwrap_or_default();
+            assert!(body.contains("bytes cut here"), "{budget}");
+            assert!(!body.contains("ghp_"), "budget {budget}: {body}");
+        }
+    }
+
+    #[test]
+    fn earlier_turns_go_before_giving_up_and_giving_up_is_an_error() {
+        let mut a = agent(500);
+        a.history = vec![
+            ChatMessage::user("first question ".repeat(200)),
+            ChatMessage::assistant("first answer ".repeat(200)),
+            ChatMessage::user("second question"),
+        ];
+        let m = a.request_messages(&[]).unwrap_or_default();
+        assert_eq!(m[1].content.as_deref(), Some(ELIDED_MESSAGE));
+        assert_eq!(m[2].content.as_deref(), Some(ELIDED_MESSAGE));
+        assert_eq!(m[3].content.as_deref(), Some("second question"));
+
+        let mut a = agent(1_000);
+        a.history = vec![ChatMessage::user("a question far too long ".repeat(400))];
+        let e = a.request_messages(&[]).unwrap_err();
+        assert!(e.contains("context budget of 1000 tokens"), "{e}");
     }
 
     #[test]

@@ -140,8 +140,16 @@ pub enum LlmError {
         attempts: u32,
         message: String,
     },
-    #[error("the model endpoint did not answer within {0} seconds")]
+    #[error("the model endpoint did not answer within {0} seconds; if the model is just slow (loading, or a long prompt on a local server), raise request_timeout_secs in the config file")]
     Timeout(u64),
+    /// Content stopped arriving mid-answer; keep-alive comments and empty events do not
+    /// count as content.
+    #[error("the model endpoint stopped sending its answer: nothing but silence or keep-alives for {0} seconds; if the model is just slow, raise request_timeout_secs in the config file")]
+    Stalled(u64),
+    #[error(
+        "the model's answer was still streaming after {0} seconds, the most one answer may take"
+    )]
+    TooLong(u64),
     #[error("the model endpoint sent a response kai cannot read: {0}")]
     BadResponse(String),
     #[error("cancelled")]
@@ -161,4 +169,109 @@ pub trait LlmClient: Send + Sync {
         request: &ChatRequest,
         on_text: &mut (dyn for<'a> FnMut(&'a str) + Send),
     ) -> Result<ChatResponse, LlmError>;
+}
+
+/// `url` fit for an error message or a log line: no `user:password@`, no fragment, and
+/// the values of credential-looking query parameters (`key=`, `api-key=`, `token=`,
+/// `sig=`, ...) replaced by `***`. Works on strings that do not parse as URLs too.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let tail = tail.split('#').next().unwrap_or(tail);
+    let mut out = format!("{scheme}{host}");
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let params: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) if !v.is_empty() && secret_param(k) => format!("{k}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+/// Every URL inside free text (an error chain: "error sending request for url (...)")
+/// passed through [`redact_url`].
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        // Walk back over the scheme.
+        let scheme_start = rest[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')))
+            .map_or(0, |i| i + 1);
+        let end = rest[pos..]
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '`')
+            })
+            .map_or(rest.len(), |i| pos + i);
+        out.push_str(&rest[..scheme_start]);
+        out.push_str(&redact_url(&rest[scheme_start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "code"
+        || [
+            "key",
+            "token",
+            "secret",
+            "pass",
+            "sig",
+            "auth",
+            "credential",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_userinfo_and_secret_query_values() {
+        assert_eq!(
+            redact_url("http://user:hunter2@127.0.0.1:8080/v1/chat/completions"),
+            "http://127.0.0.1:8080/v1/chat/completions"
+        );
+        assert_eq!(
+            redact_url("https://u:p@ss@host/v1?api-version=2024-10-21&key=AIzaSECRET&api-key=x&sig=abc#frag"),
+            "https://host/v1?api-version=2024-10-21&key=***&api-key=***&sig=***"
+        );
+        assert_eq!(redact_url("user:hunter2@host:1/v1"), "host:1/v1");
+        assert_eq!(redact_url("http://host/v1/@me"), "http://host/v1/@me");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted() {
+        assert_eq!(
+            redact_urls_in(
+                "error sending request for url (http://a:hunter2@h:1/v1?token=t0k): refused"
+            ),
+            "error sending request for url (http://h:1/v1?token=***): refused"
+        );
+        assert_eq!(redact_urls_in("no urls here"), "no urls here");
+        assert_eq!(
+            redact_urls_in("x https://k:v@a/b y ftp://c/d"),
+            "x https://a/b y ftp://c/d"
+        );
+    }
 }

@@ -30,7 +30,10 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{ChatRequest, ChatResponse, LlmClient, LlmError, Role, ToolCall, Usage};
+use super::{
+    redact_url, redact_urls_in, ChatRequest, ChatResponse, LlmClient, LlmError, Role, ToolCall,
+    Usage,
+};
 use crate::config::{ApiKey, LlmSettings, ProviderKind};
 
 /// Azure's GA API version used when the profile names none.
@@ -44,26 +47,35 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Cap of the exponential backoff itself, before `Retry-After` is considered.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// However slowly a (local) model streams, one answer may not take longer than this (or
-/// the request timeout, if larger): a server that trickles keep-alives must not hold kai
-/// for ever.
+/// the request timeout, if larger). Keep-alives are already bounded by the idle timeout;
+/// this bounds a server that trickles one real token just often enough.
 const MAX_STREAM: Duration = Duration::from_secs(600);
 /// Error bodies are read up to this size; the message is all we need.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A line longer than this without a newline is not SSE.
 const MAX_SSE_LINE: usize = 16 * 1024 * 1024;
+/// One answer's text plus tool-call arguments may not exceed this: far beyond any real
+/// answer, and it keeps a runaway server from filling memory within [`MAX_STREAM`].
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 const EXCERPT_CHARS: usize = 200;
 
 /// The `LlmClient` for every OpenAI-compatible endpoint and Azure OpenAI.
 pub struct OpenAiClient {
     http: reqwest::Client,
     kind: ProviderKind,
+    /// The base URL without `user:password@` (that becomes `basic_auth`), so no URL kai
+    /// holds can leak it. It may still carry a query, which [`redact_url`] masks.
     base_url: String,
+    /// `user:password@` from the base URL, sent as HTTP basic auth as reqwest would have.
+    basic_auth: Option<(String, Option<String>)>,
     default_model: String,
     azure_api_version: String,
     /// Authorization headers, marked sensitive so reqwest never prints them.
     auth_headers: HeaderMap,
     /// Kept only to scrub it out of any server message we repeat.
     api_key: Option<ApiKey>,
+    /// The base URL's password (as written and percent-decoded), scrubbed like the key.
+    url_secrets: Vec<String>,
     /// Send `stream_options: {include_usage: true}`. Only OpenAI and Azure get it: several
     /// compatible servers reject unknown request fields.
     include_usage: bool,
@@ -80,7 +92,7 @@ impl std::fmt::Debug for OpenAiClient {
         // Hand-written so the key can never reach a log through `{:?}`.
         f.debug_struct("OpenAiClient")
             .field("kind", &self.kind)
-            .field("base_url", &self.base_url)
+            .field("base_url", &redact_url(&self.base_url))
             .field("model", &self.default_model)
             .field("include_usage", &self.include_usage)
             .finish_non_exhaustive()
@@ -91,13 +103,41 @@ impl OpenAiClient {
     pub fn new(settings: &LlmSettings) -> Result<Self, LlmError> {
         // reqwest is built without a crypto provider of its own; make sure one is chosen.
         crate::init_crypto();
-        let base_url = settings.base_url.trim_end_matches('/').to_string();
-        let parsed = reqwest::Url::parse(&base_url).map_err(|e| LlmError::Connection {
-            url: base_url.clone(),
+        let raw_url = settings.base_url.trim_end_matches('/');
+        let mut parsed = reqwest::Url::parse(raw_url).map_err(|e| LlmError::Connection {
+            url: redact_url(raw_url),
             attempts: 0,
             message: format!("the base URL is not a valid URL ({e}); it should look like https://api.openai.com/v1"),
         })?;
         let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        // Credentials in the URL move to an auth header and out of every URL kai keeps.
+        let mut url_secrets = Vec::new();
+        let mut basic_auth = None;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            let user = percent_decode(parsed.username());
+            let password = parsed.password().map(|p| {
+                url_secrets.push(p.to_string());
+                percent_decode(p)
+            });
+            match &password {
+                Some(p) => url_secrets.push(p.clone()),
+                // `https://TOKEN@host`: a lone user name is the credential.
+                None => {
+                    url_secrets.push(parsed.username().to_string());
+                    url_secrets.push(user.clone());
+                }
+            }
+            url_secrets.retain(|s| s.len() >= 4);
+            basic_auth = Some((user, password));
+            // Both setters only fail for URLs that cannot have credentials at all.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+        }
+        let base_url = if basic_auth.is_some() {
+            parsed.as_str().trim_end_matches('/').to_string()
+        } else {
+            raw_url.to_string()
+        };
         let is_openai = host == "api.openai.com";
         let is_azure = settings.kind == ProviderKind::Azure;
 
@@ -127,7 +167,7 @@ impl OpenAiClient {
             .connect_timeout(request_timeout.min(Duration::from_secs(15)))
             .build()
             .map_err(|e| LlmError::Connection {
-                url: base_url.clone(),
+                url: redact_url(&base_url),
                 attempts: 0,
                 message: format!("cannot set up the HTTP client: {}", error_chain(&e)),
             })?;
@@ -136,6 +176,8 @@ impl OpenAiClient {
             http,
             kind: settings.kind,
             base_url,
+            basic_auth,
+            url_secrets,
             default_model: settings.model.clone(),
             azure_api_version: settings
                 .api_version
@@ -157,23 +199,33 @@ impl OpenAiClient {
         self.include_usage
     }
 
-    /// The URL a request for `model` is posted to.
+    /// The URL a request for `model` is posted to. A query on the base URL (a gateway's
+    /// `?key=`) is kept, after the path.
     pub fn endpoint(&self, model: &str) -> String {
-        match self.kind {
+        let (base, query) = match self.base_url.split_once('?') {
+            Some((b, q)) => (b.trim_end_matches('/'), Some(q)),
+            None => (self.base_url.as_str(), None),
+        };
+        let mut url = match self.kind {
             ProviderKind::Azure => {
                 // Accept the resource URL with or without the `/openai` suffix.
-                let root = self.base_url.trim_end_matches("/openai");
+                let root = base.trim_end_matches("/openai");
                 format!(
                     "{root}/openai/deployments/{model}/chat/completions?api-version={}",
                     self.azure_api_version
                 )
             }
-            ProviderKind::Openai if self.base_url.ends_with("/chat/completions") => {
+            ProviderKind::Openai if base.ends_with("/chat/completions") => {
                 // Someone pasted the full endpoint; use it as is.
-                self.base_url.clone()
+                base.to_string()
             }
-            ProviderKind::Openai => format!("{}/chat/completions", self.base_url),
+            ProviderKind::Openai => format!("{base}/chat/completions"),
+        };
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(q);
         }
+        url
     }
 
     /// The JSON body sent for `request` (public so callers can inspect or size it).
@@ -241,12 +293,17 @@ impl OpenAiClient {
         }
     }
 
-    /// Replaces the API key wherever a server echoed it back.
+    /// Replaces the API key and the base URL's password wherever a server (or an error
+    /// chain) repeated them, and redacts every URL in the text.
     fn scrub(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(k) if k.expose().len() >= 4 => text.replace(k.expose(), "***"),
-            _ => text.to_string(),
+        let mut out = redact_urls_in(text);
+        if let Some(k) = self.api_key.as_ref().filter(|k| k.expose().len() >= 4) {
+            out = out.replace(k.expose(), "***");
         }
+        for secret in &self.url_secrets {
+            out = out.replace(secret.as_str(), "***");
+        }
+        out
     }
 
     /// The pause before retry number `retry` (1-based): exponential with jitter, never
@@ -275,9 +332,12 @@ impl OpenAiClient {
     ) -> Result<ChatResponse, Failure> {
         let started = Instant::now();
         let timeout_secs = self.request_timeout.as_secs();
-        let send = self
-            .http
-            .post(url)
+        let mut builder = self.http.post(url);
+        if let Some((user, password)) = &self.basic_auth {
+            // Set first: a key's `Authorization` below replaces it.
+            builder = builder.basic_auth(user, password.as_ref());
+        }
+        let send = builder
             .headers(self.auth_headers.clone())
             .header(CONTENT_TYPE, "application/json")
             .header("accept", "text/event-stream, application/json")
@@ -335,19 +395,31 @@ impl OpenAiClient {
         let mut decoder = SseDecoder::default();
         let mut assembler = Assembler::default();
         let total_limit = self.request_timeout.max(MAX_STREAM);
+        // The idle clock: only content (text, tool-call pieces, usage, a finish reason)
+        // resets it. Bytes alone do not, or a server sending `: keep-alive` comments, empty
+        // events or whitespace could hold kai until MAX_STREAM.
+        let mut last_progress = Instant::now();
         'read: loop {
-            let left = total_limit.saturating_sub(started.elapsed());
-            let (wait, secs) = if left < self.request_timeout {
-                (left, total_limit.as_secs())
-            } else {
-                (self.request_timeout, timeout_secs)
-            };
-            let bytes = match tokio::time::timeout(wait, stream.next()).await {
-                Err(_) => return Err(Failure::Timeout(secs)),
+            let idle_left = self.request_timeout.saturating_sub(last_progress.elapsed());
+            let total_left = total_limit.saturating_sub(started.elapsed());
+            // Checked before waiting: with bytes always ready, a zero timeout would still
+            // hand them over and the loop would never end.
+            if total_left.is_zero() {
+                return Err(Failure::TooLong(total_limit.as_secs()));
+            }
+            if idle_left.is_zero() {
+                return Err(assembler.idle_failure(timeout_secs));
+            }
+            let bytes = match tokio::time::timeout(idle_left.min(total_left), stream.next()).await {
+                Err(_) if total_left <= idle_left => {
+                    return Err(Failure::TooLong(total_limit.as_secs()))
+                }
+                Err(_) => return Err(assembler.idle_failure(timeout_secs)),
                 Ok(None) => break,
                 Ok(Some(Err(e))) => return Err(Failure::Stream(error_chain(&e))),
                 Ok(Some(Ok(b))) => b,
             };
+            let progress = assembler.progress;
             for data in decoder.feed(&bytes)? {
                 if let Some(text) = assembler.push_data(&data)? {
                     on_text(&text);
@@ -356,6 +428,9 @@ impl OpenAiClient {
                 if assembler.done {
                     break 'read;
                 }
+            }
+            if assembler.progress != progress {
+                last_progress = Instant::now();
             }
         }
         if !assembler.done {
@@ -402,7 +477,7 @@ impl OpenAiClient {
                         model: model.to_string(),
                         message: format!(
                             "{message} (HTTP 404 from {}; if the model exists, check that --base-url ends where the API starts, e.g. .../v1)",
-                            redact_query(url)
+                            redact_url(url)
                         ),
                     },
                     429 => LlmError::RateLimited { attempts, message },
@@ -430,16 +505,18 @@ impl OpenAiClient {
                 ),
             },
             Failure::Transport(message) => LlmError::Connection {
-                url: redact_query(url),
+                url: redact_url(url),
                 attempts,
                 message: self.scrub(&message),
             },
             Failure::Stream(message) => LlmError::Connection {
-                url: redact_query(url),
+                url: redact_url(url),
                 attempts,
                 message: format!("the connection broke mid-answer: {}", self.scrub(&message)),
             },
             Failure::Timeout(secs) => LlmError::Timeout(secs),
+            Failure::Stalled(secs) => LlmError::Stalled(secs),
+            Failure::TooLong(secs) => LlmError::TooLong(secs),
             Failure::Bad(message) => LlmError::BadResponse(self.scrub(&message)),
         }
     }
@@ -459,6 +536,13 @@ impl LlmClient for OpenAiClient {
                 status: 0,
                 message: format!("cannot encode the request: {e}"),
             })?;
+        // Logged URLs go through `redact_url` like every URL in an error.
+        tracing::debug!(
+            url = %redact_url(&url),
+            model = %model,
+            bytes = body.len(),
+            "posting a chat request"
+        );
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -499,7 +583,12 @@ enum Failure {
     Stream(String),
     /// An `{"error": ...}` object inside the event stream.
     InStream(String),
+    /// No content before the idle timeout.
     Timeout(u64),
+    /// Content stopped for the idle timeout after some had arrived.
+    Stalled(u64),
+    /// The whole answer took longer than [`MAX_STREAM`].
+    TooLong(u64),
     Bad(String),
 }
 
@@ -512,7 +601,9 @@ impl Failure {
             }
             Failure::Transport(_) | Failure::Stream(_) | Failure::InStream(_) => true,
             // A hung server is likely to hang again, and each try costs a full timeout.
-            Failure::Timeout(_) | Failure::Bad(_) => false,
+            Failure::Timeout(_) | Failure::Stalled(_) | Failure::TooLong(_) | Failure::Bad(_) => {
+                false
+            }
         }
     }
     fn retry_after(&self) -> Option<Duration> {
@@ -529,6 +620,8 @@ impl Failure {
             Failure::Stream(_) => "connection broke".into(),
             Failure::InStream(_) => "error event in stream".into(),
             Failure::Timeout(s) => format!("no answer in {s}s"),
+            Failure::Stalled(s) => format!("no content for {s}s"),
+            Failure::TooLong(s) => format!("answer longer than {s}s"),
             Failure::Bad(_) => "unreadable response".into(),
         }
     }
@@ -594,10 +687,26 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Drops the query string (Azure's `api-version`) so error URLs stay short; keys never
-/// travel in URLs here, but this keeps it that way if someone puts one there.
-fn redact_query(url: &str) -> String {
-    url.split('?').next().unwrap_or(url).to_string()
+/// `%XX` escapes decoded (URL userinfo is stored encoded); invalid escapes stay as they are.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(v as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A short single-line excerpt of a body for error messages.
@@ -860,6 +969,11 @@ struct Assembler {
     usage: Option<Usage>,
     chunks: usize,
     done: bool,
+    /// Counts chunks that carried content: text, a tool-call piece, usage or a finish
+    /// reason. What the idle timeout watches.
+    progress: u64,
+    /// Text and tool-call bytes so far, against [`MAX_RESPONSE_BYTES`].
+    bytes: usize,
 }
 
 impl Assembler {
@@ -888,7 +1002,9 @@ impl Assembler {
             return Err(Failure::InStream(message));
         }
         self.chunks += 1;
+        let mut progressed = false;
         if let Some(u) = chunk.usage {
+            progressed = true;
             let prompt = u.prompt_tokens.unwrap_or(0);
             let completion = u.completion_tokens.unwrap_or(0);
             self.usage = Some(Usage {
@@ -906,21 +1022,42 @@ impl Assembler {
         {
             if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 self.finish_reason = Some(reason);
+                progressed = true;
             }
             for delta in [choice.delta, choice.message].into_iter().flatten() {
                 if let Some(Value::String(s)) = delta.content {
                     text.push_str(&s);
                 }
                 for (position, call) in delta.tool_calls.into_iter().enumerate() {
-                    self.push_call(position as u64, call);
+                    progressed |= self.push_call(position as u64, call);
                 }
             }
         }
+        if progressed || !text.is_empty() {
+            self.progress += 1;
+        }
         self.content.push_str(&text);
+        self.bytes += text.len();
+        if self.bytes > MAX_RESPONSE_BYTES {
+            return Err(Failure::Bad(format!(
+                "the answer grew past {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
         Ok(Some(text).filter(|t| !t.is_empty()))
     }
 
-    fn push_call(&mut self, position: u64, call: WireToolCall) {
+    /// The failure when the idle timeout runs out: nothing at all yet reads as "did not
+    /// answer", a stop after some content as a stall.
+    fn idle_failure(&self, secs: u64) -> Failure {
+        if self.progress == 0 {
+            Failure::Timeout(secs)
+        } else {
+            Failure::Stalled(secs)
+        }
+    }
+
+    /// Returns whether the delta added anything (a new call, a name, argument text).
+    fn push_call(&mut self, position: u64, call: WireToolCall) -> bool {
         let id = call.id.filter(|i| !i.is_empty());
         // Without an index, a known id names its call; otherwise the position in this
         // chunk's list does (whole calls in one chunk, non-streamed completions).
@@ -932,49 +1069,72 @@ impl Assembler {
             },
             (None, None) => position,
         };
-        let slot = match self.slots.get(&key) {
+        let (slot, opened) = match self.slots.get(&key) {
             Some(&slot)
                 if id.is_none()
                     || self.calls[slot].id.is_empty()
                     || Some(&self.calls[slot].id) == id.as_ref() =>
             {
-                slot
+                (slot, false)
             }
             _ => {
                 self.calls.push(PartialCall::default());
                 let slot = self.calls.len() - 1;
                 self.slots.insert(key, slot);
-                slot
+                (slot, true)
             }
         };
-        self.extend_call(slot, id, call.function);
+        // Opening a call is progress even before its name arrives.
+        self.extend_call(slot, id, call.function) || opened
     }
 
-    fn extend_call(&mut self, slot: usize, id: Option<String>, function: Option<WireFunction>) {
+    fn extend_call(
+        &mut self,
+        slot: usize,
+        id: Option<String>,
+        function: Option<WireFunction>,
+    ) -> bool {
         let Some(c) = self.calls.get_mut(slot) else {
-            return;
+            return false;
         };
+        let mut changed = false;
+        let mut added = 0;
         if let Some(id) = id {
             if c.id.is_empty() {
                 c.id = id;
+                changed = true;
             }
         }
-        let Some(f) = function else { return };
+        let Some(f) = function else { return changed };
         if let Some(name) = f.name.filter(|n| !n.is_empty()) {
             // Names come whole in the first delta; some servers repeat them in every
             // delta, which must not double them.
             if c.name.is_empty() {
+                added += name.len();
                 c.name = name;
+                changed = true;
             } else if c.name != name {
+                added += name.len();
                 c.name.push_str(&name);
+                changed = true;
             }
         }
         match f.arguments {
-            Some(Value::String(s)) => c.arguments.push_str(&s),
-            Some(Value::Null) | None => {}
-            Some(other) if c.arguments.is_empty() => c.arguments = other.to_string(),
+            Some(Value::String(s)) if !s.is_empty() => {
+                added += s.len();
+                c.arguments.push_str(&s);
+                changed = true;
+            }
+            Some(Value::String(_)) | Some(Value::Null) | None => {}
+            Some(other) if c.arguments.is_empty() => {
+                c.arguments = other.to_string();
+                added += c.arguments.len();
+                changed = true;
+            }
             Some(_) => {}
         }
+        self.bytes += added;
+        changed
     }
 
     fn finish(self) -> Result<ChatResponse, Failure> {
@@ -985,6 +1145,21 @@ impl Assembler {
             } else {
                 "the stream ended before the model produced any output".into()
             }));
+        }
+        // A stream that just stops (no finish reason, no `[DONE]`) is accepted for text,
+        // which compatible servers do; but a tool call whose arguments are not yet valid
+        // JSON shows the connection was cut mid-call, and running it would be a guess.
+        if !self.done && self.finish_reason.is_none() {
+            if let Some(c) = self.calls.iter().find(|c| {
+                !c.arguments.trim().is_empty()
+                    && serde_json::from_str::<serde::de::IgnoredAny>(&c.arguments).is_err()
+            }) {
+                return Err(Failure::Stream(format!(
+                    "the stream ended in the middle of the {} tool call ({} bytes of arguments, not yet complete JSON)",
+                    if c.name.is_empty() { "unnamed" } else { c.name.as_str() },
+                    c.arguments.len()
+                )));
+            }
         }
         let mut tool_calls = Vec::new();
         for (i, c) in self.calls.into_iter().enumerate() {
@@ -1417,6 +1592,133 @@ data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"x2","function":{"name
         );
         assert!(c.auth_headers.contains_key("api-key"));
         assert!(!c.auth_headers.contains_key(AUTHORIZATION));
+    }
+
+    #[test]
+    fn only_content_counts_as_progress() {
+        let mut decoder = SseDecoder::default();
+        let mut a = Assembler::default();
+        let mut feed = |a: &mut Assembler, text: &str| {
+            let before = a.progress;
+            for d in decoder.feed(text.as_bytes()).unwrap() {
+                a.push_data(&d).unwrap();
+            }
+            a.progress != before
+        };
+        for idle in [
+            ": keep-alive\n\n",
+            "\n\n",
+            "data: \n\n",
+            "event: ping\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":null}],\"usage\":null}\n\n",
+            "data: {\"choices\":[]}\n\n",
+        ] {
+            assert!(!feed(&mut a, idle), "{idle:?} is not progress");
+        }
+        for content in [
+            content_chunk("x"),
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\"}}]}}]}\n\n".into(),
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n".into(),
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\n".into(),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n".into(),
+        ] {
+            assert!(feed(&mut a, &content), "{content:?} is progress");
+        }
+        // The same tool-call piece with nothing new (empty arguments) is not.
+        assert!(!feed(
+            &mut a,
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\"}}]}}]}\n\n"
+        ));
+    }
+
+    #[test]
+    fn a_tool_call_cut_mid_arguments_is_a_broken_stream() {
+        let cut = r#"data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"get_pod","arguments":"{\"name\": \"we"}}]}}]}
+"#;
+        let (r, _) = assemble(&[cut]);
+        assert!(
+            matches!(&r, Err(Failure::Stream(m)) if m.contains("middle of the get_pod tool call")),
+            "{r:?}"
+        );
+        // With a finish reason the server says it is complete: the agent's argument
+        // check reports the bad JSON to the model instead.
+        let finished = format!(
+            "{cut}\ndata: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":\"length\"}}]}}\n\n"
+        );
+        let (r, _) = assemble(&[&finished]);
+        assert_eq!(r.unwrap().finish_reason.as_deref(), Some("length"));
+    }
+
+    #[test]
+    fn runaway_answers_are_cut_off() {
+        let mut a = Assembler::default();
+        let piece = "x".repeat(1024 * 1024);
+        let mut result = Ok(None);
+        for _ in 0..(MAX_RESPONSE_BYTES / piece.len() + 1) {
+            result = a.push_data(&content_chunk(&piece)["data: ".len()..]);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(result, Err(Failure::Bad(m)) if m.contains("grew past")));
+    }
+
+    #[test]
+    fn url_credentials_become_basic_auth_and_leave_every_url() {
+        let s = settings("https://kai:s3cr%40t@gw.example/v1/?key=k3y-value");
+        let c = OpenAiClient::new(&s).unwrap();
+        assert_eq!(
+            c.basic_auth,
+            Some(("kai".to_string(), Some("s3cr@t".to_string())))
+        );
+        assert_eq!(
+            c.endpoint("m"),
+            "https://gw.example/v1/chat/completions?key=k3y-value"
+        );
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr") && !dbg.contains("k3y-value"), "{dbg}");
+        let e = c.to_error(
+            Failure::Transport(format!(
+                "error sending request for url ({}): s3cr@t rejected",
+                c.endpoint("m")
+            )),
+            1,
+            &c.endpoint("m"),
+            "m",
+        );
+        let text = format!("{e} {e:?}");
+        assert!(
+            !text.contains("s3cr") && !text.contains("k3y-value"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gw.example/v1/chat/completions?key=***"),
+            "{text}"
+        );
+
+        let c = OpenAiClient::new(&settings("https://tok-1234@gw.example/v1")).unwrap();
+        assert_eq!(c.basic_auth, Some(("tok-1234".to_string(), None)));
+        let e = c.to_error(
+            Failure::Status {
+                status: 401,
+                message: "bad token tok-1234".into(),
+                code: None,
+                retry_after: None,
+            },
+            1,
+            &c.endpoint("m"),
+            "m",
+        );
+        assert!(!e.to_string().contains("tok-1234"), "{e}");
+        assert!(!format!("{c:?}").contains("tok-1234"));
+
+        let mut az = settings("https://res.openai.azure.com?sig=abc");
+        az.kind = ProviderKind::Azure;
+        assert_eq!(
+            OpenAiClient::new(&az).unwrap().endpoint("d"),
+            "https://res.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21&sig=abc"
+        );
     }
 
     #[test]

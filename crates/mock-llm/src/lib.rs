@@ -31,6 +31,11 @@ use serde_json::{json, Value};
 /// The message of the 500 answered once the script has run out.
 pub const EXHAUSTED: &str = "mock-llm script exhausted";
 
+/// The SSE comment [`Reply::KeepAliveOnly`] and [`Reply::KeepAliveAfter`] repeat.
+pub const KEEP_ALIVE: &str = ": keep-alive\n\n";
+/// How often heartbeats are sent: far below any timeout a test uses.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+
 /// Token counts a streamed reply reports in a final `usage` chunk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -83,6 +88,14 @@ pub enum Reply {
     /// Streams the text's chunks, then keeps the connection open and silent (idle-timeout
     /// tests).
     StallAfter(String),
+    /// A 200 event stream that sends nothing but `: keep-alive` comments, every
+    /// [`HEARTBEAT_EVERY`], for ever: a server that looks alive and never answers.
+    KeepAliveOnly,
+    /// Streams the text's chunks, then only `: keep-alive` comments for ever.
+    KeepAliveAfter(String),
+    /// Streams the text's chunks, then repeats the given raw bytes for ever (every
+    /// [`HEARTBEAT_EVERY`]): empty events, whitespace, role-only deltas, ...
+    HeartbeatAfter(String, String),
     /// Text whose chunks carry no `finish_reason` key at all, as some servers do.
     NoFinishReason(String),
     /// Waits before answering with the inner reply.
@@ -137,6 +150,11 @@ impl fmt::Debug for Reply {
             Reply::RawSse(b) => f.debug_tuple("RawSse").field(b).finish(),
             Reply::Hang => f.write_str("Hang"),
             Reply::StallAfter(t) => f.debug_tuple("StallAfter").field(t).finish(),
+            Reply::KeepAliveOnly => f.write_str("KeepAliveOnly"),
+            Reply::KeepAliveAfter(t) => f.debug_tuple("KeepAliveAfter").field(t).finish(),
+            Reply::HeartbeatAfter(t, b) => {
+                f.debug_tuple("HeartbeatAfter").field(t).field(b).finish()
+            }
             Reply::NoFinishReason(t) => f.debug_tuple("NoFinishReason").field(t).finish(),
             Reply::Delayed(d, r) => f.debug_tuple("Delayed").field(d).field(r).finish(),
             Reply::Slow(d, r) => f.debug_tuple("Slow").field(d).field(r).finish(),
@@ -394,6 +412,8 @@ struct Turn {
     usage: Option<Usage>,
     omit_finish_reason: bool,
     stall: bool,
+    /// Sent every [`HEARTBEAT_EVERY`] after the events, for ever (implies `stall`).
+    heartbeat: Option<String>,
 }
 
 fn respond<'a>(reply: Reply, body: &'a Value, state: &'a State, pause: Duration) -> BoxFuture<'a> {
@@ -431,16 +451,25 @@ fn respond<'a>(reply: Reply, body: &'a Value, state: &'a State, pause: Duration)
             );
         }
         let events = sse_events(&id, &model, &turn, &call_ids);
-        let (tx, channel) = Channel::new(4);
-        let stall = turn.stall;
-        tokio::spawn(stream_events(tx, events, pause, stall));
-        let mut resp = Response::new(Either::Right(channel));
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        resp.headers_mut()
-            .insert("cache-control", HeaderValue::from_static("no-cache"));
-        resp
+        let end = match turn.heartbeat {
+            Some(beat) => StreamEnd::Heartbeat(beat),
+            None if turn.stall => StreamEnd::Stall,
+            None => StreamEnd::Close,
+        };
+        event_stream(events, pause, end)
     })
+}
+
+/// A 200 `text/event-stream` response streaming `events` from a task.
+fn event_stream(events: Vec<String>, pause: Duration, end: StreamEnd) -> Response<Body> {
+    let (tx, channel) = Channel::new(4);
+    tokio::spawn(stream_events(tx, events, pause, end));
+    let mut resp = Response::new(Either::Right(channel));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    resp
 }
 
 /// `Ok` for replies that are a completion, `Err(reply)` for the rest (handed back as is).
@@ -464,6 +493,16 @@ fn into_turn(reply: Reply) -> Result<Turn, Reply> {
         }),
         Reply::StallAfter(text) => Ok(Turn {
             stall: true,
+            ..turn(text, Vec::new())
+        }),
+        Reply::KeepAliveAfter(text) => Ok(Turn {
+            stall: true,
+            heartbeat: Some(KEEP_ALIVE.into()),
+            ..turn(text, Vec::new())
+        }),
+        Reply::HeartbeatAfter(text, beat) => Ok(Turn {
+            stall: true,
+            heartbeat: Some(beat),
             ..turn(text, Vec::new())
         }),
         Reply::WithUsage(inner, usage) => match into_turn(*inner) {
@@ -501,6 +540,9 @@ fn respond_other<'a>(
             Reply::Garbage(text) => plain(200, "text/html; charset=utf-8", text, None),
             Reply::RawSse(text) => plain(200, "text/event-stream", text, None),
             Reply::Hang => std::future::pending().await,
+            Reply::KeepAliveOnly => {
+                event_stream(Vec::new(), pause, StreamEnd::Heartbeat(KEEP_ALIVE.into()))
+            }
             Reply::Delayed(d, inner) => {
                 tokio::time::sleep(d).await;
                 respond(*inner, body, state, pause).await
@@ -524,7 +566,21 @@ fn respond_other<'a>(
     })
 }
 
-async fn stream_events(mut tx: Sender<Bytes>, events: Vec<String>, pause: Duration, stall: bool) {
+/// What a streamed body does after its events.
+enum StreamEnd {
+    Close,
+    /// Stay open and silent.
+    Stall,
+    /// Stay open, sending these bytes every [`HEARTBEAT_EVERY`].
+    Heartbeat(String),
+}
+
+async fn stream_events(
+    mut tx: Sender<Bytes>,
+    events: Vec<String>,
+    pause: Duration,
+    end: StreamEnd,
+) {
     for e in events {
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
@@ -533,9 +589,17 @@ async fn stream_events(mut tx: Sender<Bytes>, events: Vec<String>, pause: Durati
             return;
         }
     }
-    if stall {
+    match end {
+        StreamEnd::Close => {}
         // Keep the sender alive so the body never ends.
-        std::future::pending::<()>().await;
+        StreamEnd::Stall => std::future::pending::<()>().await,
+        StreamEnd::Heartbeat(beat) => loop {
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
+            // The client hung up: stop.
+            if tx.send_data(Bytes::from(beat.clone())).await.is_err() {
+                return;
+            }
+        },
     }
 }
 
@@ -725,6 +789,41 @@ mod tests {
         assert_eq!(mock.requests()[2]["model"], "m2");
         assert_eq!(mock.recorded()[0].path, "/v1/chat/completions");
         assert_eq!(mock.remaining(), 0);
+    }
+
+    #[tokio::test]
+    async fn keep_alive_replies_send_comments_for_ever() {
+        let mock = MockLlm::start(vec![
+            Reply::KeepAliveOnly,
+            Reply::KeepAliveAfter("Partial".into()),
+        ]);
+        let url = format!("{}/chat/completions", mock.base_url());
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        for expect_data in [false, true] {
+            let mut resp = client
+                .post(&url)
+                .json(&json!({"stream": true}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let mut body = String::new();
+            // Several heartbeats, well past the point where a finished reply would end.
+            while body.matches(KEEP_ALIVE).count() < 3 {
+                let chunk = tokio::time::timeout(Duration::from_secs(5), resp.chunk())
+                    .await
+                    .expect("a heartbeat within 5 s")
+                    .unwrap()
+                    .expect("the body never ends");
+                body.push_str(std::str::from_utf8(&chunk).unwrap());
+            }
+            assert_eq!(body.contains("data:"), expect_data, "{body}");
+            assert!(!body.contains("[DONE]") && !body.contains("finish_reason\":\""));
+            if expect_data {
+                assert!(body.contains(r#""content":"P""#), "{body}");
+            }
+        }
     }
 
     #[tokio::test]
