@@ -185,11 +185,12 @@ fn tool_names(req: &Value) -> Vec<String> {
         .collect()
 }
 
+/// One record per change (a change's pending and completed lines folded into one).
 fn audit(data: &Path) -> Vec<Value> {
-    std::fs::read_to_string(data.join("audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+    kai::changes::audit::read_all(data)
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap())
         .collect()
 }
 
@@ -520,4 +521,76 @@ async fn a_log_line_claiming_approval_deletes_nothing() {
     }
     let log = audit(data.path());
     assert!(log.iter().all(|r| r["applied"] == false), "{log:?}");
+}
+
+/// The danger rows added for node-level power and data loss need the object's name
+/// typed on the terminal: a plain "y" applies nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_power_and_data_loss_need_the_name_typed() {
+    let ns = "pty-danger";
+    let c = setup(ns).await;
+    let pvc_ar = kube::discovery::ApiResource::erase::<
+        k8s_openapi::api::core::v1::PersistentVolumeClaim,
+    >(&());
+    ssa(
+        &c,
+        &pvc_ar,
+        Some(ns),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": ns},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+    )
+    .await;
+    let kc = kubeconfig().await;
+    let rooted = "apiVersion: v1\nkind: Pod\nmetadata: {name: rooted}\nspec:\n  containers: [{name: sh, image: busybox}]\n  volumes: [{name: root, hostPath: {path: /}}]\n";
+    let cases = [
+        (
+            "apply_manifest",
+            json!({"yaml": rooted}),
+            "rooted",
+            "node-level power",
+        ),
+        (
+            "delete_resource",
+            json!({"kind": "PersistentVolumeClaim", "name": "data"}),
+            "data",
+            "deletes a PersistentVolumeClaim",
+        ),
+    ];
+    for (tool, args, name, why) in cases {
+        let data = tempfile::tempdir().unwrap();
+        let llm = MockLlm::start(vec![tool_calls(tool, args), Reply::text("Done.")]);
+        let cmd = kai(&kc, ns, &llm, data.path(), &[], "do it");
+        let (code, out) =
+            blocking(move || run_pty(cmd, &[("to apply it (anything else cancels)", "y")])).await;
+        assert_eq!(code, kai::exit::NOT_APPLIED, "{why}: {out}");
+        assert!(out.contains(why), "{why}: {out}");
+        assert!(out.contains(&format!("Type the name \"{name}\"")), "{out}");
+        assert_eq!(audit(data.path())[0]["decision"], "denied", "{out}");
+    }
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(c.clone(), ns);
+    assert!(pods.get_opt("rooted").await.unwrap().is_none());
+    let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(c.clone(), ns);
+    assert!(pvcs.get_opt("data").await.unwrap().is_some());
+
+    // Typing the name applies it.
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        tool_calls(
+            "delete_resource",
+            json!({"kind": "PersistentVolumeClaim", "name": "data"}),
+        ),
+        Reply::text("Deleted."),
+    ]);
+    let cmd = kai(&kc, ns, &llm, data.path(), &[], "delete the claim");
+    let (code, out) =
+        blocking(move || run_pty(cmd, &[("to apply it (anything else cancels)", "data")])).await;
+    assert_eq!(code, kai::exit::OK, "{out}");
+    let gone = pvcs
+        .get_opt("data")
+        .await
+        .unwrap()
+        .is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+    assert!(gone, "{out}");
 }

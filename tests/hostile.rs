@@ -247,9 +247,18 @@ async fn deployment(ns: &str) -> Option<Value> {
 async fn a_question_about_hostile_content_leaks_nothing_and_changes_nothing() {
     let w = world("hx-oneshot").await;
     let llm = model(vec![
-        ("get_resource", json!({"kind": "Secret", "name": "app-creds"})),
-        ("get_resource", json!({"kind": "ConfigMap", "name": "app-config"})),
-        ("get_resource", json!({"kind": "Deployment", "name": "hostile"})),
+        (
+            "get_resource",
+            json!({"kind": "Secret", "name": "app-creds"}),
+        ),
+        (
+            "get_resource",
+            json!({"kind": "ConfigMap", "name": "app-config"}),
+        ),
+        (
+            "get_resource",
+            json!({"kind": "Deployment", "name": "hostile"}),
+        ),
         ("list_events", json!({})),
         ("analyze", json!({"target": "deployment/hostile"})),
     ]);
@@ -385,7 +394,12 @@ async fn a_namespace_with_a_hash_sends_no_write_at_all() {
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
         api.get(ns).await.unwrap()
     };
-    assert!(nsobj.metadata.labels.unwrap_or_default().get("owned").is_none());
+    assert!(nsobj
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .get("owned")
+        .is_none());
     drop(w);
 }
 
@@ -394,28 +408,39 @@ async fn query_injection_through_names_is_refused_before_any_request() {
     let w = world("hx-query").await;
     let hostile = [
         ("get_logs", json!({"pod": "x?follow=true&limitBytes=1"})),
-        ("get_logs", json!({"pod": "hostile", "container": "app&previous=true"})),
-        ("describe", json!({"kind": "ConfigMap", "name": "../secrets/app-creds"})),
-        ("get_resource", json!({"kind": "Secret", "name": "app-creds?watch=true"})),
+        (
+            "get_logs",
+            json!({"pod": "hostile", "container": "app&previous=true"}),
+        ),
+        (
+            "describe",
+            json!({"kind": "ConfigMap", "name": "../secrets/app-creds"}),
+        ),
+        (
+            "get_resource",
+            json!({"kind": "Secret", "name": "app-creds?watch=true"}),
+        ),
         (
             "list_events",
             json!({"name": "hostile,involvedObject.kind=Secret"}),
         ),
-        ("list_resources", json!({"kind": "pods", "namespace": "a/b"})),
+        (
+            "list_resources",
+            json!({"kind": "pods", "namespace": "a/b"}),
+        ),
     ];
     for (tool, args) in hostile {
         let llm = model(vec![(tool, args.clone())]);
         let r = run(&w, Some(&llm), &["--no-pregather", "look"]);
         assert_eq!(r.code, Some(0), "{tool} {args}: {}", r.show());
         let result = r.tool_results(1);
-        assert!(
-            result.contains("invalid"),
-            "{tool} {args}: {result}"
-        );
+        assert!(result.contains("invalid"), "{tool} {args}: {result}");
         for req in &r.wire {
             let params: Vec<String> = req.params().into_iter().map(|(k, _)| k).collect();
             assert!(
-                !params.iter().any(|p| p == "follow" || p == "watch" || p == "limitBytes"),
+                !params
+                    .iter()
+                    .any(|p| p == "follow" || p == "watch" || p == "limitBytes"),
                 "{tool}: injected {req:?}"
             );
             assert!(!req.path.contains("secrets"), "{tool}: reached {req:?}");
@@ -445,7 +470,11 @@ async fn hostile_manifests_are_refused_before_any_write() {
         let r = run(&w, Some(&llm), &["--yes", "--no-pregather", "create it"]);
         assert_eq!(r.code, Some(0), "{}", r.show());
         r.assert_no_write_at_all();
-        assert!(r.tool_results(1).starts_with("error:"), "{}", r.tool_results(1));
+        assert!(
+            r.tool_results(1).starts_with("error:"),
+            "{}",
+            r.tool_results(1)
+        );
         // Not a benchmark: a guard against the minutes a quadratic parse took.
         assert!(started.elapsed() < std::time::Duration::from_secs(60));
     }
@@ -478,7 +507,10 @@ async fn a_patch_that_copies_a_secret_value_leaks_it_nowhere() {
     // Into a label: the server rejects the value and echoes it in its error message.
     // Into an annotation: the dry run succeeds and the value is in the diff.
     let w = world("hx-copy").await;
-    for (target, want_applied) in [("/metadata/labels/leak", false), ("/metadata/annotations/leak", true)] {
+    for (target, want_applied) in [
+        ("/metadata/labels/leak", false),
+        ("/metadata/annotations/leak", true),
+    ] {
         let llm = model(vec![(
             "patch_resource",
             json!({"kind": "Secret", "name": "app-creds", "patch_type": "json",
@@ -516,7 +548,11 @@ async fn a_value_the_model_writes_into_a_secret_is_not_on_the_progress_line() {
     )]);
     let r = run(&w, Some(&llm), &["--yes", "--no-pregather", "rotate it"]);
     assert_eq!(r.code, Some(0), "{}", r.show());
-    assert!(r.stderr.contains("patch_resource secret app-creds"), "{}", r.show());
+    assert!(
+        r.stderr.contains("patch_resource secret app-creds"),
+        "{}",
+        r.show()
+    );
     assert!(!r.stderr.contains("PLANT-new-value-9a9a"), "{}", r.show());
     assert!(!r.stdout.contains("PLANT-new-value-9a9a"), "{}", r.show());
     assert!(!r.audit.contains("PLANT-new-value-9a9a"));
@@ -527,9 +563,17 @@ async fn a_value_the_model_writes_into_a_secret_is_not_on_the_progress_line() {
             json!({"kind": "Secret", "name": "app-creds",
                 "patch": {"stringData": {"password": "PLANT-new-value-9b9b"}}}),
         )]);
-        run(&w, Some(&llm), &["--yes", "-o", "json", "--no-pregather", "rotate it"])
+        run(
+            &w,
+            Some(&llm),
+            &["--yes", "-o", "json", "--no-pregather", "rotate it"],
+        )
     };
-    assert!(!json_run.stdout.contains("PLANT-new-value-9b9b"), "{}", json_run.show());
+    assert!(
+        !json_run.stdout.contains("PLANT-new-value-9b9b"),
+        "{}",
+        json_run.show()
+    );
 }
 
 // ------------------------------------------------------------------ danger by outcome
@@ -582,9 +626,18 @@ async fn a_full_disk_under_the_audit_log_means_nothing_is_applied() {
         "scale",
         json!({"kind": "Deployment", "name": "hostile", "replicas": 3}),
     )]);
-    let r = run_in(&w, Some(&llm), data.path(), &["--yes", "--no-pregather", "scale it"]);
+    let r = run_in(
+        &w,
+        Some(&llm),
+        data.path(),
+        &["--yes", "--no-pregather", "scale it"],
+    );
     assert_eq!(r.code, Some(8), "{}", r.show());
-    assert!(r.stderr.contains("cannot write the audit log"), "{}", r.show());
+    assert!(
+        r.stderr.contains("cannot write the audit log"),
+        "{}",
+        r.show()
+    );
     r.assert_no_real_write();
     assert_eq!(rv(&deployment(&w.ns).await), rv(&before));
 }
@@ -597,12 +650,18 @@ async fn undo_of_a_secret_value_change_exits_non_zero_and_says_why() {
         "patch_resource",
         json!({"kind": "Secret", "name": "app-creds", "patch": {"stringData": {"password": "rotated-1"}}}),
     )]);
-    let r = run_in(&w, Some(&llm), data.path(), &["--yes", "--no-pregather", "rotate"]);
+    let r = run_in(
+        &w,
+        Some(&llm),
+        data.path(),
+        &["--yes", "--no-pregather", "rotate"],
+    );
     assert_eq!(r.code, Some(0), "{}", r.show());
     let u = run_in(&w, None, data.path(), &["undo"]);
     assert_eq!(u.code, Some(8), "{}", u.show());
     assert!(
-        u.stderr.contains("previous values are not kept and cannot be restored"),
+        u.stderr
+            .contains("previous values are not kept and cannot be restored"),
         "{}",
         u.show()
     );
@@ -645,8 +704,16 @@ async fn flags_after_the_question_are_obeyed_not_sent_to_the_model() {
         .iter()
         .filter_map(|t| t["function"]["name"].as_str())
         .collect();
-    for m in ["scale", "patch_resource", "delete_resource", "apply_manifest"] {
-        assert!(!tools.contains(&m), "{m} offered despite --read-only: {tools:?}");
+    for m in [
+        "scale",
+        "patch_resource",
+        "delete_resource",
+        "apply_manifest",
+    ] {
+        assert!(
+            !tools.contains(&m),
+            "{m} offered despite --read-only: {tools:?}"
+        );
     }
     // -n after the question chose the namespace: pre-gathering read it.
     assert!(

@@ -310,7 +310,12 @@ async fn fetch_logs(
                 ..Default::default()
             };
             match api.logs(&pod, &lp).await {
-                Ok(text) => Some(((ns, pod, container), text)),
+                // Findings quote log lines on stdout, in `-o json` and to the model:
+                // credentials and control sequences go before any rule sees the text.
+                Ok(text) => Some((
+                    (ns, pod, container),
+                    crate::redact::scrub(&crate::egress::strip_controls(&text)),
+                )),
                 Err(e) => {
                     tracing::debug!(%ns, %pod, %container, error = %e, "no log tail");
                     None
