@@ -16,7 +16,9 @@ pub const FORBIDDEN: i32 = 5;
 pub const NO_API_KEY: i32 = 6;
 /// The model endpoint failed: down, unknown model, garbage, retries exhausted.
 pub const MODEL_ERROR: i32 = 7;
-/// A proposed change was not applied: the user declined, or there was no terminal and no `--yes`.
+/// A proposed change was not applied: the user declined, there was no terminal and no
+/// `--yes`, the audit log could not be written, or an undo cannot restore what it would
+/// need (Secret values are never kept).
 pub const NOT_APPLIED: i32 = 8;
 /// The turn stopped at `--max-steps` before the model gave a final answer.
 pub const MAX_STEPS: i32 = 9;
@@ -34,6 +36,7 @@ Exit codes:
   5    the cluster refused a request (RBAC Forbidden / Unauthorized)
   6    missing API key for the model provider
   7    model endpoint error (down, unknown model, bad response, retries exhausted)
-  8    a proposed change was not applied (declined, or no terminal and no --yes)
+  8    a change was not applied (declined; no terminal and no --yes; audit log not
+       writable; an undo that cannot restore Secret values)
   9    stopped at --max-steps without a final answer
   130  interrupted (Ctrl-C)";
