@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(!text.contains("abcdefghijklmnopqrstuvwxyz012345"), "{text}");
         assert!(text.contains("[REDACTED"), "{text}");
-        assert!(!text.contains('\x1b') && !text.contains('\u{9b}') && !text.contains('\r'), "{text:?}");
+        assert!(
+            !text.contains('\x1b') && !text.contains('\u{9b}') && !text.contains('\r'),
+            "{text:?}"
+        );
         // (tracing-subscriber escapes ESC itself, as `\\x1b`; either visible form will do.)
         assert!(text.contains("]0;pwned"), "{text}");
         assert!(text.contains("\\u{9b}31m^Mdone"), "{text}");

@@ -14,6 +14,8 @@ Examples:
   kai \"why is backend crashlooping?\"            one question, one answer (read-only tools; fixes are proposed)
   kai                                           interactive session (memory across questions; /help inside)
   kai -n shop \"why are the checkout pods pending?\"
+  kai why are the checkout pods pending -n shop --read-only   options go anywhere
+  kai -- \"-n looks wrong in my script\"          -- ends the options (a question starting with - or a command)
   kai diagnose deployment/backend --no-llm      root causes without a model
   kai scan -A                                   every problem in the cluster, ranked
   kai demo                                      local test cluster + a broken workload + a diagnosis
@@ -557,9 +559,17 @@ mod tests {
                 "scan my cluster",
             ),
             (&["history", "of", "web"], "history", "history of web"),
-            (&["undo", "the", "last", "thing"], "undo", "undo the last thing"),
+            (
+                &["undo", "the", "last", "thing"],
+                "undo",
+                "undo the last thing",
+            ),
             (&["help", "me", "fix", "web"], "help", "help me fix web"),
-            (&["-v", "help", "me", "fix", "web"], "help", "help me fix web"),
+            (
+                &["-v", "help", "me", "fix", "web"],
+                "help",
+                "help me fix web",
+            ),
             (
                 &["diagnose", "why", "-n", "shop", "web", "fails"],
                 "diagnose",
@@ -568,8 +578,14 @@ mod tests {
         ] {
             let e = fails(args);
             assert_eq!(e.exit_code(), crate::exit::USAGE, "{args:?}");
-            let hint = e.hint.clone().unwrap_or_else(|| panic!("{args:?}: no hint"));
-            assert!(hint.contains(&format!("\"{name}\" is a kai command")), "{hint}");
+            let hint = e
+                .hint
+                .clone()
+                .unwrap_or_else(|| panic!("{args:?}: no hint"));
+            assert!(
+                hint.contains(&format!("\"{name}\" is a kai command")),
+                "{hint}"
+            );
             assert!(hint.contains(&format!("kai \"{q}\"")), "{hint}");
             assert!(hint.contains(&format!("kai -- {q}")), "{hint}");
             assert!(e.message().contains(&hint), "{}", e.message());
@@ -586,11 +602,23 @@ mod tests {
             &["--namespace=shop", "scan", "-A"],
             &["-vn", "shop", "scan", "-A"],
             &["-vnshop", "scan", "-A"],
-            &["--kubeconfig", "/k", "-n", "shop", "scan", "--all-namespaces"],
+            &[
+                "--kubeconfig",
+                "/k",
+                "-n",
+                "shop",
+                "scan",
+                "--all-namespaces",
+            ],
         ] {
             let c = ok(args);
             assert!(
-                matches!(c.command, Some(Command::Scan(ScanArgs { all_namespaces: true }))),
+                matches!(
+                    c.command,
+                    Some(Command::Scan(ScanArgs {
+                        all_namespaces: true
+                    }))
+                ),
                 "{args:?}: {c:?}"
             );
             assert!(c.prompt.is_empty(), "{args:?}");
@@ -600,7 +628,10 @@ mod tests {
             &c.command,
             Some(Command::Diagnose(DiagnoseArgs { no_llm: true, target: Some(t), .. })) if t == "web"
         ));
-        assert!(matches!(ok(&["-v", "history"]).command, Some(Command::History)));
+        assert!(matches!(
+            ok(&["-v", "history"]).command,
+            Some(Command::History)
+        ));
         // An option's value that happens to be a command's name is still a value.
         let c = ok(&["-n", "scan", "why", "is", "web", "down"]);
         assert_eq!(question(&c), "why is web down");
@@ -612,7 +643,10 @@ mod tests {
         for (args, q) in [
             (&["why", "-n", "x", "scan", "broken"][..], "why scan broken"),
             (&["why", "is", "scan", "slow"], "why is scan slow"),
-            (&["what", "--read-only", "history", "is", "there"], "what history is there"),
+            (
+                &["what", "--read-only", "history", "is", "there"],
+                "what history is there",
+            ),
             (&["why", "undo", "fails", "-o", "json"], "why undo fails"),
         ] {
             assert_eq!(question(&ok(args)), q, "{args:?}");

@@ -139,18 +139,21 @@ mod tests {
         for color in [false, true] {
             let text = render_text(&f, color);
             // kai's own colours are `ESC [ … m`; nothing else may carry an ESC.
-            let without_colours = regex::Regex::new("\x1b\\[[0-9;]*m")
-                .unwrap()
-                .replace_all(&text, "")
-                .into_owned();
+            let without_colours = crate::ui::term::without_colours(&text);
             assert!(!without_colours.contains('\x1b'), "{text:?}");
             assert!(!text.contains('\u{9b}') && !text.contains('\r'), "{text:?}");
-            assert!(without_colours.contains("exits: ^[[2J^[[Hall good"), "{text}");
+            assert!(
+                without_colours.contains("exits: ^[[2J^[[Hall good"),
+                "{text}"
+            );
             assert!(
                 without_colours.contains("│ last log: ^[]0;pwned^G FATAL \\u{9b}31m^Mok"),
                 "{text}"
             );
-            assert!(without_colours.contains("│ line two password=[REDACTED]"), "{text}");
+            assert!(
+                without_colours.contains("│ line two password=[REDACTED]"),
+                "{text}"
+            );
             assert!(!text.contains("hunter2x"), "{text}");
             assert!(without_colours.contains("fix: Run ^[P+q^[\\ now"), "{text}");
         }

@@ -206,10 +206,7 @@ mod tests {
             let d = prompt_decision(&r, &mut "n\n".as_bytes(), &mut out, colour);
             assert_eq!(d, Decision::Denied);
             let out = String::from_utf8(out).unwrap();
-            let without_colours = regex::Regex::new("\x1b\\[[0-9;]*m")
-                .unwrap()
-                .replace_all(&out, "")
-                .into_owned();
+            let without_colours = crate::ui::term::without_colours(&out);
             assert!(
                 !without_colours.contains('\x1b') && !out.contains('\r') && !out.contains('\u{9b}'),
                 "{out:?}"
@@ -221,12 +218,16 @@ mod tests {
             );
             assert!(!out.contains("hunter2x"), "{out}");
             assert!(
-                without_colours.contains("kubectl equivalent: kubectl patch configmap ^[[8mhidden -n shop\n"),
+                without_colours
+                    .contains("kubectl equivalent: kubectl patch configmap ^[[8mhidden -n shop\n"),
                 "{out}"
             );
             assert!(out.contains(QUESTION), "{out}");
             if colour {
-                assert!(out.contains("\x1b[32m+  msg: ^[[2J"), "kai's diff colour: {out:?}");
+                assert!(
+                    out.contains("\x1b[32m+  msg: ^[[2J"),
+                    "kai's diff colour: {out:?}"
+                );
             }
         }
     }

@@ -260,11 +260,7 @@ mod tests {
 
     const TOKEN: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
 
-    /// Only kai's own SGR colour codes (`ESC [ digits ; m`) may remain.
-    fn strip_sgr(s: &str) -> String {
-        let re = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
-        re.replace_all(s, "").into_owned()
-    }
+    use crate::ui::term::without_colours as strip_sgr;
 
     #[test]
     fn streamed_answer_is_scrubbed_and_sanitised_in_both_modes() {
@@ -287,9 +283,15 @@ mod tests {
         }
         // kai's own styling still applies on a terminal, around the visible form.
         let (out, _) = run(true, &events);
-        assert!(out.starts_with("\x1b[1mCause:\x1b[0m the log says ^[]0;pwned^G"), "{out:?}");
+        assert!(
+            out.starts_with("\x1b[1mCause:\x1b[0m the log says ^[]0;pwned^G"),
+            "{out:?}"
+        );
         let (out, _) = run(false, &events);
-        assert!(out.starts_with("**Cause:** the log says ^[]0;pwned^G"), "{out:?}");
+        assert!(
+            out.starts_with("**Cause:** the log says ^[]0;pwned^G"),
+            "{out:?}"
+        );
     }
 
     #[test]
@@ -338,7 +340,10 @@ mod tests {
         assert!(err.contains("✗ get_logs: pod \"x^[[H\" not found"), "{err}");
         assert!(!err.contains("second"), "first line only: {err}");
         assert!(err.contains("kai: note ^[P+q^[\\"), "{err}");
-        assert!(err.contains("kai: error: bad \\u{9b}2J password=[REDACTED"), "{err}");
+        assert!(
+            err.contains("kai: error: bad \\u{9b}2J password=[REDACTED"),
+            "{err}"
+        );
         assert!(!err.contains(&TOKEN[4..]), "{err}");
     }
 }

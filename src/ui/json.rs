@@ -186,14 +186,24 @@ mod tests {
         assert!(!text.contains("eyJzdWIi"), "{text}");
         assert!(!text.contains("hunter22"), "{text}");
         assert!(!text.contains("abcdefghijklmnop"), "{text}");
-        assert!(!text.contains('\u{1b}'), "control characters are escaped: {text}");
+        assert!(
+            !text.contains('\u{1b}'),
+            "control characters are escaped: {text}"
+        );
         assert!(text.contains("\\u001b]0;pwned\\u0007"), "{text}");
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["n"], 3);
         assert_eq!(back["ok"], true);
         assert!(back["none"].is_null());
-        assert!(back["answer"].as_str().unwrap().starts_with("the token is [REDACTED"));
-        assert!(back.as_object().unwrap().keys().any(|k| k.starts_with("key [REDACTED")));
+        assert!(back["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("the token is [REDACTED"));
+        assert!(back
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("key [REDACTED")));
     }
 
     #[test]

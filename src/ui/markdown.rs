@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn bold_in_a_line() {
         let mut m = MarkdownStream::default();
-        assert_eq!(m.line("**Cause:** boom"), format!("{BOLD}Cause:{RESET} boom"));
+        assert_eq!(
+            m.line("**Cause:** boom"),
+            format!("{BOLD}Cause:{RESET} boom")
+        );
         assert_eq!(m.line("next"), "next");
     }
 

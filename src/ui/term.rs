@@ -78,10 +78,7 @@ impl LineGate {
     pub fn push(&mut self, delta: &str) -> Vec<String> {
         self.buf.push_str(delta);
         let mut out = Vec::new();
-        loop {
-            let Some(rel) = self.buf[self.scanned..].find('\n') else {
-                break;
-            };
+        while let Some(rel) = self.buf[self.scanned..].find('\n') {
             let end = self.scanned + rel;
             let line = &self.buf[self.scanned..end];
             if self.in_block {
@@ -170,10 +167,41 @@ impl<W: Write> Drop for TerminalWriter<W> {
     }
 }
 
+/// `s` without kai's own colour codes (`ESC [ digits ; m`), so tests can check that no
+/// other escape remains.
+#[cfg(test)]
+pub(crate) fn without_colours(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let params = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[params..].starts_with('m') {
+            rest = &after[params + 1..];
+        } else {
+            out.push_str(&rest[i..i + 2]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_stripping_keeps_other_escapes() {
+        assert_eq!(
+            without_colours("\x1b[1;31mred\x1b[0m \x1b[2J \x1b]0;t\x07"),
+            "red \x1b[2J \x1b]0;t\x07"
+        );
+    }
 
     #[test]
     fn plain_text_is_borrowed_untouched() {
@@ -204,7 +232,8 @@ mod tests {
             let got = sanitize(raw);
             assert_eq!(got, want, "{raw:?}");
             assert!(
-                !got.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+                !got.chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
                 "{got:?}"
             );
         }
