@@ -121,14 +121,13 @@ impl ParseFailure {
 pub fn parse<I, T>(args: I) -> Result<Cli, ParseFailure>
 where
     I: IntoIterator<Item = T>,
-    T: Into<OsString> + Clone,
+    T: Into<OsString>,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let mut cmd = Cli::command();
     // Built, so clap's own `help` command is among the commands looked up below.
     cmd.build();
-    let command_first = first_word(&cmd, &args).is_some_and(|w| cmd.find_subcommand(&w).is_some());
-    if command_first {
+    if leading_command(&cmd, &args).is_some() {
         cmd = cmd.args_conflicts_with_subcommands(false);
     }
     let parsed = cmd
@@ -158,10 +157,11 @@ fn valued_options(cmd: &clap::Command, command: Option<&str>) -> (Vec<String>, V
     (long, short)
 }
 
-/// The first argument that is neither an option nor an option's value; `None` when there
-/// is none before `--`.
-fn first_word(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
-    let (long, short) = valued_options(cmd, None);
+/// The arguments that are neither options nor options' values, up to a `--`. The options
+/// known are the global ones and those of `command`.
+fn plain_words(cmd: &clap::Command, args: &[OsString], command: Option<&str>) -> Vec<String> {
+    let (long, short) = valued_options(cmd, command);
+    let mut words = Vec::new();
     let mut skip_value = false;
     for arg in args.iter().skip(1) {
         let arg = arg.to_string_lossy();
@@ -169,7 +169,7 @@ fn first_word(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
             continue;
         }
         if arg == "--" {
-            return None;
+            break;
         }
         if arg.starts_with("--") {
             // `--namespace shop`, not `--namespace=shop`.
@@ -184,9 +184,18 @@ fn first_word(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
             }
             continue;
         }
-        return Some(arg.into_owned());
+        words.push(arg.into_owned());
     }
-    None
+    words
+}
+
+/// The first plain word, when it is the name of a command (clap's `help` included, as
+/// `cmd` is built).
+fn leading_command(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
+    plain_words(cmd, args, None)
+        .into_iter()
+        .next()
+        .filter(|w| cmd.find_subcommand(w).is_some())
 }
 
 fn command_word_hint(
@@ -209,47 +218,14 @@ fn command_word_hint(
         Some(ContextValue::String(a)) if !a.starts_with('-') => {}
         _ => return None,
     }
-    let name = first_word(cmd, args).filter(|w| cmd.find_subcommand(w).is_some())?;
-    let words = question_words(cmd, args, &name);
-    let question = words.join(" ");
+    let name = leading_command(cmd, args)?;
+    // The command's name and the words after it: what the user presumably meant to ask.
+    let question = plain_words(cmd, args, Some(&name)).join(" ");
     Some(format!(
         "kai: \"{name}\" is a kai command, so the words after it were taken as its arguments. \
          To ask a question that starts with \"{name}\", quote the whole question \
          (kai \"{question}\") or put -- before it (kai -- {question})."
     ))
-}
-
-/// The words of the command line from the command's name on, without options and their
-/// values: what the user presumably meant as the question.
-fn question_words(cmd: &clap::Command, args: &[OsString], command: &str) -> Vec<String> {
-    let (long, short) = valued_options(cmd, Some(command));
-    let mut words = Vec::new();
-    let mut seen_command = false;
-    let mut skip_value = false;
-    for arg in args.iter().skip(1) {
-        let arg = arg.to_string_lossy();
-        if skip_value {
-            skip_value = false;
-            continue;
-        }
-        if arg.starts_with("--") {
-            skip_value = !arg.contains('=') && long.iter().any(|l| *l == arg);
-            continue;
-        }
-        if let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) {
-            if let Some(pos) = cluster.find(|c: char| short.contains(&c)) {
-                skip_value = pos + 1 == cluster.len();
-            }
-            continue;
-        }
-        if !seen_command && arg == command {
-            seen_command = true;
-        }
-        if seen_command {
-            words.push(arg.into_owned());
-        }
-    }
-    words
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
