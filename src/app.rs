@@ -1,9 +1,7 @@
 //! The binary's edge: logging, settings, dispatch, and mapping errors to exit codes.
 //! `anyhow` lives here and in the command functions; modules below use `thiserror`.
 
-use std::io::IsTerminal;
-
-use clap::Parser;
+use std::io::{IsTerminal, Write};
 
 use crate::cli::Cli;
 use crate::config::{Env, Settings};
@@ -39,6 +37,47 @@ pub fn cluster_exit(e: &crate::cluster::ClusterError) -> i32 {
     }
 }
 
+/// One log event, buffered whole and written on drop with its credentials scrubbed and
+/// its control characters made visible: log messages quote API errors, object names and
+/// model output. The formatter writes each event with one `write_all`, so an event is
+/// never split between two of these.
+pub struct ScrubbedEvent<W: Write> {
+    buf: Vec<u8>,
+    inner: W,
+}
+
+impl<W: Write> ScrubbedEvent<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            buf: Vec::new(),
+            inner,
+        }
+    }
+}
+
+impl<W: Write> Write for ScrubbedEvent<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Drop for ScrubbedEvent<W> {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        let clean = crate::ui::term::for_terminal(&text);
+        let _ = self.inner.write_all(clean.as_bytes());
+        let _ = self.inner.flush();
+    }
+}
+
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -49,22 +88,24 @@ fn init_logging(verbose: u8) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| ScrubbedEvent::new(std::io::stderr()))
+        // No colours: every escape character in a log line would be made visible, and
+        // the formatter's own could not be told apart from ones in the logged text.
+        .with_ansi(false)
         .try_init();
 }
 
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let cli = match crate::cli::parse(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
+            if e.exit_code() == exit::OK {
+                // --help and --version: clap's own styled text on stdout.
+                let _ = e.error.print();
             } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return code;
+                eprint!("{}", e.message());
+            }
+            return e.exit_code();
         }
     };
     init_logging(cli.global.verbose);
@@ -75,7 +116,10 @@ pub fn main() -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("kai: cannot start the async runtime: {e}");
+            eprintln!(
+                "kai: cannot start the async runtime: {}",
+                crate::ui::term::sanitize(&e.to_string())
+            );
             return exit::INTERNAL;
         }
     };
@@ -90,7 +134,11 @@ pub fn main() -> i32 {
                     .map(cluster_exit)
                     .unwrap_or(exit::INTERNAL)
             });
-            eprintln!("kai: error: {e:#}");
+            // Errors quote API servers, kubeconfig files and model endpoints.
+            eprintln!(
+                "kai: error: {}",
+                crate::ui::term::for_terminal(&format!("{e:#}"))
+            );
             code
         }
     }
@@ -127,5 +175,53 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             crate::oneshot::run(&settings, &cli.global, &prompt).await
         }
         Some(cmd) => crate::commands::dispatch(cmd, &settings, &cli.global).await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_are_scrubbed_and_cannot_drive_the_terminal() {
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || ScrubbedEvent::new(sink.clone()))
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                "request failed: Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345 \x1b]0;pwned\x07"
+            );
+            tracing::warn!(name = "web\x1b[2J", "object \u{9b}31m\rdone");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains("abcdefghijklmnopqrstuvwxyz012345"), "{text}");
+        assert!(text.contains("[REDACTED"), "{text}");
+        assert!(
+            !text.contains('\x1b') && !text.contains('\u{9b}') && !text.contains('\r'),
+            "{text:?}"
+        );
+        // (tracing-subscriber escapes ESC itself, as `\\x1b`; either visible form will do.)
+        assert!(text.contains("]0;pwned"), "{text}");
+        assert!(text.contains("\\u{9b}31m^Mdone"), "{text}");
     }
 }

@@ -1,9 +1,11 @@
 //! Command-line definitions (clap) and dispatch. Nothing else lives here: each command's
 //! work is in its own module.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::Overrides;
 
@@ -12,6 +14,8 @@ Examples:
   kai \"why is backend crashlooping?\"            one question, one answer (read-only tools; fixes are proposed)
   kai                                           interactive session (memory across questions; /help inside)
   kai -n shop \"why are the checkout pods pending?\"
+  kai why are the checkout pods pending -n shop --read-only   options go anywhere
+  kai -- \"-n looks wrong in my script\"          -- ends the options (a question starting with - or a command)
   kai diagnose deployment/backend --no-llm      root causes without a model
   kai scan -A                                   every problem in the cluster, ranked
   kai demo                                      local test cluster + a broken workload + a diagnosis
@@ -53,6 +57,9 @@ fn after_help() -> String {
     version,
     about = "An AI-assisted DevOps agent for Kubernetes: finds root causes, proposes fixes, and changes nothing without your yes.",
     after_help = after_help(),
+    // A question's words are never commands: without this, `kai why is scan slow` would
+    // run `scan`. [`parse`] turns it off when the first word *is* a command, so options
+    // may come before it (`kai -n shop scan`).
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -63,10 +70,162 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// The question, e.g. "why is backend crashlooping?" (quotes optional). Without one:
-    /// an interactive session on a terminal, else the question is read from stdin.
-    #[arg(value_name = "PROMPT", trailing_var_arg = true)]
+    /// The question, e.g. "why is backend crashlooping?" (quotes optional). Options may
+    /// come before, after or between its words; `--` ends the options, for a question that
+    /// starts with a dash or with a command's name (`kai -- scan results look wrong`).
+    /// Without a question: an interactive session on a terminal, else the question is read
+    /// from stdin.
+    // Not `trailing_var_arg`: that would take `--read-only` or `-n shop` after the first
+    // word as part of the question, and so silently drop a safety flag.
+    #[arg(value_name = "PROMPT", allow_negative_numbers = true)]
     pub prompt: Vec<String>,
+}
+
+/// A command line clap refused (or `--help`/`--version`, which clap reports the same way).
+#[derive(Debug)]
+pub struct ParseFailure {
+    pub error: clap::Error,
+    /// kai's own advice after clap's message.
+    pub hint: Option<String>,
+}
+
+impl ParseFailure {
+    /// 0 for help and version, else the usage code.
+    pub fn exit_code(&self) -> i32 {
+        if self.error.use_stderr() {
+            crate::exit::USAGE
+        } else {
+            crate::exit::OK
+        }
+    }
+
+    /// The message for stderr, plain text with the user's words made terminal-safe (they
+    /// may have pasted a log line), and the hint.
+    pub fn message(&self) -> String {
+        let mut m = crate::ui::term::sanitize(&self.error.render().to_string()).into_owned();
+        if let Some(h) = &self.hint {
+            if !m.ends_with('\n') {
+                m.push('\n');
+            }
+            m.push('\n');
+            m.push_str(&crate::ui::term::sanitize(h));
+            m.push('\n');
+        }
+        m
+    }
+}
+
+/// Parse a command line (argv\[0\] first). A question whose first word is a command's
+/// name (`kai scan my cluster`) runs that command, which then refuses the other words;
+/// the failure then says how to ask such a question instead.
+pub fn parse<I, T>(args: I) -> Result<Cli, ParseFailure>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut cmd = Cli::command();
+    // Built, so clap's own `help` command is among the commands looked up below.
+    cmd.build();
+    if leading_command(&cmd, &args).is_some() {
+        cmd = cmd.args_conflicts_with_subcommands(false);
+    }
+    let parsed = cmd
+        .clone()
+        .try_get_matches_from(&args)
+        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd)));
+    parsed.map_err(|error| {
+        let hint = command_word_hint(&cmd, &error, &args);
+        ParseFailure { error, hint }
+    })
+}
+
+/// Options that take a value: `--namespace`, `-n`, ... (global ones and `command`'s).
+fn valued_options(cmd: &clap::Command, command: Option<&str>) -> (Vec<String>, Vec<char>) {
+    let sub = command.and_then(|c| cmd.find_subcommand(c));
+    let (mut long, mut short) = (Vec::new(), Vec::new());
+    for a in cmd
+        .get_arguments()
+        .chain(sub.into_iter().flat_map(|s| s.get_arguments()))
+    {
+        if a.is_positional() || !a.get_action().takes_values() {
+            continue;
+        }
+        long.extend(a.get_long().map(|l| format!("--{l}")));
+        short.extend(a.get_short());
+    }
+    (long, short)
+}
+
+/// The arguments that are neither options nor options' values, up to a `--`. The options
+/// known are the global ones and those of `command`.
+fn plain_words(cmd: &clap::Command, args: &[OsString], command: Option<&str>) -> Vec<String> {
+    let (long, short) = valued_options(cmd, command);
+    let mut words = Vec::new();
+    let mut skip_value = false;
+    for arg in args.iter().skip(1) {
+        let arg = arg.to_string_lossy();
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if arg == "--" {
+            break;
+        }
+        if arg.starts_with("--") {
+            // `--namespace shop`, not `--namespace=shop`.
+            skip_value = !arg.contains('=') && long.iter().any(|l| *l == arg);
+            continue;
+        }
+        if let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) {
+            // `-vn shop`: the first value-taking letter takes the rest of the cluster,
+            // or the next argument when it is last.
+            if let Some(pos) = cluster.find(|c: char| short.contains(&c)) {
+                skip_value = pos + 1 == cluster.len();
+            }
+            continue;
+        }
+        words.push(arg.into_owned());
+    }
+    words
+}
+
+/// The first plain word, when it is the name of a command (clap's `help` included, as
+/// `cmd` is built).
+fn leading_command(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
+    plain_words(cmd, args, None)
+        .into_iter()
+        .next()
+        .filter(|w| cmd.find_subcommand(w).is_some())
+}
+
+fn command_word_hint(
+    cmd: &clap::Command,
+    error: &clap::Error,
+    args: &[OsString],
+) -> Option<String> {
+    if !matches!(
+        error.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::TooManyValues | ErrorKind::InvalidSubcommand
+    ) {
+        return None;
+    }
+    // Only a stray *word* means a question was taken for a command; a stray flag is a
+    // plain mistake in the command's options.
+    let stray = error
+        .get(ContextKind::InvalidArg)
+        .or_else(|| error.get(ContextKind::InvalidSubcommand));
+    match stray {
+        Some(ContextValue::String(a)) if !a.starts_with('-') => {}
+        _ => return None,
+    }
+    let name = leading_command(cmd, args)?;
+    // The command's name and the words after it: what the user presumably meant to ask.
+    let question = plain_words(cmd, args, Some(&name)).join(" ");
+    Some(format!(
+        "kai: \"{name}\" is a kai command, so the words after it were taken as its arguments. \
+         To ask a question that starts with \"{name}\", quote the whole question \
+         (kai \"{question}\") or put -- before it (kai -- {question})."
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -212,7 +371,294 @@ pub enum TestclusterCmd {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+
+    fn ok(args: &[&str]) -> Cli {
+        let mut argv = vec!["kai"];
+        argv.extend_from_slice(args);
+        parse(&argv).unwrap_or_else(|e| panic!("{args:?}: {}", e.message()))
+    }
+
+    fn fails(args: &[&str]) -> ParseFailure {
+        let mut argv = vec!["kai"];
+        argv.extend_from_slice(args);
+        match parse(&argv) {
+            Ok(c) => panic!("{args:?} parsed: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn question(c: &Cli) -> String {
+        assert!(c.command.is_none(), "{c:?}");
+        c.prompt.join(" ")
+    }
+
+    #[test]
+    fn flags_work_before_after_and_between_the_words() {
+        let q = "why is web down?";
+        for args in [
+            &["-n", "shop", "why is web down?"][..],
+            &["why is web down?", "-n", "shop"],
+            &["why is web down?", "--namespace", "shop"],
+            &["why is web down?", "--namespace=shop"],
+            &["why is web down?", "-n=shop"],
+            &["why is web down?", "-nshop"],
+            &["why", "is", "web", "down?", "-n", "shop"],
+            &["why", "is", "-n", "shop", "web", "down?"],
+            &["-n", "shop", "why", "is", "web", "down?"],
+            &["why", "-n", "shop", "is", "web", "down?"],
+        ] {
+            let c = ok(args);
+            assert_eq!(question(&c), q, "{args:?}");
+            assert_eq!(c.global.namespace.as_deref(), Some("shop"), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn safety_and_output_flags_after_the_question_are_honoured() {
+        let c = ok(&["why is web down?", "--read-only"]);
+        assert!(c.global.read_only);
+        assert!(!c.global.yes);
+        assert_eq!(question(&c), "why is web down?");
+
+        let c = ok(&["scale", "web", "to", "3", "please", "--yes"][1..]);
+        assert!(c.global.yes);
+        assert_eq!(question(&c), "web to 3 please");
+
+        let c = ok(&["why", "is", "web", "down?", "--read-only", "-o", "json"]);
+        assert!(c.global.read_only);
+        assert_eq!(c.global.output, Output::Json);
+        assert_eq!(question(&c), "why is web down?");
+
+        for args in [
+            &["why?", "-o", "json"][..],
+            &["why?", "-ojson"],
+            &["why?", "-o=json"],
+            &["why?", "--output", "json"],
+            &["why?", "--output=json"],
+        ] {
+            let c = ok(args);
+            assert_eq!(c.global.output, Output::Json, "{args:?}");
+            assert_eq!(question(&c), "why?", "{args:?}");
+        }
+
+        let c = ok(&[
+            "why?",
+            "--context",
+            "prod",
+            "--kubeconfig",
+            "/k",
+            "--model",
+            "m",
+            "--base-url",
+            "http://x",
+            "--provider",
+            "p",
+            "--max-steps",
+            "3",
+            "--tool-output-tokens",
+            "100",
+            "-vv",
+        ]);
+        assert_eq!(question(&c), "why?");
+        assert_eq!(c.global.context.as_deref(), Some("prod"));
+        assert_eq!(c.global.kubeconfig, Some(PathBuf::from("/k")));
+        assert_eq!(c.global.model.as_deref(), Some("m"));
+        assert_eq!(c.global.base_url.as_deref(), Some("http://x"));
+        assert_eq!(c.global.provider.as_deref(), Some("p"));
+        assert_eq!(c.global.max_steps, Some(3));
+        assert_eq!(c.global.tool_output_tokens, Some(100));
+        assert_eq!(c.global.verbose, 2);
+    }
+
+    #[test]
+    fn double_dash_ends_the_flags() {
+        let c = ok(&["--", "-n is weird"]);
+        assert_eq!(question(&c), "-n is weird");
+        assert_eq!(c.global.namespace, None);
+
+        let c = ok(&["-n", "shop", "--", "-n", "is", "weird", "--read-only"]);
+        assert_eq!(question(&c), "-n is weird --read-only");
+        assert_eq!(c.global.namespace.as_deref(), Some("shop"));
+        assert!(!c.global.read_only, "after -- it is part of the question");
+
+        let c = ok(&["why", "--", "--yes"]);
+        assert_eq!(question(&c), "why --yes");
+        assert!(!c.global.yes);
+
+        let c = ok(&["--", "scan", "my", "cluster"]);
+        assert_eq!(question(&c), "scan my cluster");
+    }
+
+    #[test]
+    fn unknown_flags_are_usage_errors_never_part_of_the_question() {
+        for args in [
+            &["why is web down?", "--frob"][..],
+            &["--frob", "why?"],
+            &["why", "--readonly", "now"],
+            &["why?", "-x"],
+            &["why?", "-o", "yaml"],
+            &["why?", "-n"],
+            &["why?", "--yes", "--read-only"],
+            &["why?", "--read-only", "--yes"],
+        ] {
+            let e = fails(args);
+            assert_eq!(e.exit_code(), crate::exit::USAGE, "{args:?}");
+            assert!(e.hint.is_none(), "{args:?}: {:?}", e.hint);
+        }
+        assert!(fails(&["why", "--frob"]).message().contains("--frob"));
+    }
+
+    #[test]
+    fn negative_numbers_are_words() {
+        let c = ok(&["why", "is", "the", "offset", "-1", "-n", "shop"]);
+        assert_eq!(question(&c), "why is the offset -1");
+        assert_eq!(c.global.namespace.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn a_quoted_question_starting_with_a_command_word_is_a_question() {
+        let c = ok(&["scan my cluster please"]);
+        assert_eq!(question(&c), "scan my cluster please");
+        let c = ok(&["why", "is", "scan", "slow", "-n", "x"]);
+        assert_eq!(question(&c), "why is scan slow");
+        let c = ok(&["history of web?"]);
+        assert_eq!(question(&c), "history of web?");
+    }
+
+    #[test]
+    fn unquoted_command_words_run_the_command_and_say_how_to_ask_instead() {
+        for (args, name, q) in [
+            (&["scan", "my", "cluster"][..], "scan", "scan my cluster"),
+            (
+                &["-n", "shop", "scan", "my", "cluster", "--read-only"],
+                "scan",
+                "scan my cluster",
+            ),
+            (&["history", "of", "web"], "history", "history of web"),
+            (
+                &["undo", "the", "last", "thing"],
+                "undo",
+                "undo the last thing",
+            ),
+            (&["help", "me", "fix", "web"], "help", "help me fix web"),
+            (
+                &["-v", "help", "me", "fix", "web"],
+                "help",
+                "help me fix web",
+            ),
+            (
+                &["diagnose", "why", "-n", "shop", "web", "fails"],
+                "diagnose",
+                "diagnose why web fails",
+            ),
+        ] {
+            let e = fails(args);
+            assert_eq!(e.exit_code(), crate::exit::USAGE, "{args:?}");
+            let hint = e
+                .hint
+                .clone()
+                .unwrap_or_else(|| panic!("{args:?}: no hint"));
+            assert!(
+                hint.contains(&format!("\"{name}\" is a kai command")),
+                "{hint}"
+            );
+            assert!(hint.contains(&format!("kai \"{q}\"")), "{hint}");
+            assert!(hint.contains(&format!("kai -- {q}")), "{hint}");
+            assert!(e.message().contains(&hint), "{}", e.message());
+        }
+        // A stray flag after a command is an ordinary mistake: no question hint.
+        assert!(fails(&["scan", "--frob"]).hint.is_none());
+    }
+
+    #[test]
+    fn options_may_come_before_a_command() {
+        for args in [
+            &["-n", "shop", "scan", "-A"][..],
+            &["--namespace", "shop", "scan", "-A"],
+            &["--namespace=shop", "scan", "-A"],
+            &["-vn", "shop", "scan", "-A"],
+            &["-vnshop", "scan", "-A"],
+            &[
+                "--kubeconfig",
+                "/k",
+                "-n",
+                "shop",
+                "scan",
+                "--all-namespaces",
+            ],
+        ] {
+            let c = ok(args);
+            assert!(
+                matches!(
+                    c.command,
+                    Some(Command::Scan(ScanArgs {
+                        all_namespaces: true
+                    }))
+                ),
+                "{args:?}: {c:?}"
+            );
+            assert!(c.prompt.is_empty(), "{args:?}");
+        }
+        let c = ok(&["-n", "shop", "diagnose", "web", "--no-llm"]);
+        assert!(matches!(
+            &c.command,
+            Some(Command::Diagnose(DiagnoseArgs { no_llm: true, target: Some(t), .. })) if t == "web"
+        ));
+        assert!(matches!(
+            ok(&["-v", "history"]).command,
+            Some(Command::History)
+        ));
+        // An option's value that happens to be a command's name is still a value.
+        let c = ok(&["-n", "scan", "why", "is", "web", "down"]);
+        assert_eq!(question(&c), "why is web down");
+        assert_eq!(c.global.namespace.as_deref(), Some("scan"));
+    }
+
+    #[test]
+    fn a_command_word_later_in_a_question_is_a_word() {
+        for (args, q) in [
+            (&["why", "-n", "x", "scan", "broken"][..], "why scan broken"),
+            (&["why", "is", "scan", "slow"], "why is scan slow"),
+            (
+                &["what", "--read-only", "history", "is", "there"],
+                "what history is there",
+            ),
+            (&["why", "undo", "fails", "-o", "json"], "why undo fails"),
+        ] {
+            assert_eq!(question(&ok(args)), q, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn subcommands_keep_their_flags_anywhere() {
+        let c = ok(&["scan", "-o", "json", "-A"]);
+        assert!(matches!(
+            c.command,
+            Some(Command::Scan(ScanArgs {
+                all_namespaces: true
+            }))
+        ));
+        assert_eq!(c.global.output, Output::Json);
+        let c = ok(&["diagnose", "--no-llm", "deploy/web", "-n", "shop"]);
+        assert!(matches!(
+            &c.command,
+            Some(Command::Diagnose(DiagnoseArgs { no_llm: true, target: Some(t), .. })) if t == "deploy/web"
+        ));
+        assert_eq!(c.global.namespace.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn help_and_version_exit_zero() {
+        assert_eq!(fails(&["--help"]).exit_code(), crate::exit::OK);
+        assert_eq!(fails(&["why?", "--version"]).exit_code(), crate::exit::OK);
+    }
+
+    #[test]
+    fn the_error_message_cannot_drive_the_terminal() {
+        let m = fails(&["history", "\x1b]0;pwned\x07"]).message();
+        assert!(!m.contains('\x1b'), "{m:?}");
+        assert!(m.contains("^[]0;pwned^G"), "{m:?}");
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

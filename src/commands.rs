@@ -13,14 +13,17 @@ use crate::cli::{Command, DiagnoseArgs, GlobalArgs, Output, ScanArgs};
 use crate::config::Settings;
 use crate::exit;
 use crate::tools::Approver;
+use crate::ui::term::{for_terminal, TerminalWriter};
 
 pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) -> Result<i32> {
     match cmd {
         Command::Scan(args) => scan(settings, global, &args).await,
         Command::Diagnose(args) => diagnose(settings, global, &args).await,
         Command::History => {
-            let mut out = std::io::stdout();
+            // Audit records hold object names and descriptions that came from the model.
+            let mut out = TerminalWriter::new(std::io::stdout());
             crate::changes::history_cmd(&settings.data_dir, &mut out).await?;
+            std::io::Write::flush(&mut out)?;
             Ok(exit::OK)
         }
         Command::Undo { id } => undo(settings, id).await,
@@ -65,11 +68,13 @@ fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
     Exit::new(code, e.to_string()).into()
 }
 
+/// Findings quote object names, event messages and log lines: JSON strings are scrubbed,
+/// text is scrubbed and sanitised field by field by the renderer.
 fn print_findings(findings: &[Finding], output: Output) {
     match output {
         Output::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&crate::analyze::to_json(findings)).unwrap_or_default()
+            crate::ui::json::pretty(&crate::analyze::to_json(findings))
         ),
         Output::Text => print!(
             "{}",
@@ -147,9 +152,9 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
                 patch: change.patch,
             };
             match crate::changes::propose_change(&ctx, &fix).await {
-                Ok(msg) => eprintln!("kai: {msg}"),
+                Ok(msg) => eprintln!("kai: {}", for_terminal(&msg)),
                 Err(e) => {
-                    eprintln!("kai: {e}");
+                    eprintln!("kai: {}", for_terminal(&e.to_string()));
                     return Ok(exit::NOT_APPLIED);
                 }
             }
@@ -171,15 +176,26 @@ async fn undo(settings: &Settings, id: Option<String>) -> Result<i32> {
     use crate::changes::UndoOutcome as U;
     Ok(match outcome {
         U::Applied { id, undone } => {
-            println!("undid {undone}; this undo is recorded as {id}");
+            println!(
+                "{}",
+                for_terminal(&format!("undid {undone}; this undo is recorded as {id}"))
+            );
             exit::OK
         }
         U::NoChange { undone } => {
-            println!("nothing to undo for {undone}: the objects are already as they were");
+            println!(
+                "{}",
+                for_terminal(&format!(
+                    "nothing to undo for {undone}: the objects are already as they were"
+                ))
+            );
             exit::OK
         }
         U::NotApplied { undone, reason } => {
-            println!("undo of {undone} not applied: {reason}");
+            println!(
+                "{}",
+                for_terminal(&format!("undo of {undone} not applied: {reason}"))
+            );
             exit::NOT_APPLIED
         }
         U::CannotUndo { undone, reason } => {

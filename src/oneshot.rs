@@ -20,6 +20,7 @@ use crate::llm::LlmClient;
 use crate::tools::{DenyAll, Registry, ToolCtx};
 use crate::ui::human::HumanSink;
 use crate::ui::json::JsonSink;
+use crate::ui::term::for_terminal;
 
 /// Connect and check the API server answers; errors carry their exit code.
 pub async fn connect_cluster(settings: &Settings) -> Result<Arc<Cluster>, Exit> {
@@ -114,13 +115,19 @@ async fn ask_terminal(req: ApprovalRequest, color: bool) -> Decision {
     .unwrap_or(Decision::Denied)
 }
 
-pub fn print_proposal(req: &ApprovalRequest) {
-    println!(
+/// The proposal as text, for when nobody can answer: its title, diff and command quote
+/// the model and the cluster, so each passes [`for_terminal`].
+pub fn proposal_text(req: &ApprovalRequest) -> String {
+    format!(
         "\nProposed change (NOT applied: no terminal to confirm it; rerun in a terminal, or with --yes to apply):\n{}\n{}\nEquivalent command:\n  {}\n",
-        req.title,
-        req.diff.trim_end(),
-        req.kubectl
-    );
+        for_terminal(&req.title),
+        for_terminal(req.diff.trim_end()),
+        for_terminal(&req.kubectl)
+    )
+}
+
+pub fn print_proposal(req: &ApprovalRequest) {
+    println!("{}", proposal_text(req));
 }
 
 pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Result<i32> {
@@ -267,4 +274,28 @@ pub async fn drive_turn(
         }
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_proposal_is_cleaned() {
+        let req = ApprovalRequest {
+            id: "p".into(),
+            tool: "scale".into(),
+            title: "scale Deployment shop/\x1b]0;pwned\x07web".into(),
+            diff: "-  replicas: 1\n+  replicas: 3 \x1b[2J\n".into(),
+            kubectl: "kubectl scale --token=abcdefghijklmnopqrstu deployment/web\r".into(),
+            dangerous: false,
+            confirm_name: None,
+        };
+        let text = proposal_text(&req);
+        assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
+        assert!(text.contains("shop/^[]0;pwned^Gweb"), "{text}");
+        assert!(text.contains("+  replicas: 3 ^[[2J"), "{text}");
+        assert!(!text.contains("abcdefghijklmnopqrstu"), "{text}");
+        assert!(text.contains("deployment/web^M"), "{text}");
+    }
 }

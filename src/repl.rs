@@ -15,6 +15,7 @@ use crate::exit;
 use crate::llm::Usage;
 use crate::oneshot::{self, ApprovalMode};
 use crate::tools::Registry;
+use crate::ui::term::for_terminal;
 
 /// What one input line means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,12 +101,13 @@ pub async fn run(settings: &Settings, global: &GlobalArgs) -> Result<i32> {
         .llm
         .input_price_per_mtok
         .zip(settings.llm.output_price_per_mtok);
+    // The context and namespace names come from a kubeconfig file, maybe someone else's.
     eprintln!(
         "kai {} · context {} · namespace {} · model {}\nAsk a question; /help for commands, /exit or Ctrl-D to leave.",
         env!("CARGO_PKG_VERSION"),
-        cluster.context,
-        cluster.default_namespace,
-        settings.llm.model
+        for_terminal(&cluster.context),
+        for_terminal(&cluster.default_namespace),
+        for_terminal(&settings.llm.model)
     );
 
     let mut editor = rustyline::DefaultEditor::new()
@@ -127,7 +129,10 @@ pub async fn run(settings: &Settings, global: &GlobalArgs) -> Result<i32> {
             }
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("kai: cannot read the terminal: {e}");
+                eprintln!(
+                    "kai: cannot read the terminal: {}",
+                    for_terminal(&e.to_string())
+                );
                 break;
             }
         };
@@ -142,7 +147,10 @@ pub async fn run(settings: &Settings, global: &GlobalArgs) -> Result<i32> {
                 println!("conversation cleared");
             }
             Input::Command(Slash::Unknown(c)) => {
-                eprintln!("kai: unknown command /{c}; /help lists the commands")
+                eprintln!(
+                    "kai: unknown command /{}; /help lists the commands",
+                    for_terminal(&c)
+                )
             }
             Input::Question(q) => {
                 let _ = editor.add_history_entry(q.as_str());

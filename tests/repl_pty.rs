@@ -1,6 +1,6 @@
 //! The interactive session in a pseudo-terminal: two questions in one session share the
-//! conversation (the second request carries the first answer), slash commands work, and
-//! /exit leaves cleanly.
+//! conversation (the second request carries the first answer), slash commands work,
+//! escape sequences in an answer are shown, not obeyed, and /exit leaves cleanly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -18,7 +18,8 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     let llm = MockLlm::start(vec![
         Reply::text("The web Deployment is healthy: 2/2 ready.").with_usage(Usage::new(900, 20)),
         Reply::text("Its Service has 2 ready endpoints.").with_usage(Usage::new(1100, 15)),
-        Reply::text("Fresh start.").with_usage(Usage::new(300, 5)),
+        // An answer that tries to retitle the terminal window.
+        Reply::text("Fresh start. \u{1b}]0;pwned\u{7}done").with_usage(Usage::new(300, 5)),
     ]);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
     cmd.env("KAI_DATA_DIR", data.path())
@@ -44,7 +45,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         p.send_line("/reset").unwrap();
         t += &p.exp_string("conversation cleared").unwrap();
         p.send_line("hello again").unwrap();
-        t += &p.exp_string("Fresh start.").unwrap();
+        t += &p.exp_string("Fresh start. ^[]0;pwned^Gdone").unwrap();
         p.send_line("/exit").unwrap();
         t += &p.exp_eof().unwrap();
         let status = format!("{:?}", p.process().wait().unwrap());
@@ -56,6 +57,11 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         transcript.1.ends_with(", 0)"),
         "exit status {}: {}",
         transcript.1,
+        transcript.0
+    );
+    assert!(
+        !transcript.0.contains("\x1b]0;"),
+        "a raw OSC reached the terminal: {:?}",
         transcript.0
     );
     let reqs = llm.requests();

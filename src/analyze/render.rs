@@ -1,8 +1,14 @@
 //! Findings as text for a terminal, or as JSON (`-o json`).
+//!
+//! Findings quote the cluster: object names, event messages, container log lines. In
+//! text every such field passes [`for_terminal`] (credentials scrubbed, escape sequences
+//! made visible) before kai adds its own colours; the JSON form is scrubbed where it is
+//! printed ([`crate::ui::json::pretty`]).
 
 use std::fmt::Write;
 
 use super::finding::{Finding, ObjectRef, Severity};
+use crate::ui::term::for_terminal;
 
 fn paint(s: &str, code: &str, color: bool) -> String {
     if color {
@@ -34,25 +40,32 @@ pub fn render_text(findings: &[Finding], color: bool) -> String {
     }
     let mut out = String::new();
     for obj in order {
-        let _ = writeln!(out, "{}", paint(&obj.to_string(), "1", color));
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(&for_terminal(&obj.to_string()), "1", color)
+        );
         for f in findings.iter().filter(|f| &f.object == obj) {
             let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
             let _ = writeln!(
                 out,
                 "  {} {}  {}",
                 paint(&sev, severity_color(f.severity), color),
-                paint(&f.cause, "1", color),
-                f.summary
+                paint(&for_terminal(&f.cause), "1", color),
+                for_terminal(&f.summary)
             );
             for e in &f.evidence {
-                let _ = writeln!(out, "      {} {e}", paint("│", "2", color));
+                // One evidence item may span lines (a log excerpt): keep it under its bar.
+                for line in for_terminal(e).lines() {
+                    let _ = writeln!(out, "      {} {line}", paint("│", "2", color));
+                }
             }
             if !f.fix.description.is_empty() {
                 let _ = writeln!(
                     out,
                     "      {} {}",
                     paint("fix:", "32", color),
-                    f.fix.description
+                    for_terminal(&f.fix.description)
                 );
             }
             if let Some(c) = &f.fix.change {
@@ -62,10 +75,11 @@ pub fn render_text(findings: &[Finding], color: bool) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "      {} {target} ({} patch): {}",
+                    "      {} {} ({} patch): {}",
                     paint("proposed change:", "32", color),
-                    c.patch_type,
-                    c.patch
+                    for_terminal(&target),
+                    for_terminal(&c.patch_type),
+                    for_terminal(&c.patch.to_string())
                 );
             }
         }
@@ -109,5 +123,39 @@ mod tests {
         let j = to_json(&f);
         assert_eq!(j["findings"][0]["severity"], "critical");
         assert_eq!(j["findings"][0]["object"]["namespace"], "app");
+    }
+
+    #[test]
+    fn cluster_text_cannot_drive_the_terminal() {
+        let o = ObjectRef::new("Pod", Some("app"), "web-1");
+        let f = vec![Finding::new(
+            "crash-loop-app-error",
+            o,
+            "container \"app\" exits: \x1b[2J\x1b[Hall good",
+        )
+        .evidence("last log: \x1b]0;pwned\x07 FATAL \u{9b}31m\rok")
+        .evidence("line one\nline two password=hunter2x")
+        .fix("Run \x1bP+q\x1b\\ now", None)];
+        for color in [false, true] {
+            let text = render_text(&f, color);
+            // kai's own colours are `ESC [ … m`; nothing else may carry an ESC.
+            let without_colours = crate::ui::term::without_colours(&text);
+            assert!(!without_colours.contains('\x1b'), "{text:?}");
+            assert!(!text.contains('\u{9b}') && !text.contains('\r'), "{text:?}");
+            assert!(
+                without_colours.contains("exits: ^[[2J^[[Hall good"),
+                "{text}"
+            );
+            assert!(
+                without_colours.contains("│ last log: ^[]0;pwned^G FATAL \\u{9b}31m^Mok"),
+                "{text}"
+            );
+            assert!(
+                without_colours.contains("│ line two password=[REDACTED]"),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2x"), "{text}");
+            assert!(without_colours.contains("fix: Run ^[P+q^[\\ now"), "{text}");
+        }
     }
 }

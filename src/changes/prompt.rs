@@ -1,10 +1,15 @@
 //! The terminal dialogue for one approval. Pure over its reader and writer, so it is
 //! unit-tested with in-memory input; the UI calls it with the real terminal.
+//!
+//! The title, diff and command quote model-chosen names and live object content, so each
+//! passes [`for_terminal`] before kai adds its own colours: an escape sequence in a
+//! ConfigMap cannot clear the screen or rewrite the question the user is answering.
 
 use std::io::{BufRead, Write};
 
 use super::diff::colorize;
 use crate::agent::protocol::{ApprovalRequest, Decision};
+use crate::ui::term::{for_terminal, sanitize};
 
 pub const QUESTION: &str =
     "Apply this change? [y]es / [N]o / [f]eedback / [a]ll for this session: ";
@@ -21,22 +26,29 @@ pub fn prompt_decision(
     out: &mut dyn Write,
     colour: bool,
 ) -> Decision {
-    let _ = writeln!(out, "\n{}", req.title);
-    if req.diff.is_empty() {
+    let _ = writeln!(out, "\n{}", for_terminal(&req.title));
+    let diff = for_terminal(&req.diff);
+    if diff.is_empty() {
         let _ = writeln!(out, "(no visible change)");
     } else if colour {
-        let _ = write!(out, "{}", colorize(&req.diff));
+        let _ = write!(out, "{}", colorize(&diff));
     } else {
-        let _ = write!(out, "{}", req.diff);
+        let _ = write!(out, "{diff}");
     }
-    if !req.diff.ends_with('\n') {
+    if !diff.ends_with('\n') {
         let _ = writeln!(out);
     }
     if !req.kubectl.is_empty() {
-        let _ = writeln!(out, "kubectl equivalent: {}", first_line(&req.kubectl));
+        let _ = writeln!(
+            out,
+            "kubectl equivalent: {}",
+            first_line(&for_terminal(&req.kubectl))
+        );
     }
     if req.dangerous {
         let name = req.confirm_name.clone().unwrap_or_default();
+        // Shown sanitised; compared below against the real name.
+        let shown = sanitize(&name);
         let warn = if colour {
             "\x1b[1;31mThis change is dangerous.\x1b[0m"
         } else {
@@ -44,7 +56,7 @@ pub fn prompt_decision(
         };
         let _ = write!(
             out,
-            "{warn} Type the name {name:?} to apply it (anything else cancels): "
+            "{warn} Type the name {shown:?} to apply it (anything else cancels): "
         );
         let _ = out.flush();
         return match read_line(input) {
@@ -181,6 +193,43 @@ mod tests {
             prompt_decision(&req(false), &mut &bytes[..], &mut out, true),
             Decision::Denied
         );
+    }
+
+    #[test]
+    fn untrusted_text_is_shown_visible_and_kai_colours_survive() {
+        let mut r = req(false);
+        r.title = "patch ConfigMap shop/\x1b]0;pwned\x07notes".into();
+        r.diff = "--- live\n+++ after\n@@ -1 +1 @@\n-  msg: ok\n+  msg: \x1b[2J\x1b[1A\rApproved already \u{9b}K\n+  password: hunter2x\n".into();
+        r.kubectl = "kubectl patch configmap \x1b[8mhidden -n shop\nsecond".into();
+        for colour in [false, true] {
+            let mut out = Vec::new();
+            let d = prompt_decision(&r, &mut "n\n".as_bytes(), &mut out, colour);
+            assert_eq!(d, Decision::Denied);
+            let out = String::from_utf8(out).unwrap();
+            let without_colours = crate::ui::term::without_colours(&out);
+            assert!(
+                !without_colours.contains('\x1b') && !out.contains('\r') && !out.contains('\u{9b}'),
+                "{out:?}"
+            );
+            assert!(without_colours.contains("shop/^[]0;pwned^Gnotes"), "{out}");
+            assert!(
+                without_colours.contains("+  msg: ^[[2J^[[1A^MApproved already \\u{9b}K"),
+                "{out}"
+            );
+            assert!(!out.contains("hunter2x"), "{out}");
+            assert!(
+                without_colours
+                    .contains("kubectl equivalent: kubectl patch configmap ^[[8mhidden -n shop\n"),
+                "{out}"
+            );
+            assert!(out.contains(QUESTION), "{out}");
+            if colour {
+                assert!(
+                    out.contains("\x1b[32m+  msg: ^[[2J"),
+                    "kai's diff colour: {out:?}"
+                );
+            }
+        }
     }
 
     #[test]

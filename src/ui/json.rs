@@ -1,5 +1,9 @@
 //! `-o json`: one JSON document at the end with the answer, every tool call (arguments,
 //! duration, output size), proposals that were not applied, and token usage.
+//!
+//! Every string in a document kai prints passes [`crate::redact::scrub`] on the way out
+//! ([`pretty`]); serde_json escapes control characters itself, so the document stays
+//! valid JSON and cannot drive a terminal it is printed on.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -116,7 +120,141 @@ impl JsonSink {
     }
 
     pub fn render(&self) -> String {
-        serde_json::to_string_pretty(&self.report)
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        pretty(&self.report)
+    }
+}
+
+/// `value` as pretty JSON with every string scrubbed: the one egress for `-o json`.
+pub fn pretty<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(mut v) => {
+            scrub_strings(&mut v);
+            serde_json::to_string_pretty(&v)
+                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+        }
+        Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
+    }
+}
+
+/// Pass every string value and object key in `v` through [`crate::redact::scrub`]. Keys
+/// too: a model-written tool argument can put anything in a key.
+pub fn scrub_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(clean) = crate::redact::scrub_cow(s) {
+                *s = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub_strings),
+        Value::Object(map) => {
+            let needs_new_keys = map
+                .keys()
+                .any(|k| matches!(crate::redact::scrub_cow(k), std::borrow::Cow::Owned(_)));
+            if needs_new_keys {
+                let old = std::mem::take(map);
+                for (k, mut val) in old {
+                    scrub_strings(&mut val);
+                    map.insert(crate::redact::scrub(&k), val);
+                }
+            } else {
+                map.values_mut().for_each(scrub_strings);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::agent::protocol::TurnEnd;
+    use serde_json::json;
+
+    const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlc2ln";
+
+    #[test]
+    fn every_string_is_scrubbed_and_the_document_stays_valid() {
+        let mut v = json!({
+            "answer": format!("the token is {JWT}"),
+            "n": 3, "ok": true, "none": null,
+            "nested": [{"log": "password=hunter22 \u{1b}]0;pwned\u{7}"}, ["Bearer abcdefghijklmnopqrstuvwxyz"]],
+            format!("key {JWT}"): "value",
+        });
+        scrub_strings(&mut v);
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        assert!(!text.contains("eyJzdWIi"), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(!text.contains("abcdefghijklmnop"), "{text}");
+        assert!(
+            !text.contains('\u{1b}'),
+            "control characters are escaped: {text}"
+        );
+        assert!(text.contains("\\u001b]0;pwned\\u0007"), "{text}");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["n"], 3);
+        assert_eq!(back["ok"], true);
+        assert!(back["none"].is_null());
+        assert!(back["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("the token is [REDACTED"));
+        assert!(back
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("key [REDACTED")));
+    }
+
+    #[test]
+    fn the_report_is_scrubbed_everywhere() {
+        let mut sink = JsonSink::new("m");
+        sink.event(&Event::ToolStarted {
+            call_id: "c".into(),
+            name: "get_resource".into(),
+            summary: "s".into(),
+            arguments: json!({"name": format!("x {JWT}")}),
+            pregathered: false,
+        });
+        sink.event(&Event::ToolFinished {
+            call_id: "c".into(),
+            name: "get_resource".into(),
+            duration_ms: 1,
+            output_bytes: 2,
+            error: Some(format!("api_key={}", "k".repeat(30))),
+        });
+        sink.event(&Event::Notice {
+            message: format!("note {JWT}"),
+        });
+        sink.event(&Event::Error {
+            message: format!("err {JWT}"),
+            exit_code: 1,
+        });
+        sink.proposal(
+            &ApprovalRequest {
+                id: "p".into(),
+                tool: "patch_resource".into(),
+                title: format!("patch {JWT}"),
+                diff: "+  token: ghp_0123456789abcdefghijklmnopqrstuvwxyz\n".into(),
+                kubectl: format!("kubectl --token={JWT} patch"),
+                dangerous: false,
+                confirm_name: None,
+            },
+            "declined",
+        );
+        sink.event(&Event::TurnDone {
+            end: TurnEnd::Answered,
+            answer: format!("answer {JWT}"),
+            usage: Default::default(),
+            steps: 1,
+        });
+        let text = sink.render();
+        assert!(!text.contains("eyJzdWIi"), "{text}");
+        assert!(!text.contains("kkkkkkkkkk"), "{text}");
+        assert!(!text.contains("0123456789abcdefghij"), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["model"], "m");
+        assert_eq!(v["tool_calls"][0]["duration_ms"], 1);
+        assert_eq!(v["proposals"][0]["decision"], "declined");
     }
 }

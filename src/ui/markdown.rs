@@ -1,6 +1,7 @@
-//! Streaming Markdown to a terminal: text arrives in deltas, is buffered to whole lines,
-//! and each line is styled (headings, bold, inline code, bullets, fenced code). Piped
-//! output bypasses this and stays plain.
+//! Markdown on a terminal: each whole line of the answer is styled (headings, bold,
+//! inline code, bullets, fenced code), remembering whether a fence is open. The human
+//! sink buffers the streamed deltas into whole, sanitised lines first. Piped output
+//! bypasses this and stays plain.
 
 const BOLD: &str = "\x1b[1m";
 const CYAN: &str = "\x1b[36m";
@@ -9,35 +10,14 @@ const RESET: &str = "\x1b[0m";
 
 #[derive(Default)]
 pub struct MarkdownStream {
-    buf: String,
     in_fence: bool,
 }
 
 impl MarkdownStream {
-    /// Feed a delta; returns the styled text of every line it completed.
-    pub fn push(&mut self, delta: &str) -> String {
-        self.buf.push_str(delta);
-        let mut out = String::new();
-        while let Some(pos) = self.buf.find('\n') {
-            let line: String = self.buf.drain(..=pos).collect();
-            out.push_str(&self.style_line(line.trim_end_matches('\n')));
-            out.push('\n');
-        }
-        out
-    }
-
-    /// Styled rest of the stream (a last line without newline).
-    pub fn finish(&mut self) -> String {
-        if self.buf.is_empty() {
-            return String::new();
-        }
-        let line = std::mem::take(&mut self.buf);
-        let mut s = self.style_line(&line);
-        s.push('\n');
-        s
-    }
-
-    fn style_line(&mut self, line: &str) -> String {
+    /// Style one whole line (without its newline). The line must already be safe for a
+    /// terminal ([`crate::ui::term::LineGate`] hands out such lines): the escape codes
+    /// added here are then the only ones in the output.
+    pub fn line(&mut self, line: &str) -> String {
         let trimmed = line.trim_start();
         if trimmed.starts_with("```") {
             self.in_fence = !self.in_fence;
@@ -105,22 +85,35 @@ pub fn inline(s: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_are_emitted_only_when_complete() {
+    fn render(text: &str) -> String {
         let mut m = MarkdownStream::default();
-        assert_eq!(m.push("**Cau"), "");
-        let out = m.push("se:** boom\nnext");
-        assert_eq!(out, format!("{BOLD}Cause:{RESET} boom\n"));
-        assert_eq!(m.finish(), "next\n");
+        text.lines().map(|l| m.line(l) + "\n").collect()
+    }
+
+    #[test]
+    fn bold_in_a_line() {
+        let mut m = MarkdownStream::default();
+        assert_eq!(
+            m.line("**Cause:** boom"),
+            format!("{BOLD}Cause:{RESET} boom")
+        );
+        assert_eq!(m.line("next"), "next");
     }
 
     #[test]
     fn headings_bullets_code_and_fences() {
-        let mut m = MarkdownStream::default();
-        let out = m.push("## Fix\n- run `kubectl get po`\n```\nx\n```\n");
+        let out = render("## Fix\n- run `kubectl get po`\n```\nx\n```\nafter");
         assert!(out.contains(&format!("{BOLD}Fix{RESET}")));
         assert!(out.contains(&format!("• run {CYAN}kubectl get po{RESET}")));
         assert!(out.contains(&format!("{CYAN}x{RESET}")));
+        assert!(out.ends_with("after\n"), "the fence closed: {out:?}");
+    }
+
+    #[test]
+    fn sanitised_text_keeps_its_visible_escapes_and_gets_kais_styles() {
+        let line = crate::ui::term::sanitize("**title \x1b]0;pwned\x07**").into_owned();
+        let out = MarkdownStream::default().line(&line);
+        assert_eq!(out, format!("{BOLD}title ^[]0;pwned^G{RESET}"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod human;
 pub mod json;
 pub mod markdown;
 pub mod spinner;
+pub mod term;
 
 use crate::llm::Usage;
 

@@ -1,0 +1,181 @@
+//! Hostile text on a real (pseudo-)terminal: escape sequences in a pod's log and in the
+//! model's reply and tool arguments reach the screen in a visible, harmless form, while
+//! kai's own colours still work. Through the real `kai` binary, the shared test cluster
+//! and a scripted model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use kai_testcluster::{Scenario, ScenarioSpec};
+use mock_llm::{MockLlm, Reply};
+use serde_json::json;
+
+const TIMEOUT_MS: u64 = 90_000;
+
+/// Escapes as YAML writes them (`\e` is ESC, `\a` BEL): the pod's previous log retitles
+/// the terminal window, clears the screen and overwrites the line with a bare CR.
+const SCENARIO: &str = r#"
+description: a worker whose crash log carries terminal escape sequences
+question: why is worker crashlooping?
+target: {kind: Deployment, name: worker}
+expected_cause: crash-loop-app-error
+kubelet:
+  - match: {app: worker}
+    containers:
+      worker:
+        state: crashloop
+        restarts: 4
+        exit_code: 2
+        reason: Error
+        previous_logs: "worker starting\nFATAL: queue down \e]0;pwned-by-log\a\e[2J\e[H\rall good, nothing to see\n"
+"#;
+
+const MANIFESTS: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+  labels: {app: worker}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: worker}
+  template:
+    metadata:
+      labels: {app: worker}
+    spec:
+      containers:
+        - name: worker
+          image: registry.example.com/jobs/worker:2.0.1
+"#;
+
+async fn setup(ns: &str) -> std::path::PathBuf {
+    kai::init_crypto();
+    let c = kai_testcluster::shared().unwrap();
+    let scenario = Scenario {
+        name: ns.into(),
+        spec: ScenarioSpec::parse(ns, SCENARIO).unwrap(),
+        manifests: MANIFESTS.into(),
+    };
+    c.setup_custom(&scenario, ns).await.unwrap();
+    c.kubeconfig_path().to_path_buf()
+}
+
+fn kai(kubeconfig: &Path, ns: &str, data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
+    cmd.env("KAI_DATA_DIR", data)
+        .env("XDG_CONFIG_HOME", data.join("config"))
+        .env("OPENAI_API_KEY", "sk-test-not-a-real-key")
+        .env("TERM", "xterm-256color")
+        .env_remove("KUBECONFIG")
+        .env_remove("NO_COLOR")
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap(), "-n", ns]);
+    cmd
+}
+
+/// Exit code of a finished rexpect process (its WaitStatus comes from `nix`, which this
+/// crate does not depend on directly, so read its Debug form: `Exited(Pid(1), 8)`).
+fn exit_code(p: &rexpect::session::PtySession) -> i32 {
+    let s = format!("{:?}", p.process().wait().unwrap());
+    let code = s.rsplit(", ").next().unwrap().trim_end_matches(')');
+    code.parse().unwrap_or_else(|_| panic!("not an exit: {s}"))
+}
+
+/// Run to the end in a pseudo-terminal; (exit code, everything it wrote).
+async fn run_pty(cmd: Command) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let out = p.exp_eof().unwrap();
+        (exit_code(&p), out)
+    })
+    .await
+    .unwrap()
+}
+
+/// No escape sequence other than kai's own colours (`ESC [ … m`) and the spinner's line
+/// erase (`CR ESC [ 2K`) may reach the terminal.
+fn foreign_escapes(out: &str) -> Vec<String> {
+    let own = regex::Regex::new(r"\x1b\[[0-9;]*m|\r\x1b\[2K").unwrap();
+    let rest = own.replace_all(out, "");
+    rest.match_indices('\x1b')
+        .map(|(i, _)| rest[i..].chars().take(12).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_log_cannot_drive_the_terminal_in_a_diagnosis() {
+    let ns = "pty-escape-log";
+    let kc = setup(ns).await;
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = kai(&kc, ns, data.path());
+    cmd.args(["diagnose", "deployment/worker", "--no-llm"]);
+    let (code, out) = run_pty(cmd).await;
+    assert_eq!(code, kai::exit::PROBLEMS_FOUND, "{out:?}");
+    // The log line is quoted as evidence, its escapes shown, not obeyed.
+    assert!(
+        !out.contains("\x1b]0;"),
+        "raw OSC reached the terminal: {out:?}"
+    );
+    assert!(!out.contains("\x1b[2J"), "raw clear-screen: {out:?}");
+    assert!(
+        out.contains("^[]0;pwned-by-log^G^[[2J^[[H^Mall good"),
+        "visible form missing: {out:?}"
+    );
+    assert!(
+        foreign_escapes(&out).is_empty(),
+        "{:?}\n{out:?}",
+        foreign_escapes(&out)
+    );
+    // kai's own colours still work on a terminal (the severity, in red).
+    assert!(out.contains("\x1b[1;31mCRITICAL"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_text_and_tool_arguments_cannot_drive_the_terminal() {
+    let ns = "pty-escape-model";
+    let kc = setup(ns).await;
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        // A model-chosen name carrying an escape: shown in the tool line and its error.
+        Reply::ToolCalls(vec![(
+            "get_logs".into(),
+            json!({"pod": "worker\u{1b}]0;pwned-by-tool\u{7}", "previous": true}).to_string(),
+        )]),
+        // The answer, streamed in chunks split mid-sequence by the mock.
+        Reply::text(
+            "**Cause:** the queue is down.\nThe log said \u{1b}]0;pwned-by-model\u{7}\u{1b}[2J\u{1b}[H and \u{9b}31m red.\nFix `QUEUE_URL`.\n",
+        ),
+    ]);
+    let mut cmd = kai(&kc, ns, data.path());
+    cmd.args(["--base-url", &llm.base_url(), "--model", "mock"])
+        .arg("why is worker crashlooping?");
+    let (code, out) = run_pty(cmd).await;
+    assert_eq!(code, kai::exit::OK, "{out:?}");
+    assert_eq!(llm.requests().len(), 2, "{out:?}");
+    assert!(
+        !out.contains("\x1b]0;"),
+        "raw OSC reached the terminal: {out:?}"
+    );
+    assert!(
+        !out.contains("\x1b[2J") && !out.contains('\u{9b}'),
+        "{out:?}"
+    );
+    assert!(
+        foreign_escapes(&out).is_empty(),
+        "{:?}\n{out:?}",
+        foreign_escapes(&out)
+    );
+    // The tool line shows the model's argument, visibly.
+    assert!(out.contains("worker^[]0;pwned-by-tool^G"), "{out:?}");
+    // The answer: visible escapes inside kai's own Markdown styling.
+    assert!(
+        out.contains("The log said ^[]0;pwned-by-model^G^[[2J^[[H and \\u{9b}31m red."),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("\x1b[1mCause:\x1b[0m the queue is down."),
+        "{out:?}"
+    );
+    assert!(out.contains("\x1b[36mQUEUE_URL\x1b[0m"), "{out:?}");
+}
