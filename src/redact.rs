@@ -623,7 +623,21 @@ mod tests {
             out,
             "connected with [REDACTED:secret-value], password=[REDACTED:secret-value] zq1"
         );
-        assert!(MIN_REMEMBERED_LEN >= 4);
+    }
+
+    #[test]
+    fn guessable_and_identifying_secret_values_are_not_hunted_for() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        remember_secret(&serde_json::json!({"data": {
+            "POSTGRES_PASSWORD": b64("postgres"),
+            "DB_HOST": b64("zq-db-host.default.svc"),
+            "client_id": b64("zq-client-id-0042"),
+            "VAULT_SECRET_ID": b64("zq-vault-secret-id-43"),
+        }}));
+        let text = "user postgres cannot reach zq-db-host.default.svc as zq-client-id-0042";
+        assert_eq!(scrub(text), text);
+        assert!(!scrub("login zq-vault-secret-id-43").contains("zq-vault"));
     }
 
     #[test]

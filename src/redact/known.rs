@@ -33,12 +33,15 @@ pub const MAX_REMEMBERED_LEN: usize = 16 * 1024;
 const MAX_FORMS: usize = 50_000;
 const MAX_TOTAL_BYTES: usize = 8 * 1024 * 1024;
 
-/// Secret keys whose values identify rather than authenticate: blanking every `postgres`,
-/// `admin` or `kube-system` in the output would hide the evidence a diagnosis needs.
-const IDENTIFYING_KEYS: &[&str] = &[
+/// Last words of Secret keys whose values identify rather than authenticate (`DB_HOST`,
+/// `username`, `namespace`, `ca.crt`): blanking every `postgres.default.svc`, `app` or
+/// `kube-system` in the output would hide the evidence a diagnosis needs. A key whose
+/// name says credential ([`super::sensitive_name`]) is always remembered.
+const IDENTIFYING_WORDS: &[&str] = &[
     "namespace",
     "username",
     "user",
+    "login",
     "host",
     "hostname",
     "port",
@@ -50,9 +53,51 @@ const IDENTIFYING_KEYS: &[&str] = &[
     "region",
     "email",
     "ca",
-    "ca.crt",
-    "tls.crt",
-    "service-ca.crt",
+    "crt",
+    "cert",
+    "certificate",
+    "id",
+    "name",
+    "env",
+    "environment",
+    "mode",
+    "bucket",
+    "project",
+    "cluster",
+    "zone",
+    "tenant",
+];
+
+/// Values so common that hunting for them would blank ordinary words everywhere
+/// ("password authentication failed", the `postgres` image). They are guessable, so
+/// hiding every occurrence protects nothing; after a key (`password=postgres`) the
+/// pattern rules still withhold them.
+const UBIQUITOUS: &[&str] = &[
+    "password",
+    "passwd",
+    "postgres",
+    "postgresql",
+    "admin",
+    "administrator",
+    "root",
+    "secret",
+    "changeme",
+    "default",
+    "example",
+    "mysql",
+    "redis",
+    "guest",
+    "user",
+    "test",
+    "testing",
+    "demo",
+    "sample",
+    "token",
+    "development",
+    "production",
+    "staging",
+    "local",
+    "localhost",
 ];
 
 /// Secret types that hold no credentials worth hunting for and are large.
@@ -85,7 +130,8 @@ fn worth(s: &str) -> bool {
     if matches!(
         lower.as_str(),
         "true" | "false" | "null" | "none" | "yes" | "no" | "enabled" | "disabled"
-    ) {
+    ) || UBIQUITOUS.contains(&lower.as_str())
+    {
         return false;
     }
     // Ports, counts and ids: replacing every `5432` or `8080` would wreck the output.
@@ -198,10 +244,15 @@ pub fn remember_secret(obj: &Value) {
                 continue;
             }
             let b64 = b64.trim();
-            forms.push(b64.to_string());
-            forms.push(b64.trim_end_matches('=').to_string());
-            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64) {
-                decoded_forms(key, &bytes, &mut forms);
+            match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(bytes) => {
+                    if decoded_worth(&bytes) {
+                        forms.push(b64.to_string());
+                        forms.push(b64.trim_end_matches('=').to_string());
+                    }
+                    decoded_forms(key, &bytes, &mut forms);
+                }
+                Err(_) => forms.push(b64.to_string()),
             }
         }
     }
@@ -211,11 +262,23 @@ pub fn remember_secret(obj: &Value) {
             if skipped_key(key) {
                 continue;
             }
-            b64_forms(s.as_bytes(), &mut forms);
+            if decoded_worth(s.as_bytes()) {
+                b64_forms(s.as_bytes(), &mut forms);
+            }
             decoded_forms(key, s.as_bytes(), &mut forms);
         }
     }
     insert(forms);
+}
+
+/// The base64 form of a value is hunted for only if the value itself would be: the
+/// encoding of `dev` is a four-letter string that appears in unrelated blobs.
+fn decoded_worth(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(t) => worth(t.trim()),
+        // Binary (a keystore): long enough to be unique.
+        Err(_) => bytes.len() >= MIN_REMEMBERED_LEN,
+    }
 }
 
 /// [`remember_secret`] for a typed Secret (its `data` already decoded).
@@ -229,13 +292,17 @@ pub fn remember_k8s_secret(s: &k8s_openapi::api::core::v1::Secret) {
     let mut forms = Vec::new();
     for (key, bytes) in s.data.iter().flatten() {
         if !skipped_key(key) {
-            b64_forms(&bytes.0, &mut forms);
+            if decoded_worth(&bytes.0) {
+                b64_forms(&bytes.0, &mut forms);
+            }
             decoded_forms(key, &bytes.0, &mut forms);
         }
     }
     for (key, v) in s.string_data.iter().flatten() {
         if !skipped_key(key) {
-            b64_forms(v.as_bytes(), &mut forms);
+            if decoded_worth(v.as_bytes()) {
+                b64_forms(v.as_bytes(), &mut forms);
+            }
             decoded_forms(key, v.as_bytes(), &mut forms);
         }
     }
@@ -243,8 +310,12 @@ pub fn remember_k8s_secret(s: &k8s_openapi::api::core::v1::Secret) {
 }
 
 fn skipped_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    IDENTIFYING_KEYS.contains(&k.as_str()) || k.ends_with(".crt")
+    if super::sensitive_name(key) {
+        return false;
+    }
+    super::names::words(key)
+        .last()
+        .is_some_and(|w| IDENTIFYING_WORDS.contains(&w.as_str()))
 }
 
 /// Forms of one decoded value; a Docker config also contributes its `auth`, `password`

@@ -273,6 +273,41 @@ const HOSTILE: &[(&str, &str, &str)] = &[
         "dXNlcjpwYXNzd29yZA",
         "Authorization",
     ),
+    (
+        "map[Authorization:[Basic dXNlcjpnb21hcA==] Accept:[*/*]]",
+        "dXNlcjpnb21hcA",
+        "Accept:[*/*]",
+    ),
+    // JSON escaped twice (a log line inside a JSON log inside a JSON string).
+    (
+        r#"{\\\"password\\\":\\\"dbl-esc-pw\\\", \\\"user\\\":1}"#,
+        "dbl-esc-pw",
+        r#"\\\"user\\\":1"#,
+    ),
+    ("password: 'it''s-s3cr3t'", "s-s3cr3t", "password: '"),
+    (
+        "machine api.example.com\n  login bot\n  password netrc-s3cr3t",
+        "netrc-s3cr3t",
+        "login bot",
+    ),
+    // Base64 key material may start with `/`; it is not a key file path.
+    ("ssl_key: /K7MDENG/bPxRfiCYzz", "K7MDENG", "ssl_key: "),
+    ("java -Dpassword=jvm-s3cr3t -jar app.jar", "jvm-s3cr3t", "-jar app.jar"),
+    (
+        "//registry.npmjs.org/:_authToken=npm_s3cr3tTok",
+        "npm_s3cr3tTok",
+        "//registry.npmjs.org/:_authToken=",
+    ),
+    (
+        "client-key-data: LS0tLS1CRUdJTiBSU0E=",
+        "LS0tLS1CRUdJTiBSU0E",
+        "client-key-data: ",
+    ),
+    (
+        "&Config{Host:db Password:gostruct-pw Port:5432}",
+        "gostruct-pw",
+        "Port:5432}",
+    ),
 ];
 
 /// Ordinary text that must come out unchanged.
@@ -327,6 +362,14 @@ const BENIGN: &[&str] = &[
     "Readiness probe failed: HTTP probe failed with statuscode: 503",
     "INFO worker=3 request id=abc3 path=/api/v1/items status=200 took=12ms",
     "Cookie consent banner shown",
+    "Access denied for user 'root'@'localhost' (using password: YES)",
+    "ssl_key: /etc/ssl/private/server.key",
+    "tls_key_file=/etc/tls.key",
+    "password_set=true",
+    "tokenType: Bearer",
+    "imagePullSecrets:\n- name: regcred",
+    "client-certificate-data: LS0tLS1CRUdJTiBDRVJU",
+    "secretRef:\n  name: app-env",
 ];
 
 #[test]

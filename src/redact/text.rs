@@ -77,7 +77,7 @@ pub(super) fn build() -> Result<Patterns, regex::Error> {
         ))?,
         aws_id: Regex::new(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")?,
         auth_header: Regex::new(
-            r#"(?i)\b((?:proxy-)?authorization\\*["']?[ \t]*[:=][ \t]*\\*["']?(?:(?:bearer|basic|token|digest|negotiate)[ \t]+)?)([^\s"',;\[\\]+)"#,
+            r#"(?i)\b((?:proxy-)?authorization\\*["']?[ \t]*[:=][ \t]*\\*["']?\[?(?:(?:bearer|basic|token|digest|negotiate)[ \t]+)?)([^\s"',;\[\\]+)"#,
         )?,
         cookie: Regex::new(
             r#"(?i)\b((?:set-)?cookie\\*["']?[ \t]*:[ \t]*\\*["']?)([^\r\n"']*=[^\r\n"']*)"#,
@@ -88,12 +88,13 @@ pub(super) fn build() -> Result<Patterns, regex::Error> {
         )?,
         // The MySQL family takes its password attached (`-ps3cr3t`, `-p'…'`; `-p db`
         // prompts and names a database), sshpass after `-p`, redis-cli after `-a`,
-        // openssl as `pass:…`.
+        // openssl as `pass:…`, `.netrc` after `password`.
         cli: Regex::new(concat!(
             r#"((?:(?i:\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlpump|mysqlsh|mysqlbinlog|mariadb|mariadb-dump|mariadb-admin)\b)[^\r\n;|&]*?[ \t"',]-p"#,
             r#"|(?i:\bsshpass\b)[^\r\n;|&]*?[ \t"',]-p[ \t"',]*"#,
             r#"|(?i:\bredis-cli\b)[^\r\n;|&]*?[ \t"',]-a[ \t"',]+"#,
-            r#"|(?:^|[\s"'])-pass(?:in|out)?[ \t"',]+pass:))"#,
+            r#"|(?:^|[\s"'])-pass(?:in|out)?[ \t"',]+pass:"#,
+            r#"|(?i:\bmachine\s+\S+\s+login\s+\S+\s+password[ \t]+)))"#,
             r#"('[^'\r\n]*'|"[^"\r\n]*"|[^\s'"\\,]+)"#,
         ))?,
         curl_user: Regex::new(
@@ -389,6 +390,10 @@ fn keep_value(verdict: Verdict, key: &str, value: &str, rest: &str, flag: bool) 
     }
     let digits = !value.is_empty() && value.chars().all(|c| c.is_ascii_digit());
     let words = names::words(key);
+    // A key file, not key material: `--tls-key /certs/tls.key`, `ssl_key: /etc/ssl/k.pem`.
+    if words.last().is_some_and(|w| w == "key") && looks_like_path(value) {
+        return true;
+    }
     if digits
         && value.len() < 6
         && words
@@ -398,12 +403,6 @@ fn keep_value(verdict: Verdict, key: &str, value: &str, rest: &str, flag: bool) 
         return true;
     }
     if flag {
-        // A key file, not key material: `--tls-key /certs/tls.key`.
-        if words.last().is_some_and(|w| w == "key")
-            && (value.starts_with('/') || value.starts_with("./"))
-        {
-            return true;
-        }
         // Usage text and prose: `--password string`, `--token TOKEN`, `--token is
         // required`.
         if FLAG_PROSE.contains(&lower.as_str())
@@ -413,7 +412,7 @@ fn keep_value(verdict: Verdict, key: &str, value: &str, rest: &str, flag: bool) 
         }
     }
     match verdict {
-        Verdict::UnlessPath => value.starts_with('/') || value.starts_with('~'),
+        Verdict::UnlessPath => looks_like_path(value),
         Verdict::IfCredentialLike => {
             !(value.len() >= 8
                 && (value.chars().any(|c| !c.is_ascii_alphabetic())
@@ -422,6 +421,46 @@ fn keep_value(verdict: Verdict, key: &str, value: &str, rest: &str, flag: bool) 
         }
         _ => false,
     }
+}
+
+/// A filesystem path rather than key material. Base64 can start with `/` too
+/// (`/K7MDENG/bPxR…`), so a path must also look like one: all-lowercase segments, or a
+/// well-known directory, or a key/certificate file extension.
+fn looks_like_path(value: &str) -> bool {
+    let v = value
+        .strip_prefix('~')
+        .or_else(|| value.strip_prefix('.'))
+        .unwrap_or(value);
+    if !v.starts_with('/') || value.contains(['+', '=']) {
+        return false;
+    }
+    const DIRS: &[&str] = &[
+        "/etc/",
+        "/var/",
+        "/run/",
+        "/secrets/",
+        "/certs/",
+        "/tmp/",
+        "/home/",
+        "/opt/",
+        "/usr/",
+        "/config/",
+        "/data/",
+        "/mnt/",
+        "/app/",
+        "/srv/",
+        "/root/",
+    ];
+    const EXTS: &[&str] = &[
+        ".pem", ".key", ".crt", ".cer", ".json", ".p12", ".pfx", ".jks", ".der", ".asc", ".gpg",
+        ".txt", ".conf", ".yaml", ".yml", ".env",
+    ];
+    let lower_segments = v.bytes().all(|b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'/' | b'.' | b'_' | b'-')
+    });
+    lower_segments
+        || DIRS.iter().any(|d| v.starts_with(d))
+        || EXTS.iter().any(|e| v.to_ascii_lowercase().ends_with(e))
 }
 
 /// Whether the value after a credential flag in an argv is left alone (placeholders,
@@ -434,18 +473,18 @@ pub(super) fn keep_flag_value(flag: &str, value: &str) -> bool {
     keep_value(verdict, flag, value, value, true)
 }
 
-/// Whether the closing quote after a run of `run` backslashes ends a value opened by a
-/// quote escaped `k` times. Unescaped (`"…"`): an even run (`\\"` is a backslash, then
-/// the end). Escaped once (`\"…\"`, JSON inside a JSON string): a literal quote is
-/// `\\\"`, the end `\"`; in general the run modulo 2^(k+1) is 2^k - 1.
+/// Whether a quote after a run of `run` backslashes closes a value whose opening quote
+/// had `k` backslashes. Each level of string nesting turns a quote's `k` escapes into
+/// `2k + 1` (`"`, `\"`, `\\\"`, …) and a literal backslash into two, so at the level
+/// of the opening quote the closing one is the run that leaves `k` after whole pairs of
+/// literal backslashes: `run ≡ k (mod 2(k+1))`. Unescaped, that is an even run (`\\"` is
+/// a backslash, then the end); once escaped, `\"` ends and `\\\"` is a literal quote.
 fn closes(run: usize, k: usize) -> bool {
-    if k == 0 {
-        return run % 2 == 0;
+    if (k + 1).is_power_of_two() {
+        run % (2 * (k + 1)) == k
+    } else {
+        run == k
     }
-    if k > 3 {
-        return run == k;
-    }
-    run % (1 << (k + 1)) == (1 << k) - 1
 }
 
 fn is_space(b: u8) -> bool {
@@ -480,6 +519,11 @@ fn quoted_end(b: &[u8], start: usize, quote: u8, k: usize) -> usize {
         let c = b[i];
         if c == b'\n' || c == b'\r' {
             return i;
+        }
+        if c == quote && k == 0 && quote == b'\'' && b.get(i + 1) == Some(&b'\'') {
+            // YAML's escaped quote inside single quotes: `'it''s'`.
+            i += 2;
+            continue;
         }
         if c == quote {
             let mut run = 0;
