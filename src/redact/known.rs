@@ -138,8 +138,12 @@ fn worth(s: &str) -> bool {
     if s.len() < 6 && s.chars().all(|c| c.is_ascii_digit()) {
         return false;
     }
-    // Markers of our own.
-    !(s.starts_with("[REDACTED") || s.starts_with("<redacted"))
+    // Markers of our own, and anything inside one (a value `DACT` would otherwise eat
+    // into every `[REDACTED]` on the next scrub).
+    !(s.starts_with("[REDACTED")
+        || s.starts_with("<redacted")
+        || SECRET_VALUE_MARK.contains(s)
+        || "<redacted: bytes, held a credential> (chars, set inline)".contains(s))
 }
 
 /// A value and the forms it is likely to reappear in: trimmed (`echo pw | base64` leaves

@@ -405,8 +405,11 @@ fn keep_value(verdict: Verdict, key: &str, value: &str, rest: &str, flag: bool) 
     if flag {
         // Usage text and prose: `--password string`, `--token TOKEN`, `--token is
         // required`.
+        // A placeholder is upper case *and* names a credential (`PASSWORD`, `DB_TOKEN`);
+        // an upper-case password is still a password.
         if FLAG_PROSE.contains(&lower.as_str())
-            || (value.len() >= 3 && value.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            || (value.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && (names::sensitive_name(value) || matches!(value, "VALUE" | "PASS" | "KEY")))
         {
             return true;
         }
@@ -629,6 +632,7 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
     let b = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
+    let mut changed = false;
     let mut pos = 0;
     while pos < text.len() {
         let Some(c) = p.key_value.captures_at(text, pos) else {
@@ -639,7 +643,7 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
         };
         let after = m.end();
         pos = after.max(pos + 1);
-        let sep = b[c.get(3).map_or(after, |s| s.start())];
+        let sep = c.get(3).map_or(b'=', |s| s.as_str().as_bytes()[0]);
         let open = c.get(4);
         // `token::Type` is a path, `token == x` a comparison.
         if open.is_none() && b.get(after) == Some(&sep) {
@@ -685,9 +689,10 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
         out.push_str(&text[copied..vs]);
         out.push_str(MARK);
         copied = ve;
+        changed = true;
         pos = ve.max(pos);
     }
-    if copied == 0 {
+    if !changed {
         return None;
     }
     out.push_str(&text[copied..]);
@@ -707,6 +712,7 @@ fn flags(p: &Patterns, text: &str) -> Option<String> {
     let b = text.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
+    let mut changed = false;
     let mut pos = 0;
     while pos < text.len() {
         let Some(c) = p.flag.captures_at(text, pos) else {
@@ -753,9 +759,10 @@ fn flags(p: &Patterns, text: &str) -> Option<String> {
         out.push_str(&text[copied..vs]);
         out.push_str(MARK);
         copied = ve;
+        changed = true;
         pos = ve.max(pos);
     }
-    if copied == 0 {
+    if !changed {
         return None;
     }
     out.push_str(&text[copied..]);
