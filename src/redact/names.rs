@@ -187,6 +187,17 @@ const STRONG_ENDINGS: &[&str] = &[
     "signingkey",
     "encryptionkey",
     "sessionkey",
+    // Single-word flags and settings: redis `--requirepass`/`masterauth`, keytool
+    // `-storepass`/`-keypass`.
+    "requirepass",
+    "masterauth",
+    "masterpass",
+    "storepass",
+    "keypass",
+    "dbpass",
+    "rootpass",
+    "adminpass",
+    "userpass",
 ];
 
 /// Lowercase words of a name: split at anything not alphanumeric and at lower→upper
@@ -265,6 +276,13 @@ pub(super) enum Verdict {
 /// `passwordFile`, `max_tokens`, `tokenExpirationSeconds`).
 pub(super) fn text_key(key: &str) -> Verdict {
     let w = core_words(key);
+    // `nginx.ingress.kubernetes.io/auth-secret: basic-auth`: a domain-qualified
+    // annotation ending in "secret" names a Secret object.
+    if let Some((domain, _)) = key.split_once('/') {
+        if domain.contains('.') && w.last().is_some_and(|l| l == "secret" || l == "secrets") {
+            return Verdict::No;
+        }
+    }
     let Some(last) = w.last().map(String::as_str) else {
         return Verdict::No;
     };

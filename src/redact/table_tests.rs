@@ -304,6 +304,21 @@ const HOSTILE: &[(&str, &str, &str)] = &[
         "client-key-data: ",
     ),
     (
+        "sh -c redis-server --requirepass s3cr3tReq --port 6379",
+        "s3cr3tReq",
+        "--port 6379",
+    ),
+    (
+        "keytool -importkeystore -storepass changeit99 -keypass changeit98",
+        "changeit9",
+        "keytool -importkeystore -storepass ",
+    ),
+    (
+        "credentials: {user: a, password: s3cr3tFlow}",
+        "s3cr3tFlow",
+        "{user: a, password: ",
+    ),
+    (
         "&Config{Host:db Password:gostruct-pw Port:5432}",
         "gostruct-pw",
         "Port:5432}",
@@ -370,6 +385,16 @@ const BENIGN: &[&str] = &[
     "imagePullSecrets:\n- name: regcred",
     "client-certificate-data: LS0tLS1CRUdJTiBDRVJU",
     "secretRef:\n  name: app-env",
+    "nginx.ingress.kubernetes.io/auth-secret: basic-auth",
+    "nginx.ingress.kubernetes.io/auth-type: basic",
+    "secret: {name: foo}",
+    "auth: {type: basic}",
+    "Liveness: exec [mysqladmin -uroot -p$MYSQL_ROOT_PASSWORD ping]",
+    "Using token from /var/run/secrets/kubernetes.io/serviceaccount/token",
+    "token refresh failed: 401 Unauthorized",
+    "Error: Invalid value for '--token': must be set",
+    "password_hash: $2y$10$abcdefghijklmnopqrstuv",
+    "access_token_expires_in=3600",
 ];
 
 #[test]

@@ -80,7 +80,7 @@ pub(super) fn build() -> Result<Patterns, regex::Error> {
             r#"(?i)\b((?:proxy-)?authorization\\*["']?[ \t]*[:=][ \t]*\\*["']?\[?(?:(?:bearer|basic|token|digest|negotiate)[ \t]+)?)([^\s"',;\[\\]+)"#,
         )?,
         cookie: Regex::new(
-            r#"(?i)\b((?:set-)?cookie\\*["']?[ \t]*:[ \t]*\\*["']?)([^\r\n"']*=[^\r\n"']*)"#,
+            r#"(?i)\b((?:set-)?cookie\\*["']?[ \t]*:[ \t]*\[?\\*["']?)([^\r\n"']*=[^\r\n"']*)"#,
         )?,
         bearer: Regex::new(r"(?i)\b(bearer[ \t]+)([A-Za-z0-9._~+/-]+=*)")?,
         url_creds: Regex::new(
@@ -115,7 +115,7 @@ pub(super) fn build() -> Result<Patterns, regex::Error> {
         ))?,
         // Values that name where a credential comes from rather than being one.
         reference: Regex::new(concat!(
-            r"^(?:\$\{[^}\s]{1,100}\}|\$\([A-Za-z_][A-Za-z0-9_]*\)|\$[A-Z_][A-Z0-9_]*\b",
+            r"^(?:\$\{[A-Za-z_][A-Za-z0-9_.]{0,100}\}|\$\([A-Za-z_][A-Za-z0-9_]*\)|\$[A-Z_][A-Z0-9_]*\b",
             r"|%[A-Za-z_][A-Za-z0-9_]*%|\{\{[^}]{1,200}\}\}",
             r"|<(?:from|field|resource|redacted|set|none|nil|unset|empty|hidden)\b[^<>\r\n]{0,200}>)",
         ))?,
@@ -650,7 +650,21 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
             continue;
         }
         let key = key_m.as_str();
-        let verdict = names::text_key(key);
+        // `'--token': must be set` is prose about a flag, not a pair.
+        if key.starts_with('-') && sep == b':' {
+            continue;
+        }
+        // An annotation key's domain (`nginx.ingress.kubernetes.io/auth-secret`) is part
+        // of the name; the regex stops at the `/`. Looked back a bounded distance.
+        let mut start = key_m.start();
+        while start > 0
+            && key_m.start() - start < 256
+            && (b[start - 1].is_ascii_alphanumeric()
+                || matches!(b[start - 1], b'.' | b'-' | b'_' | b'/'))
+        {
+            start -= 1;
+        }
+        let verdict = names::text_key(&text[start..key_m.end()]);
         let query = key_m.start() > 0 && matches!(b[key_m.start() - 1], b'?' | b'&');
         match verdict {
             Verdict::No => continue,
@@ -699,10 +713,13 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
     Some(out)
 }
 
-/// `{` or `[` that opens JSON/YAML flow structure rather than starting a password.
+/// `{` or `[` that opens JSON/YAML flow structure rather than starting a password:
+/// followed by a quote, a bracket, a blank, the end or a `key:` (`{name: foo}`).
 fn structure_follows(value: &str) -> bool {
     let rest = &value[1..];
-    rest.is_empty() || rest.starts_with(['"', '\'', '\\', '}', ']', ' ', '{', '['])
+    rest.is_empty()
+        || rest.starts_with(['"', '\'', '\\', '}', ']', ' ', '{', '['])
+        || key_at(rest.as_bytes(), 0)
 }
 
 /// `--password VALUE`, `-token VALUE`, `"--password", "VALUE"` (an argv array in JSON),
