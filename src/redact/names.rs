@@ -233,7 +233,8 @@ fn core_words(name: &str) -> Vec<String> {
         .into_iter()
         .map(|w| {
             let t = w.trim_end_matches(|c: char| c.is_ascii_digit());
-            if t.is_empty() {
+            // `password2` → `password`, but `s3` stays `s3`.
+            if t.len() < 3 {
                 w
             } else {
                 t.to_string()
@@ -420,6 +421,7 @@ mod tests {
             "db.password",
             "VAULT_SECRET_ID",
             "API_TOKEN",
+            "DB_PASSWORD2",
             "JWT_SECRET",
             "SIGNING_KEY_PEM",
             "PASSWORD_B64",
@@ -433,6 +435,7 @@ mod tests {
             "CACHE_KEY_PREFIX",
             "CACHE_KEY",
             "ROUTING_KEY",
+            "S3_KEY",
             "DB_PASSWORD_FILE",
             "SECRET_NAME",
             "secretName",
