@@ -220,6 +220,28 @@ async fn secrets_show_key_names_only() {
 }
 
 #[tokio::test]
+async fn a_secret_read_by_a_tool_is_scrubbed_from_any_later_text() {
+    let h = scenario("healthy").await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    call(
+        &ctx,
+        "get_resource",
+        json!({"kind": "secret", "name": "web-secret"}),
+    )
+    .await;
+    // A copy with nothing around it that a pattern could recognise (an app echoing its
+    // key, the key base64-encoded in someone's ConfigMap).
+    let text =
+        format!("started with {SECRET_VALUE} and a2FpLXRlc3Qtc2VjcmV0LXZhbHVlLWRvLW5vdC1sZWFr");
+    let out = kai::redact::scrub(&text);
+    assert_clean(&out);
+    assert!(
+        out.starts_with("started with [REDACTED:secret-value]"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
 async fn describe_pod_shows_the_crash_and_owner_chain() {
     let h = scenario("crashloop-app-error").await;
     let ctx = ctx_for(&h.namespace, false).await;

@@ -507,14 +507,14 @@ async fn a_patch_that_copies_a_secret_value_leaks_it_nowhere() {
     // Into a label: the server rejects the value and echoes it in its error message.
     // Into an annotation: the dry run succeeds and the value is in the diff.
     let w = world("hx-copy").await;
-    for (target, want_applied) in [
-        ("/metadata/labels/leak", false),
-        ("/metadata/annotations/leak", true),
-    ] {
+    for (map, want_applied) in [("labels", false), ("annotations", true)] {
         let llm = model(vec![(
             "patch_resource",
             json!({"kind": "Secret", "name": "app-creds", "patch_type": "json",
-                "patch": [{"op": "copy", "from": "/data/password", "path": target}]}),
+            "patch": [
+                {"op": "add", "path": format!("/metadata/{map}"), "value": {"kept": "x"}},
+                {"op": "copy", "from": "/data/password", "path": format!("/metadata/{map}/leak")}
+            ]}),
         )]);
         let r = run(&w, Some(&llm), &["--yes", "--no-pregather", "copy it"]);
         assert_eq!(r.code, Some(0), "{}", r.show());
@@ -522,9 +522,17 @@ async fn a_patch_that_copies_a_secret_value_leaks_it_nowhere() {
         assert_eq!(
             r.audit.contains("\"applied\":true"),
             want_applied,
-            "{target}: {}",
-            r.audit
+            "{map}: {}",
+            r.show()
         );
+        if !want_applied {
+            // The server's own message quoted the value; the model got it scrubbed.
+            assert!(
+                r.tool_results(1).contains("Invalid value"),
+                "{}",
+                r.tool_results(1)
+            );
+        }
     }
     // -o json and the no-terminal proposal print the same diff: still nothing.
     let llm = model(vec![(

@@ -3,7 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kai::cluster::budget::fit_log;
-use kai::redact::{redact_env_values, redact_secret_value, scrub};
+use kai::redact::{
+    redact_args, redact_configmap, redact_env_values, redact_secret_value, remember_secret, scrub,
+    sensitive_name, SECRET_VALUE_MARK,
+};
 
 const JWT: &str = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEyMyJ9.eyJpc3MiOiJrdWJlcm5ldGVzIiwic3ViIjoiYXBwIn0.Zm9vYmFyYmF6cXV4";
 
@@ -96,4 +99,87 @@ fn ordinary_operational_text_is_untouched() {
                 secretName: db-creds\n\
                 tokenExpirationSeconds: 3607";
     assert_eq!(scrub(text), text);
+}
+
+#[test]
+fn a_secret_read_once_is_scrubbed_wherever_it_reappears() {
+    // The value has no `password=` in front of it anywhere below: only the registry of
+    // known values can catch it.
+    let mut secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "payments"},
+        "data": {"stripe": "aXQtcmVhcHBlYXJzLTQ0Mg=="}
+    });
+    remember_secret(&secret);
+    redact_secret_value(&mut secret);
+    assert_eq!(secret["data"]["stripe"], "<redacted: 16 bytes>");
+    let log = "2024-05-01T10:00:00Z retrying charge with it-reappears-442 (attempt 3)\n\
+               2024-05-01T10:00:01Z dumping env blob aXQtcmVhcHBlYXJzLTQ0Mg==\n";
+    let out = scrub(log);
+    assert!(!out.contains("it-reappears-442"), "{out}");
+    assert!(!out.contains("aXQtcmVhcHBlYXJzLTQ0Mg"), "{out}");
+    assert_eq!(out.matches(SECRET_VALUE_MARK).count(), 2, "{out}");
+    assert!(out.contains("(attempt 3)"));
+}
+
+#[test]
+fn a_deployment_and_its_configmap_lose_every_planted_credential() {
+    let mut deploy = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    "spec": {"template": {"spec": {"containers": [{
+        "name": "api",
+        "command": ["/app", "--db-password", "planted-arg-pw-1"],
+        "args": ["--api-token=planted-arg-tok-2", "--listen", ":8080"],
+        "env": [
+            {"name": "DB_PASS", "value": "planted-env-pw-3"},
+            {"name": "DATABASE_URL", "value": "mysql://app:planted-url-pw-4@db:3306/app"},
+            {"name": "TOKEN_TTL_SECONDS", "value": "300"}
+        ]
+    }]}}}});
+    redact_env_values(&mut deploy);
+    redact_args(&mut deploy);
+    let mut cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "data": {"db_password": "planted-cm-pw-5",
+                 "app.properties": "spring.datasource.password=planted-cm-pw-6\nserver.port=8080\n"}});
+    redact_configmap(&mut cm);
+    let text = format!(
+        "{}{}",
+        scrub(&serde_yaml::to_string(&deploy).unwrap()),
+        scrub(&serde_yaml::to_string(&cm).unwrap())
+    );
+    assert!(!text.contains("planted-"), "{text}");
+    for kept in [
+        "--listen",
+        ":8080",
+        "TOKEN_TTL_SECONDS",
+        "'300'",
+        "server.port=8080",
+        "db_password",
+    ] {
+        assert!(text.contains(kept), "{kept} missing:\n{text}");
+    }
+}
+
+#[test]
+fn credential_names_are_told_from_names_about_credentials() {
+    for n in [
+        "DB_PASS",
+        "MYSQL_PWD",
+        "REDIS_AUTH",
+        "GPG_PASSPHRASE",
+        "GCP_CREDENTIALS",
+        "API_KEY",
+        "SECRET_KEY",
+        "PRIVATE_KEY",
+    ] {
+        assert!(sensitive_name(n), "{n}");
+    }
+    for n in [
+        "TOKEN_TTL_SECONDS",
+        "CACHE_KEY_PREFIX",
+        "DB_PASSWORD_FILE",
+        "SECRET_NAME",
+        "LOG_LEVEL",
+    ] {
+        assert!(!sensitive_name(n), "{n}");
+    }
 }

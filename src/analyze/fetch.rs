@@ -227,7 +227,8 @@ pub async fn snapshot(client: &Client, namespace: Option<&str>) -> Result<Snapsh
         ),
         list_events(client, ns),
         // ConfigMaps and Secrets are reduced to key names page by page, as they arrive:
-        // values (Helm release Secrets are large) never accumulate.
+        // values (Helm release Secrets are large) never accumulate. Secret values are
+        // remembered first, so a copy in a log or an event is scrubbed.
         list_all(api::<ConfigMap>(client, ns), "configmaps", ns, None, |c| {
             let keys = c
                 .data
@@ -237,6 +238,7 @@ pub async fn snapshot(client: &Client, namespace: Option<&str>) -> Result<Snapsh
             keys_only(ns_of(&c.metadata), name_of(&c.metadata), keys)
         }),
         list_all(api::<Secret>(client, ns), "secrets", ns, None, |s| {
+            crate::redact::remember_k8s_secret(&s);
             let keys = s
                 .data
                 .unwrap_or_default()

@@ -147,10 +147,16 @@ fn write_synced(data_dir: &Path, bytes: &[u8]) -> Result<(), AuditError> {
 /// Append one record as one line, in one write (O_APPEND keeps concurrent lines whole),
 /// synced to disk before returning.
 pub fn append(data_dir: &Path, record: &AuditRecord) -> Result<(), AuditError> {
-    let mut line = serde_json::to_vec(record).map_err(|e| AuditError::Write {
+    let err = |e: serde_json::Error| AuditError::Write {
         path: path(data_dir),
         source: std::io::Error::other(e),
-    })?;
+    };
+    // The audit log is an egress too: a Secret value copied into another field (an
+    // annotation, an error message) is replaced wherever it appears. Only remembered
+    // values: pattern rules could alter ordinary values an undo restores.
+    let mut value = serde_json::to_value(record).map_err(err)?;
+    crate::redact::scrub_known_json(&mut value);
+    let mut line = serde_json::to_vec(&value).map_err(err)?;
     line.push(b'\n');
     write_synced(data_dir, &line)
 }

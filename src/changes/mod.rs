@@ -523,7 +523,14 @@ async fn dry_run_step(cluster: &Cluster, step: &Step) -> Result<Prepared, Change
         }
         let rv = rv_of(live.as_ref());
         match cluster.dry_run(&step.request(rv.as_deref(), true)).await {
-            Ok(result) => return Ok(Prepared { live, result }),
+            Ok(result) => {
+                // The values a change would write into a Secret are as secret as the
+                // ones it replaces: a copy of them elsewhere is scrubbed too.
+                if let (true, Some(r)) = (step.is_secret(), &result) {
+                    crate::redact::remember_secret(r);
+                }
+                return Ok(Prepared { live, result });
+            }
             Err(e) => {
                 if !moved_under(&e, cluster, step, rv.as_deref()).await {
                     return Err(classify(e, step, true));

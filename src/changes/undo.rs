@@ -147,6 +147,20 @@ async fn undo_change(cluster: &Cluster, record: &AuditRecord) -> Result<Change, 
             record.id
         )));
     }
+    // A recorded state with a scrubbed value (a Secret value copied into an ordinary
+    // field) cannot be restored faithfully; putting the marker back would be wrong.
+    if let Some(obj) = record.objects.iter().find(|o| {
+        o.kind != "Secret"
+            && o.before
+                .as_ref()
+                .is_some_and(|b| b.to_string().contains("[REDACTED"))
+    }) {
+        return Err(ChangeError::CannotUndo(format!(
+            "the state of {} before change {} was recorded with a Secret value removed from it; kai never stores Secret values, so it cannot restore that object exactly. Restore it from your source of truth",
+            obj.label(),
+            record.id
+        )));
+    }
     for obj in record.objects.iter().rev().filter(|o| o.applied || pending) {
         let kind = cluster.resolve(&kind_query(obj)).await?;
         let probe = Step::new(

@@ -309,10 +309,10 @@ fn container_block(out: &mut String, c: &Container, cs: Option<&ContainerStatus>
     w!(out, "{ind}{}:", c.name);
     w!(out, "{ind}  Image: {}", c.image.clone().unwrap_or_default());
     if let Some(cmd) = &c.command {
-        w!(out, "{ind}  Command: {}", cmd.join(" "));
+        w!(out, "{ind}  Command: {}", redact::display_args(cmd));
     }
     if let Some(args) = c.args.as_ref().filter(|a| !a.is_empty()) {
-        w!(out, "{ind}  Args: {}", args.join(" "));
+        w!(out, "{ind}  Args: {}", redact::display_args(args));
     }
     if let Some(ports) = c.ports.as_ref().filter(|p| !p.is_empty()) {
         let p: Vec<String> = ports
@@ -464,7 +464,10 @@ fn probe_text(p: &Probe) -> String {
     } else if let Some(t) = &p.tcp_socket {
         format!("tcp-socket :{:?}", t.port)
     } else if let Some(e) = &p.exec {
-        format!("exec [{}]", e.command.clone().unwrap_or_default().join(" "))
+        format!(
+            "exec [{}]",
+            redact::display_args(e.command.as_deref().unwrap_or_default())
+        )
     } else if p.grpc.is_some() {
         "grpc".into()
     } else {
@@ -547,9 +550,11 @@ async fn check_references(cluster: &Cluster, ns: &str, spec: Option<&PodSpec>) -
     let secret_checks = secrets.iter().map(|(name, keys)| {
         let api = secret_api.clone();
         async move {
-            // Only key names are looked at; the values are dropped here.
+            // Only key names are looked at; the values are remembered (so copies elsewhere
+            // are scrubbed) and dropped here.
             let found = api.get_opt(name).await.map(|o| {
                 o.map(|s| {
+                    redact::remember_k8s_secret(&s);
                     let mut k: BTreeSet<String> = s.data.unwrap_or_default().into_keys().collect();
                     k.extend(s.string_data.unwrap_or_default().into_keys());
                     k
@@ -1441,10 +1446,14 @@ async fn describe_generic(
         w!(out, "Controlled by: {chain}");
     }
     let mut v = serde_json::to_value(&obj).map_err(|e| ClusterError::Other(e.to_string()))?;
-    if kind.resource.kind == "Secret" {
-        redact::redact_secret_value(&mut v);
+    // By kind name alone: a same-named kind from another group is redacted too.
+    match kind.resource.kind.as_str() {
+        "Secret" => redact::redact_secret_value(&mut v),
+        "ConfigMap" => redact::redact_configmap(&mut v),
+        _ => {}
     }
     redact::redact_env_values(&mut v);
+    redact::redact_args(&mut v);
     if let Some(t) = v.get("type").and_then(Value::as_str) {
         w!(out, "Type: {t}");
     }

@@ -115,13 +115,26 @@ pub async fn get_object(
     Cluster::check_name(kind, name)?;
     let api = cluster.api(kind, Some(&ns_name))?;
     match api.get_opt(name).await {
-        Ok(Some(o)) => Ok(o),
+        Ok(Some(o)) => {
+            remember_if_secret(kind, std::slice::from_ref(&o));
+            Ok(o)
+        }
         Ok(None) => Err(not_found(cluster, kind, name, &ns_name).await),
         Err(e) => Err(ClusterError::from_kube(
             e,
             "get",
             &resource_desc(kind, &ns_name),
         )),
+    }
+}
+
+/// Every Secret read from the cluster has its values remembered before anything else
+/// sees it, so a copy anywhere else (a log line, an annotation) is scrubbed too.
+fn remember_if_secret(kind: &Kind, objs: &[DynamicObject]) {
+    if kind.resource.kind == "Secret" && kind.resource.group.is_empty() {
+        for o in objs {
+            redact::remember_secret(&o.data);
+        }
     }
 }
 
@@ -191,6 +204,7 @@ pub async fn list_all(
             .list(&lp)
             .await
             .map_err(|e| ClusterError::from_kube(e, "list", &resource_desc(kind, &ns_name)))?;
+        remember_if_secret(kind, &page.items);
         items.extend(page.items);
         match page.metadata.continue_ {
             Some(c) if !c.is_empty() && items.len() < MAX_LIST => lp.continue_token = Some(c),
@@ -739,8 +753,9 @@ pub fn clean_object(v: &mut Value) {
 }
 
 /// `get_resource`: YAML without managedFields and noisy annotations; Secret values
-/// never leave this function, and inline env values of credential-named variables are
-/// withheld.
+/// never leave this function, inline env values of credential-named variables and
+/// credential flags in command lines are withheld, ConfigMap entries are judged by key
+/// name and content.
 pub async fn get_resource(
     cluster: &Cluster,
     kind: &str,
@@ -761,10 +776,14 @@ pub async fn get_resource(
         }
     }
     clean_object(&mut v);
-    if kind.resource.kind == "Secret" && kind.resource.group.is_empty() {
-        redact::redact_secret_value(&mut v);
+    // By kind name alone: a same-named kind from another group is redacted too.
+    match kind.resource.kind.as_str() {
+        "Secret" => redact::redact_secret_value(&mut v),
+        "ConfigMap" => redact::redact_configmap(&mut v),
+        _ => {}
     }
     redact::redact_env_values(&mut v);
+    redact::redact_args(&mut v);
     let yaml = serde_yaml::to_string(&v).map_err(|e| ClusterError::Other(e.to_string()))?;
     let yaml = redact::scrub(&yaml);
     Ok(budget::fit_text(
