@@ -394,12 +394,11 @@ async fn a_namespace_with_a_hash_sends_no_write_at_all() {
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
         api.get(ns).await.unwrap()
     };
-    assert!(nsobj
+    assert!(!nsobj
         .metadata
         .labels
         .unwrap_or_default()
-        .get("owned")
-        .is_none());
+        .contains_key("owned"));
     drop(w);
 }
 

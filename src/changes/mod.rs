@@ -732,7 +732,6 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
             };
             let mut p = prepared[i].clone();
             let r = apply_step(&cluster, step, &mut p, &mut before_send).await;
-            drop(before_send);
             prepared[i] = p;
             match r {
                 Ok(after) => {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -70,9 +70,7 @@ pub fn is_dry_run(query: Option<&str>) -> bool {
 
 impl GateState {
     fn body_hash(&self, body: &[u8]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        body.hash(&mut h);
-        h.finish()
+        self.hasher.hash_one(body)
     }
 
     /// Mint the approval for this exact request. Only the change pipeline calls this,
