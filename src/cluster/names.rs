@@ -200,6 +200,35 @@ pub fn check_version(version: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// An `apiVersion` for `group` and `version` (both checked on their own): exactly
+/// `version` for the core group, `group/version` otherwise. The client builds read
+/// paths from it as given, and `/v1` splits into the core group and `v1` without being
+/// one (it made `/api//v1/...`).
+pub fn check_api_version(api_version: &str, group: &str, version: &str) -> Result<(), NameError> {
+    let ok = if group.is_empty() {
+        api_version == version
+    } else {
+        api_version
+            .strip_prefix(group)
+            .and_then(|rest| rest.strip_prefix('/'))
+            == Some(version)
+    };
+    if ok {
+        Ok(())
+    } else {
+        let want = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Err(err(
+            "API version",
+            api_version,
+            format!("expected {want:?}"),
+        ))
+    }
+}
+
 /// A resource's plural name as discovery reports it (lowercase, no separators). Checked
 /// because a custom resource's plural comes from the cluster, which is untrusted too.
 pub fn check_plural(plural: &str) -> Result<(), NameError> {
@@ -313,6 +342,17 @@ mod tests {
             "", "1", "v", "v1#", "v1/../x", "v1beta", "V1", "v1?x=1", "v1gamma1",
         ] {
             assert!(check_version(v).is_err(), "{v:?}");
+        }
+        check_api_version("v1", "", "v1").unwrap();
+        check_api_version("apps/v1", "apps", "v1").unwrap();
+        for (av, g, v) in [
+            ("/v1", "", "v1"),
+            ("v1", "apps", "v1"),
+            ("apps/v2", "apps", "v1"),
+            ("appsx/v1", "apps", "v1"),
+            ("apps//v1", "apps", "v1"),
+        ] {
+            assert!(check_api_version(av, g, v).is_err(), "{av:?}");
         }
         check_group("").unwrap();
         check_group("apps").unwrap();

@@ -123,9 +123,12 @@ impl ObjectRef {
 /// A kind's group, version and plural end up in the path too; discovery data comes
 /// from the cluster (custom resources) and a manifest's apiVersion from the model.
 pub fn check_kind(kind: &Kind) -> Result<(), NameError> {
-    names::check_group(&kind.resource.group)?;
-    names::check_version(&kind.resource.version)?;
-    names::check_plural(&kind.resource.plural)
+    let r = &kind.resource;
+    names::check_group(&r.group)?;
+    names::check_version(&r.version)?;
+    // Reads (kube's `Api`) build their paths from `api_version`, not group and version.
+    names::check_api_version(&r.api_version, &r.group, &r.version)?;
+    names::check_plural(&r.plural)
 }
 
 /// What a write does to its object.
@@ -334,5 +337,9 @@ mod tests {
         let mut k = kind::<Deployment>(true);
         k.resource.version = "v1#".into();
         assert!(ObjectRef::new(k, Some("shop"), "web").is_err());
+        // `apiVersion: /v1` on a core kind: group "" and version v1 pass on their own.
+        let mut k = kind::<Namespace>(false);
+        k.resource.api_version = "/v1".into();
+        assert!(ObjectRef::new(k, None, "shop").is_err());
     }
 }

@@ -6,6 +6,11 @@
 //! The proxy listens on plain HTTP on loopback and forwards each request with a kube
 //! client of the context it was made for (so the caller's kubeconfig needs no
 //! credentials), buffering bodies: it is for request/response calls, not watches.
+//!
+//! A connection the proxy could not read as HTTP (a request line or header the server
+//! would refuse too) is not a [`Recorded`] request, but it is not lost either: it is
+//! listed in [`RecordingProxy::errors`], so a test can assert that nothing it sent went
+//! unrecorded.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -104,6 +109,7 @@ fn decode(s: &str) -> String {
 pub struct RecordingProxy {
     port: u16,
     log: Arc<Mutex<Vec<Recorded>>>,
+    errors: Arc<Mutex<Vec<String>>>,
     kubeconfig: PathBuf,
     task: tokio::task::JoinHandle<()>,
 }
@@ -130,23 +136,35 @@ impl RecordingProxy {
             .map_err(|e| Error::io("reading the recording proxy's port", e))?
             .port();
         let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let task_log = log.clone();
+        let task_errors = errors.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of file descriptors and the like: note it, and do not spin.
+                        lock(&task_errors).push(format!("accepting a connection: {e}"));
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
                 };
                 let client = client.clone();
                 let log = task_log.clone();
+                let errors = task_errors.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let client = client.clone();
                         let log = log.clone();
                         async move { Ok::<_, Infallible>(forward(client, log, req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
+                        .await
+                    {
+                        lock(&errors).push(e.to_string());
+                    }
                 });
             }
         });
@@ -159,6 +177,7 @@ impl RecordingProxy {
         Ok(RecordingProxy {
             port,
             log,
+            errors,
             kubeconfig,
             task,
         })
@@ -192,6 +211,13 @@ impl RecordingProxy {
     /// Everything recorded so far.
     pub fn recorded(&self) -> Vec<Recorded> {
         lock(&self.log).clone()
+    }
+
+    /// Connections that ended in an error before or while a request was read (a
+    /// malformed request line, a body cut short): what a client sent that is not in
+    /// [`RecordingProxy::recorded`]. Empty when every byte sent was a well-formed request.
+    pub fn errors(&self) -> Vec<String> {
+        lock(&self.errors).clone()
     }
 }
 
