@@ -655,6 +655,19 @@ pub async fn owner_chain(cluster: &Cluster, ns: &str, meta: &ObjectMeta) -> Stri
             None => (String::new(), o.api_version.clone()),
         };
         let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &o.kind));
+        // Owner references are cluster content: checked like any name before they go
+        // into a path (a bad one ends the walk; the chain so far is still shown).
+        let kind = super::Kind {
+            resource: ar.clone(),
+            caps: kube::discovery::ApiCapabilities {
+                scope: kube::discovery::Scope::Namespaced,
+                subresources: Vec::new(),
+                operations: Vec::new(),
+            },
+        };
+        if Cluster::check_name(&kind, &o.name).is_err() {
+            break;
+        }
         let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), ns, &ar);
         match api.get_opt(&o.name).await {
             Ok(Some(obj)) => owner = controller_of(&obj.metadata),
