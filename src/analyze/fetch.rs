@@ -313,11 +313,10 @@ async fn fetch_logs(
             };
             match api.logs(&pod, &lp).await {
                 // Findings quote log lines on stdout, in `-o json` and to the model:
-                // credentials and control sequences go before any rule sees the text.
-                Ok(text) => Some((
-                    (ns, pod, container),
-                    crate::redact::scrub(&crate::egress::strip_controls(&text)),
-                )),
+                // credentials go before any rule sees the text. Control sequences stay
+                // (each egress makes them harmless its own way: visible on a terminal,
+                // escaped in JSON, removed for the model), so the user can see them.
+                Ok(text) => Some(((ns, pod, container), crate::redact::scrub(&text))),
                 Err(e) => {
                     tracing::debug!(%ns, %pod, %container, error = %e, "no log tail");
                     None
