@@ -206,15 +206,16 @@ def causes_in_doc(causes_md):
     return codes
 
 
-def check_queries(path, slugs, titles, cause_slugs, errors):
+def check_queries(path, shown, slugs, titles, cause_slugs, errors):
+    """`shown` is how messages name the file (relative to the repository root)."""
     if not path.is_file():
-        errors.add(path, "missing")
+        errors.add(shown, "missing")
         return 0
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        errors.add(path, f"not UTF-8: {e}")
+        errors.add(shown, f"not UTF-8: {e}")
         return 0
     seen = {}
     expected = set()
@@ -222,7 +223,7 @@ def check_queries(path, slugs, titles, cause_slugs, errors):
     for n, line in enumerate(text.split("\n"), start=1):
         if line == "" and n == len(text.split("\n")):
             continue  # the final newline
-        at = f"{path}:{n}"
+        at = f"{shown}:{n}"
         fields = line.split("\t")
         if len(fields) != 2:
             errors.add(at, f"expected 'query<TAB>slug', got {len(fields)} field(s)")
@@ -241,9 +242,9 @@ def check_queries(path, slugs, titles, cause_slugs, errors):
         expected.add(slug)
         count += 1
     if count < MIN_QUERIES:
-        errors.add(path, f"{count} queries, at least {MIN_QUERIES} required")
+        errors.add(shown, f"{count} queries, at least {MIN_QUERIES} required")
     for slug in sorted(cause_slugs - expected):
-        errors.add(path, f"no query expects cause runbook {slug!r}")
+        errors.add(shown, f"no query expects cause runbook {slug!r}")
     return count
 
 
@@ -312,7 +313,8 @@ def main():
             errors.add("docs/runbooks", f"cause {code!r} is covered by {len(owners)} runbooks "
                        f"({', '.join(owners) or 'none'}), expected exactly 1")
 
-    queries = check_queries(runbook_dir / "queries.tsv", slugs, titles, cause_slugs, errors)
+    queries = check_queries(runbook_dir / "queries.tsv", "docs/runbooks/queries.tsv", slugs, titles,
+                           cause_slugs, errors)
 
     if errors.items:
         for item in errors.items:
