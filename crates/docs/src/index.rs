@@ -12,6 +12,11 @@ use std::collections::{HashMap, HashSet};
 
 /// Longest query analysed; the rest is ignored (a pasted log dump is not a better query).
 pub const MAX_QUERY_BYTES: usize = 4096;
+/// Distinct terms of one query that are scored (after analysis and expansion).
+const MAX_QUERY_TERMS: usize = 256;
+/// Unknown words of one query that are looked up for a spelling correction: each lookup
+/// scans part of the vocabulary, and a pasted log line is full of unknown words.
+const MAX_CORRECTIONS: usize = 16;
 /// Most results one search returns, whatever `k` asks.
 pub const MAX_K: usize = 100;
 /// Snippet length in bytes (plain text).
@@ -339,9 +344,14 @@ impl Index {
     fn query(&self, query: &str) -> Vec<String> {
         let q = cut(query, MAX_QUERY_BYTES);
         let mut terms = Vec::new();
+        let mut corrections_left = MAX_CORRECTIONS;
         for t in self.analyzer.query_terms(q, self.tuning.synonyms) {
-            if self.tuning.spelling && !t.surface.is_empty() && !self.vocab.stems.contains(&t.stem)
+            if self.tuning.spelling
+                && corrections_left > 0
+                && !t.surface.is_empty()
+                && !self.vocab.stems.contains(&t.stem)
             {
+                corrections_left -= 1;
                 if let Some(fix) = self.vocab.correct(&t.surface) {
                     terms.push(fix.to_string());
                 }
@@ -350,6 +360,7 @@ impl Index {
         }
         let mut seen = HashSet::new();
         terms.retain(|t| seen.insert(t.clone()));
+        terms.truncate(MAX_QUERY_TERMS);
         terms
     }
 
@@ -664,6 +675,13 @@ mod tests {
         let q = "OOMKilled ".repeat(10_000);
         let hits = idx().search(&q, 1);
         assert_eq!(hits.len(), 1);
+        // Many distinct unknown words: bounded analysis, still an answer.
+        let i = idx();
+        let q: String = (0..2000)
+            .map(|n| format!("zqwx{n:05}abc OOMKilled "))
+            .collect();
+        assert!(i.query(&q).len() <= MAX_QUERY_TERMS);
+        assert!(!i.search(&q, 1).is_empty());
     }
 
     #[test]
@@ -716,6 +734,23 @@ mod tests {
         assert_eq!(ids.len(), 5);
         assert_eq!(&ids[1..3], [1, 4]);
         assert!((f[0].1 - 2.0 / 62.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn index_can_be_shared_across_threads_and_hits_serialise_to_the_cli_json_shape() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Index>();
+        let h = idx()
+            .search("ImagePullBackOff manifest unknown", 1)
+            .remove(0);
+        let v = serde_json::to_value(&h).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["causes", "heading", "score", "snippet", "source", "title"]
+        );
+        assert_eq!(v["source"], "docs/runbooks/image-pull-not-found.md");
     }
 
     #[test]

@@ -542,6 +542,10 @@ fn sync(dirs: &[PathBuf], opts: &IndexOptions) -> Result<Synced, DocsError> {
     }
     // What is left of the old index is gone: deleted, outside the folders now, or in a
     // folder that disappeared.
+    if old_entries.values().any(|e| e.doc.builtin) {
+        // A runbook this version of kai no longer ships.
+        changed = true;
+    }
     let mut gone: Vec<&Entry> = old_entries.values().filter(|e| !e.doc.builtin).collect();
     gone.sort_by(|a, b| a.doc.source.cmp(&b.doc.source));
     for e in gone {
