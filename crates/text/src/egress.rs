@@ -3,7 +3,8 @@
 //! [`for_model`] is what every message to the model passes just before the request is
 //! built (see `Agent::request_messages`): cluster content is hostile, and a log line that
 //! carries a terminal escape sequence or a credential must reach neither the model nor,
-//! through the model's answer, the user's terminal.
+//! through the model's answer, the user's terminal. [`for_terminal`] is the same stop for
+//! text on its way to a terminal.
 
 use std::borrow::Cow;
 
@@ -115,6 +116,59 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
                 chars.next();
             }
         }
+    }
+}
+
+// The egress toward a terminal, the counterpart of `for_model`: there control and escape
+// characters become *visible* rather than removed, so an operator still sees that
+// something odd was there (see the front end's `ui::term`).
+
+/// Make control and escape characters visible and inert: ESC becomes `^[`, other C0
+/// controls caret notation (`^G`, `^H`, `^M` for a bare carriage return), DEL `^?`, C1
+/// controls (`\u{9b}` is a one-byte CSI on some terminals) and the bidirectional
+/// overrides that can reorder what is shown (`\u{202e}`) a `\u{…}` escape. Newlines and
+/// tabs stay; a CR directly before a newline (Windows line endings) is dropped, since it
+/// overwrites nothing.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if !needs_escape(c) => out.push(c),
+            '\u{7f}' => out.push_str("^?"),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                // 0x00..0x1f map to '@', 'A'..'Z', '[', '\\', ']', '^', '_'.
+                out.push(char::from(c as u8 + 0x40));
+            }
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    match c {
+        '\n' | '\t' => false,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
+        // Bidi embeddings, overrides and isolates ("Trojan Source").
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => true,
+        _ => false,
+    }
+}
+
+/// Credentials scrubbed ([`crate::redact::scrub`]), then [`sanitize`]d: what every piece
+/// of untrusted text goes through before it reaches stdout or stderr in text form.
+/// Scrubbing comes first so its patterns see the text as it was written.
+pub fn for_terminal(text: &str) -> String {
+    let scrubbed = crate::redact::scrub(text);
+    match sanitize(&scrubbed) {
+        Cow::Borrowed(_) => scrubbed,
+        Cow::Owned(s) => s,
     }
 }
 
