@@ -14,12 +14,12 @@ pub mod config;
 pub mod demo;
 pub mod exit;
 pub mod gather;
-pub mod llm;
 pub mod oneshot;
 pub mod repl;
 pub mod tools;
 pub mod ui;
 
+pub use kai_llm as llm;
 pub use kai_text::{bounded, egress, redact};
 
 pub use kai_text::init_crypto;

@@ -34,7 +34,7 @@ use super::{
     redact_url, redact_urls_in, ChatRequest, ChatResponse, LlmClient, LlmError, Role, ToolCall,
     Usage,
 };
-use crate::config::{ApiKey, LlmSettings, ProviderKind};
+use crate::settings::{ApiKey, LlmSettings, ProviderKind};
 
 /// Azure's GA API version used when the profile names none.
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
@@ -102,7 +102,7 @@ impl std::fmt::Debug for OpenAiClient {
 impl OpenAiClient {
     pub fn new(settings: &LlmSettings) -> Result<Self, LlmError> {
         // reqwest is built without a crypto provider of its own; make sure one is chosen.
-        crate::init_crypto();
+        kai_text::init_crypto();
         let raw_url = settings.base_url.trim_end_matches('/');
         let mut parsed = reqwest::Url::parse(raw_url).map_err(|e| LlmError::Connection {
             url: redact_url(raw_url),
@@ -1214,7 +1214,7 @@ fn parse_completion(text: &str) -> Result<ChatResponse, Failure> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::llm::{ChatMessage, ToolSpec};
+    use crate::{ChatMessage, ToolSpec};
 
     /// Feeds raw body pieces through the decoder and assembler, as `attempt` does.
     fn assemble(pieces: &[&str]) -> (Result<ChatResponse, Failure>, Vec<String>) {

@@ -5,6 +5,7 @@
 
 pub mod openai;
 pub mod pricing;
+pub mod settings;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
