@@ -58,7 +58,7 @@ impl Approver for TerminalApprover {
 /// Exit code for an analyzer error.
 fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
     let code = match &e {
-        AnalyzeError::NotFound { .. } | AnalyzeError::InvalidTarget { .. } => exit::USAGE,
+        AnalyzeError::Target(_) => exit::USAGE,
         AnalyzeError::Kube {
             source: kube::Error::Api(s),
             ..

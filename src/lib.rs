@@ -8,7 +8,6 @@ pub mod analyze;
 pub mod app;
 pub mod changes;
 pub mod cli;
-pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod demo;
@@ -19,6 +18,7 @@ pub mod repl;
 pub mod tools;
 pub mod ui;
 
+pub use kai_cluster as cluster;
 pub use kai_llm as llm;
 pub use kai_text::{bounded, egress, redact};
 

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
-use crate::analyze::finding::{push_unique, Finding, ObjectRef, ProposedChange};
-use crate::analyze::snapshot::{name_of, ns_of, Snapshot};
+use crate::finding::{push_unique, Finding, ObjectRef, ProposedChange};
+use crate::snapshot::{name_of, ns_of, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
     Some(ProposedChange {
@@ -516,7 +516,7 @@ fn rename_backends(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
+    use crate::rules::testutil::*;
 
     fn svc(name: &str, spec: Value) -> Service {
         obj(json!({"metadata": {"name": name, "namespace": NS}, "spec": spec}))

@@ -1,29 +1,31 @@
 //! Deterministic analyzers: cluster state in, ranked root-cause findings out.
 //!
 //! Three layers, so each can be tested on its own:
-//! - [`fetch`]: one concurrent, paginated read of the cluster into a [`Snapshot`]
-//!   (Secrets reduced to key names on arrival, 403s recorded instead of failing);
+//! - the read (kai-cluster's `fetch`): one concurrent, paginated read of the cluster into
+//!   a [`Snapshot`] (Secrets reduced to key names on arrival, 403s recorded instead of
+//!   failing);
 //! - [`rules`]: pure functions `&Snapshot -> Vec<Finding>`, no I/O;
 //! - [`resolve`]: which findings concern a target, by walking the object graph.
 //!
-//! `kai scan`, `kai diagnose` and the agent's `analyze` tool all sit on [`scan`] and
-//! [`diagnose`]; [`render_text`] and [`to_json`] are their output forms.
+//! This crate is the pure part: no Kubernetes client and no async runtime, so a rule
+//! cannot do I/O. `kai scan`, `kai diagnose` and the agent's `analyze` tool all sit on
+//! [`scan_snapshot`] and [`diagnose_snapshot`]; [`render_text`] and [`to_json`] are their
+//! output forms.
 
-pub mod fetch;
 pub mod finding;
 mod render;
 pub mod resolve;
 pub mod rules;
+pub mod refs;
 pub mod snapshot;
 
-pub use fetch::snapshot;
 pub use finding::{causes, Finding, Fix, ObjectRef, ProposedChange, Severity};
 pub use render::{render_text, to_json};
 pub use snapshot::{Forbidden, KeysOnly, Snapshot};
 
-/// Errors from the analyzers. Each message says what to do next.
+/// A target the analyzers cannot resolve. Each message says what to do next.
 #[derive(Debug, thiserror::Error)]
-pub enum AnalyzeError {
+pub enum TargetError {
     #[error("{target} not found in namespace {namespace:?}{hint}; run `kai scan -n {namespace}` to see what is there, or pass -n with the right namespace", hint = suggest(.suggestions))]
     NotFound {
         target: String,
@@ -32,12 +34,6 @@ pub enum AnalyzeError {
     },
     #[error("cannot understand target {target:?}: {reason}; use NAME or KIND/NAME with KIND one of deploy, sts, ds, rs, pod, svc, ing, job, cronjob, pvc, node")]
     InvalidTarget { target: String, reason: String },
-    #[error("could not {action}: {source}; check that the cluster is reachable and the kube context is the right one (kubectl cluster-info)")]
-    Kube {
-        action: String,
-        #[source]
-        source: kube::Error,
-    },
 }
 
 fn suggest(s: &[String]) -> String {
@@ -66,28 +62,9 @@ pub fn scan_snapshot(snap: &Snapshot) -> Vec<Finding> {
 pub fn diagnose_snapshot(
     snap: &Snapshot,
     target: Option<&str>,
-) -> Result<Vec<Finding>, AnalyzeError> {
+) -> Result<Vec<Finding>, TargetError> {
     match target.map(str::trim).filter(|t| !t.is_empty()) {
         None => Ok(scan_snapshot(snap)),
         Some(t) => resolve::diagnose_target(snap, rules::run_all(snap), t),
     }
-}
-
-/// Scan a namespace (`None`: all namespaces) for problems.
-pub async fn scan(
-    client: &kube::Client,
-    namespace: Option<&str>,
-) -> Result<Vec<Finding>, AnalyzeError> {
-    let snap = fetch::snapshot(client, namespace).await?;
-    Ok(scan_snapshot(&snap))
-}
-
-/// Diagnose `target` in `namespace` (or the whole namespace when `target` is `None`).
-pub async fn diagnose(
-    client: &kube::Client,
-    namespace: &str,
-    target: Option<&str>,
-) -> Result<Vec<Finding>, AnalyzeError> {
-    let snap = fetch::snapshot(client, Some(namespace)).await?;
-    diagnose_snapshot(&snap, target)
 }

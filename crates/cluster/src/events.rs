@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams};
 use super::budget;
 use super::objects::{age, human_duration};
 use super::{Cluster, ClusterError};
-use crate::redact;
+use kai_text::redact;
 
 /// Several events that say the same thing about the same object.
 #[derive(Debug, Clone, PartialEq)]

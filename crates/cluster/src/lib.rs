@@ -2,16 +2,16 @@
 //! and turning API failures into errors a user (or the model) can act on.
 //!
 //! Reading objects, describe-style summaries, logs and events live in submodules; all of
-//! their text output passes through [`crate::redact`] before it leaves this module.
+//! their text output passes through [`kai_text::redact`] before it leaves this module.
 
 pub mod describe;
 pub mod events;
+pub mod fetch;
 pub mod gate;
 mod kinds;
 pub mod logs;
 pub mod names;
 pub mod objects;
-pub mod refs;
 pub mod write;
 
 pub use kai_text::budget;
@@ -150,6 +150,26 @@ pub enum WriteError {
     Kube(#[from] kube::Error),
 }
 
+impl WriteError {
+    /// The API server's answer, when the write reached it and it said no.
+    pub fn api_status(&self) -> Option<&kube::core::Status> {
+        match self {
+            WriteError::Kube(e) => api_status(e),
+            _ => None,
+        }
+    }
+}
+
+/// What the API server answered to a failed request (code, reason, message); `None`
+/// when it did not answer (network, TLS, a client-side failure). Lets the crates above
+/// judge an API answer without depending on the Kubernetes client themselves.
+pub fn api_status(e: &kube::Error) -> Option<&kube::core::Status> {
+    match e {
+        kube::Error::Api(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// A real (not dry-run) write the user approved: the exact request, with the approval
 /// the gate checks. Only [`Cluster::approve`] makes one; [`Cluster::send_approved`]
 /// consumes it.
@@ -189,7 +209,7 @@ impl Cluster {
     /// Connect using kubectl's rules: `--kubeconfig`, else `KUBECONFIG`, else
     /// `~/.kube/config` (resolved by the caller into `opts.kubeconfig`).
     pub async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterError> {
-        crate::init_crypto();
+        kai_text::init_crypto();
         let kubeconfig = match &opts.kubeconfig {
             Some(path) => {
                 // KUBECONFIG may be a list; kube merges them.
@@ -253,7 +273,7 @@ impl Cluster {
         default_namespace: &str,
         context: &str,
     ) -> Result<Cluster, ClusterError> {
-        crate::init_crypto();
+        kai_text::init_crypto();
         let server_url = config.cluster_url.to_string();
         let gate = Arc::new(GateState::default());
         let client = kube::client::ClientBuilder::try_from(config)
@@ -451,6 +471,22 @@ impl Cluster {
             name,
         )?;
         Ok(())
+    }
+
+    /// The `K`s in namespace `ns`: one list request, of at most `limit` objects when
+    /// given.
+    pub async fn list_namespaced<K>(&self, ns: &str, limit: Option<u32>) -> Result<Vec<K>, kube::Error>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let mut lp = kube::api::ListParams::default();
+        if let Some(n) = limit {
+            lp = lp.limit(n);
+        }
+        Ok(Api::<K>::namespaced(self.client.clone(), ns).list(&lp).await?.items)
     }
 
     /// A dynamic API handle for `kind` in `ns` (ignored for cluster-scoped kinds);

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::pods::PodIssue;
 use super::{config, format_bytes, log_excerpt, parse_quantity, truncate};
-use crate::analyze::snapshot::{controller_of, name_of, ns_of, Snapshot};
+use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
 /// A termination within this window still counts as "crashing now".
 const RECENT_SECS: i64 = 600;
@@ -467,14 +467,14 @@ fn wrong_probe_port(p: &Probe, c: &Container) -> Option<(String, i32, serde_json
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::pods::pod_findings;
-    use crate::analyze::rules::testutil::*;
+    use crate::rules::testutil::*;
     use serde_json::{json, Value};
 
     fn one(
         spec: Value,
         statuses: Vec<Value>,
         events: Vec<(&str, &str, &str)>,
-    ) -> Vec<crate::analyze::Finding> {
+    ) -> Vec<crate::Finding> {
         let mut s = snap();
         add_deployment(&mut s, "web", 1, spec.clone());
         s.pods

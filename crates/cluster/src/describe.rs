@@ -25,7 +25,7 @@ use super::budget;
 use super::events;
 use super::objects::{self, age, age_of, resource_desc, selector_string};
 use super::{Cluster, ClusterError, Kind};
-use crate::redact;
+use kai_text::redact;
 
 /// Events shown under a describe, at most.
 const MAX_EVENTS: usize = 15;
@@ -522,7 +522,7 @@ async fn check_references(cluster: &Cluster, ns: &str, spec: Option<&PodSpec>) -
     let mut secrets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut cms: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     // The automounted service-account token Secret (1.20 and older) is not the app's.
-    for r in crate::cluster::refs::config_refs(spec)
+    for r in kai_analyze::refs::config_refs(spec)
         .into_iter()
         .filter(|r| !r.optional && !r.name.starts_with("default-token-"))
     {

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::containers::NO_PREVIOUS_LOG;
 use super::{config, containers, scheduling, template_patch};
-use crate::analyze::finding::{push_unique, Finding, ObjectRef, ProposedChange};
-use crate::analyze::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
+use crate::finding::{push_unique, Finding, ObjectRef, ProposedChange};
+use crate::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
 
 /// Pods younger than this that are merely "not ready" are still starting, not broken.
 const STARTUP_GRACE_SECS: i64 = 90;
@@ -258,7 +258,7 @@ fn unknown(snap: &Snapshot, pod: &Pod, phase: &str) -> Option<PodIssue> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
+    use crate::rules::testutil::*;
     use serde_json::json;
 
     fn spec() -> Value {
@@ -391,7 +391,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["crash-loop-app-error"]);
-        assert_eq!(f[0].severity, crate::analyze::Severity::High);
+        assert_eq!(f[0].severity, crate::Severity::High);
         assert_eq!(f[0].count, 1);
     }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::budget;
 use super::{Cluster, ClusterError, Kind};
-use crate::redact;
+use kai_text::redact;
 
 /// Objects listed at most, across pages; more is never useful to a model.
 const MAX_LIST: usize = 5000;

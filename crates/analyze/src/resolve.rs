@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use super::finding::{rank, Finding, ObjectRef, Severity};
 use super::rules::near_misses;
 use super::snapshot::{controller_of, labels_of, name_of, ns_of, selector_matches, Snapshot};
-use super::AnalyzeError;
+use super::TargetError;
 
 /// Kinds a target may name, with their plural resource name and accepted aliases.
 const KINDS: &[(&str, &str, &[&str])] = &[
@@ -58,8 +58,8 @@ const KINDS: &[(&str, &str, &[&str])] = &[
 ];
 
 /// `kind/name` or `name` → (canonical kind if given, name).
-pub fn parse_target(target: &str) -> Result<(Option<&'static str>, String), AnalyzeError> {
-    let invalid = |reason: &str| AnalyzeError::InvalidTarget {
+pub fn parse_target(target: &str) -> Result<(Option<&'static str>, String), TargetError> {
+    let invalid = |reason: &str| TargetError::InvalidTarget {
         target: target.to_string(),
         reason: reason.to_string(),
     };
@@ -124,7 +124,7 @@ pub(crate) fn diagnose_target(
     snap: &Snapshot,
     findings: Vec<Finding>,
     target: &str,
-) -> Result<Vec<Finding>, AnalyzeError> {
+) -> Result<Vec<Finding>, TargetError> {
     let (kind, name) = parse_target(target)?;
     let objects = all_objects(snap);
     let roots: Vec<ObjectRef> = objects
@@ -167,7 +167,7 @@ pub(crate) fn diagnose_target(
                 None => n,
             })
             .collect();
-        return Err(AnalyzeError::NotFound {
+        return Err(TargetError::NotFound {
             target: match kind {
                 Some(k) => format!("{k} {name:?}"),
                 None => format!("nothing named {name:?}"),
@@ -418,9 +418,9 @@ fn ingress_backends(ing: &k8s_openapi::api::networking::v1::Ingress) -> Vec<Stri
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
-    use crate::analyze::snapshot::Forbidden;
-    use crate::analyze::{diagnose_snapshot, AnalyzeError};
+    use crate::rules::testutil::*;
+    use crate::snapshot::Forbidden;
+    use crate::{diagnose_snapshot, TargetError};
     use serde_json::json;
 
     #[test]
@@ -440,7 +440,7 @@ mod tests {
         assert_eq!(parse_target("web").unwrap(), (None, "web".into()));
         assert!(matches!(
             parse_target("frob/web"),
-            Err(AnalyzeError::InvalidTarget { .. })
+            Err(TargetError::InvalidTarget { .. })
         ));
     }
 

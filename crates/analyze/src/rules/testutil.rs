@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::analyze::snapshot::Snapshot;
+use crate::snapshot::Snapshot;
 
 pub const NS: &str = "app";
 
@@ -98,6 +98,6 @@ pub fn pod_status(phase: &str, containers: Vec<Value>) -> Value {
         "containerStatuses": containers})
 }
 
-pub fn causes(f: &[crate::analyze::Finding]) -> Vec<&str> {
+pub fn causes(f: &[crate::Finding]) -> Vec<&str> {
     f.iter().map(|f| f.cause.as_str()).collect()
 }

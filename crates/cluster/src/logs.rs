@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::budget;
 use super::{Cluster, ClusterError};
-use crate::redact;
+use kai_text::redact;
 
 pub const DEFAULT_TAIL: i64 = 200;
 /// What is read from the API at most; the budget keeps far less.

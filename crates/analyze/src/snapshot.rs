@@ -60,13 +60,14 @@ pub struct Snapshot {
     pub forbidden: Vec<Forbidden>,
     /// `events` by involved object, built on the first [`Snapshot::events_for`]: the pod
     /// rules ask once per pod and container, and a scan over every event each time was
-    /// quadratic in cluster size.
-    pub(crate) event_index: OnceLock<EventIndex>,
+    /// quadratic in cluster size. Public only so that the read in kai-cluster can build
+    /// a snapshot field by field (as `Default::default()`); what it holds stays private.
+    pub event_index: OnceLock<EventIndex>,
 }
 
 /// Positions in `Snapshot::events` by involved object, each list in time order.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct EventIndex {
+pub struct EventIndex {
     /// `events.len()` when built. Rules never change a snapshot, but tests build one up
     /// between calls: if the count moved, the index is stale and lookups fall back to a
     /// scan rather than miss events.
@@ -272,7 +273,7 @@ pub fn event_line(e: &Event) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::{ago, event, obj, snap, NS};
+    use crate::rules::testutil::{ago, event, obj, snap, NS};
     use serde_json::json;
 
     fn reasons(v: &[&Event]) -> Vec<String> {

@@ -1,4 +1,5 @@
-//! The only I/O in this module: read the cluster into a [`Snapshot`].
+//! The analyzers' only I/O: read the cluster into a [`Snapshot`] (kai-analyze's rules
+//! then run on it, pure), and [`scan`]/[`diagnose`], the read and the rules together.
 //!
 //! Every kind is listed concurrently, page by page. A 403 on one kind is recorded in
 //! `Snapshot::forbidden` (the rules turn it into a `forbidden` finding) instead of
@@ -20,9 +21,22 @@ use kube::api::{Api, ListParams, LogParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::finding::ObjectRef;
-use super::snapshot::{name_of, ns_of, Forbidden, KeysOnly, Snapshot};
-use super::AnalyzeError;
+use kai_analyze::finding::ObjectRef;
+use kai_analyze::snapshot::{name_of, ns_of, Forbidden, KeysOnly, Snapshot};
+use kai_analyze::{diagnose_snapshot, scan_snapshot, Finding, TargetError};
+
+/// Errors from the analyzers run against the cluster. Each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("could not {action}: {source}; check that the cluster is reachable and the kube context is the right one (kubectl cluster-info)")]
+    Kube {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+}
 
 const PAGE: u32 = 500;
 /// Pages per kind before giving up: 200 × 500 objects is far past any sane namespace.
@@ -238,7 +252,7 @@ pub async fn snapshot(client: &Client, namespace: Option<&str>) -> Result<Snapsh
             keys_only(ns_of(&c.metadata), name_of(&c.metadata), keys)
         }),
         list_all(api::<Secret>(client, ns), "secrets", ns, None, |s| {
-            crate::redact::remember_k8s_secret(&s);
+            kai_text::redact::remember_k8s_secret(&s);
             let keys = s
                 .data
                 .unwrap_or_default()
@@ -290,6 +304,22 @@ pub async fn snapshot(client: &Client, namespace: Option<&str>) -> Result<Snapsh
     Ok(snap)
 }
 
+/// Scan a namespace (`None`: all namespaces) for problems.
+pub async fn scan(client: &Client, namespace: Option<&str>) -> Result<Vec<Finding>, AnalyzeError> {
+    let snap = snapshot(client, namespace).await?;
+    Ok(scan_snapshot(&snap))
+}
+
+/// Diagnose `target` in `namespace` (or the whole namespace when `target` is `None`).
+pub async fn diagnose(
+    client: &Client,
+    namespace: &str,
+    target: Option<&str>,
+) -> Result<Vec<Finding>, AnalyzeError> {
+    let snap = snapshot(client, Some(namespace)).await?;
+    Ok(diagnose_snapshot(&snap, target)?)
+}
+
 /// A log tail to read: (namespace, pod, container, previous instance?).
 type LogWanted = (String, String, String, bool);
 
@@ -316,7 +346,7 @@ async fn fetch_logs(
                 // credentials go before any rule sees the text. Control sequences stay
                 // (each egress makes them harmless its own way: visible on a terminal,
                 // escaped in JSON, removed for the model), so the user can see them.
-                Ok(text) => Some(((ns, pod, container), crate::redact::scrub(&text))),
+                Ok(text) => Some(((ns, pod, container), kai_text::redact::scrub(&text))),
                 Err(e) => {
                     tracing::debug!(%ns, %pod, %container, error = %e, "no log tail");
                     None
@@ -395,7 +425,7 @@ fn logs_wanted(snap: &Snapshot) -> Vec<LogWanted> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
+    use kai_analyze::rules::testutil::*;
     use serde_json::json;
 
     fn crashing(name: &str, app: &str, last_finished_secs_ago: i64) -> Pod {

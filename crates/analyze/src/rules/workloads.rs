@@ -4,8 +4,8 @@
 use k8s_openapi::api::batch::v1::Job;
 
 use super::{log_excerpt, truncate};
-use crate::analyze::finding::{Finding, ObjectRef};
-use crate::analyze::snapshot::{controller_of, name_of, ns_of, Snapshot};
+use crate::finding::{Finding, ObjectRef};
+use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
 pub fn rollout_stuck(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -197,7 +197,7 @@ pub fn replica_failure(snap: &Snapshot) -> Vec<Finding> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
+    use crate::rules::testutil::*;
     use serde_json::json;
 
     fn deploy(cond: serde_json::Value, deadline: i32) -> k8s_openapi::api::apps::v1::Deployment {
@@ -265,7 +265,7 @@ mod tests {
             .iter()
             .any(|e| e.contains("BackoffLimitExceeded")));
         // The failed Job pod itself is not reported a second time.
-        assert!(crate::analyze::rules::run_all(&s)
+        assert!(crate::rules::run_all(&s)
             .iter()
             .all(|f| f.cause == "job-backoff-limit"));
     }

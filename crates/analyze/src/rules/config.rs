@@ -6,9 +6,9 @@ use regex::Regex;
 
 use super::near_misses;
 use super::pods::PodIssue;
-use crate::analyze::snapshot::{event_line, name_of, ns_of, KeysOnly, Snapshot};
+use crate::snapshot::{event_line, name_of, ns_of, KeysOnly, Snapshot};
 
-use crate::cluster::refs::{config_refs, ConfigRef as Ref};
+use crate::refs::{config_refs, ConfigRef as Ref};
 
 fn refs(pod: &Pod) -> Vec<Ref> {
     pod.spec.as_ref().map(config_refs).unwrap_or_default()
@@ -185,8 +185,8 @@ pub(crate) fn missing_refs(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::pods::pod_findings;
-    use crate::analyze::rules::testutil::*;
-    use crate::analyze::snapshot::KeysOnly;
+    use crate::rules::testutil::*;
+    use crate::snapshot::KeysOnly;
     use serde_json::json;
 
     fn spec() -> serde_json::Value {

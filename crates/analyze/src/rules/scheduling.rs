@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::pods::PodIssue;
 use super::{format_bytes, parse_quantity};
-use crate::analyze::snapshot::{labels_of, name_of, ns_of, selector_matches, Snapshot};
+use crate::snapshot::{labels_of, name_of, ns_of, selector_matches, Snapshot};
 
 fn sched_message(snap: &Snapshot, pod: &Pod) -> Option<String> {
     let cond = pod
@@ -315,7 +315,7 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::pods::pod_findings;
-    use crate::analyze::rules::testutil::*;
+    use crate::rules::testutil::*;
     use serde_json::{json, Value};
 
     fn node(

@@ -11,8 +11,9 @@ mod scheduling;
 mod storage;
 mod workloads;
 
-#[cfg(test)]
-pub(crate) mod testutil;
+// Builders for rule tests, also used by the snapshot read's tests in kai-cluster.
+#[cfg(any(test, feature = "test-util"))]
+pub mod testutil;
 
 use regex::Regex;
 use serde_json::{json, Value};
@@ -96,7 +97,7 @@ pub(crate) fn template_patch(owner_kind: &str, pod_spec_patch: Value) -> Option<
 }
 
 /// Levenshtein distance, for near-miss names ("did you mean web-svc?").
-pub(crate) use crate::cluster::edit_distance;
+pub(crate) use kai_text::suggest::edit_distance;
 
 /// Names among `candidates` close to `name`: small edit distance or one containing the other.
 pub(crate) fn near_misses<'a>(

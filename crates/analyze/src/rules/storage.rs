@@ -3,8 +3,8 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
 use super::truncate;
-use crate::analyze::finding::{Finding, ObjectRef};
-use crate::analyze::snapshot::{event_line, name_of, ns_of, Snapshot};
+use crate::finding::{Finding, ObjectRef};
+use crate::snapshot::{event_line, name_of, ns_of, Snapshot};
 
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
 
@@ -141,7 +141,7 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
+    use crate::rules::testutil::*;
     use serde_json::json;
 
     fn pvc(class: Option<&str>, phase: &str) -> PersistentVolumeClaim {
@@ -173,7 +173,7 @@ mod tests {
             .any(|e| e.contains("\"fast-ssd\" does not exist")));
         // Without the class list (namespaced user), the controller's event proves it.
         let mut s = snap();
-        s.forbidden.push(crate::analyze::snapshot::Forbidden {
+        s.forbidden.push(crate::snapshot::Forbidden {
             verb: "list".into(),
             resource: "storageclasses".into(),
             namespace: None,

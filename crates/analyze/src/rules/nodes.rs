@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::core::v1::Node;
 
-use crate::analyze::finding::{Finding, ObjectRef, Severity};
-use crate::analyze::snapshot::{name_of, ns_of, Snapshot};
+use crate::finding::{Finding, ObjectRef, Severity};
+use crate::snapshot::{name_of, ns_of, Snapshot};
 
 pub(crate) fn node_ready(node: &Node) -> bool {
     node.status
@@ -127,8 +127,8 @@ pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::analyze::rules::testutil::*;
-    use crate::analyze::snapshot::Forbidden;
+    use crate::rules::testutil::*;
+    use crate::snapshot::Forbidden;
     use serde_json::json;
 
     fn node(status: &str) -> Node {
@@ -148,7 +148,7 @@ mod tests {
             json!({"nodeName": "n1", "containers": [container("app", json!({}))]}),
             pod_status("Running", vec![running("app", false, 0)]),
         ));
-        let f = crate::analyze::rules::run_all(&s);
+        let f = crate::rules::run_all(&s);
         assert_eq!(causes(&f), ["node-not-ready"]);
         assert_eq!(f[0].count, 1);
         assert!(f[0].evidence.iter().any(|e| e.contains("KubeletNotReady")));
