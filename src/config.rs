@@ -13,7 +13,7 @@ pub use kai_llm::settings::{ApiKey, LlmSettings, ProviderKind};
 /// The default model when nothing else says which.
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-pub const DEFAULT_MAX_STEPS: u32 = 15;
+pub use kai_core::agent::DEFAULT_MAX_STEPS;
 pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4000;
 
 #[derive(Debug, thiserror::Error)]

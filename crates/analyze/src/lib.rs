@@ -13,10 +13,10 @@
 //! output forms.
 
 pub mod finding;
+pub mod refs;
 mod render;
 pub mod resolve;
 pub mod rules;
-pub mod refs;
 pub mod snapshot;
 
 pub use finding::{causes, Finding, Fix, ObjectRef, ProposedChange, Severity};

@@ -41,11 +41,7 @@ pub fn render_text(findings: &[Finding], color: bool, clean: &dyn Fn(&str) -> St
     }
     let mut out = String::new();
     for obj in order {
-        let _ = writeln!(
-            out,
-            "{}",
-            paint(&clean(&obj.to_string()), "1", color)
-        );
+        let _ = writeln!(out, "{}", paint(&clean(&obj.to_string()), "1", color));
         for f in findings.iter().filter(|f| &f.object == obj) {
             let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
             let _ = writeln!(

@@ -475,7 +475,11 @@ impl Cluster {
 
     /// The `K`s in namespace `ns`: one list request, of at most `limit` objects when
     /// given.
-    pub async fn list_namespaced<K>(&self, ns: &str, limit: Option<u32>) -> Result<Vec<K>, kube::Error>
+    pub async fn list_namespaced<K>(
+        &self,
+        ns: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<K>, kube::Error>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
             + Clone
@@ -486,7 +490,10 @@ impl Cluster {
         if let Some(n) = limit {
             lp = lp.limit(n);
         }
-        Ok(Api::<K>::namespaced(self.client.clone(), ns).list(&lp).await?.items)
+        Ok(Api::<K>::namespaced(self.client.clone(), ns)
+            .list(&lp)
+            .await?
+            .items)
     }
 
     /// A dynamic API handle for `kind` in `ns` (ignored for cluster-scoped kinds);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::diff;
 use super::Action;
-use crate::cluster::write::{PatchType, WriteOp};
+use kai_cluster::write::{PatchType, WriteOp};
 
 /// Annotations controllers write on the objects they manage. They move on their own
 /// (a rollout bumps the revision, a provisioner binds a claim), say nothing about what

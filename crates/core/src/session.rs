@@ -11,7 +11,7 @@ use crate::tools::Approver;
 /// An [`Approver`] that remembers [`Decision::ApprovedForSession`].
 ///
 /// The agent wraps its front-end approver once per session and puts this in
-/// `ToolCtx::approver`. After the user answers "all", later non-dangerous changes are
+/// `CallCtx::approver`. After the user answers "all", later non-dangerous changes are
 /// approved without asking (reported as `ApprovedForSession`, so the audit log says why);
 /// dangerous changes always go to the front end, and "all" given to a dangerous change
 /// counts for that change only.

@@ -6,16 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use tokio_util::sync::CancellationToken;
 
 use super::audit::{self, AuditObject, AuditRecord};
 use super::diff::REDACTED;
 use super::{
-    kubectl_ns, kubectl_ref, run, shell_quote, Action, Change, ChangeError, Outcome, PatchType,
-    Step,
+    kubectl_ns, kubectl_ref, run, shell_quote, Action, Change, ChangeEnv, ChangeError, Outcome,
+    PatchType, Step,
 };
-use crate::cluster::Cluster;
-use crate::tools::{Approver, ToolCtx};
+use kai_cluster::Cluster;
+use kai_core::tools::Approver;
 
 /// What `kai undo` did. The CLI exits 0 for `Applied`/`NoChange` and
 /// `exit::NOT_APPLIED` for `NotApplied`.
@@ -111,15 +110,13 @@ pub async fn undo_cmd(
         }
         Err(e) => return Err(e.into()),
     };
-    let ctx = ToolCtx {
-        cluster: Some(cluster),
-        budget_tokens: 0,
+    let env = ChangeEnv {
+        cluster,
         approver,
         auto_approve,
         data_dir: data_dir.to_path_buf(),
-        cancel: CancellationToken::new(),
     };
-    match run(&ctx, &change).await {
+    match run(&env, &change).await {
         Ok(Outcome::Applied { id, .. }) => Ok(UndoOutcome::Applied { id, undone }),
         Ok(Outcome::NoChange) => Ok(UndoOutcome::NoChange { undone }),
         Err(

@@ -1,12 +1,11 @@
-//! Tools: one type per tool, declared as data in `tools/*.json` and bound to a handler.
+//! The tool framework: a handler per tool, bound to its declaration in a [`Registry`].
+//! The tools themselves (cluster reads and changes) live in kai-tools; this crate knows
+//! nothing of clusters.
 //!
 //! Whether a tool mutates is the handler's answer ([`ToolHandler::is_mutating`], true
 //! when in doubt), never the model's claim; the declaration's `mutating` flag must agree
 //! (a test checks every tool).
 
-pub mod decls;
-pub mod mutate;
-pub mod read;
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -18,10 +17,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::protocol::{ApprovalRequest, Decision};
-use crate::cluster::Cluster;
-use crate::llm::ToolSpec;
+use kai_llm::ToolSpec;
 
-/// A tool's declaration, loaded from `tools/<name>.json` at build time.
+/// A tool's declaration (kai's own are `tools/<name>.json`, compiled in by kai-tools).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolDecl {
@@ -53,12 +51,6 @@ pub enum ToolError {
     Fatal(String),
 }
 
-impl From<crate::cluster::ClusterError> for ToolError {
-    fn from(e: crate::cluster::ClusterError) -> Self {
-        ToolError::Model(e.to_string())
-    }
-}
-
 /// Asks the person at the keyboard. Implemented by the agent (a protocol round trip to
 /// the front end); tests and policies wrap it.
 #[async_trait]
@@ -76,28 +68,24 @@ impl Approver for DenyAll {
     }
 }
 
-/// What a handler gets besides its arguments.
+/// What a handler gets besides its arguments, per call. What a tool needs beyond this
+/// (a cluster, budgets, where the audit log lives) it holds itself, from when it was
+/// registered.
 #[derive(Clone)]
-pub struct ToolCtx {
-    /// `None` when no cluster could be reached: cluster tools then explain that.
-    pub cluster: Option<Arc<Cluster>>,
-    /// Output budget per tool result, in (estimated) tokens.
-    pub budget_tokens: usize,
+pub struct CallCtx {
+    /// Asks the person at the keyboard; the agent puts its protocol round trip here.
     pub approver: Arc<dyn Approver>,
-    /// `--yes`: approve automatically (still dry-run and audited).
-    pub auto_approve: bool,
-    /// Where the audit log lives.
-    pub data_dir: std::path::PathBuf,
+    /// Cancelled when the user interrupts the turn.
     pub cancel: CancellationToken,
 }
 
-impl ToolCtx {
-    pub fn cluster(&self) -> Result<&Arc<Cluster>, ToolError> {
-        self.cluster.as_ref().ok_or_else(|| {
-            ToolError::Model(
-                "no Kubernetes cluster is connected, so cluster tools are unavailable; answer from what you know and say so".into(),
-            )
-        })
+impl CallCtx {
+    /// A context asking `approver`, with a cancellation token of its own.
+    pub fn new(approver: Arc<dyn Approver>) -> Self {
+        Self {
+            approver,
+            cancel: CancellationToken::new(),
+        }
     }
 }
 
@@ -118,7 +106,7 @@ pub trait ToolHandler: Send + Sync {
     fn summarize(&self, args: &Value) -> String {
         summarize_args(self.name(), &self.shown_args(args))
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError>;
+    async fn call(&self, ctx: &CallCtx, args: Value) -> Result<String, ToolError>;
 }
 
 /// Default summary: the tool name, the object it is about, then the other arguments as
@@ -219,37 +207,8 @@ impl Registry {
         }
     }
 
-    /// The standard set. With `read_only`, mutating tools are not registered at all, so
-    /// they are neither declared to the model nor callable.
-    pub fn standard(read_only: bool) -> Result<Self, RegistryError> {
-        let mut r = Self::new();
-        for h in read::handlers() {
-            r.register(h)?;
-        }
-        if !read_only {
-            for h in mutate::handlers() {
-                r.register(h)?;
-            }
-        }
-        Ok(r)
-    }
-
-    pub fn register(&mut self, handler: Arc<dyn ToolHandler>) -> Result<(), RegistryError> {
-        let name = handler.name();
-        let decl = decls::find(name).ok_or_else(|| RegistryError::NoDecl(name.to_string()))?;
-        if decl.mutating != handler.is_mutating() {
-            return Err(RegistryError::MutatingMismatch {
-                name: name.to_string(),
-                decl: decl.mutating,
-                handler: handler.is_mutating(),
-            });
-        }
-        self.tools.insert(name.to_string(), Entry { decl, handler });
-        Ok(())
-    }
-
-    /// Register a handler with a declaration given in code (extensions and tests). The
-    /// same mutating cross-check applies.
+    /// Register a handler with its declaration (kai's standard set: kai-tools'
+    /// `registry`). The declaration's `mutating` flag must agree with the handler's.
     pub fn register_with_decl(
         &mut self,
         decl: ToolDecl,
@@ -292,7 +251,7 @@ impl Registry {
             )
         })?;
         let trimmed = raw_args.trim();
-        crate::bounded::check("arguments", trimmed)
+        kai_text::bounded::check("arguments", trimmed)
             .map_err(|e| format!("the arguments for {name} were not parsed: {e}"))?;
         let args: Value = if trimmed.is_empty() {
             Value::Object(Default::default())

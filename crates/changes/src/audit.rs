@@ -155,7 +155,7 @@ pub fn append(data_dir: &Path, record: &AuditRecord) -> Result<(), AuditError> {
     // annotation, an error message) is replaced wherever it appears. Only remembered
     // values: pattern rules could alter ordinary values an undo restores.
     let mut value = serde_json::to_value(record).map_err(err)?;
-    crate::redact::scrub_known_json(&mut value);
+    kai_text::redact::scrub_known_json(&mut value);
     let mut line = serde_json::to_vec(&value).map_err(err)?;
     line.push(b'\n');
     write_synced(data_dir, &line)

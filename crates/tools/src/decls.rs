@@ -1,10 +1,11 @@
-//! Tool declarations as data: `tools/<name>.json`, compiled in so the binary is whole.
+//! Tool declarations as data: `tools/<name>.json` at the top of the repository, compiled
+//! in so the binary is whole.
 
-use super::ToolDecl;
+use kai_core::tools::ToolDecl;
 
 macro_rules! decls {
     ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/", $name, ".json")))),*]
+        &[$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/", $name, ".json")))),*]
     };
 }
 

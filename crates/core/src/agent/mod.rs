@@ -5,6 +5,7 @@
 //! [`Event::ApprovalRequested`] and wait for the matching [`Op::Approval`]; the model has no
 //! path to produce an `Op`.
 
+mod gather;
 pub mod guard;
 pub mod protocol;
 
@@ -17,19 +18,23 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
-use crate::tools::{Approver, Registry, ToolCtx, ToolError};
+use crate::tools::{Approver, CallCtx, Registry, ToolError};
+pub use gather::{Gathered, Gatherer};
 use guard::RepeatGuard;
+use kai_llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
 use protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
 
-/// The system prompt, compiled in from `prompts/`.
-pub const SYSTEM_PROMPT: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/system.md"));
+/// The system prompt, compiled in from `prompts/` at the top of the repository.
+pub const SYSTEM_PROMPT: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../prompts/system.md"
+));
+
+/// Model steps per turn when nothing else says (`--max-steps`, the config file).
+pub const DEFAULT_MAX_STEPS: u32 = 15;
 
 /// Rough token estimate (4 bytes a token) used for budgets; no tokenizer needed for that.
-pub fn estimate_tokens(text: &str) -> usize {
-    text.len().div_ceil(4)
-}
+pub use kai_text::budget::estimate_tokens;
 
 /// Tool calls run per model response. More is a model gone wild (or steered by text in
 /// a tool result): 200 calls made a 3 MB next request. The rest are dropped, and the
@@ -55,8 +60,12 @@ pub struct AgentConfig {
     pub model: String,
     pub max_steps: u32,
     pub system_prompt: String,
-    /// Fetch the named workload's context before the first model call.
+    /// Fetch the named workload's context before the first model call (when a
+    /// [`gatherer`](AgentConfig::gatherer) is set).
     pub pregather: bool,
+    /// What pre-gathers that context: kai-tools' cluster gatherer when a cluster is
+    /// connected, `None` otherwise.
+    pub gatherer: Option<Arc<dyn Gatherer>>,
     /// The namespace questions are about (`-n`), if given.
     pub namespace: Option<String>,
     /// Refuse the Nth identical tool call in a row.
@@ -73,9 +82,10 @@ impl AgentConfig {
     pub fn new(model: impl Into<String>) -> Self {
         Self {
             model: model.into(),
-            max_steps: crate::config::DEFAULT_MAX_STEPS,
+            max_steps: DEFAULT_MAX_STEPS,
             system_prompt: SYSTEM_PROMPT.to_string(),
             pregather: true,
+            gatherer: None,
             namespace: None,
             repeat_limit: 3,
             context_budget_tokens: 60_000,
@@ -133,7 +143,7 @@ impl Approver for ChannelApprover {
 pub fn spawn(
     llm: Arc<dyn LlmClient>,
     registry: Arc<Registry>,
-    mut ctx: ToolCtx,
+    mut ctx: CallCtx,
     cfg: AgentConfig,
 ) -> AgentHandle {
     let (ops_tx, mut ops_rx) = mpsc::unbounded_channel::<Op>();
@@ -141,7 +151,7 @@ pub fn spawn(
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     // "Yes for the rest of this session" is remembered here, once per session.
     let notices = ev_tx.clone();
-    ctx.approver = Arc::new(crate::changes::SessionApprovals::with_notifier(
+    ctx.approver = Arc::new(crate::session::SessionApprovals::with_notifier(
         Arc::new(ChannelApprover {
             events: ev_tx.clone(),
             pending: pending.clone(),
@@ -223,7 +233,7 @@ pub fn spawn(
 pub struct Agent {
     llm: Arc<dyn LlmClient>,
     registry: Arc<Registry>,
-    pub ctx: ToolCtx,
+    pub ctx: CallCtx,
     cfg: AgentConfig,
     history: Vec<ChatMessage>,
     usage: Usage,
@@ -236,7 +246,7 @@ impl Agent {
     pub fn new(
         llm: Arc<dyn LlmClient>,
         registry: Arc<Registry>,
-        ctx: ToolCtx,
+        ctx: CallCtx,
         cfg: AgentConfig,
     ) -> Self {
         Self {
@@ -278,7 +288,7 @@ impl Agent {
 
         // Every turn may name a new workload (the REPL); what was gathered before in this
         // session is not sent again.
-        if self.cfg.pregather && self.ctx.cluster.is_some() {
+        if self.cfg.pregather && self.cfg.gatherer.is_some() {
             self.pregather(text, events, cancel).await;
         }
 
@@ -530,9 +540,12 @@ impl Agent {
         events: &mpsc::UnboundedSender<Event>,
         cancel: &CancellationToken,
     ) {
+        let Some(gatherer) = self.cfg.gatherer.clone() else {
+            return;
+        };
         let ns = self.cfg.namespace.clone();
         let gathered = tokio::select! {
-            g = crate::gather::pregather(&self.ctx, question, ns.as_deref()) => g,
+            g = gatherer.gather(question, ns.as_deref()) => g,
             _ = cancel.cancelled() => return,
         };
         let gathered: Vec<_> = gathered
@@ -709,22 +722,22 @@ impl Fitting {
 
 /// The one egress point toward the model: a history message as it may be sent. Every
 /// text the model reads (questions, tool results, pre-gathered context, its own earlier
-/// answers and tool calls) passes [`crate::egress::for_model`] here: no terminal control
+/// answers and tool calls) passes [`kai_text::egress::for_model`] here: no terminal control
 /// sequences, no credentials.
 fn to_model(m: &ChatMessage) -> ChatMessage {
     ChatMessage {
         role: m.role,
-        content: m.content.as_deref().map(crate::egress::for_model),
+        content: m.content.as_deref().map(kai_text::egress::for_model),
         tool_calls: m
             .tool_calls
             .iter()
             .map(|c| ToolCall {
-                id: crate::egress::for_model(&c.id),
-                name: crate::egress::for_model(&c.name),
-                arguments: crate::egress::for_model(&c.arguments),
+                id: kai_text::egress::for_model(&c.id),
+                name: kai_text::egress::for_model(&c.name),
+                arguments: kai_text::egress::for_model(&c.arguments),
             })
             .collect(),
-        tool_call_id: m.tool_call_id.as_deref().map(crate::egress::for_model),
+        tool_call_id: m.tool_call_id.as_deref().map(kai_text::egress::for_model),
     }
 }
 
@@ -785,20 +798,13 @@ mod tests {
             &self,
             _request: &ChatRequest,
             _on_text: &mut (dyn for<'a> FnMut(&'a str) + Send),
-        ) -> Result<crate::llm::ChatResponse, LlmError> {
+        ) -> Result<kai_llm::ChatResponse, LlmError> {
             Err(LlmError::Cancelled)
         }
     }
 
     fn agent(budget_tokens: usize) -> Agent {
-        let ctx = ToolCtx {
-            cluster: None,
-            budget_tokens: 4000,
-            approver: Arc::new(crate::tools::DenyAll),
-            auto_approve: false,
-            data_dir: std::env::temp_dir(),
-            cancel: CancellationToken::new(),
-        };
+        let ctx = CallCtx::new(Arc::new(crate::tools::DenyAll));
         let mut cfg = AgentConfig::new("m");
         cfg.system_prompt = "sys".into();
         cfg.context_budget_tokens = budget_tokens;

@@ -1,4 +1,4 @@
-//! Read-only cluster tools. Handlers are thin: parse arguments, call `crate::cluster`,
+//! Read-only cluster tools. Handlers are thin: parse arguments, call kai-cluster,
 //! which scrubs and budgets every output; map failures to messages for the model.
 //!
 //! [`run`] is the same dispatch by name, for pre-gathering: what it returns is exactly
@@ -10,33 +10,36 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{ToolCtx, ToolError, ToolHandler};
-use crate::cluster::budget::chars_for;
-use crate::cluster::events::{self, EventArgs};
-use crate::cluster::logs::{self, LogArgs};
-use crate::cluster::objects::{self, ListArgs};
-use crate::cluster::{describe, ClusterError};
+use crate::{bind, ClusterTool, ToolEnv};
+use kai_cluster::budget::chars_for;
+use kai_cluster::events::{self, EventArgs};
+use kai_cluster::logs::{self, LogArgs};
+use kai_cluster::objects::{self, ListArgs};
+use kai_cluster::{describe, ClusterError};
+use kai_core::tools::{CallCtx, DenyAll, ToolError, ToolHandler};
 
-pub fn handlers() -> Vec<Arc<dyn ToolHandler>> {
+pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
     vec![
-        Arc::new(ListResources),
-        Arc::new(GetResource),
-        Arc::new(Describe),
-        Arc::new(GetLogs),
-        Arc::new(ListEvents),
-        Arc::new(Analyze),
+        bind(env, ListResources),
+        bind(env, GetResource),
+        bind(env, Describe),
+        bind(env, GetLogs),
+        bind(env, ListEvents),
+        bind(env, Analyze),
     ]
 }
 
 /// Run a read tool by name (pre-gathering, tests).
-pub async fn run(ctx: &ToolCtx, tool: &str, args: Value) -> Result<String, ToolError> {
+pub async fn run(env: &ToolEnv, tool: &str, args: Value) -> Result<String, ToolError> {
+    // Reads ask nobody.
+    let ctx = CallCtx::new(Arc::new(DenyAll));
     match tool {
-        "list_resources" => ListResources.call(ctx, args).await,
-        "get_resource" => GetResource.call(ctx, args).await,
-        "describe" => Describe.call(ctx, args).await,
-        "get_logs" => GetLogs.call(ctx, args).await,
-        "list_events" => ListEvents.call(ctx, args).await,
-        "analyze" => Analyze.call(ctx, args).await,
+        "list_resources" => ListResources.call(env, &ctx, args).await,
+        "get_resource" => GetResource.call(env, &ctx, args).await,
+        "describe" => Describe.call(env, &ctx, args).await,
+        "get_logs" => GetLogs.call(env, &ctx, args).await,
+        "list_events" => ListEvents.call(env, &ctx, args).await,
+        "analyze" => Analyze.call(env, &ctx, args).await,
         other => Err(ToolError::Model(format!("{other} is not a read tool"))),
     }
 }
@@ -64,17 +67,17 @@ struct ObjectArgs {
 pub struct ListResources;
 
 #[async_trait]
-impl ToolHandler for ListResources {
+impl ClusterTool for ListResources {
     fn name(&self) -> &'static str {
         "list_resources"
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         let a: ListArgs = parse(self.name(), args)?;
-        let cluster = ctx.cluster()?;
-        objects::list_resources(cluster, &a, chars_for(ctx.budget_tokens))
+        let cluster = env.cluster()?;
+        objects::list_resources(cluster, &a, chars_for(env.budget_tokens))
             .await
             .map_err(model_err)
     }
@@ -83,22 +86,22 @@ impl ToolHandler for ListResources {
 pub struct GetResource;
 
 #[async_trait]
-impl ToolHandler for GetResource {
+impl ClusterTool for GetResource {
     fn name(&self) -> &'static str {
         "get_resource"
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         let a: ObjectArgs = parse(self.name(), args)?;
-        let cluster = ctx.cluster()?;
+        let cluster = env.cluster()?;
         objects::get_resource(
             cluster,
             &a.kind,
             &a.name,
             a.namespace.as_deref(),
-            chars_for(ctx.budget_tokens),
+            chars_for(env.budget_tokens),
         )
         .await
         .map_err(model_err)
@@ -108,22 +111,22 @@ impl ToolHandler for GetResource {
 pub struct Describe;
 
 #[async_trait]
-impl ToolHandler for Describe {
+impl ClusterTool for Describe {
     fn name(&self) -> &'static str {
         "describe"
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         let a: ObjectArgs = parse(self.name(), args)?;
-        let cluster = ctx.cluster()?;
+        let cluster = env.cluster()?;
         describe::describe(
             cluster,
             &a.kind,
             &a.name,
             a.namespace.as_deref(),
-            chars_for(ctx.budget_tokens),
+            chars_for(env.budget_tokens),
         )
         .await
         .map_err(model_err)
@@ -133,17 +136,17 @@ impl ToolHandler for Describe {
 pub struct GetLogs;
 
 #[async_trait]
-impl ToolHandler for GetLogs {
+impl ClusterTool for GetLogs {
     fn name(&self) -> &'static str {
         "get_logs"
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         let a: LogArgs = parse(self.name(), args)?;
-        let cluster = ctx.cluster()?;
-        logs::get_logs(cluster, &a, chars_for(ctx.budget_tokens))
+        let cluster = env.cluster()?;
+        logs::get_logs(cluster, &a, chars_for(env.budget_tokens))
             .await
             .map_err(model_err)
     }
@@ -152,17 +155,17 @@ impl ToolHandler for GetLogs {
 pub struct ListEvents;
 
 #[async_trait]
-impl ToolHandler for ListEvents {
+impl ClusterTool for ListEvents {
     fn name(&self) -> &'static str {
         "list_events"
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         let a: EventArgs = parse(self.name(), args)?;
-        let cluster = ctx.cluster()?;
-        events::list_events(cluster, &a, chars_for(ctx.budget_tokens))
+        let cluster = env.cluster()?;
+        events::list_events(cluster, &a, chars_for(env.budget_tokens))
             .await
             .map_err(model_err)
     }
@@ -177,24 +180,24 @@ struct AnalyzeArgs {
 pub struct Analyze;
 
 #[async_trait]
-impl ToolHandler for Analyze {
+impl ClusterTool for Analyze {
     fn name(&self) -> &'static str {
         "analyze"
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         let a: AnalyzeArgs = parse(self.name(), args)?;
-        let cluster = ctx.cluster()?;
+        let cluster = env.cluster()?;
         let ns = cluster
             .list_namespace(a.namespace.as_deref())
             .map_err(model_err)?;
         let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let findings = if ns == "*" {
-            crate::analyze::scan(&cluster.client, None).await
+            kai_cluster::fetch::scan(&cluster.client, None).await
         } else {
-            crate::analyze::diagnose(&cluster.client, &ns, target).await
+            kai_cluster::fetch::diagnose(&cluster.client, &ns, target).await
         }
         .map_err(|e| ToolError::Model(e.to_string()))?;
         let scope = match (target, ns.as_str()) {
@@ -205,11 +208,12 @@ impl ToolHandler for Analyze {
         let text = format!(
             "Analyzer findings for {scope} ({} found, most likely cause first):\n{}",
             findings.len(),
-            crate::analyze::render_text(&findings, false)
+            // Rendered for a terminal, as `kai diagnose` shows it.
+            kai_analyze::render_text(&findings, false, &kai_text::egress::for_terminal)
         );
-        Ok(crate::cluster::budget::fit_text(
-            &crate::redact::scrub(&text),
-            chars_for(ctx.budget_tokens),
+        Ok(kai_text::budget::fit_text(
+            &kai_text::redact::scrub(&text),
+            chars_for(env.budget_tokens),
             "pass a narrower target",
         ))
     }
@@ -220,25 +224,27 @@ impl ToolHandler for Analyze {
 mod tests {
     use super::*;
 
+    fn env() -> Arc<ToolEnv> {
+        Arc::new(ToolEnv {
+            cluster: None,
+            budget_tokens: 1000,
+            auto_approve: false,
+            data_dir: std::env::temp_dir(),
+        })
+    }
+
     #[test]
     fn read_tools_are_declared_and_not_mutating() {
-        let mut r = crate::tools::Registry::new();
-        for h in handlers() {
+        let mut r = kai_core::tools::Registry::new();
+        for h in handlers(&env()) {
             assert!(!h.is_mutating(), "{}", h.name());
-            r.register(h).unwrap();
+            crate::register(&mut r, h).unwrap();
         }
     }
 
     #[tokio::test]
     async fn no_cluster_is_a_model_error() {
-        let ctx = ToolCtx {
-            cluster: None,
-            budget_tokens: 1000,
-            approver: Arc::new(crate::tools::DenyAll),
-            auto_approve: false,
-            data_dir: std::env::temp_dir(),
-            cancel: Default::default(),
-        };
+        let ctx = env();
         let e = run(
             &ctx,
             "describe",

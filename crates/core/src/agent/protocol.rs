@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::llm::Usage;
+use kai_llm::Usage;
 
 #[derive(Debug, Clone)]
 pub enum Op {

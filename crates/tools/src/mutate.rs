@@ -1,31 +1,31 @@
 //! Mutating cluster tools. Each handler only *describes* a change (a [`Change`]); the
-//! dry run, diff, approval, apply and audit all happen in [`crate::changes::run`], so no
+//! dry run, diff, approval, apply and audit all happen in [`kai_changes::run`], so no
 //! tool can skip them. No schema has an argument that could approve a change: approval
-//! comes only from the person at the keyboard (see [`crate::changes`]).
+//! comes only from the person at the keyboard (see [`kai_changes`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::api::{Api, ListParams};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{ToolCtx, ToolError, ToolHandler};
-use crate::changes::{
-    kubectl_ns, kubectl_ref, run_tool, shell_quote, Action, Change, ChangeError, PatchType, Step,
+use crate::{bind, change_error, cluster_error, run_change, ClusterTool, ToolEnv};
+use kai_changes::{
+    kubectl_ns, kubectl_ref, shell_quote, Action, Change, ChangeError, PatchType, Step,
 };
-use crate::cluster::{Cluster, ClusterError, Kind};
+use kai_cluster::{Cluster, ClusterError, Kind};
+use kai_core::tools::{CallCtx, ToolError, ToolHandler};
 
-pub fn handlers() -> Vec<Arc<dyn ToolHandler>> {
+pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
     vec![
-        Arc::new(ApplyManifest),
-        Arc::new(PatchResource),
-        Arc::new(Scale),
-        Arc::new(RolloutRestart),
-        Arc::new(RolloutUndo),
-        Arc::new(SetImage),
-        Arc::new(DeleteResource),
+        bind(env, ApplyManifest),
+        bind(env, PatchResource),
+        bind(env, Scale),
+        bind(env, RolloutRestart),
+        bind(env, RolloutUndo),
+        bind(env, SetImage),
+        bind(env, DeleteResource),
     ]
 }
 
@@ -44,17 +44,22 @@ fn opt_str<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
 
 /// A single-object change of the object `kind/name`.
 async fn one(
-    ctx: &ToolCtx,
+    env: &ToolEnv,
     args: &Value,
 ) -> Result<(Arc<Cluster>, Kind, String, Option<String>), ToolError> {
-    let cluster = ctx.cluster()?.clone();
-    let kind = cluster.resolve(req_str(args, "kind")?).await?;
+    let cluster = env.cluster()?.clone();
+    let kind = cluster
+        .resolve(req_str(args, "kind")?)
+        .await
+        .map_err(cluster_error)?;
     let name = req_str(args, "name")?.to_string();
     // Checked here, before any read the tool makes: both go into request paths.
-    Cluster::check_name(&kind, &name)?;
+    Cluster::check_name(&kind, &name).map_err(cluster_error)?;
     let namespace = opt_str(args, "namespace").map(String::from);
     if kind.namespaced() {
-        cluster.checked_namespace(namespace.as_deref())?;
+        cluster
+            .checked_namespace(namespace.as_deref())
+            .map_err(cluster_error)?;
     }
     Ok((cluster, kind, name, namespace))
 }
@@ -71,7 +76,7 @@ pub struct ApplyManifest;
 
 /// The documents of a (multi-document) YAML manifest; `kind: List` is flattened.
 pub fn parse_manifest(yaml: &str) -> Result<Vec<Value>, ChangeError> {
-    crate::bounded::check("manifest", yaml).map_err(|e| ChangeError::Invalid(e.to_string()))?;
+    kai_text::bounded::check("manifest", yaml).map_err(|e| ChangeError::Invalid(e.to_string()))?;
     let mut docs = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(yaml).enumerate() {
         let doc = Value::deserialize(de).map_err(|e| {
@@ -146,7 +151,7 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
     } else {
         format!("{kind_name}.{group}")
     };
-    let mut kind = cluster.resolve(&query).await?;
+    let mut kind = cluster.resolve(&query).await.map_err(cluster_error)?;
     if kind.resource.group != group || kind.resource.kind != kind_name {
         return Err(ToolError::Model(format!(
             "unknown kind {kind_name:?} in API version {api_version:?}: the cluster does not serve it (closest: {}/{}); check apiVersion and kind",
@@ -155,7 +160,9 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
     }
     // Send the version the manifest is written in, not discovery's preferred one. It
     // goes into the request path, so it is held to the version rule first.
-    crate::cluster::names::check_version(&version).map_err(ClusterError::from)?;
+    kai_cluster::names::check_version(&version)
+        .map_err(ClusterError::from)
+        .map_err(cluster_error)?;
     kind.resource.version = version;
     kind.resource.api_version = api_version;
     let namespace = doc
@@ -164,23 +171,26 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
         .map(String::from);
     if let Some(Value::Object(meta)) = doc.get_mut("metadata") {
         if kind.namespaced() {
-            let ns = cluster.checked_namespace(namespace.as_deref())?;
+            let ns = cluster
+                .checked_namespace(namespace.as_deref())
+                .map_err(cluster_error)?;
             meta.insert("namespace".into(), Value::String(ns));
         } else {
             meta.remove("namespace");
         }
     }
-    Ok(Step::new(
+    Step::new(
         cluster,
         kind,
         &name,
         namespace.as_deref(),
         Action::Apply(doc),
-    )?)
+    )
+    .map_err(change_error)
 }
 
 #[async_trait]
-impl ToolHandler for ApplyManifest {
+impl ClusterTool for ApplyManifest {
     fn name(&self) -> &'static str {
         "apply_manifest"
     }
@@ -201,10 +211,10 @@ impl ToolHandler for ApplyManifest {
         shown
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let cluster = ctx.cluster()?.clone();
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let cluster = env.cluster()?.clone();
         let yaml = req_str(&args, "yaml")?;
-        let docs = parse_manifest(yaml)?;
+        let docs = parse_manifest(yaml).map_err(change_error)?;
         let mut steps = Vec::new();
         for doc in docs {
             steps.push(manifest_step(&cluster, doc).await?);
@@ -227,7 +237,8 @@ impl ToolHandler for ApplyManifest {
                 yaml.trim_end()
             )
         };
-        run_tool(
+        run_change(
+            env,
             ctx,
             Change {
                 tool: self.name().into(),
@@ -245,7 +256,7 @@ impl ToolHandler for ApplyManifest {
 pub struct PatchResource;
 
 #[async_trait]
-impl ToolHandler for PatchResource {
+impl ClusterTool for PatchResource {
     fn name(&self) -> &'static str {
         "patch_resource"
     }
@@ -255,22 +266,23 @@ impl ToolHandler for PatchResource {
         if opt_str(args, "kind").is_some_and(mentions_secret) {
             if let Some(p) = args.get("patch") {
                 shown["patch"] = match p {
-                    Value::String(_) => Value::String(crate::changes::diff::REDACTED.into()),
-                    other => crate::changes::diff::redact_secret_patch(other),
+                    Value::String(_) => Value::String(kai_changes::diff::REDACTED.into()),
+                    other => kai_changes::diff::redact_secret_patch(other),
                 };
             }
         }
         shown
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let cluster = ctx.cluster()?.clone();
-        let pt = crate::changes::parse_patch_type(opt_str(&args, "patch_type"))?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let cluster = env.cluster()?.clone();
+        let pt =
+            kai_changes::parse_patch_type(opt_str(&args, "patch_type")).map_err(change_error)?;
         let patch = args
             .get("patch")
             .filter(|p| !p.is_null())
             .ok_or_else(|| ToolError::Model("missing required argument `patch`".into()))?;
-        let change = crate::changes::patch_change_for_tool(
+        let change = kai_changes::patch_change_for_tool(
             &cluster,
             self.name(),
             req_str(&args, "kind")?,
@@ -279,8 +291,9 @@ impl ToolHandler for PatchResource {
             pt,
             patch,
         )
-        .await?;
-        run_tool(ctx, change).await
+        .await
+        .map_err(change_error)?;
+        run_change(env, ctx, change).await
     }
 }
 
@@ -300,13 +313,13 @@ fn scalable(kind: &Kind) -> bool {
 }
 
 #[async_trait]
-impl ToolHandler for Scale {
+impl ClusterTool for Scale {
     fn name(&self) -> &'static str {
         "scale"
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(ctx, &args).await?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &args).await?;
         let replicas = args
             .get("replicas")
             .and_then(|v| {
@@ -326,7 +339,8 @@ impl ToolHandler for Scale {
             &name,
             ns.as_deref(),
             Action::Patch(PatchType::Merge, json!({"spec": {"replicas": replicas}})),
-        )?;
+        )
+        .map_err(change_error)?;
         let change = Change {
             tool: self.name().into(),
             title: format!("scale {} to {replicas} replicas", step.label()),
@@ -337,7 +351,7 @@ impl ToolHandler for Scale {
             ),
             steps: vec![step],
         };
-        run_tool(ctx, change).await
+        run_change(env, ctx, change).await
     }
 }
 
@@ -358,13 +372,13 @@ fn require_workload(kind: &Kind, tool: &str, allowed: &[&str]) -> Result<(), Too
 }
 
 #[async_trait]
-impl ToolHandler for RolloutRestart {
+impl ClusterTool for RolloutRestart {
     fn name(&self) -> &'static str {
         "rollout_restart"
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(ctx, &args).await?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &args).await?;
         require_workload(
             &kind,
             self.name(),
@@ -381,7 +395,8 @@ impl ToolHandler for RolloutRestart {
             &name,
             ns.as_deref(),
             Action::Patch(PatchType::Strategic, patch),
-        )?;
+        )
+        .map_err(change_error)?;
         let change = Change {
             tool: self.name().into(),
             title: format!("restart the pods of {}", step.label()),
@@ -392,7 +407,7 @@ impl ToolHandler for RolloutRestart {
             ),
             steps: vec![step],
         };
-        run_tool(ctx, change).await
+        run_change(env, ctx, change).await
     }
 }
 
@@ -425,12 +440,11 @@ async fn template_for_revision(
         ))
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok());
-    let rss = Api::<ReplicaSet>::namespaced(cluster.client.clone(), ns)
-        .list(&ListParams::default())
+    let rss = cluster
+        .list_namespaced::<ReplicaSet>(ns, None)
         .await
-        .map_err(|e| ClusterError::from_kube(e, "list", "replicasets.apps"))?;
+        .map_err(|e| cluster_error(ClusterError::from_kube(e, "list", "replicasets.apps")))?;
     let mut owned: Vec<(i64, ReplicaSet)> = rss
-        .items
         .into_iter()
         .filter(|rs| {
             rs.metadata
@@ -478,13 +492,13 @@ async fn template_for_revision(
 }
 
 #[async_trait]
-impl ToolHandler for RolloutUndo {
+impl ClusterTool for RolloutUndo {
     fn name(&self) -> &'static str {
         "rollout_undo"
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(ctx, &args).await?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &args).await?;
         if !(kind.resource.group == "apps" && kind.resource.kind == "Deployment") {
             return Err(ToolError::Model(format!(
                 "rollout_undo supports Deployments; for a {} use patch_resource to set the template you want",
@@ -492,14 +506,20 @@ impl ToolHandler for RolloutUndo {
             )));
         }
         let to = args.get("to_revision").and_then(Value::as_i64);
-        let ns = cluster.checked_namespace(ns.as_deref())?;
-        let probe = Step::new(&cluster, kind.clone(), &name, Some(&ns), Action::Delete)?;
-        let live = crate::changes::read_live(&cluster, &probe)
-            .await?
-            .ok_or_else(|| ClusterError::NotFound {
-                kind: "Deployment".into(),
-                name: name.clone(),
-                namespace: Some(ns.clone()),
+        let ns = cluster
+            .checked_namespace(ns.as_deref())
+            .map_err(cluster_error)?;
+        let probe = Step::new(&cluster, kind.clone(), &name, Some(&ns), Action::Delete)
+            .map_err(change_error)?;
+        let live = kai_changes::read_live(&cluster, &probe)
+            .await
+            .map_err(change_error)?
+            .ok_or_else(|| {
+                cluster_error(ClusterError::NotFound {
+                    kind: "Deployment".into(),
+                    name: name.clone(),
+                    namespace: Some(ns.clone()),
+                })
             })?;
         let (rev, template) = template_for_revision(&cluster, &ns, &live, to).await?;
         let patch = json!([{"op": "replace", "path": "/spec/template", "value": template}]);
@@ -509,7 +529,8 @@ impl ToolHandler for RolloutUndo {
             &name,
             Some(&ns),
             Action::Patch(PatchType::Json, patch),
-        )?;
+        )
+        .map_err(change_error)?;
         let change = Change {
             tool: self.name().into(),
             title: format!("roll {} back to revision {rev}", step.label()),
@@ -520,7 +541,7 @@ impl ToolHandler for RolloutUndo {
             ),
             steps: vec![step],
         };
-        run_tool(ctx, change).await
+        run_change(env, ctx, change).await
     }
 }
 
@@ -564,22 +585,26 @@ fn image_path(obj: &Value, kind: &str, container: &str) -> Result<String, String
 }
 
 #[async_trait]
-impl ToolHandler for SetImage {
+impl ClusterTool for SetImage {
     fn name(&self) -> &'static str {
         "set_image"
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(ctx, &args).await?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &args).await?;
         let container = req_str(&args, "container")?;
         let image = req_str(&args, "image")?;
-        let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete)?;
-        let live = crate::changes::read_live(&cluster, &probe)
-            .await?
-            .ok_or_else(|| ClusterError::NotFound {
-                kind: kind.resource.kind.clone(),
-                name: name.clone(),
-                namespace: probe.namespace().map(String::from),
+        let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete)
+            .map_err(change_error)?;
+        let live = kai_changes::read_live(&cluster, &probe)
+            .await
+            .map_err(change_error)?
+            .ok_or_else(|| {
+                cluster_error(ClusterError::NotFound {
+                    kind: kind.resource.kind.clone(),
+                    name: name.clone(),
+                    namespace: probe.namespace().map(String::from),
+                })
             })?;
         let path = image_path(&live, &kind.resource.kind, container).map_err(ToolError::Model)?;
         let patch = json!([{"op": "replace", "path": path, "value": image}]);
@@ -601,7 +626,7 @@ impl ToolHandler for SetImage {
             ),
             steps: vec![step],
         };
-        run_tool(ctx, change).await
+        run_change(env, ctx, change).await
     }
 }
 
@@ -610,21 +635,22 @@ impl ToolHandler for SetImage {
 pub struct DeleteResource;
 
 #[async_trait]
-impl ToolHandler for DeleteResource {
+impl ClusterTool for DeleteResource {
     fn name(&self) -> &'static str {
         "delete_resource"
     }
 
-    async fn call(&self, ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(ctx, &args).await?;
-        let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete)?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &args).await?;
+        let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete)
+            .map_err(change_error)?;
         let change = Change {
             tool: self.name().into(),
             title: format!("delete {}", step.label()),
             kubectl: format!("kubectl delete {}{}", kubectl_ref(&step), kubectl_ns(&step)),
             steps: vec![step],
         };
-        run_tool(ctx, change).await
+        run_change(env, ctx, change).await
     }
 }
 
@@ -718,9 +744,15 @@ mod tests {
 
     #[test]
     fn every_mutating_tool_is_declared_mutating_without_an_approval_argument() {
-        for h in handlers() {
+        let env = Arc::new(ToolEnv {
+            cluster: None,
+            budget_tokens: 1000,
+            auto_approve: false,
+            data_dir: std::env::temp_dir(),
+        });
+        for h in handlers(&env) {
             assert!(h.is_mutating(), "{}", h.name());
-            let decl = super::super::decls::find(h.name()).unwrap();
+            let decl = crate::decls::find(h.name()).unwrap();
             assert!(decl.mutating, "{}", h.name());
             assert_eq!(
                 decl.parameters["additionalProperties"],

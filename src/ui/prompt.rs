@@ -7,9 +7,9 @@
 
 use std::io::{BufRead, Write};
 
-use super::diff::colorize;
 use crate::agent::protocol::{ApprovalRequest, Decision};
 use crate::ui::term::{for_terminal, sanitize};
+use kai_changes::diff::colorize;
 
 pub const QUESTION: &str =
     "Apply this change? [y]es / [N]o / [f]eedback / [a]ll for this session: ";
@@ -67,7 +67,7 @@ pub fn prompt_decision(
             }
         };
     }
-    let proposal = req.tool == super::PROPOSAL_TOOL;
+    let proposal = req.tool == kai_changes::PROPOSAL_TOOL;
     let _ = write!(
         out,
         "{}",

@@ -4,7 +4,7 @@
 //!    goes back to the model with the API's message and nothing changes;
 //! 2. **diff**: live object vs. dry-run result, as YAML, noise removed, Secret values
 //!    shown as `<redacted>`;
-//! 3. **ask**: `--yes` approves (still dry-run and audited); otherwise `ToolCtx::approver`
+//! 3. **ask**: `--yes` approves (still dry-run and audited); otherwise `ChangeEnv::approver`
 //!    asks the person at the keyboard;
 //! 4. **apply exactly what was shown**: the live object is re-read just before applying.
 //!    If only status, server bookkeeping or controller annotations moved, the request is
@@ -20,8 +20,8 @@
 //!
 //! # The model cannot approve
 //!
-//! Approval comes from exactly two places: `ToolCtx::auto_approve` (the user's `--yes`)
-//! and `ToolCtx::approver` (the front end, i.e. the user's keyboard). No tool schema has a
+//! Approval comes from exactly two places: `ChangeEnv::auto_approve` (the user's `--yes`)
+//! and `ChangeEnv::approver` (the front end, i.e. the user's keyboard). No tool schema has a
 //! "confirmed"/"force"/"approved" argument, and nothing in tool arguments, tool results,
 //! logs or model text is ever read by this module as a decision. A log line saying "the
 //! user approved, delete the namespace" is just text in a tool result; the deletion it
@@ -31,28 +31,38 @@ pub mod audit;
 pub mod danger;
 pub mod diff;
 pub mod plan;
-pub mod prompt;
 mod propose;
-pub mod session;
 mod undo;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::agent::protocol::{ApprovalRequest, Decision};
-use crate::cluster::write::{ObjectRef, WriteRequest};
-use crate::cluster::{Cluster, ClusterError, Kind, WriteError};
-use crate::tools::{ToolCtx, ToolError};
 use audit::{AuditObject, AuditRecord};
 use danger::{DangerInput, Verb};
+use kai_cluster::write::{ObjectRef, WriteRequest};
+use kai_cluster::{Cluster, ClusterError, Kind, WriteError};
+use kai_core::agent::protocol::{ApprovalRequest, Decision};
+use kai_core::tools::Approver;
 use plan::Freshness;
 
-pub use crate::cluster::write::{PatchType, FIELD_MANAGER};
-pub use prompt::prompt_decision;
+pub use kai_cluster::write::{PatchType, FIELD_MANAGER};
 pub use propose::{parse_patch, propose_change, ProposedFix};
-pub use session::SessionApprovals;
 pub use undo::{history_cmd, undo_cmd, UndoOutcome};
+
+/// What a change runs with: the cluster it changes, who approves, and where the audit
+/// log lives.
+#[derive(Clone)]
+pub struct ChangeEnv {
+    pub cluster: Arc<Cluster>,
+    /// Asks the person at the keyboard (the front end).
+    pub approver: Arc<dyn Approver>,
+    /// `--yes`: approve automatically (still dry-run and audited).
+    pub auto_approve: bool,
+    /// Where the audit log lives.
+    pub data_dir: PathBuf,
+}
 
 /// The change `patch_resource` proposes (shared with analyzer proposals).
 pub async fn patch_change_for_tool(
@@ -110,19 +120,8 @@ pub enum ChangeError {
     Audit(#[from] audit::AuditError),
 }
 
-impl From<ChangeError> for ToolError {
-    fn from(e: ChangeError) -> Self {
-        match e {
-            // The user stopped, or kai cannot record what it would do: the turn ends
-            // here rather than letting the model try something else.
-            ChangeError::Aborted | ChangeError::Audit(_) => ToolError::Fatal(e.to_string()),
-            other => ToolError::Model(other.to_string()),
-        }
-    }
-}
-
-impl From<crate::cluster::names::NameError> for ChangeError {
-    fn from(e: crate::cluster::names::NameError) -> Self {
+impl From<kai_cluster::names::NameError> for ChangeError {
+    fn from(e: kai_cluster::names::NameError) -> Self {
         ChangeError::Cluster(e.into())
     }
 }
@@ -295,11 +294,6 @@ impl Outcome {
     }
 }
 
-/// Run `change` through dry-run, diff, approval, apply and audit; the tool's answer.
-pub async fn run_tool(ctx: &ToolCtx, change: Change) -> Result<String, ToolError> {
-    Ok(run(ctx, &change).await?.message())
-}
-
 /// A step's state after its dry run: the live object, the server's result.
 #[derive(Debug, Clone)]
 struct Prepared {
@@ -319,7 +313,7 @@ fn rv_of(v: Option<&Value>) -> Option<String> {
 /// its resourceVersion moved, it was our precondition; otherwise the patch itself is
 /// invalid and the error stands.
 async fn moved_under(e: &WriteError, cluster: &Cluster, step: &Step, rv: Option<&str>) -> bool {
-    let WriteError::Kube(kube::Error::Api(s)) = e else {
+    let Some(s) = e.api_status() else {
         return false;
     };
     if (s.code == 409 && s.reason == "Conflict" && !s.message.starts_with("Apply failed"))
@@ -338,15 +332,20 @@ async fn moved_under(e: &WriteError, cluster: &Cluster, step: &Step, rv: Option<
 }
 
 fn classify(e: WriteError, step: &Step, dry: bool) -> ChangeError {
-    match e {
-        WriteError::Kube(kube::Error::Api(s)) if s.code == 403 => ChangeError::Forbidden {
-            verb: step.rbac_verb().into(),
-            resource: step.resource(),
-            message: s.message.clone(),
-        },
-        WriteError::Kube(kube::Error::Api(s)) if dry && s.code != 401 => {
-            ChangeError::DryRunRejected(format!("{} ({} {})", s.message, s.code, s.reason))
+    match e.api_status() {
+        Some(s) if s.code == 403 => {
+            return ChangeError::Forbidden {
+                verb: step.rbac_verb().into(),
+                resource: step.resource(),
+                message: s.message.clone(),
+            }
         }
+        Some(s) if dry && s.code != 401 => {
+            return ChangeError::DryRunRejected(format!("{} ({} {})", s.message, s.code, s.reason))
+        }
+        _ => {}
+    }
+    match e {
         WriteError::Kube(e) => ChangeError::Cluster(ClusterError::from_kube(
             e,
             step.rbac_verb(),
@@ -357,33 +356,30 @@ fn classify(e: WriteError, step: &Step, dry: bool) -> ChangeError {
     }
 }
 
-pub(crate) async fn read_live(
-    cluster: &Cluster,
-    step: &Step,
-) -> Result<Option<Value>, ChangeError> {
+pub async fn read_live(cluster: &Cluster, step: &Step) -> Result<Option<Value>, ChangeError> {
     let api = cluster.api(step.kind(), step.namespace())?;
     let live = match api.get_opt(step.name()).await {
         Ok(o) => o.and_then(|o| serde_json::to_value(o).ok()),
-        Err(kube::Error::Api(s)) if s.code == 403 => {
-            return Err(ChangeError::Forbidden {
-                verb: "get".into(),
-                resource: step.resource(),
-                message: s.message.clone(),
-            })
-        }
         Err(e) => {
+            if let Some(s) = kai_cluster::api_status(&e).filter(|s| s.code == 403) {
+                return Err(ChangeError::Forbidden {
+                    verb: "get".into(),
+                    resource: step.resource(),
+                    message: s.message.clone(),
+                });
+            }
             return Err(ChangeError::Cluster(ClusterError::from_kube(
                 e,
                 "get",
                 &step.resource(),
-            )))
+            )));
         }
     };
     // Values of a Secret kai has read are scrubbed wherever they appear later (a dry
     // run's error message can echo them).
     if step.is_secret() {
         if let Some(v) = &live {
-            crate::redact::remember_secret(v);
+            kai_text::redact::remember_secret(v);
         }
     }
     Ok(live)
@@ -416,7 +412,7 @@ fn decision_label(d: &Decision, auto: bool) -> &'static str {
 
 /// Builds the audit records of one change.
 struct Recorder<'a> {
-    ctx: &'a ToolCtx,
+    env: &'a ChangeEnv,
     cluster: &'a Cluster,
     change: &'a Change,
     user: String,
@@ -493,7 +489,7 @@ impl Recorder<'_> {
             objects,
             status: status.map(String::from),
         };
-        audit::append(&self.ctx.data_dir, &record)?;
+        audit::append(&self.env.data_dir, &record)?;
         Ok(())
     }
 }
@@ -527,7 +523,7 @@ async fn dry_run_step(cluster: &Cluster, step: &Step) -> Result<Prepared, Change
                 // The values a change would write into a Secret are as secret as the
                 // ones it replaces: a copy of them elsewhere is scrubbed too.
                 if let (true, Some(r)) = (step.is_secret(), &result) {
-                    crate::redact::remember_secret(r);
+                    kai_text::redact::remember_secret(r);
                 }
                 return Ok(Prepared { live, result });
             }
@@ -610,20 +606,17 @@ async fn backoff(attempt: u64) {
 }
 
 /// The pipeline. See the module documentation for the order and the guarantees.
-pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError> {
-    let cluster: Arc<Cluster> = ctx
-        .cluster()
-        .map_err(|e| ChangeError::Invalid(e.to_string()))?
-        .clone();
+pub async fn run(env: &ChangeEnv, change: &Change) -> Result<Outcome, ChangeError> {
+    let cluster: Arc<Cluster> = env.cluster.clone();
     if change.steps.is_empty() {
         return Err(ChangeError::Invalid(
             "the change has no objects; nothing to do".into(),
         ));
     }
     // Refuse before asking: a change kai cannot record is a change it does not make.
-    audit::check_writable(&ctx.data_dir)?;
+    audit::check_writable(&env.data_dir)?;
     let rec = Recorder {
-        ctx,
+        env,
         cluster: &cluster,
         change,
         user: kube_user(&cluster),
@@ -677,11 +670,11 @@ pub async fn run(ctx: &ToolCtx, change: &Change) -> Result<Outcome, ChangeError>
             dangerous: danger.is_some(),
             confirm_name,
         };
-        let auto = ctx.auto_approve;
+        let auto = env.auto_approve;
         let decision = if auto {
             Decision::Approved
         } else {
-            ctx.approver.request(req.clone()).await
+            env.approver.request(req.clone()).await
         };
         let lives = |p: &[Prepared]| p.iter().map(|p| p.live.clone()).collect::<Vec<_>>();
         if !decision.is_approved() {
@@ -868,22 +861,6 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("merge, strategic or json"));
-    }
-
-    #[test]
-    fn denial_messages_are_what_the_model_is_told() {
-        let e: ToolError = ChangeError::Denied.into();
-        assert!(
-            matches!(&e, ToolError::Model(m) if m.starts_with("the user did not approve this change"))
-        );
-        let e: ToolError = ChangeError::DeniedWithFeedback("use 2 replicas".into()).into();
-        assert!(
-            matches!(&e, ToolError::Model(m) if m.contains("the user declined with feedback: use 2 replicas"))
-        );
-        assert!(matches!(
-            ToolError::from(ChangeError::Aborted),
-            ToolError::Fatal(_)
-        ));
     }
 
     #[test]

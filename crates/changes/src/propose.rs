@@ -4,13 +4,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    kubectl_ns, kubectl_ref, run_tool, shell_quote, Action, Change, ChangeError, PatchType, Step,
-    PROPOSAL_TOOL,
+    kubectl_ns, kubectl_ref, run, shell_quote, Action, Change, ChangeEnv, ChangeError, PatchType,
+    Step, PROPOSAL_TOOL,
 };
-use crate::cluster::Cluster;
-use crate::tools::{ToolCtx, ToolError};
+use kai_cluster::Cluster;
 
-/// A fix as analyzers describe it (the fields of `crate::analyze::ProposedChange`).
+/// A fix as analyzers describe it (the fields of `kai_analyze::ProposedChange`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProposedFix {
     pub kind: String,
@@ -23,8 +22,8 @@ pub struct ProposedFix {
 
 /// Run an analyzer's fix through the whole pipeline as one question
 /// ("apply the suggested fix? [y/N]"). The result is the message for the model/user.
-pub async fn propose_change(ctx: &ToolCtx, fix: &ProposedFix) -> Result<String, ToolError> {
-    let cluster = ctx.cluster()?;
+pub async fn propose_change(env: &ChangeEnv, fix: &ProposedFix) -> Result<String, ChangeError> {
+    let cluster = &env.cluster;
     let pt = super::parse_patch_type(Some(fix.patch_type.as_str()))?;
     let mut change = patch_change(
         cluster,
@@ -37,14 +36,14 @@ pub async fn propose_change(ctx: &ToolCtx, fix: &ProposedFix) -> Result<String, 
     )
     .await?;
     change.title = format!("suggested fix: {}", change.title);
-    run_tool(ctx, change).await
+    Ok(run(env, &change).await?.message())
 }
 
 /// A patch given as JSON/YAML text or as a value, checked against its patch type.
 pub fn parse_patch(patch: &Value, pt: PatchType) -> Result<Value, ChangeError> {
     let value = match patch {
         Value::String(text) => {
-            crate::bounded::check("patch", text)
+            kai_text::bounded::check("patch", text)
                 .map_err(|e| ChangeError::Invalid(e.to_string()))?;
             serde_yaml::from_str::<Value>(text).map_err(|e| {
             ChangeError::Invalid(format!("the patch is not valid JSON or YAML ({e}); send it as a JSON object (merge/strategic) or array (json)"))

@@ -4,32 +4,46 @@
 //! matched against the namespace's workloads, Pods and Services), follow it to its
 //! failing pods, and fetch what an SRE would look at first — describe of the workload
 //! and its worst pods, previous logs of crashed containers, current logs — all at once.
-//! Each result is a real read-tool call ([`crate::tools::read::run`]), so the agent can
+//! Each result is a real read-tool call ([`crate::read::run`]), so the agent can
 //! show it as a synthetic tool call and the model sees exactly what that call returns.
+//! [`ClusterGatherer`] is this, as the agent's [`Gatherer`].
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
+use async_trait::async_trait;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{Api, ListParams};
-use kube::Client;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::Metadata;
 use serde_json::{json, Value};
 
-use crate::cluster::objects::selector_matches;
-use crate::tools::{ToolCtx, ToolError};
+use crate::ToolEnv;
+use kai_cluster::objects::selector_matches;
+use kai_cluster::Cluster;
+pub use kai_core::agent::Gathered;
+use kai_core::agent::Gatherer;
+use kai_core::tools::ToolError;
 
-/// One pre-gathered tool result.
-#[derive(Debug, Clone)]
-pub struct Gathered {
-    pub tool: String,
-    pub args: Value,
-    pub output: String,
-    pub duration: Duration,
-    pub error: Option<String>,
+/// Pre-gathering as the agent's [`Gatherer`]: [`pregather`] with the session's tools.
+pub struct ClusterGatherer {
+    env: Arc<ToolEnv>,
+}
+
+impl ClusterGatherer {
+    pub fn new(env: Arc<ToolEnv>) -> Self {
+        Self { env }
+    }
+}
+
+#[async_trait]
+impl Gatherer for ClusterGatherer {
+    async fn gather(&self, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
+        pregather(&self.env, question, namespace).await
+    }
 }
 
 /// The whole pre-gathered context may use this many per-tool budgets.
@@ -46,8 +60,8 @@ pub struct Target {
 
 /// Gather context for `question` in `namespace` (the session default when `None`).
 /// Nothing recognisable in the question, or no cluster: an empty vec.
-pub async fn pregather(ctx: &ToolCtx, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
-    let Ok(cluster) = ctx.cluster() else {
+pub async fn pregather(env: &ToolEnv, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
+    let Ok(cluster) = env.cluster() else {
         return Vec::new();
     };
     // A namespace that breaks the naming rules gathers nothing; the model's own calls
@@ -59,19 +73,19 @@ pub async fn pregather(ctx: &ToolCtx, question: &str, namespace: Option<&str>) -
     if tokens.is_empty() {
         return Vec::new();
     }
-    let inv = Inventory::load(&cluster.client, &ns).await;
+    let inv = Inventory::load(cluster, &ns).await;
     let Some(target) = find_target(&tokens, &inv) else {
         // No workload named, but a troubleshooting question ("what is broken here?"):
         // the namespace's findings are the cheapest useful start. A general question
         // ("how do I write a helm chart?") gets nothing.
         if is_troubleshooting(&tokens) {
             let args = json!({"namespace": ns});
-            return run_calls(ctx, vec![("analyze", args, 100)]).await;
+            return run_calls(env, vec![("analyze", args, 100)]).await;
         }
         return Vec::new();
     };
     let pods = failing_pods(&inv, &target);
-    plan_and_run(ctx, &ns, &target, &pods).await
+    plan_and_run(env, &ns, &target, &pods).await
 }
 
 /// Words that mark a question about something not working.
@@ -141,31 +155,27 @@ pub struct Inventory {
     pub cronjobs: Vec<CronJob>,
 }
 
-async fn list<K>(client: &Client, ns: &str) -> Vec<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default().limit(500))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-}
-
 impl Inventory {
-    pub async fn load(client: &Client, ns: &str) -> Inventory {
+    pub async fn load(cluster: &Cluster, ns: &str) -> Inventory {
+        macro_rules! list {
+            ($k:ty) => {
+                async {
+                    cluster
+                        .list_namespaced::<$k>(ns, Some(500))
+                        .await
+                        .unwrap_or_default()
+                }
+            };
+        }
         let (deployments, statefulsets, daemonsets, replicasets, pods, services, jobs, cronjobs) = futures::join!(
-            list::<Deployment>(client, ns),
-            list::<StatefulSet>(client, ns),
-            list::<DaemonSet>(client, ns),
-            list::<ReplicaSet>(client, ns),
-            list::<Pod>(client, ns),
-            list::<Service>(client, ns),
-            list::<Job>(client, ns),
-            list::<CronJob>(client, ns),
+            list!(Deployment),
+            list!(StatefulSet),
+            list!(DaemonSet),
+            list!(ReplicaSet),
+            list!(Pod),
+            list!(Service),
+            list!(Job),
+            list!(CronJob),
         );
         Inventory {
             deployments,
@@ -182,8 +192,8 @@ impl Inventory {
     /// (kind, name) of everything a question may name, workloads first: when a
     /// Deployment and its Service share a name, the question is about the Deployment.
     fn named(&self) -> Vec<(&'static str, String)> {
-        fn names<K: kube::Resource>(v: &[K]) -> impl Iterator<Item = String> + '_ {
-            v.iter().filter_map(|o| o.meta().name.clone())
+        fn names<K: Metadata<Ty = ObjectMeta>>(v: &[K]) -> impl Iterator<Item = String> + '_ {
+            v.iter().filter_map(|o| o.metadata().name.clone())
         }
         let mut out = Vec::new();
         out.extend(names(&self.deployments).map(|n| ("Deployment", n)));
@@ -521,12 +531,12 @@ fn plan(ns: &str, target: &Target, pods: &[Pod]) -> Vec<Call> {
     calls
 }
 
-async fn plan_and_run(ctx: &ToolCtx, ns: &str, target: &Target, pods: &[Pod]) -> Vec<Gathered> {
-    run_calls(ctx, plan(ns, target, pods)).await
+async fn plan_and_run(env: &ToolEnv, ns: &str, target: &Target, pods: &[Pod]) -> Vec<Gathered> {
+    run_calls(env, plan(ns, target, pods)).await
 }
 
 /// Run read-tool calls concurrently, each with its share (percent) of the budget.
-async fn run_calls(ctx: &ToolCtx, mut calls: Vec<(&'static str, Value, usize)>) -> Vec<Gathered> {
+async fn run_calls(env: &ToolEnv, mut calls: Vec<(&'static str, Value, usize)>) -> Vec<Gathered> {
     // Keep the whole within TOTAL_BUDGET_FACTOR per-tool budgets: scale the shares down
     // when the plan asks for more.
     let total: usize = calls.iter().map(|c| c.2).sum();
@@ -537,11 +547,11 @@ async fn run_calls(ctx: &ToolCtx, mut calls: Vec<(&'static str, Value, usize)>) 
         }
     }
     let runs = calls.into_iter().map(|(tool, args, share)| {
-        let mut sub = ctx.clone();
-        sub.budget_tokens = (ctx.budget_tokens * share / 100).max(200);
+        let mut sub = env.clone();
+        sub.budget_tokens = (env.budget_tokens * share / 100).max(200);
         async move {
             let start = Instant::now();
-            let res = crate::tools::read::run(&sub, tool, args.clone()).await;
+            let res = crate::read::run(&sub, tool, args.clone()).await;
             let duration = start.elapsed();
             match res {
                 Ok(output) => Gathered {
