@@ -1,4 +1,4 @@
-//! Output budgets: every tool result is cut to fit `ToolCtx::budget_tokens`, and says
+//! Output budgets: every tool result is cut to fit a tool's budget (`ToolEnv::budget_tokens` in kai-tools), and says
 //! what was cut and how to ask for more. Pure functions, so the shape of what the model
 //! sees is tested without a cluster.
 //!
