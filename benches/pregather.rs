@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kai::cluster::Cluster;
 use kai::gather::pregather;
-use kai::tools::{DenyAll, ToolCtx};
+use kai::tools::ToolEnv;
 
 const QUESTION: &str = "why is backend crashlooping?";
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2VjcmV0c2lnbmF0dXJl";
@@ -126,15 +126,13 @@ fn main() {
 
     let ctx = rt.block_on(async {
         let config = tc.admin_config().await.unwrap();
-        ToolCtx {
+        ToolEnv {
             cluster: Some(Arc::new(
                 Cluster::from_config(config, &ns, "bench").unwrap(),
             )),
             budget_tokens: 2000,
-            approver: Arc::new(DenyAll),
             auto_approve: false,
             data_dir: std::env::temp_dir(),
-            cancel: Default::default(),
         }
     });
 
@@ -163,7 +161,7 @@ fn main() {
         }
         for _ in 0..runs.min(10) {
             let config = tc.admin_config().await.unwrap();
-            let fresh = ToolCtx {
+            let fresh = ToolEnv {
                 cluster: Some(Arc::new(
                     Cluster::from_config(config, &ns, "bench").unwrap(),
                 )),

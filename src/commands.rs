@@ -58,7 +58,7 @@ impl Approver for TerminalApprover {
 /// Exit code for an analyzer error.
 fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
     let code = match &e {
-        AnalyzeError::NotFound { .. } | AnalyzeError::InvalidTarget { .. } => exit::USAGE,
+        AnalyzeError::Target(_) => exit::USAGE,
         AnalyzeError::Kube {
             source: kube::Error::Api(s),
             ..
@@ -142,8 +142,12 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
     // A concrete fix on the top finding becomes a one-step proposal (text mode, terminal).
     if global.output == Output::Text && !global.read_only && std::io::stdin().is_terminal() {
         if let Some(change) = findings.first().and_then(|f| f.fix.change.clone()) {
-            let mut ctx = crate::oneshot::tool_ctx(settings, Some(cluster.clone()));
-            ctx.approver = Arc::new(TerminalApprover);
+            let env = crate::changes::ChangeEnv {
+                cluster: cluster.clone(),
+                approver: Arc::new(TerminalApprover),
+                auto_approve: settings.yes,
+                data_dir: settings.data_dir.clone(),
+            };
             let fix = crate::changes::ProposedFix {
                 kind: change.kind,
                 namespace: change.namespace,
@@ -151,7 +155,7 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
                 patch_type: change.patch_type,
                 patch: change.patch,
             };
-            match crate::changes::propose_change(&ctx, &fix).await {
+            match crate::changes::propose_change(&env, &fix).await {
                 Ok(msg) => eprintln!("kai: {}", for_terminal(&msg)),
                 Err(e) => {
                     eprintln!("kai: {}", for_terminal(&e.to_string()));

@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Result;
-use tokio_util::sync::CancellationToken;
 
 use crate::agent::protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
 use crate::agent::{self, AgentConfig};
@@ -17,7 +16,7 @@ use crate::config::Settings;
 use crate::exit;
 use crate::llm::openai::OpenAiClient;
 use crate::llm::LlmClient;
-use crate::tools::{DenyAll, Registry, ToolCtx};
+use crate::tools::{CallCtx, ClusterGatherer, DenyAll, ToolEnv};
 use crate::ui::human::HumanSink;
 use crate::ui::json::JsonSink;
 use crate::ui::term::for_terminal;
@@ -61,15 +60,37 @@ pub fn build_llm(settings: &Settings) -> Result<Arc<dyn LlmClient>, Exit> {
     Ok(Arc::new(client))
 }
 
-pub fn tool_ctx(settings: &Settings, cluster: Option<Arc<Cluster>>) -> ToolCtx {
-    ToolCtx {
+/// The tools' environment for this session.
+pub fn tool_env(settings: &Settings, cluster: Option<Arc<Cluster>>) -> Arc<ToolEnv> {
+    Arc::new(ToolEnv {
         cluster,
         budget_tokens: settings.tool_output_tokens,
-        approver: Arc::new(DenyAll),
         auto_approve: settings.yes,
         data_dir: settings.data_dir.clone(),
-        cancel: CancellationToken::new(),
-    }
+    })
+}
+
+/// The agent's side of a session: the standard tools bound to `env`, and the agent
+/// configured from the settings (pre-gathering through `env` unless turned off). The
+/// agent replaces the approver with its protocol round trip to the front end.
+pub fn session(
+    settings: &Settings,
+    global: &GlobalArgs,
+    env: Arc<ToolEnv>,
+) -> Result<(Arc<crate::tools::Registry>, CallCtx, AgentConfig), Exit> {
+    let registry = Arc::new(
+        crate::tools::registry(env.clone(), settings.read_only)
+            .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
+    );
+    let mut cfg = AgentConfig::new(settings.llm.model.clone());
+    cfg.max_steps = settings.max_steps;
+    cfg.namespace = settings.namespace.clone();
+    cfg.pregather = !global.no_pregather;
+    cfg.gatherer = env
+        .cluster
+        .is_some()
+        .then(|| Arc::new(ClusterGatherer::new(env)) as Arc<dyn crate::agent::Gatherer>);
+    Ok((registry, CallCtx::new(Arc::new(DenyAll)), cfg))
 }
 
 /// How the front end answers approval requests.
@@ -133,15 +154,7 @@ pub fn print_proposal(req: &ApprovalRequest) {
 pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Result<i32> {
     let llm = build_llm(settings)?;
     let cluster = connect_cluster(settings).await?;
-    let registry = Arc::new(
-        Registry::standard(settings.read_only)
-            .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
-    );
-    let ctx = tool_ctx(settings, Some(cluster));
-    let mut cfg = AgentConfig::new(settings.llm.model.clone());
-    cfg.max_steps = settings.max_steps;
-    cfg.namespace = settings.namespace.clone();
-    cfg.pregather = !global.no_pregather;
+    let (registry, ctx, cfg) = session(settings, global, tool_env(settings, Some(cluster)))?;
     let mode = if std::io::stdin().is_terminal() {
         ApprovalMode::Ask
     } else {

@@ -2,19 +2,16 @@
 //! the same agent (so it remembers the conversation); lines starting with `/` are
 //! commands, parsed by a pure function ([`parse_line`]) that is unit-tested.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use rustyline::error::ReadlineError;
 
-use crate::agent::{self, AgentConfig, AgentHandle};
+use crate::agent::{self, AgentHandle};
 use crate::app::Exit;
 use crate::cli::{GlobalArgs, Output};
 use crate::config::Settings;
 use crate::exit;
 use crate::llm::Usage;
 use crate::oneshot::{self, ApprovalMode};
-use crate::tools::Registry;
 use crate::ui::term::for_terminal;
 
 /// What one input line means.
@@ -81,22 +78,12 @@ pub async fn run(settings: &Settings, global: &GlobalArgs) -> Result<i32> {
     }
     let llm = oneshot::build_llm(settings)?;
     let cluster = oneshot::connect_cluster(settings).await?;
-    let registry = Arc::new(
-        Registry::standard(settings.read_only)
-            .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
-    );
-    let mut cfg = AgentConfig::new(settings.llm.model.clone());
-    cfg.max_steps = settings.max_steps;
-    cfg.namespace = settings.namespace.clone();
-    cfg.pregather = !global.no_pregather;
-    let spawn = || {
-        agent::spawn(
-            llm.clone(),
-            registry.clone(),
-            oneshot::tool_ctx(settings, Some(cluster.clone())),
-            cfg.clone(),
-        )
-    };
+    let (registry, ctx, cfg) = oneshot::session(
+        settings,
+        global,
+        oneshot::tool_env(settings, Some(cluster.clone())),
+    )?;
+    let spawn = || agent::spawn(llm.clone(), registry.clone(), ctx.clone(), cfg.clone());
     let prices = settings
         .llm
         .input_price_per_mtok

@@ -10,10 +10,9 @@ use kai::agent::protocol::{Event, Op, TurnEnd};
 use kai::agent::{self, AgentConfig};
 use kai::config::LlmSettings;
 use kai::llm::openai::OpenAiClient;
-use kai::tools::{DenyAll, Registry, ToolCtx, ToolDecl, ToolError, ToolHandler};
+use kai::tools::{CallCtx, DenyAll, Registry, ToolDecl, ToolError, ToolHandler};
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 /// A read-only test tool that echoes its argument, or fails when asked to.
 struct Echo {
@@ -28,7 +27,7 @@ impl ToolHandler for Echo {
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, _ctx: &ToolCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let text = args["text"].as_str().unwrap_or_default().to_string();
         if text == "fail" {
@@ -103,7 +102,7 @@ impl ToolHandler for Fixed {
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, _ctx: &ToolCtx, _args: Value) -> Result<String, ToolError> {
+    async fn call(&self, _ctx: &CallCtx, _args: Value) -> Result<String, ToolError> {
         Ok(self.output.clone())
     }
 }
@@ -148,14 +147,7 @@ async fn run_with(
         reg.register_with_decl(fixed_decl(name), Arc::new(Fixed { name, output }))
             .unwrap();
     }
-    let ctx = ToolCtx {
-        cluster: None,
-        budget_tokens: 4000,
-        approver: Arc::new(DenyAll),
-        auto_approve: false,
-        data_dir: std::env::temp_dir(),
-        cancel: CancellationToken::new(),
-    };
+    let ctx = CallCtx::new(Arc::new(DenyAll));
     let mut cfg = AgentConfig::new("test-model");
     configure(&mut cfg);
     let mut handle = agent::spawn(llm, Arc::new(reg), ctx, cfg);
@@ -364,14 +356,7 @@ async fn interrupt_ends_the_turn_cleanly() {
     let mock = MockLlm::start(vec![Reply::Hang]);
     let settings = LlmSettings::local(mock.base_url(), "m");
     let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
-    let ctx = ToolCtx {
-        cluster: None,
-        budget_tokens: 4000,
-        approver: Arc::new(DenyAll),
-        auto_approve: false,
-        data_dir: std::env::temp_dir(),
-        cancel: CancellationToken::new(),
-    };
+    let ctx = CallCtx::new(Arc::new(DenyAll));
     let mut handle = agent::spawn(llm, Arc::new(Registry::new()), ctx, AgentConfig::new("m"));
     handle.send(Op::UserTurn("q".into()));
     // Wait until the request is in flight, then interrupt.
@@ -577,14 +562,7 @@ async fn a_model_that_only_sends_keep_alives_fails_the_turn_with_exit_code_7() {
     let mut settings = LlmSettings::local(mock.base_url(), "m");
     settings.request_timeout_secs = 1;
     let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
-    let ctx = ToolCtx {
-        cluster: None,
-        budget_tokens: 4000,
-        approver: Arc::new(DenyAll),
-        auto_approve: false,
-        data_dir: std::env::temp_dir(),
-        cancel: CancellationToken::new(),
-    };
+    let ctx = CallCtx::new(Arc::new(DenyAll));
     let mut handle = agent::spawn(llm, Arc::new(Registry::new()), ctx, AgentConfig::new("m"));
     handle.send(Op::UserTurn("q".into()));
     let mut events = Vec::new();

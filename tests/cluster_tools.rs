@@ -10,7 +10,7 @@ use std::sync::Arc;
 use kai::cluster::Cluster;
 use kai::gather::pregather;
 use kai::tools::read::run;
-use kai::tools::{DenyAll, ToolCtx, ToolError};
+use kai::tools::{ToolEnv, ToolError};
 use kai_testcluster::ScenarioHandle;
 use serde_json::{json, Value};
 
@@ -42,26 +42,24 @@ async fn scenario(name: &str) -> ScenarioHandle {
     h
 }
 
-async fn ctx_for(ns: &str, restricted: bool) -> ToolCtx {
+async fn ctx_for(ns: &str, restricted: bool) -> ToolEnv {
     let c = kai_testcluster::shared().expect("test cluster");
     let config = if restricted {
         c.restricted_config().await.expect("restricted config")
     } else {
         c.admin_config().await.expect("admin config")
     };
-    ToolCtx {
+    ToolEnv {
         cluster: Some(Arc::new(
             Cluster::from_config(config, ns, "test").expect("cluster"),
         )),
         budget_tokens: 2000,
-        approver: Arc::new(DenyAll),
         auto_approve: false,
         data_dir: std::env::temp_dir(),
-        cancel: Default::default(),
     }
 }
 
-async fn call(ctx: &ToolCtx, tool: &str, args: Value) -> String {
+async fn call(ctx: &ToolEnv, tool: &str, args: Value) -> String {
     match run(ctx, tool, args.clone()).await {
         Ok(out) => {
             assert_clean(&out);
@@ -71,7 +69,7 @@ async fn call(ctx: &ToolCtx, tool: &str, args: Value) -> String {
     }
 }
 
-async fn call_err(ctx: &ToolCtx, tool: &str, args: Value) -> String {
+async fn call_err(ctx: &ToolEnv, tool: &str, args: Value) -> String {
     match run(ctx, tool, args.clone()).await {
         Ok(out) => panic!("{tool} {args} should have failed, got:\n{out}"),
         Err(ToolError::Model(m)) => {

@@ -33,14 +33,13 @@ use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use kai::agent::protocol::{ApprovalRequest, Decision};
 use kai::cluster::names::{self, NameRule};
 use kai::cluster::write::{check_kind, ObjectRef};
 use kai::cluster::{Cluster, ConnectOptions};
 use kai::tools::mutate::parse_manifest;
-use kai::tools::{Approver, Registry, ToolCtx, ToolError};
+use kai::tools::{Approver, CallCtx, ToolEnv, ToolError};
 use kai_testcluster::{Recorded, RecordingProxy};
 
 // ------------------------------------------------------------------ what may be sent
@@ -645,10 +644,15 @@ struct Fx {
     /// A second kai cluster straight to the apiserver: the oracle's kind resolution,
     /// so its discovery requests never show in the proxy's record.
     oracle: Cluster,
-    registry: Registry,
     data: tempfile::TempDir,
     _dir: tempfile::TempDir,
     pools: Pools,
+}
+
+/// What a tool call runs with: the tools' environment and who approves.
+struct Ctx {
+    env: ToolEnv,
+    call: CallCtx,
 }
 
 async fn fixture(ns: &str, approving: bool) -> Fx {
@@ -676,7 +680,6 @@ async fn fixture(ns: &str, approving: bool) -> Fx {
         proxy,
         cluster,
         oracle,
-        registry: Registry::standard(false).unwrap(),
         data: tempfile::tempdir().unwrap(),
         _dir: dir,
         pools: Pools {
@@ -737,24 +740,26 @@ impl Fx {
         }
     }
 
-    fn ctx(&self, approver: Arc<dyn Approver>) -> ToolCtx {
-        ToolCtx {
-            cluster: Some(self.cluster.clone()),
-            budget_tokens: 4000,
-            approver,
-            auto_approve: false,
-            data_dir: self.data.path().to_path_buf(),
-            cancel: CancellationToken::new(),
+    fn ctx(&self, approver: Arc<dyn Approver>) -> Ctx {
+        Ctx {
+            env: ToolEnv {
+                cluster: Some(self.cluster.clone()),
+                budget_tokens: 4000,
+                auto_approve: false,
+                data_dir: self.data.path().to_path_buf(),
+            },
+            call: CallCtx::new(approver),
         }
     }
 
-    /// Call a tool as the agent does: the registry validates the raw arguments first.
-    async fn call(&self, ctx: &ToolCtx, tool: &str, args: &Value) -> Result<String, ToolError> {
-        let (handler, args) = self
-            .registry
+    /// Call a tool as the agent does: the registry (the standard tools, bound to the
+    /// context's environment) validates the raw arguments first.
+    async fn call(&self, ctx: &Ctx, tool: &str, args: &Value) -> Result<String, ToolError> {
+        let registry = kai::tools::registry(Arc::new(ctx.env.clone()), false).unwrap();
+        let (handler, args) = registry
             .prepare(tool, &args.to_string())
             .map_err(ToolError::Model)?;
-        handler.call(ctx, args).await
+        handler.call(&ctx.call, args).await
     }
 
     /// Re-create fixture objects an approved delete removed.
@@ -1460,9 +1465,10 @@ async fn the_proxy_records_what_a_kai_cluster_sends() {
     assert_eq!(via_kubeconfig.context, "proxied");
     let out = fx
         .call(
-            &ToolCtx {
-                cluster: Some(Arc::new(via_kubeconfig)),
-                ..fx.ctx(Rec::new(false))
+            &{
+                let mut ctx = fx.ctx(Rec::new(false));
+                ctx.env.cluster = Some(Arc::new(via_kubeconfig));
+                ctx
             },
             "get_resource",
             &json!({"kind": "cm", "name": "settings"}),

@@ -1,5 +1,5 @@
 //! The scrubber on realistic text: what a crash-looping app logs, what events say, what a
-//! ConfigMap holds. Pattern-by-pattern cases live in `src/redact.rs`.
+//! ConfigMap holds. Pattern-by-pattern cases live in `crates/text/src/redact.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use kai::cluster::budget::fit_log;

@@ -6,6 +6,7 @@
 pub mod human;
 pub mod json;
 pub mod markdown;
+pub mod prompt;
 pub mod spinner;
 pub mod term;
 

@@ -8,57 +8,11 @@
 //! (so an operator still sees that something odd was there), and [`for_terminal`] also
 //! scrubs credentials first. kai's own colours are added *after* this, by the renderers.
 
-use std::borrow::Cow;
 use std::io::Write;
 
-/// Make control and escape characters visible and inert: ESC becomes `^[`, other C0
-/// controls caret notation (`^G`, `^H`, `^M` for a bare carriage return), DEL `^?`, C1
-/// controls (`\u{9b}` is a one-byte CSI on some terminals) and the bidirectional
-/// overrides that can reorder what is shown (`\u{202e}`) a `\u{…}` escape. Newlines and
-/// tabs stay; a CR directly before a newline (Windows line endings) is dropped, since it
-/// overwrites nothing.
-pub fn sanitize(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' if chars.peek() == Some(&'\n') => {}
-            c if !needs_escape(c) => out.push(c),
-            '\u{7f}' => out.push_str("^?"),
-            c if (c as u32) < 0x20 => {
-                out.push('^');
-                // 0x00..0x1f map to '@', 'A'..'Z', '[', '\\', ']', '^', '_'.
-                out.push(char::from(c as u8 + 0x40));
-            }
-            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    match c {
-        '\n' | '\t' => false,
-        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => true,
-        // Bidi embeddings, overrides and isolates ("Trojan Source").
-        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => true,
-        _ => false,
-    }
-}
-
-/// Credentials scrubbed ([`crate::redact::scrub`]), then [`sanitize`]d: what every piece
-/// of untrusted text goes through before it reaches stdout or stderr in text form.
-/// Scrubbing comes first so its patterns see the text as it was written.
-pub fn for_terminal(text: &str) -> String {
-    let scrubbed = crate::redact::scrub(text);
-    match sanitize(&scrubbed) {
-        Cow::Borrowed(_) => scrubbed,
-        Cow::Owned(s) => s,
-    }
-}
+// The sanitiser itself is pure text and lives with the other egress functions, so the
+// layers below the front ends (the analyze tool's report) render exactly the same way.
+pub use kai_text::egress::{for_terminal, sanitize};
 
 /// Streamed text (the model's answer arrives in deltas) made safe a whole line at a
 /// time: a credential split across two deltas is whole by the time it is scrubbed. A
@@ -194,6 +148,7 @@ pub(crate) fn without_colours(s: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     #[test]
     fn colour_stripping_keeps_other_escapes() {

@@ -1,0 +1,619 @@
+//! Container-level causes: config errors, image pulls, OOM kills, probes, crash loops.
+//! Checked most specific first, so a pod has exactly one root cause.
+
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::json;
+
+use super::pods::PodIssue;
+use super::{config, format_bytes, log_excerpt, parse_quantity, truncate};
+use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
+
+/// A termination within this window still counts as "crashing now".
+const RECENT_SECS: i64 = 600;
+/// Evidence for a crashing container whose log tail was not read (or was empty).
+pub(crate) const NO_PREVIOUS_LOG: &str = "no previous log was available";
+
+pub(crate) fn container_issue(
+    snap: &Snapshot,
+    pod: &Pod,
+    cs: &ContainerStatus,
+    spec: Option<&Container>,
+    init: bool,
+) -> Option<PodIssue> {
+    let state = cs.state.as_ref();
+    let waiting = state.and_then(|s| s.waiting.as_ref());
+    let term_now = state.and_then(|s| s.terminated.as_ref());
+    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    let wreason = waiting
+        .and_then(|w| w.reason.as_deref())
+        .unwrap_or_default();
+    let wmsg = waiting
+        .and_then(|w| w.message.as_deref())
+        .unwrap_or_default();
+    let running = state.is_some_and(|s| s.running.is_some());
+    let crash_looping = wreason == "CrashLoopBackOff";
+
+    match wreason {
+        "CreateContainerConfigError" | "CreateContainerError" => {
+            return config::classify_message(snap, pod, &cs.name, wmsg)
+                .map(|i| i.ev(format!("container {:?} is waiting: {wreason}", cs.name)));
+        }
+        "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull" => {
+            return image_issue(snap, pod, cs, spec, wmsg)
+                .map(|i| i.ev(format!("container {:?} is waiting: {wreason}", cs.name)));
+        }
+        _ => {}
+    }
+
+    // The termination that explains the current trouble: the current one if the container
+    // is terminated now, else the previous instance's.
+    let term = term_now.or(last);
+    let recent = term.is_some_and(|t| {
+        snap.age_secs(t.finished_at.as_ref())
+            .is_none_or(|a| a < RECENT_SECS)
+    });
+    let failed_now = term_now.is_some_and(|t| t.exit_code != 0);
+
+    if term.and_then(|t| t.reason.as_deref()) == Some("OOMKilled")
+        && (crash_looping || failed_now || recent)
+    {
+        return Some(oom(cs, spec));
+    }
+    if init {
+        let failing = crash_looping || failed_now || (cs.restart_count > 0 && !running && recent);
+        if failing && term.is_some_and(|t| t.exit_code != 0) {
+            let code = term.map(|t| t.exit_code).unwrap_or_default();
+            let mut i = PodIssue::new(
+                "init-container-failing",
+                format!(
+                    "init container {:?} fails (exit code {code}); main containers never start",
+                    cs.name
+                ),
+            )
+            .ev(format!(
+                "init container {:?} {}exited with code {code} ({}), restarted {} times",
+                cs.name,
+                if wreason.is_empty() {
+                    String::new()
+                } else {
+                    format!("is in {wreason}; ")
+                },
+                term.and_then(|t| t.reason.as_deref()).unwrap_or("Error"),
+                cs.restart_count
+            ));
+            for l in logs(snap, pod, &cs.name) {
+                i = i.ev(l);
+            }
+            return Some(i.fix(format!(
+                "Fix what init container {:?} waits for or fails on (see its log); the pod starts once it exits 0.",
+                cs.name
+            )));
+        }
+        return None;
+    }
+    // A liveness failure only matters once it restarted the container; checking that first
+    // spares the event lookup for the healthy majority of containers.
+    if cs.restart_count > 0 || crash_looping {
+        if let Some(issue) = probe_issue(snap, pod, cs, spec, "Liveness") {
+            return Some(issue);
+        }
+    }
+    let flapping = running && cs.restart_count >= 3 && last.is_some() && recent;
+    let never_restarts =
+        pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) == Some("Never");
+    if crash_looping || flapping || (failed_now && never_restarts) {
+        return Some(crash(snap, pod, cs, term, wreason));
+    }
+    if running && !cs.ready {
+        return probe_issue(snap, pod, cs, spec, "Readiness");
+    }
+    None
+}
+
+fn logs(snap: &Snapshot, pod: &Pod, container: &str) -> Vec<String> {
+    let key = (
+        ns_of(&pod.metadata).to_string(),
+        name_of(&pod.metadata).to_string(),
+        container.to_string(),
+    );
+    snap.previous_logs
+        .get(&key)
+        .map(|l| log_excerpt(l, 3))
+        .unwrap_or_default()
+}
+
+fn crash(
+    snap: &Snapshot,
+    pod: &Pod,
+    cs: &ContainerStatus,
+    term: Option<&k8s_openapi::api::core::v1::ContainerStateTerminated>,
+    waiting_reason: &str,
+) -> PodIssue {
+    let code = term.map(|t| t.exit_code).unwrap_or_default();
+    let reason = term.and_then(|t| t.reason.as_deref()).unwrap_or("Error");
+    let mut i = PodIssue::new(
+        "crash-loop-app-error",
+        format!(
+            "container {:?} keeps exiting with code {code} ({reason})",
+            cs.name
+        ),
+    )
+    .ev(format!(
+        "container {:?} {}last exited with code {code} ({reason}), restarted {} times",
+        cs.name,
+        if waiting_reason.is_empty() {
+            String::new()
+        } else {
+            format!("is in {waiting_reason}; ")
+        },
+        cs.restart_count
+    ));
+    if let Some(m) = term.and_then(|t| t.message.as_deref()) {
+        i = i.ev(format!("termination message: {}", truncate(m.trim(), 300)));
+    }
+    let lines = logs(snap, pod, &cs.name);
+    if lines.is_empty() {
+        i = i.ev(NO_PREVIOUS_LOG);
+    }
+    i.log_quoted = !lines.is_empty();
+    for l in lines {
+        i = i.ev(l);
+    }
+    i.fix(format!(
+        "The application in container {:?} exits on its own: fix the error its previous log shows (configuration, a dependency it cannot reach, a bad flag), then restart the rollout.",
+        cs.name
+    ))
+}
+
+fn oom(cs: &ContainerStatus, spec: Option<&Container>) -> PodIssue {
+    let limit = spec
+        .and_then(|c| c.resources.as_ref())
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get("memory"))
+        .map(|q| q.0.clone());
+    let mut i = PodIssue::new(
+        "oom-killed",
+        format!(
+            "container {:?} is killed for using more memory than its limit ({})",
+            cs.name,
+            limit.as_deref().unwrap_or("no limit set")
+        ),
+    )
+    .ev(format!(
+        "container {:?} terminated with reason OOMKilled (exit code 137), restarted {} times",
+        cs.name, cs.restart_count
+    ));
+    match limit.as_deref().and_then(parse_quantity) {
+        Some(bytes) => {
+            let new = format_bytes(bytes * 2.0);
+            i = i.ev(format!("memory limit: {}", limit.as_deref().unwrap_or_default()));
+            i.pod_spec_patch = Some(json!({"containers": [{"name": cs.name, "resources": {"limits": {"memory": new}}}]}));
+            i.fix(format!(
+                "Raise the memory limit of container {:?} from {} to {new} (or find the leak / lower the app's heap size).",
+                cs.name,
+                limit.unwrap_or_default()
+            ))
+        }
+        None => {
+            i.fix(format!(
+                "Container {:?} has no memory limit, so the node ran out of memory: set requests/limits that fit its real usage.",
+                cs.name
+            ))
+        }
+    }
+}
+
+fn image_issue(
+    snap: &Snapshot,
+    pod: &Pod,
+    cs: &ContainerStatus,
+    spec: Option<&Container>,
+    wmsg: &str,
+) -> Option<PodIssue> {
+    let image = spec
+        .and_then(|c| c.image.clone())
+        .unwrap_or_else(|| cs.image.clone());
+    let events = snap.events_for("Pod", ns_of(&pod.metadata), name_of(&pod.metadata));
+    let pull_msgs: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.message.clone())
+        .filter(|m| m.contains("Failed to pull image") || m.contains("pull access denied"))
+        .filter(|m| m.contains(&image) || !m.contains('"'))
+        .collect();
+    let text = format!("{wmsg}\n{}", pull_msgs.join("\n")).to_lowercase();
+    let unauthorized = [
+        "401",
+        "403",
+        "unauthorized",
+        "authorize",
+        "denied",
+        "forbidden",
+        "authentication required",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
+    let not_found = [
+        "not found",
+        "notfound",
+        "manifest unknown",
+        "does not exist",
+        "invalid reference format",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
+    let mut issue = if unauthorized {
+        let mut i = PodIssue::new(
+            "image-pull-unauthorized",
+            format!("the registry refuses to serve image {image:?} without valid credentials"),
+        );
+        let ns = ns_of(&pod.metadata);
+        let pull_secrets: Vec<String> = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.image_pull_secrets.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|r| r.name.clone())
+            .collect();
+        for s in &pull_secrets {
+            if snap.secret(ns, s).is_none() && !snap.is_forbidden("secrets") {
+                i = i.ev(format!(
+                    "imagePullSecret {s:?} does not exist in namespace {ns:?}"
+                ));
+            }
+        }
+        if pull_secrets.is_empty() {
+            i = i.ev("the pod has no imagePullSecrets");
+            // A registry credential already in the namespace is the likely intended one.
+            let creds: Vec<&str> = snap
+                .secrets
+                .iter()
+                .filter(|s| s.namespace == ns && s.keys.contains(".dockerconfigjson"))
+                .map(|s| s.name.as_str())
+                .collect();
+            if let [one] = creds.as_slice() {
+                i.pod_spec_patch = Some(json!({"imagePullSecrets": [{"name": one}]}));
+            }
+        }
+        i.fix(format!(
+            "Create a registry credential (kubectl create secret docker-registry <name> --docker-server=... -n {ns}) and reference it in the pod template's imagePullSecrets."
+        ))
+    } else if not_found {
+        let mut i = PodIssue::new(
+            "image-pull-not-found",
+            format!("image {image:?} does not exist in the registry"),
+        );
+        let previous = previous_image(snap, pod, &cs.name, &image);
+        let fix = match &previous {
+            Some(prev) => {
+                i.pod_spec_patch = Some(json!({"containers": [{"name": cs.name, "image": prev}]}));
+                format!("Correct the image reference (tag typo?) or push it; the previous revision ran {prev:?}, which this change restores.")
+            }
+            None => "Correct the image name/tag in the pod template, or push the missing tag to the registry.".to_string(),
+        };
+        i.fix(fix)
+    } else {
+        // Pulling fails for a reason no rule knows (network, rate limit): leave it to `unknown`.
+        return None;
+    };
+    issue = issue.ev(format!("image: {image}"));
+    for m in pull_msgs.iter().take(2) {
+        issue = issue.ev(truncate(m, 400));
+    }
+    if !wmsg.is_empty() {
+        issue = issue.ev(format!("waiting message: {}", truncate(wmsg, 300)));
+    }
+    Some(issue)
+}
+
+/// The image the container had in the Deployment's newest older revision, if different.
+fn previous_image(snap: &Snapshot, pod: &Pod, container: &str, bad: &str) -> Option<String> {
+    let (kind, rs_name) = controller_of(&pod.metadata)?;
+    if kind != "ReplicaSet" {
+        return None;
+    }
+    let ns = ns_of(&pod.metadata);
+    let rs = snap
+        .replicasets
+        .iter()
+        .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == rs_name)?;
+    let deploy = controller_of(&rs.metadata)?;
+    let revision = |r: &k8s_openapi::api::apps::v1::ReplicaSet| -> i64 {
+        r.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    snap.replicasets
+        .iter()
+        .filter(|r| {
+            ns_of(&r.metadata) == ns && controller_of(&r.metadata).as_ref() == Some(&deploy)
+        })
+        .filter_map(|r| {
+            let img = r
+                .spec
+                .as_ref()?
+                .template
+                .as_ref()?
+                .spec
+                .as_ref()?
+                .containers
+                .iter()
+                .find(|c| c.name == container)?
+                .image
+                .clone()?;
+            (img != bad).then(|| (revision(r), img))
+        })
+        .max()
+        .map(|(_, img)| img)
+}
+
+/// Readiness or liveness probe failures, proven by the kubelet's `Unhealthy` events.
+fn probe_issue(
+    snap: &Snapshot,
+    pod: &Pod,
+    cs: &ContainerStatus,
+    spec: Option<&Container>,
+    which: &str,
+) -> Option<PodIssue> {
+    let probe = match which {
+        "Liveness" => spec.and_then(|c| c.liveness_probe.as_ref()),
+        _ => spec.and_then(|c| c.readiness_probe.as_ref()),
+    };
+    let prefix = format!("{which} probe failed");
+    let field = format!("spec.containers{{{}}}", cs.name);
+    let events = snap.events_for("Pod", ns_of(&pod.metadata), name_of(&pod.metadata));
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with(&prefix)))
+        .filter(|e| {
+            e.involved_object
+                .field_path
+                .as_deref()
+                .is_none_or(|f| f.is_empty() || f == field)
+        })
+        .collect();
+    if failures.is_empty() {
+        return None;
+    }
+    let (cause, what) = if which == "Liveness" {
+        (
+            "liveness-probe-failing",
+            "is restarted because its liveness probe fails",
+        )
+    } else {
+        (
+            "readiness-probe-failing",
+            "never becomes ready: its readiness probe fails",
+        )
+    };
+    let mut i = PodIssue::new(cause, format!("container {:?} {what}", cs.name));
+    if let Some(e) = failures.last() {
+        let count = e.count.unwrap_or(1);
+        i = i.ev(format!(
+            "{}{}",
+            truncate(e.message.as_deref().unwrap_or_default().trim(), 400),
+            if count > 1 {
+                format!(" (x{count})")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if which == "Liveness" {
+        i = i.ev(format!("restarted {} times", cs.restart_count));
+    }
+    let field_name = if which == "Liveness" {
+        "livenessProbe"
+    } else {
+        "readinessProbe"
+    };
+    match (probe, spec) {
+        (Some(p), Some(c)) => {
+            if let Some((port, fixed, patch_probe)) = wrong_probe_port(p, c) {
+                i = i.ev(format!(
+                    "{field_name} checks port {port}, but the container listens on {fixed}"
+                ));
+                i.pod_spec_patch =
+                    Some(json!({"containers": [{"name": c.name, field_name: patch_probe}]}));
+                Some(i.fix(format!(
+                    "Point the {field_name} of container {:?} at port {fixed}, the port the container exposes.",
+                    c.name
+                )))
+            } else {
+                Some(i.fix(format!(
+                    "Make the {field_name} of container {:?} match what the app serves (path, port, timing), or fix the endpoint it checks.",
+                    c.name
+                )))
+            }
+        }
+        _ => Some(i.fix("Check the probe definition against what the app serves.")),
+    }
+}
+
+/// A probe aimed at a port the container does not declare, when the container declares
+/// exactly one: returns (probe port, right port, probe patch).
+fn wrong_probe_port(p: &Probe, c: &Container) -> Option<(String, i32, serde_json::Value)> {
+    let ports = c.ports.as_ref()?;
+    let [only] = ports.as_slice() else {
+        return None;
+    };
+    let matches = |port: &IntOrString| match port {
+        IntOrString::Int(n) => ports.iter().any(|cp| cp.container_port == *n),
+        IntOrString::String(name) => ports.iter().any(|cp| cp.name.as_deref() == Some(name)),
+    };
+    let show = |port: &IntOrString| match port {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => s.clone(),
+    };
+    let right = only.container_port;
+    if let Some(h) = &p.http_get {
+        if !matches(&h.port) {
+            return Some((show(&h.port), right, json!({"httpGet": {"port": right}})));
+        }
+    }
+    if let Some(t) = &p.tcp_socket {
+        if !matches(&t.port) {
+            return Some((show(&t.port), right, json!({"tcpSocket": {"port": right}})));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::pods::pod_findings;
+    use crate::rules::testutil::*;
+    use serde_json::{json, Value};
+
+    fn one(
+        spec: Value,
+        statuses: Vec<Value>,
+        events: Vec<(&str, &str, &str)>,
+    ) -> Vec<crate::Finding> {
+        let mut s = snap();
+        add_deployment(&mut s, "web", 1, spec.clone());
+        s.pods
+            .push(pod("web-0", "web", spec, pod_status("Running", statuses)));
+        for (t, r, m) in events {
+            s.events.push(event("Pod", "web-0", t, r, m));
+        }
+        pod_findings(&s)
+    }
+
+    #[test]
+    fn oom_proposes_double_limit() {
+        let spec = json!({"containers": [container("app", json!({"resources": {"limits": {"memory": "128Mi"}}}))]});
+        let f = one(
+            spec,
+            vec![waiting(
+                "app",
+                "CrashLoopBackOff",
+                "",
+                4,
+                terminated("OOMKilled", 137, 20),
+            )],
+            vec![],
+        );
+        assert_eq!(causes(&f), ["oom-killed"]);
+        let change = f[0].fix.change.as_ref().unwrap();
+        assert_eq!(change.kind, "Deployment");
+        assert_eq!(
+            change.patch["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+                ["memory"],
+            json!("256Mi")
+        );
+    }
+
+    #[test]
+    fn old_oom_on_running_container_is_not_reported() {
+        let spec = json!({"containers": [container("app", json!({}))]});
+        let mut st = running("app", true, 1);
+        st["lastState"] = terminated("OOMKilled", 137, 86_400);
+        assert!(one(spec, vec![st], vec![]).is_empty());
+    }
+
+    #[test]
+    fn image_not_found_vs_unauthorized() {
+        let spec = json!({"containers": [container("app", json!({"image": "registry.example.com/app:9.9"}))]});
+        let st = || {
+            vec![waiting(
+                "app",
+                "ImagePullBackOff",
+                "Back-off pulling image \"registry.example.com/app:9.9\"",
+                0,
+                json!({}),
+            )]
+        };
+        let nf = one(spec.clone(), st(), vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = NotFound desc = failed to resolve reference \"registry.example.com/app:9.9\": registry.example.com/app:9.9: not found")]);
+        assert_eq!(causes(&nf), ["image-pull-not-found"]);
+        assert!(nf[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("app:9.9: not found")));
+        let un = one(spec.clone(), st(), vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized")]);
+        assert_eq!(causes(&un), ["image-pull-unauthorized"]);
+        // Without any pull error text there is no evidence for either cause.
+        assert_eq!(causes(&one(spec, st(), vec![])), ["unknown"]);
+    }
+
+    #[test]
+    fn readiness_probe_on_wrong_port_gets_port_patch() {
+        let spec = json!({"containers": [container("app", json!({"readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081}}}))]});
+        let f = one(spec.clone(), vec![running("app", false, 0)], vec![("Warning", "Unhealthy", "Readiness probe failed: Get \"http://10.1.0.5:8081/healthz\": dial tcp 10.1.0.5:8081: connect: connection refused")]);
+        assert_eq!(causes(&f), ["readiness-probe-failing"]);
+        let patch = &f[0].fix.change.as_ref().unwrap().patch;
+        assert_eq!(
+            patch["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"],
+            json!(8080)
+        );
+        // Not ready without probe failure events: no evidence for a probe problem.
+        let f = one(spec, vec![running("app", false, 0)], vec![]);
+        assert_eq!(causes(&f), ["unknown"]);
+    }
+
+    #[test]
+    fn liveness_failures_beat_crash_loop() {
+        let spec = json!({"containers": [container("app", json!({"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}))]});
+        let f = one(
+            spec.clone(),
+            vec![waiting(
+                "app",
+                "CrashLoopBackOff",
+                "",
+                6,
+                terminated("Error", 137, 20),
+            )],
+            vec![(
+                "Warning",
+                "Unhealthy",
+                "Liveness probe failed: HTTP probe failed with statuscode: 500",
+            )],
+        );
+        assert_eq!(causes(&f), ["liveness-probe-failing"]);
+        let f = one(
+            spec,
+            vec![waiting(
+                "app",
+                "CrashLoopBackOff",
+                "",
+                6,
+                terminated("Error", 1, 20),
+            )],
+            vec![],
+        );
+        assert_eq!(causes(&f), ["crash-loop-app-error"]);
+    }
+
+    #[test]
+    fn init_container_failure() {
+        let spec = json!({"initContainers": [container("wait-db", json!({}))], "containers": [container("app", json!({}))]});
+        let mut s = snap();
+        let mut status = pod_status(
+            "Pending",
+            vec![waiting("app", "PodInitializing", "", 0, json!({}))],
+        );
+        status["initContainerStatuses"] = json!([waiting(
+            "wait-db",
+            "CrashLoopBackOff",
+            "",
+            5,
+            terminated("Error", 1, 30)
+        )]);
+        s.pods.push(pod("web-0", "web", spec, status));
+        s.previous_logs.insert(
+            (NS.into(), "web-0".into(), "wait-db".into()),
+            "waiting for db:5432\nerror: db:5432 connection refused\n".into(),
+        );
+        let f = pod_findings(&s);
+        assert_eq!(causes(&f), ["init-container-failing"]);
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("connection refused")));
+    }
+}

@@ -1,0 +1,180 @@
+//! Node health and missing read permissions.
+
+use k8s_openapi::api::core::v1::Node;
+
+use crate::finding::{Finding, ObjectRef, Severity};
+use crate::snapshot::{name_of, ns_of, Snapshot};
+
+pub(crate) fn node_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        // A node that never reported is not known to be broken.
+        .is_none_or(|c| c.status == "True")
+}
+
+pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for n in snap.nodes.iter().filter(|n| !node_ready(n)) {
+        let name = name_of(&n.metadata);
+        let pods: Vec<String> = snap
+            .pods
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
+            .map(|p| format!("{}/{}", ns_of(&p.metadata), name_of(&p.metadata)))
+            .collect();
+        let mut f = Finding::new(
+            "node-not-ready",
+            ObjectRef::new("Node", None, name),
+            format!(
+                "node {name} is NotReady; {} pod(s) on it are not being run or served",
+                pods.len()
+            ),
+        );
+        if let Some(c) = n
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        {
+            f = f.evidence(format!(
+                "condition Ready={}: {} {}",
+                c.status,
+                c.reason.as_deref().unwrap_or_default(),
+                c.message.as_deref().unwrap_or_default()
+            ));
+        }
+        for t in n.spec.iter().flat_map(|s| s.taints.iter().flatten()) {
+            if t.key.starts_with("node.kubernetes.io/") {
+                f = f.evidence(format!("taint {}:{}", t.key, t.effect));
+            }
+        }
+        if !pods.is_empty() {
+            let mut list = pods.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            if pods.len() > 5 {
+                list.push_str(&format!(" (+{} more)", pods.len() - 5));
+            }
+            f = f.evidence(format!("pods on this node: {list}"));
+        }
+        f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+        out.push(f.fix(
+            format!("Check the node's kubelet and container runtime (journalctl -u kubelet on {name}), its disk/memory pressure and network; pods managed by controllers are rescheduled once it is drained: kubectl drain {name} --ignore-daemonsets."),
+            None,
+        ));
+    }
+    out
+}
+
+/// Resources kai could not read. Cluster-scoped kinds are skipped: a namespaced user is
+/// not expected to read nodes, and the rules fall back to events without them.
+pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for fb in &snap.forbidden {
+        if matches!(fb.resource.as_str(), "nodes" | "storageclasses") {
+            continue;
+        }
+        let scope = fb
+            .namespace
+            .as_deref()
+            .map(|n| format!("in namespace {n:?}"))
+            .unwrap_or_else(|| "cluster-wide".to_string());
+        let object = match &fb.namespace {
+            Some(ns) => ObjectRef::new("Namespace", None, ns),
+            None => ObjectRef::new("Cluster", None, "*"),
+        };
+        let mut f = Finding::new(
+            "forbidden",
+            object,
+            format!(
+                "cannot {} {} {scope}: findings about them are missing",
+                fb.verb, fb.resource
+            ),
+        )
+        .evidence(format!(
+            "{} {} {scope}: forbidden (HTTP 403)",
+            fb.verb, fb.resource
+        ));
+        // Secrets, events and the like are routinely withheld; workloads are what a
+        // diagnosis cannot do without.
+        if !matches!(
+            fb.resource.as_str(),
+            "pods"
+                | "deployments"
+                | "statefulsets"
+                | "daemonsets"
+                | "replicasets"
+                | "jobs"
+                | "cronjobs"
+                | "services"
+        ) {
+            f.severity = Severity::Low;
+        }
+        let ns_flag = fb
+            .namespace
+            .as_deref()
+            .map(|n| format!(" -n {n}"))
+            .unwrap_or_default();
+        out.push(f.fix(
+            format!("Ask a cluster admin for `{}` on `{}`{scope} (kubectl auth can-i {} {}{ns_flag}), or use a context with more rights.", fb.verb, fb.resource, fb.verb, fb.resource),
+            None,
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::rules::testutil::*;
+    use crate::snapshot::Forbidden;
+    use serde_json::json;
+
+    fn node(status: &str) -> Node {
+        obj(
+            json!({"metadata": {"name": "n1"}, "status": {"conditions": [
+            {"type": "Ready", "status": status, "reason": "KubeletNotReady", "message": "container runtime is down"}]}}),
+        )
+    }
+
+    #[test]
+    fn not_ready_node_counts_its_pods() {
+        let mut s = snap();
+        s.nodes.push(node("False"));
+        s.pods.push(pod(
+            "web-0",
+            "web",
+            json!({"nodeName": "n1", "containers": [container("app", json!({}))]}),
+            pod_status("Running", vec![running("app", false, 0)]),
+        ));
+        let f = crate::rules::run_all(&s);
+        assert_eq!(causes(&f), ["node-not-ready"]);
+        assert_eq!(f[0].count, 1);
+        assert!(f[0].evidence.iter().any(|e| e.contains("KubeletNotReady")));
+    }
+
+    #[test]
+    fn ready_node_is_fine() {
+        let mut s = snap();
+        s.nodes.push(node("True"));
+        assert!(not_ready(&s).is_empty());
+    }
+
+    #[test]
+    fn forbidden_entries_become_findings_except_cluster_scoped() {
+        let mut s = snap();
+        for r in ["deployments", "nodes", "secrets"] {
+            s.forbidden.push(Forbidden {
+                verb: "list".into(),
+                resource: r.into(),
+                namespace: Some(NS.into()),
+            });
+        }
+        let f = forbidden(&s);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].severity, Severity::High);
+        assert!(f[0].summary.contains("list deployments"));
+        assert_eq!(f[1].severity, Severity::Low);
+    }
+}

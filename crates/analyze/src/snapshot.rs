@@ -1,0 +1,333 @@
+//! A point-in-time copy of the cluster state the rules read. Rules never do I/O: the fetch
+//! layer fills a `Snapshot`, tests build one from JSON.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::finding::ObjectRef;
+
+/// A ConfigMap or Secret reduced to its key names. Secret values never enter a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeysOnly {
+    pub namespace: String,
+    pub name: String,
+    pub keys: BTreeSet<String>,
+}
+
+/// A list the credentials were not allowed to make (HTTP 403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbidden {
+    pub verb: String,
+    /// Plural resource name, e.g. `deployments`.
+    pub resource: String,
+    /// `None` for cluster-scoped resources or an all-namespaces list.
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// When the snapshot was taken; rules compare ages against this, never the clock.
+    pub now: Option<jiff::Timestamp>,
+    /// The namespace the snapshot was limited to (`None`: all namespaces).
+    pub namespace: Option<String>,
+    pub pods: Vec<Pod>,
+    pub deployments: Vec<Deployment>,
+    pub replicasets: Vec<ReplicaSet>,
+    pub statefulsets: Vec<StatefulSet>,
+    pub daemonsets: Vec<DaemonSet>,
+    pub jobs: Vec<Job>,
+    pub cronjobs: Vec<CronJob>,
+    pub services: Vec<Service>,
+    pub endpoints: Vec<Endpoints>,
+    pub ingresses: Vec<Ingress>,
+    pub pvcs: Vec<PersistentVolumeClaim>,
+    pub storageclasses: Vec<StorageClass>,
+    pub nodes: Vec<Node>,
+    pub configmaps: Vec<KeysOnly>,
+    pub secrets: Vec<KeysOnly>,
+    pub events: Vec<Event>,
+    /// Log tail of the last terminated instance of a container, keyed by
+    /// (namespace, pod, container): the previous instance for restarted containers, the
+    /// current one for containers that are terminated now (Job pods).
+    pub previous_logs: BTreeMap<(String, String, String), String>,
+    pub forbidden: Vec<Forbidden>,
+    /// `events` by involved object, built on the first [`Snapshot::events_for`]: the pod
+    /// rules ask once per pod and container, and a scan over every event each time was
+    /// quadratic in cluster size. Public only so that the read in kai-cluster can build
+    /// a snapshot field by field (as `Default::default()`); what it holds stays private.
+    pub event_index: OnceLock<EventIndex>,
+}
+
+/// Positions in `Snapshot::events` by involved object, each list in time order.
+#[derive(Debug, Clone, Default)]
+pub struct EventIndex {
+    /// `events.len()` when built. Rules never change a snapshot, but tests build one up
+    /// between calls: if the count moved, the index is stale and lookups fall back to a
+    /// scan rather than miss events.
+    len: usize,
+    /// (kind, involved object's namespace, name); `None` for events without a namespace,
+    /// which match the name in any namespace.
+    by_object: HashMap<(String, Option<String>, String), Vec<usize>>,
+}
+
+impl EventIndex {
+    fn build(events: &[Event]) -> Self {
+        let mut by_object: HashMap<(String, Option<String>, String), Vec<usize>> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            let o = &e.involved_object;
+            let (Some(kind), Some(name)) = (o.kind.as_ref(), o.name.as_ref()) else {
+                continue;
+            };
+            by_object
+                .entry((kind.clone(), o.namespace.clone(), name.clone()))
+                .or_default()
+                .push(i);
+        }
+        for v in by_object.values_mut() {
+            // (time, position): the order a stable sort of the listing by time gives.
+            v.sort_by_key(|&i| (event_time(&events[i]), i));
+        }
+        EventIndex {
+            len: events.len(),
+            by_object,
+        }
+    }
+}
+
+pub fn ns_of(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or_default()
+}
+
+pub fn name_of(meta: &ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or_default()
+}
+
+pub fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
+    meta.labels.clone().unwrap_or_default()
+}
+
+/// Does a plain equality selector (Service / nodeSelector style) match these labels?
+pub fn selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+impl Snapshot {
+    /// Is listing `resource` (plural) forbidden for these credentials?
+    pub fn is_forbidden(&self, resource: &str) -> bool {
+        self.forbidden.iter().any(|f| f.resource == resource)
+    }
+
+    pub fn secret(&self, ns: &str, name: &str) -> Option<&KeysOnly> {
+        self.secrets
+            .iter()
+            .find(|s| s.namespace == ns && s.name == name)
+    }
+
+    pub fn configmap(&self, ns: &str, name: &str) -> Option<&KeysOnly> {
+        self.configmaps
+            .iter()
+            .find(|s| s.namespace == ns && s.name == name)
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name))
+    }
+
+    pub fn pvc(&self, ns: &str, name: &str) -> Option<&PersistentVolumeClaim> {
+        self.pvcs
+            .iter()
+            .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+    }
+
+    /// Events about one object, newest last.
+    pub fn events_for(&self, kind: &str, ns: &str, name: &str) -> Vec<&Event> {
+        let index = self
+            .event_index
+            .get_or_init(|| EventIndex::build(&self.events));
+        if index.len != self.events.len() {
+            return self.events_for_by_scan(kind, ns, name);
+        }
+        let get = |ns: Option<&str>| {
+            index
+                .by_object
+                .get(&(kind.to_string(), ns.map(str::to_string), name.to_string()))
+        };
+        let mut pos: Vec<usize> = get(Some(ns)).cloned().unwrap_or_default();
+        if let Some(any_ns) = get(None) {
+            pos.extend(any_ns);
+            pos.sort_by_key(|&i| (event_time(&self.events[i]), i));
+        }
+        pos.into_iter().filter_map(|i| self.events.get(i)).collect()
+    }
+
+    /// [`Snapshot::events_for`] without the index.
+    fn events_for_by_scan(&self, kind: &str, ns: &str, name: &str) -> Vec<&Event> {
+        let mut v: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some(kind)
+                    && e.involved_object.name.as_deref() == Some(name)
+                    && (e.involved_object.namespace.as_deref().unwrap_or(ns) == ns)
+            })
+            .collect();
+        v.sort_by_key(|e| event_time(e));
+        v
+    }
+
+    /// Pods whose labels match `selector` in namespace `ns`.
+    pub fn pods_matching<'a>(
+        &'a self,
+        ns: &'a str,
+        selector: &'a BTreeMap<String, String>,
+    ) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.pods.iter().filter(move |p| {
+            ns_of(&p.metadata) == ns && selector_matches(selector, &labels_of(&p.metadata))
+        })
+    }
+
+    /// The top-level owner of a pod: Pod → ReplicaSet → Deployment, Pod → Job → CronJob,
+    /// StatefulSet, DaemonSet; the pod itself when it has no (known) controller.
+    pub fn top_owner(&self, pod: &Pod) -> ObjectRef {
+        let ns = ns_of(&pod.metadata);
+        let mut cur = ObjectRef::new("Pod", Some(ns), name_of(&pod.metadata));
+        let mut owners = controller_of(&pod.metadata);
+        // Bounded walk: ownership chains are at most two levels for built-in kinds.
+        for _ in 0..4 {
+            let Some((kind, name)) = owners else { break };
+            cur = ObjectRef::new(&kind, Some(ns), &name);
+            owners = match kind.as_str() {
+                "ReplicaSet" => self
+                    .replicasets
+                    .iter()
+                    .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+                    .and_then(|r| controller_of(&r.metadata)),
+                "Job" => self
+                    .jobs
+                    .iter()
+                    .find(|j| ns_of(&j.metadata) == ns && name_of(&j.metadata) == name)
+                    .and_then(|j| controller_of(&j.metadata)),
+                _ => None,
+            };
+        }
+        cur
+    }
+
+    /// Seconds elapsed since `t`, if both it and `now` are known.
+    pub fn age_secs(
+        &self,
+        t: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    ) -> Option<i64> {
+        let now = self.now?;
+        let t = t?;
+        Some(now.as_second() - t.0.as_second())
+    }
+}
+
+/// The controlling owner (kind, name) of an object, if any.
+pub fn controller_of(meta: &ObjectMeta) -> Option<(String, String)> {
+    let refs = meta.owner_references.as_ref()?;
+    refs.iter()
+        .find(|o| o.controller == Some(true))
+        .or_else(|| refs.first())
+        .map(|o| (o.kind.clone(), o.name.clone()))
+}
+
+pub fn event_time(e: &Event) -> Option<jiff::Timestamp> {
+    e.last_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// An event as one evidence line: `Warning BackOff: Back-off restarting failed container (x14)`.
+pub fn event_line(e: &Event) -> String {
+    let count = e.count.unwrap_or(1);
+    let mut s = format!(
+        "{} {}: {}",
+        e.type_.as_deref().unwrap_or("Normal"),
+        e.reason.as_deref().unwrap_or_default(),
+        e.message.as_deref().unwrap_or_default().trim()
+    );
+    if count > 1 {
+        s.push_str(&format!(" (x{count})"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::rules::testutil::{ago, event, obj, snap, NS};
+    use serde_json::json;
+
+    fn reasons(v: &[&Event]) -> Vec<String> {
+        v.iter()
+            .map(|e| e.reason.clone().unwrap_or_default())
+            .collect()
+    }
+
+    fn at(mut e: Event, secs_ago: i64) -> Event {
+        e.last_timestamp = Some(obj(json!(ago(secs_ago))));
+        e
+    }
+
+    #[test]
+    fn events_for_uses_the_index_and_matches_a_scan() {
+        let mut s = snap();
+        s.events
+            .push(at(event("Pod", "web-0", "Warning", "Late", "x"), 10));
+        s.events
+            .push(at(event("Pod", "web-1", "Warning", "Other", "x"), 50));
+        s.events
+            .push(at(event("Pod", "web-0", "Warning", "Early", "x"), 100));
+        s.events
+            .push(at(event("Service", "web-0", "Warning", "Kind", "x"), 100));
+        let mut elsewhere = at(event("Pod", "web-0", "Warning", "Elsewhere", "x"), 100);
+        elsewhere.involved_object.namespace = Some("other".into());
+        s.events.push(elsewhere);
+        // No namespace on the involved object: matches the name in any namespace.
+        let mut anywhere = at(event("Pod", "web-0", "Warning", "Anywhere", "x"), 60);
+        anywhere.involved_object.namespace = None;
+        s.events.push(anywhere);
+
+        let got = s.events_for("Pod", NS, "web-0");
+        assert_eq!(reasons(&got), ["Early", "Anywhere", "Late"]);
+        assert_eq!(
+            reasons(&got),
+            reasons(&s.events_for_by_scan("Pod", NS, "web-0"))
+        );
+        assert!(s.event_index.get().is_some());
+        assert!(s.events_for("Pod", NS, "web-9").is_empty());
+        assert_eq!(
+            reasons(&s.events_for("Pod", "other", "web-0")),
+            ["Elsewhere", "Anywhere"]
+        );
+    }
+
+    #[test]
+    fn events_added_after_the_index_was_built_are_still_found() {
+        let mut s = snap();
+        s.events
+            .push(event("Pod", "web-0", "Warning", "First", "x"));
+        assert_eq!(reasons(&s.events_for("Pod", NS, "web-0")), ["First"]);
+        s.events
+            .push(event("Pod", "web-1", "Warning", "Second", "x"));
+        assert_eq!(reasons(&s.events_for("Pod", NS, "web-1")), ["Second"]);
+    }
+}

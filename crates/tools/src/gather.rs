@@ -1,0 +1,704 @@
+//! Context pre-gathering before the first model call.
+//!
+//! From the question alone, find the workload it is about (names the question mentions,
+//! matched against the namespace's workloads, Pods and Services), follow it to its
+//! failing pods, and fetch what an SRE would look at first — describe of the workload
+//! and its worst pods, previous logs of crashed containers, current logs — all at once.
+//! Each result is a real read-tool call ([`crate::read::run`]), so the agent can
+//! show it as a synthetic tool call and the model sees exactly what that call returns.
+//! [`ClusterGatherer`] is this, as the agent's [`Gatherer`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::Metadata;
+use serde_json::{json, Value};
+
+use crate::ToolEnv;
+use kai_cluster::objects::selector_matches;
+use kai_cluster::Cluster;
+pub use kai_core::agent::Gathered;
+use kai_core::agent::Gatherer;
+use kai_core::tools::ToolError;
+
+/// Pre-gathering as the agent's [`Gatherer`]: [`pregather`] with the session's tools.
+pub struct ClusterGatherer {
+    env: Arc<ToolEnv>,
+}
+
+impl ClusterGatherer {
+    pub fn new(env: Arc<ToolEnv>) -> Self {
+        Self { env }
+    }
+}
+
+#[async_trait]
+impl Gatherer for ClusterGatherer {
+    async fn gather(&self, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
+        pregather(&self.env, question, namespace).await
+    }
+}
+
+/// The whole pre-gathered context may use this many per-tool budgets.
+pub const TOTAL_BUDGET_FACTOR: usize = 3;
+/// Failing pods described, at most.
+const MAX_PODS: usize = 2;
+
+/// What a question names, in the namespace's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// Gather context for `question` in `namespace` (the session default when `None`).
+/// Nothing recognisable in the question, or no cluster: an empty vec.
+pub async fn pregather(env: &ToolEnv, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
+    let Ok(cluster) = env.cluster() else {
+        return Vec::new();
+    };
+    // A namespace that breaks the naming rules gathers nothing; the model's own calls
+    // then get the validation error.
+    let Ok(ns) = cluster.checked_namespace(namespace) else {
+        return Vec::new();
+    };
+    let tokens = tokens(question);
+    if tokens.is_empty() {
+        return Vec::new();
+    }
+    let inv = Inventory::load(cluster, &ns).await;
+    let Some(target) = find_target(&tokens, &inv) else {
+        // No workload named, but a troubleshooting question ("what is broken here?"):
+        // the namespace's findings are the cheapest useful start. A general question
+        // ("how do I write a helm chart?") gets nothing.
+        if is_troubleshooting(&tokens) {
+            let args = json!({"namespace": ns});
+            return run_calls(env, vec![("analyze", args, 100)]).await;
+        }
+        return Vec::new();
+    };
+    let pods = failing_pods(&inv, &target);
+    plan_and_run(env, &ns, &target, &pods).await
+}
+
+/// Words that mark a question about something not working.
+pub fn is_troubleshooting(tokens: &[String]) -> bool {
+    const MARKERS: &[&str] = &[
+        "why",
+        "wrong",
+        "broken",
+        "broke",
+        "fail",
+        "failing",
+        "failed",
+        "failure",
+        "crash",
+        "crashing",
+        "crashloop",
+        "crashlooping",
+        "pending",
+        "error",
+        "errors",
+        "down",
+        "unhealthy",
+        "healthy",
+        "health",
+        "issue",
+        "issues",
+        "problem",
+        "problems",
+        "stuck",
+        "restarting",
+        "restarts",
+        "oom",
+        "oomkilled",
+        "unavailable",
+        "evicted",
+        "notready",
+        "diagnose",
+        "debug",
+        "troubleshoot",
+    ];
+    tokens.iter().any(|t| MARKERS.contains(&t.as_str()))
+}
+
+/// Words of the question that could be object names (`backend`, `deployment/backend`).
+pub fn tokens(question: &str) -> Vec<String> {
+    question
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | '?' | '!' | '"' | '\'' | '`' | '(' | ')')
+        })
+        .map(|t| t.trim_matches(|c: char| c == '.' || c == ':'))
+        .filter(|t| t.len() >= 2)
+        .map(|t| t.to_ascii_lowercase())
+        .collect()
+}
+
+/// Names of the namespace's objects, one concurrent list per kind. A kind that fails to
+/// list (RBAC, not served by an old cluster) is simply empty.
+#[derive(Default)]
+pub struct Inventory {
+    pub deployments: Vec<Deployment>,
+    pub statefulsets: Vec<StatefulSet>,
+    pub daemonsets: Vec<DaemonSet>,
+    pub replicasets: Vec<ReplicaSet>,
+    pub pods: Vec<Pod>,
+    pub services: Vec<Service>,
+    pub jobs: Vec<Job>,
+    pub cronjobs: Vec<CronJob>,
+}
+
+impl Inventory {
+    pub async fn load(cluster: &Cluster, ns: &str) -> Inventory {
+        macro_rules! list {
+            ($k:ty) => {
+                async {
+                    cluster
+                        .list_namespaced::<$k>(ns, Some(500))
+                        .await
+                        .unwrap_or_default()
+                }
+            };
+        }
+        let (deployments, statefulsets, daemonsets, replicasets, pods, services, jobs, cronjobs) = futures::join!(
+            list!(Deployment),
+            list!(StatefulSet),
+            list!(DaemonSet),
+            list!(ReplicaSet),
+            list!(Pod),
+            list!(Service),
+            list!(Job),
+            list!(CronJob),
+        );
+        Inventory {
+            deployments,
+            statefulsets,
+            daemonsets,
+            replicasets,
+            pods,
+            services,
+            jobs,
+            cronjobs,
+        }
+    }
+
+    /// (kind, name) of everything a question may name, workloads first: when a
+    /// Deployment and its Service share a name, the question is about the Deployment.
+    fn named(&self) -> Vec<(&'static str, String)> {
+        fn names<K: Metadata<Ty = ObjectMeta>>(v: &[K]) -> impl Iterator<Item = String> + '_ {
+            v.iter().filter_map(|o| o.metadata().name.clone())
+        }
+        let mut out = Vec::new();
+        out.extend(names(&self.deployments).map(|n| ("Deployment", n)));
+        out.extend(names(&self.statefulsets).map(|n| ("StatefulSet", n)));
+        out.extend(names(&self.daemonsets).map(|n| ("DaemonSet", n)));
+        out.extend(names(&self.cronjobs).map(|n| ("CronJob", n)));
+        out.extend(names(&self.jobs).map(|n| ("Job", n)));
+        out.extend(names(&self.pods).map(|n| ("Pod", n)));
+        out.extend(names(&self.services).map(|n| ("Service", n)));
+        out
+    }
+}
+
+fn kind_alias(k: &str) -> Option<&'static str> {
+    Some(match k {
+        "deployment" | "deployments" | "deploy" => "Deployment",
+        "statefulset" | "statefulsets" | "sts" => "StatefulSet",
+        "daemonset" | "daemonsets" | "ds" => "DaemonSet",
+        "cronjob" | "cronjobs" | "cj" => "CronJob",
+        "job" | "jobs" => "Job",
+        "pod" | "pods" | "po" => "Pod",
+        "service" | "services" | "svc" => "Service",
+        _ => return None,
+    })
+}
+
+/// The object the question is about: `kind/name` first, then an exact name (workloads
+/// before pods and services), then a pod whose generated name starts with a token
+/// (`backend` → `backend-7d9c-x`), resolved to its owner.
+pub fn find_target(tokens: &[String], inv: &Inventory) -> Option<Target> {
+    let named = inv.named();
+    for t in tokens {
+        if let Some((k, n)) = t.split_once('/') {
+            if let Some(kind) = kind_alias(k) {
+                if let Some((kind, name)) = named.iter().find(|(nk, nn)| *nk == kind && nn == n) {
+                    return Some(Target {
+                        kind,
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    // A kind word right before a name ("deployment backend") decides ties.
+    for w in tokens.windows(2) {
+        if let Some(kind) = kind_alias(&w[0]) {
+            if let Some((kind, name)) = named.iter().find(|(nk, nn)| *nk == kind && *nn == w[1]) {
+                return Some(Target {
+                    kind,
+                    name: name.clone(),
+                });
+            }
+        }
+    }
+    for (kind, name) in &named {
+        if tokens.iter().any(|t| t == name) {
+            return Some(Target {
+                kind,
+                name: name.clone(),
+            });
+        }
+    }
+    for t in tokens {
+        if t.len() < 3 || kind_alias(t).is_some() {
+            continue;
+        }
+        let prefix = format!("{t}-");
+        if let Some(pod) = inv.pods.iter().find(|p| {
+            p.metadata
+                .name
+                .as_ref()
+                .is_some_and(|n| n.starts_with(&prefix))
+        }) {
+            return Some(owner_target(inv, pod));
+        }
+    }
+    None
+}
+
+/// The top controller of a pod (ReplicaSet → Deployment), or the pod itself.
+fn owner_target(inv: &Inventory, pod: &Pod) -> Target {
+    let pod_target = Target {
+        kind: "Pod",
+        name: pod.metadata.name.clone().unwrap_or_default(),
+    };
+    let Some(o) = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+    else {
+        return pod_target;
+    };
+    match o.kind.as_str() {
+        "ReplicaSet" => {
+            let dep = inv
+                .replicasets
+                .iter()
+                .find(|rs| rs.metadata.name.as_deref() == Some(&o.name))
+                .and_then(|rs| {
+                    rs.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .find(|r| r.kind == "Deployment")
+                });
+            match dep {
+                Some(d) => Target {
+                    kind: "Deployment",
+                    name: d.name.clone(),
+                },
+                None => pod_target,
+            }
+        }
+        "StatefulSet" => Target {
+            kind: "StatefulSet",
+            name: o.name.clone(),
+        },
+        "DaemonSet" => Target {
+            kind: "DaemonSet",
+            name: o.name.clone(),
+        },
+        "Job" => Target {
+            kind: "Job",
+            name: o.name.clone(),
+        },
+        _ => pod_target,
+    }
+}
+
+/// How bad a pod looks; 0 is healthy. Crash loops and config errors outrank pending.
+pub fn badness(pod: &Pod) -> u32 {
+    let Some(st) = pod.status.as_ref() else {
+        return 1;
+    };
+    let mut score = 0;
+    if st.phase.as_deref() == Some("Failed") {
+        score += 50;
+    }
+    if st.phase.as_deref() == Some("Pending") {
+        score += 20;
+    }
+    for cs in st
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(st.init_container_statuses.iter().flatten())
+    {
+        if !cs.ready
+            && cs
+                .state
+                .as_ref()
+                .is_none_or(|s| s.terminated.as_ref().is_none_or(|t| t.exit_code != 0))
+        {
+            score += 10;
+        }
+        if let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) {
+            score += match w.reason.as_deref() {
+                Some("CrashLoopBackOff") => 40,
+                Some(
+                    "CreateContainerConfigError"
+                    | "ImagePullBackOff"
+                    | "ErrImagePull"
+                    | "InvalidImageName",
+                ) => 35,
+                Some("ContainerCreating" | "PodInitializing") => 5,
+                _ => 15,
+            };
+        }
+        if let Some(t) = cs.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            if t.exit_code != 0 {
+                score += 30;
+            }
+        }
+        score += (cs.restart_count.clamp(0, 20)) as u32;
+    }
+    score
+}
+
+/// The target's pods, worst first, at most [`MAX_PODS`], healthy ones left out.
+pub fn failing_pods(inv: &Inventory, target: &Target) -> Vec<Pod> {
+    let selector: Option<LabelSelector> = match target.kind {
+        "Deployment" => inv
+            .deployments
+            .iter()
+            .find(|d| d.metadata.name.as_deref() == Some(&target.name))
+            .and_then(|d| d.spec.as_ref())
+            .map(|s| s.selector.clone()),
+        "StatefulSet" => inv
+            .statefulsets
+            .iter()
+            .find(|d| d.metadata.name.as_deref() == Some(&target.name))
+            .and_then(|d| d.spec.as_ref())
+            .map(|s| s.selector.clone()),
+        "DaemonSet" => inv
+            .daemonsets
+            .iter()
+            .find(|d| d.metadata.name.as_deref() == Some(&target.name))
+            .and_then(|d| d.spec.as_ref())
+            .map(|s| s.selector.clone()),
+        "Job" => inv
+            .jobs
+            .iter()
+            .find(|d| d.metadata.name.as_deref() == Some(&target.name))
+            .and_then(|d| d.spec.as_ref())
+            .and_then(|s| s.selector.clone()),
+        "Service" => inv
+            .services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(&target.name))
+            .and_then(|s| s.spec.as_ref()?.selector.clone())
+            .map(|m| LabelSelector {
+                match_labels: Some(m),
+                ..Default::default()
+            }),
+        _ => None,
+    };
+    let mut pods: Vec<&Pod> = match target.kind {
+        "Pod" => inv
+            .pods
+            .iter()
+            .filter(|p| p.metadata.name.as_deref() == Some(&target.name))
+            .collect(),
+        "CronJob" => {
+            let jobs: Vec<String> = inv
+                .jobs
+                .iter()
+                .filter(|j| {
+                    j.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.kind == "CronJob" && o.name == target.name)
+                })
+                .filter_map(|j| j.metadata.name.clone())
+                .collect();
+            inv.pods
+                .iter()
+                .filter(|p| {
+                    p.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.kind == "Job" && jobs.contains(&o.name))
+                })
+                .collect()
+        }
+        _ => match &selector {
+            Some(sel) => {
+                let empty = BTreeMap::new();
+                inv.pods
+                    .iter()
+                    .filter(|p| selector_matches(sel, p.metadata.labels.as_ref().unwrap_or(&empty)))
+                    .collect()
+            }
+            None => Vec::new(),
+        },
+    };
+    pods.retain(|p| badness(p) > 0 || target.kind == "Pod");
+    pods.sort_by_key(|p| std::cmp::Reverse(badness(p)));
+    pods.into_iter().take(MAX_PODS).cloned().collect()
+}
+
+/// (tool, args, share of the per-tool budget in percent)
+type Call = (&'static str, Value, usize);
+
+fn plan(ns: &str, target: &Target, pods: &[Pod]) -> Vec<Call> {
+    let mut calls: Vec<Call> = Vec::new();
+    let target_is_pod = target.kind == "Pod";
+    if !target_is_pod {
+        calls.push((
+            "describe",
+            json!({"kind": target.kind, "name": target.name, "namespace": ns}),
+            50,
+        ));
+    }
+    calls.push((
+        "analyze",
+        json!({"target": format!("{}/{}", target.kind.to_ascii_lowercase(), target.name), "namespace": ns}),
+        40,
+    ));
+    for (i, pod) in pods.iter().enumerate() {
+        let Some(name) = pod.metadata.name.clone() else {
+            continue;
+        };
+        calls.push((
+            "describe",
+            json!({"kind": "Pod", "name": name, "namespace": ns}),
+            if i == 0 { 80 } else { 40 },
+        ));
+        // Logs of the worst pod only: its siblings run the same image and config, and
+        // their logs would mostly repeat it.
+        if i > 0 {
+            continue;
+        }
+        let st = pod.status.clone().unwrap_or_default();
+        let statuses: Vec<_> = st
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(st.container_statuses.iter().flatten())
+            .cloned()
+            .collect();
+        let multi = statuses.len() > 1;
+        for cs in statuses {
+            let crashed = cs
+                .last_state
+                .as_ref()
+                .is_some_and(|l| l.terminated.is_some());
+            let running = cs.state.as_ref().is_some_and(|s| s.running.is_some());
+            let terminated_now = cs
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .is_some_and(|t| t.exit_code != 0);
+            let mut args = json!({"pod": name, "namespace": ns});
+            if multi {
+                args["container"] = json!(cs.name);
+            }
+            if crashed {
+                let mut a = args.clone();
+                a["previous"] = json!(true);
+                a["tail_lines"] = json!(100);
+                calls.push(("get_logs", a, 80));
+            }
+            // A container in back-off has no new log; a running or just-failed one has.
+            if (running && (!cs.ready || crashed || target_is_pod)) || terminated_now {
+                let mut a = args;
+                a["tail_lines"] = json!(50);
+                calls.push(("get_logs", a, 30));
+            }
+        }
+    }
+    calls
+}
+
+async fn plan_and_run(env: &ToolEnv, ns: &str, target: &Target, pods: &[Pod]) -> Vec<Gathered> {
+    run_calls(env, plan(ns, target, pods)).await
+}
+
+/// Run read-tool calls concurrently, each with its share (percent) of the budget.
+async fn run_calls(env: &ToolEnv, mut calls: Vec<(&'static str, Value, usize)>) -> Vec<Gathered> {
+    // Keep the whole within TOTAL_BUDGET_FACTOR per-tool budgets: scale the shares down
+    // when the plan asks for more.
+    let total: usize = calls.iter().map(|c| c.2).sum();
+    let cap = TOTAL_BUDGET_FACTOR * 100;
+    if total > cap {
+        for c in calls.iter_mut() {
+            c.2 = c.2 * cap / total;
+        }
+    }
+    let runs = calls.into_iter().map(|(tool, args, share)| {
+        let mut sub = env.clone();
+        sub.budget_tokens = (env.budget_tokens * share / 100).max(200);
+        async move {
+            let start = Instant::now();
+            let res = crate::read::run(&sub, tool, args.clone()).await;
+            let duration = start.elapsed();
+            match res {
+                Ok(output) => Gathered {
+                    tool: tool.to_string(),
+                    args,
+                    output,
+                    duration,
+                    error: None,
+                },
+                Err(ToolError::Model(m) | ToolError::Fatal(m)) => Gathered {
+                    tool: tool.to_string(),
+                    args,
+                    output: m.clone(),
+                    duration,
+                    error: Some(m),
+                },
+            }
+        }
+    });
+    join_all(runs).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_troubleshooting_questions_get_a_namespace_scan() {
+        assert!(is_troubleshooting(&tokens(
+            "what is broken in this namespace?"
+        )));
+        assert!(is_troubleshooting(&tokens("Why are the pods pending?")));
+        assert!(!is_troubleshooting(&tokens("how do I write a helm chart?")));
+        assert!(!is_troubleshooting(&tokens("list the services")));
+    }
+
+    fn dep(name: &str, app: &str) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": app}}, "template": {}}
+        }))
+        .unwrap()
+    }
+
+    fn pod(name: &str, app: &str, crash: bool) -> Pod {
+        let state = if crash {
+            json!({"waiting": {"reason": "CrashLoopBackOff"}})
+        } else {
+            json!({"running": {}})
+        };
+        let last = if crash {
+            json!({"terminated": {"exitCode": 1, "reason": "Error"}})
+        } else {
+            json!({})
+        };
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"containers": [{"name": "app"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "app", "ready": !crash, "restartCount": if crash { 7 } else { 0 },
+                "image": "x", "imageID": "", "state": state, "lastState": last}]}
+        }))
+        .unwrap()
+    }
+
+    fn inv() -> Inventory {
+        Inventory {
+            deployments: vec![dep("backend", "backend"), dep("frontend", "frontend")],
+            pods: vec![
+                pod("backend-7d9c-aaaaa", "backend", true),
+                pod("backend-7d9c-bbbbb", "backend", false),
+                pod("frontend-5f5f-ccccc", "frontend", false),
+            ],
+            services: vec![serde_json::from_value(
+                json!({"metadata": {"name": "backend"}, "spec": {"selector": {"app": "backend"}}}),
+            )
+            .unwrap()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn question_tokens() {
+        assert_eq!(
+            tokens("Why is backend crashlooping?"),
+            vec!["why", "is", "backend", "crashlooping"]
+        );
+        assert_eq!(
+            tokens("check deploy/backend."),
+            vec!["check", "deploy/backend"]
+        );
+    }
+
+    #[test]
+    fn finds_the_workload_before_the_service() {
+        let inv = inv();
+        let t = find_target(&tokens("why is backend crashlooping?"), &inv).unwrap();
+        assert_eq!(
+            t,
+            Target {
+                kind: "Deployment",
+                name: "backend".into()
+            }
+        );
+        let t = find_target(&tokens("is svc/backend ok"), &inv).unwrap();
+        assert_eq!(t.kind, "Service");
+        let t = find_target(&tokens("what about service backend"), &inv).unwrap();
+        assert_eq!(t.kind, "Service");
+        assert!(find_target(&tokens("how do I write a helm chart"), &inv).is_none());
+    }
+
+    #[test]
+    fn failing_pods_are_found_through_the_selector() {
+        let inv = inv();
+        let pods = failing_pods(
+            &inv,
+            &Target {
+                kind: "Deployment",
+                name: "backend".into(),
+            },
+        );
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].metadata.name.as_deref(), Some("backend-7d9c-aaaaa"));
+        assert!(failing_pods(
+            &inv,
+            &Target {
+                kind: "Deployment",
+                name: "frontend".into()
+            }
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn plan_fetches_previous_logs_of_crashed_containers() {
+        let inv = inv();
+        let target = Target {
+            kind: "Deployment",
+            name: "backend".into(),
+        };
+        let pods = failing_pods(&inv, &target);
+        let calls = plan("shop", &target, &pods);
+        let tools: Vec<&str> = calls.iter().map(|c| c.0).collect();
+        assert_eq!(tools, vec!["describe", "analyze", "describe", "get_logs"]);
+        assert_eq!(calls[1].1["target"], "deployment/backend");
+        assert_eq!(calls[3].1["previous"], true);
+        assert_eq!(calls[3].1["pod"], "backend-7d9c-aaaaa");
+    }
+}

@@ -1,0 +1,51 @@
+//! The analyzers as the front ends use them: kai-analyze's pure rules and rendering,
+//! kai-cluster's read, under the one path they always had (`kai::analyze`).
+
+pub use kai_analyze::*;
+pub use kai_cluster::fetch::{self, diagnose, scan, snapshot, AnalyzeError};
+
+/// [`kai_analyze::render_text`] for a terminal or a pipe: every field quoted from the
+/// cluster passes [`for_terminal`](crate::ui::term::for_terminal) (credentials scrubbed,
+/// escape sequences made visible) before kai adds its own colours.
+pub fn render_text(findings: &[Finding], color: bool) -> String {
+    kai_analyze::render_text(findings, color, &crate::ui::term::for_terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_text_cannot_drive_the_terminal() {
+        let o = ObjectRef::new("Pod", Some("app"), "web-1");
+        let f = vec![Finding::new(
+            "crash-loop-app-error",
+            o,
+            "container \"app\" exits: \x1b[2J\x1b[Hall good",
+        )
+        .evidence("last log: \x1b]0;pwned\x07 FATAL \u{9b}31m\rok")
+        .evidence("line one\nline two password=hunter2x")
+        .fix("Run \x1bP+q\x1b\\ now", None)];
+        for color in [false, true] {
+            let text = render_text(&f, color);
+            // kai's own colours are `ESC [ … m`; nothing else may carry an ESC.
+            let without_colours = crate::ui::term::without_colours(&text);
+            assert!(!without_colours.contains('\x1b'), "{text:?}");
+            assert!(!text.contains('\u{9b}') && !text.contains('\r'), "{text:?}");
+            assert!(
+                without_colours.contains("exits: ^[[2J^[[Hall good"),
+                "{text}"
+            );
+            assert!(
+                without_colours.contains("│ last log: ^[]0;pwned^G FATAL \\u{9b}31m^Mok"),
+                "{text}"
+            );
+            assert!(
+                without_colours.contains("│ line two password=[REDACTED]"),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2x"), "{text}");
+            assert!(without_colours.contains("fix: Run ^[P+q^[\\ now"), "{text}");
+        }
+    }
+}
