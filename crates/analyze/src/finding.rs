@@ -238,6 +238,98 @@ mod tests {
         assert!(codes.contains(&"unknown") && codes.contains(&"forbidden"));
     }
 
+    /// Today's ranking of a mixed set, pinned before cause codes became an enum: every
+    /// code, lowered severities, equal specificities, counts, objects and the code itself
+    /// as the last tie-breaker. The expected order is literal so any change shows.
+    #[test]
+    fn ranking_of_a_mixed_set_is_pinned() {
+        let web = ObjectRef::new("Deployment", Some("ns"), "web");
+        let api = ObjectRef::new("Deployment", Some("ns"), "api");
+        let node = ObjectRef::new("Node", None, "n1");
+        // (code, object, count, lowered severity)
+        let input: &[(&str, &ObjectRef, u32, bool)] = &[
+            ("unknown", &web, 1, false),
+            ("forbidden", &api, 1, true),
+            ("service-no-ready-endpoints", &api, 1, false),
+            ("rollout-stuck", &web, 1, false),
+            ("unbound-pvc", &api, 1, false),
+            ("crash-loop-app-error", &web, 3, false),
+            ("crash-loop-app-error", &api, 1, true),
+            ("job-backoff-limit", &api, 1, false),
+            ("init-container-failing", &web, 1, false),
+            ("readiness-probe-failing", &web, 2, false),
+            ("node-not-ready", &node, 4, false),
+            ("unschedulable-insufficient-resources", &api, 1, false),
+            ("unschedulable-node-selector", &web, 1, false),
+            ("oom-killed", &web, 1, true),
+            ("service-no-matching-pods", &api, 1, false),
+            ("ingress-missing-backend", &web, 1, false),
+            ("service-target-port-mismatch", &web, 1, false),
+            ("unschedulable-taint", &api, 1, false),
+            ("liveness-probe-failing", &web, 1, false),
+            ("pvc-no-storage-class", &web, 1, false),
+            ("image-pull-not-found", &api, 2, false),
+            ("image-pull-unauthorized", &api, 2, false),
+            ("image-pull-not-found", &web, 2, false),
+            ("missing-secret", &web, 1, false),
+            ("missing-configmap", &web, 1, false),
+            ("missing-secret", &api, 1, false),
+            ("missing-configmap-key", &api, 1, false),
+            ("missing-secret-key", &api, 1, false),
+            ("unknown", &api, 5, false),
+        ];
+        let mut v: Vec<Finding> = input
+            .iter()
+            .map(|(code, obj, count, lowered)| {
+                let mut f = Finding::new(code, (*obj).clone(), "x");
+                f.count = *count;
+                if *lowered {
+                    f.severity = f.severity.lower();
+                }
+                f
+            })
+            .collect();
+        rank(&mut v);
+        let order: Vec<String> = v
+            .iter()
+            .map(|f| format!("{} {} {}", f.severity, f.cause, f.object.name))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "critical missing-configmap-key api",
+                "critical missing-secret-key api",
+                "critical missing-secret api",
+                "critical missing-configmap web",
+                "critical missing-secret web",
+                "critical image-pull-not-found api",
+                "critical image-pull-unauthorized api",
+                "critical image-pull-not-found web",
+                "critical pvc-no-storage-class web",
+                "critical liveness-probe-failing web",
+                "critical unschedulable-taint api",
+                "critical unschedulable-node-selector web",
+                "critical unschedulable-insufficient-resources api",
+                "critical node-not-ready n1",
+                "critical init-container-failing web",
+                "critical job-backoff-limit api",
+                "critical crash-loop-app-error web",
+                "high service-target-port-mismatch web",
+                "high service-no-matching-pods api",
+                "high ingress-missing-backend web",
+                "high oom-killed web",
+                "high readiness-probe-failing web",
+                "high crash-loop-app-error api",
+                "high unbound-pvc api",
+                "high rollout-stuck web",
+                "high service-no-ready-endpoints api",
+                "medium forbidden api",
+                "medium unknown api",
+                "medium unknown web",
+            ]
+        );
+    }
+
     #[test]
     fn ranking_prefers_severity_then_specificity() {
         let o = ObjectRef::new("Deployment", Some("ns"), "web");
