@@ -191,6 +191,98 @@ causes! {
         severity: Critical, specificity: 78, runbook: "init-container-failing",
         summary: "An init container keeps failing, so the pod's main containers never start.",
     },
+    ImagePullRateLimited = "image-pull-rate-limited" {
+        severity: High, specificity: 91, runbook: "image-pull-rate-limited",
+        summary: "The registry refuses pulls because a pull rate limit was reached (HTTP 429, toomanyrequests).",
+    },
+    CommandNotFound = "container-command-not-found" {
+        severity: Critical, specificity: 89, runbook: "container-command-not-found",
+        summary: "A container's command or entrypoint does not exist or is not executable in the image (exit code 127/126, executable file not found).",
+    },
+    AppErrorsInLog = "app-errors-in-logs" {
+        severity: Low, specificity: 20, runbook: "app-errors-in-logs",
+        summary: "A running, ready container logs errors (exceptions, tracebacks, ERROR lines, 5xx responses); the top error lines are quoted.",
+    },
+    RbacMissingPermission = "rbac-missing-permission" {
+        severity: High, specificity: 83, runbook: "rbac-serviceaccount-forbidden",
+        summary: "A workload's ServiceAccount is refused API calls it makes (HTTP 403): no Role or ClusterRole bound to it grants the verb on the resource.",
+    },
+    RbacBindingMissingRole = "rbac-binding-missing-role" {
+        severity: High, specificity: 84, runbook: "rbac-serviceaccount-forbidden",
+        summary: "A RoleBinding or ClusterRoleBinding refers to a Role or ClusterRole that does not exist, so it grants nothing.",
+    },
+    RbacBindingMissingSubject = "rbac-binding-missing-subject" {
+        severity: Medium, specificity: 60, runbook: "rbac-serviceaccount-forbidden",
+        summary: "A RoleBinding grants a role to a ServiceAccount that does not exist (typo or wrong namespace).",
+    },
+    ResourceQuotaExceeded = "resource-quota-exceeded" {
+        severity: Critical, specificity: 93, runbook: "resource-quota-exceeded",
+        summary: "A ResourceQuota is exhausted, so the controller's pod creations are rejected (FailedCreate: exceeded quota).",
+    },
+    LimitRangeRejected = "limit-range-rejected" {
+        severity: Critical, specificity: 93, runbook: "limit-range-rejected",
+        summary: "A LimitRange rejects the pods the controller creates (requests or limits outside its minimum/maximum).",
+    },
+    AdmissionWebhookDenied = "admission-webhook-denied" {
+        severity: Critical, specificity: 92, runbook: "admission-webhook-failure",
+        summary: "An admission webhook denies the objects a controller creates (admission webhook ... denied the request).",
+    },
+    AdmissionWebhookUnreachable = "admission-webhook-unreachable" {
+        severity: Critical, specificity: 92, runbook: "admission-webhook-failure",
+        summary: "An admission webhook with failurePolicy Fail cannot be reached or times out, so creations are rejected.",
+    },
+    NetworkPolicyBlocksService = "network-policy-blocks-service" {
+        severity: High, specificity: 75, runbook: "network-policy-blocking",
+        summary: "A NetworkPolicy isolates a Service's pods and allows none of the traffic its clients send (no rule admits the Service port).",
+    },
+    NetworkPolicyBlocksDns = "network-policy-blocks-dns" {
+        severity: High, specificity: 76, runbook: "network-policy-blocking",
+        summary: "A NetworkPolicy restricts a workload's egress without allowing DNS (port 53), so name lookups fail.",
+    },
+    HpaMissingMetrics = "hpa-missing-metrics" {
+        severity: Medium, specificity: 65, runbook: "hpa-metrics-unavailable",
+        summary: "A HorizontalPodAutoscaler cannot read its metrics (no metrics API or adapter serves them), so it cannot scale.",
+    },
+    HpaMissingRequests = "hpa-missing-requests" {
+        severity: Medium, specificity: 67, runbook: "hpa-metrics-unavailable",
+        summary: "A HorizontalPodAutoscaler scales on CPU or memory utilization, but the target's containers set no request for that resource.",
+    },
+    NodePressure = "node-pressure" {
+        severity: High, specificity: 70, runbook: "node-pressure",
+        summary: "A node reports MemoryPressure, DiskPressure or PIDPressure: the kubelet evicts pods and the scheduler avoids it.",
+    },
+    HpaAtMaxReplicas = "hpa-at-max-replicas" {
+        severity: Medium, specificity: 55, runbook: "hpa-at-max-replicas",
+        summary: "A HorizontalPodAutoscaler wants more replicas than maxReplicas allows and is pinned at its maximum.",
+    },
+    PdbUnsatisfiable = "pdb-unsatisfiable" {
+        severity: Medium, specificity: 66, runbook: "pdb-blocks-drain",
+        summary: "A PodDisruptionBudget can never allow a disruption (minAvailable too high or maxUnavailable 0), so node drains block.",
+    },
+    CronJobSuspended = "cronjob-suspended" {
+        severity: Low, specificity: 50, runbook: "cronjob-not-running",
+        summary: "A CronJob is suspended, so it starts no Jobs.",
+    },
+    CronJobMissedDeadline = "cronjob-missed-deadline" {
+        severity: Medium, specificity: 62, runbook: "cronjob-not-running",
+        summary: "A CronJob missed its scheduled start times (startingDeadlineSeconds passed, or too many missed starts).",
+    },
+    StatefulSetStuck = "statefulset-stuck" {
+        severity: High, specificity: 45, runbook: "statefulset-stuck",
+        summary: "A StatefulSet rollout is stuck: an ordinal pod or its PersistentVolumeClaim never becomes ready, so later ordinals never start.",
+    },
+    TlsCertExpired = "tls-certificate-expired" {
+        severity: Critical, specificity: 88, runbook: "tls-certificate-expired",
+        summary: "A TLS Secret holds a certificate outside its validity period: expired (notAfter passed) or not yet valid (notBefore in the future).",
+    },
+    IngressClassMissing = "ingress-missing-class" {
+        severity: High, specificity: 84, runbook: "ingress-missing-class",
+        summary: "An Ingress names an IngressClass that does not exist, so no controller serves it.",
+    },
+    IngressTlsSecretMissing = "ingress-missing-tls-secret" {
+        severity: High, specificity: 86, runbook: "ingress-missing-tls-secret",
+        summary: "An Ingress's tls section names a Secret that does not exist in its namespace.",
+    },
     NodeNotReady = "node-not-ready" {
         severity: Critical, specificity: 80, runbook: "node-not-ready",
         summary: "A node is NotReady (its kubelet stopped reporting or is unhealthy); pods on it are not served.",

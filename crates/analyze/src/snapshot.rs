@@ -6,8 +6,14 @@ use std::sync::OnceLock;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Endpoints, Event, Node, PersistentVolumeClaim, Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{
+    Endpoints, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+    ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -19,6 +25,18 @@ pub struct KeysOnly {
     pub namespace: String,
     pub name: String,
     pub keys: BTreeSet<String>,
+}
+
+/// What the rules need of a `kubernetes.io/tls` Secret's certificate: its validity
+/// period and subject, parsed at read time. The certificate itself (and the key) never
+/// enter a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCert {
+    pub namespace: String,
+    pub name: String,
+    pub subject: String,
+    pub not_before: jiff::Timestamp,
+    pub not_after: jiff::Timestamp,
 }
 
 /// A list the credentials were not allowed to make (HTTP 403).
@@ -58,6 +76,23 @@ pub struct Snapshot {
     /// current one for containers that are terminated now (Job pods).
     pub previous_logs: BTreeMap<(String, String, String), String>,
     pub forbidden: Vec<Forbidden>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub cluster_roles: Vec<ClusterRole>,
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub network_policies: Vec<NetworkPolicy>,
+    pub hpas: Vec<HorizontalPodAutoscaler>,
+    pub pdbs: Vec<PodDisruptionBudget>,
+    pub resource_quotas: Vec<ResourceQuota>,
+    pub limit_ranges: Vec<LimitRange>,
+    pub ingress_classes: Vec<IngressClass>,
+    /// Certificates of `kubernetes.io/tls` Secrets (validity and subject only).
+    pub tls_certs: Vec<TlsCert>,
+    /// Log tail of the current instance of running containers, keyed like
+    /// `previous_logs`: one pod per owner and container, for the rules that read what a
+    /// healthy-looking container says (API 403s, application errors).
+    pub current_logs: BTreeMap<(String, String, String), String>,
     /// `events` by involved object, built on the first [`Snapshot::events_for`]: the pod
     /// rules ask once per pod and container, and a scan over every event each time was
     /// quadratic in cluster size. Public only so that the read in kai-cluster can build

@@ -12,17 +12,21 @@ use std::fmt::Debug;
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Node, PersistentVolumeClaim, Pod, Secret, Service,
+    ConfigMap, Endpoints, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota,
+    Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ListParams, LogParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 
 use kai_analyze::finding::ObjectRef;
-use kai_analyze::snapshot::{name_of, ns_of, Forbidden, KeysOnly, Snapshot};
+use kai_analyze::snapshot::{name_of, ns_of, Forbidden, KeysOnly, Snapshot, TlsCert};
 use kai_analyze::{diagnose_snapshot, scan_snapshot, Finding, TargetError};
 
 /// Errors from the analyzers run against the cluster. Each message says what to do next.
@@ -299,9 +303,291 @@ pub async fn snapshot(client: &Client, namespace: Option<&str>) -> Result<Snapsh
         previous_logs: BTreeMap::new(),
         forbidden,
         event_index: Default::default(),
+        ..Default::default()
     };
-    snap.previous_logs = fetch_logs(client, &snap).await;
+    let (previous_logs, current_logs, extras) = tokio::join!(
+        fetch_logs(client, &snap),
+        fetch_current_logs(client, &snap),
+        read_extras(client, ns),
+    );
+    snap.previous_logs = previous_logs;
+    snap.current_logs = current_logs;
+    extras?.apply(&mut snap);
     Ok(snap)
+}
+
+/// The kinds the RBAC, policy, autoscaling, network and certificate rules read, listed
+/// together (after the core kinds, while the log tails are read).
+struct Extras {
+    service_accounts: Vec<ServiceAccount>,
+    roles: Vec<Role>,
+    role_bindings: Vec<RoleBinding>,
+    cluster_roles: Vec<ClusterRole>,
+    cluster_role_bindings: Vec<ClusterRoleBinding>,
+    network_policies: Vec<NetworkPolicy>,
+    hpas: Vec<HorizontalPodAutoscaler>,
+    pdbs: Vec<PodDisruptionBudget>,
+    resource_quotas: Vec<ResourceQuota>,
+    limit_ranges: Vec<LimitRange>,
+    ingress_classes: Vec<IngressClass>,
+    cronjobs_compat: Vec<CronJob>,
+    tls_certs: Vec<TlsCert>,
+    forbidden: Vec<Forbidden>,
+}
+
+impl Extras {
+    fn apply(self, snap: &mut Snapshot) {
+        snap.service_accounts = self.service_accounts;
+        snap.roles = self.roles;
+        snap.role_bindings = self.role_bindings;
+        snap.cluster_roles = self.cluster_roles;
+        snap.cluster_role_bindings = self.cluster_role_bindings;
+        snap.network_policies = self.network_policies;
+        snap.hpas = self.hpas;
+        snap.pdbs = self.pdbs;
+        snap.resource_quotas = self.resource_quotas;
+        snap.limit_ranges = self.limit_ranges;
+        snap.ingress_classes = self.ingress_classes;
+        if snap.cronjobs.is_empty() {
+            snap.cronjobs = self.cronjobs_compat;
+        }
+        snap.tls_certs = self.tls_certs;
+        snap.forbidden.extend(self.forbidden);
+    }
+}
+
+/// List a kind in its current version, or, when the server does not serve that version
+/// (a 1.20 server has no policy/v1 PodDisruptionBudget, batch/v1 CronJob or autoscaling/v2
+/// HorizontalPodAutoscaler), in the older version `old` whose objects read the same,
+/// converted field by field.
+async fn list_compat<K>(
+    client: &Client,
+    ns: Option<&str>,
+    resource: &str,
+    old: (&str, &str, &str),
+) -> Listed<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+    <K as Resource>::DynamicType: Default,
+{
+    let (items, forbidden) = list_all(api::<K>(client, ns), resource, ns, None, |o| o).await?;
+    if !items.is_empty() || forbidden.is_some() {
+        return Ok((items, forbidden));
+    }
+    let (group, version, kind) = old;
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, resource);
+    let dynamic: Api<kube::api::DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    let (objs, forbidden) = list_all(dynamic, resource, ns, None, |o| o).await?;
+    let items = objs
+        .into_iter()
+        .filter_map(|o| {
+            let mut v = serde_json::to_value(&o).ok()?;
+            // The typed object's apiVersion, so that it deserializes as the new version.
+            if let Some(m) = v.as_object_mut() {
+                m.remove("apiVersion");
+                m.remove("kind");
+            }
+            serde_json::from_value::<K>(v).ok()
+        })
+        .collect();
+    Ok((items, forbidden))
+}
+
+async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, AnalyzeError> {
+    let (
+        service_accounts,
+        roles,
+        role_bindings,
+        cluster_roles,
+        cluster_role_bindings,
+        network_policies,
+        hpas,
+        pdbs,
+        resource_quotas,
+        limit_ranges,
+        ingress_classes,
+        cronjobs_compat,
+        tls_certs,
+    ) = tokio::join!(
+        list_all(
+            api::<ServiceAccount>(client, ns),
+            "serviceaccounts",
+            ns,
+            None,
+            |o| o
+        ),
+        list_all(api::<Role>(client, ns), "roles", ns, None, |o| o),
+        list_all(api::<RoleBinding>(client, ns), "rolebindings", ns, None, |o| o),
+        list_all(
+            Api::<ClusterRole>::all(client.clone()),
+            "clusterroles",
+            None,
+            None,
+            |o| o
+        ),
+        list_all(
+            Api::<ClusterRoleBinding>::all(client.clone()),
+            "clusterrolebindings",
+            None,
+            None,
+            |o| o
+        ),
+        list_all(
+            api::<NetworkPolicy>(client, ns),
+            "networkpolicies",
+            ns,
+            None,
+            |o| o
+        ),
+        list_compat::<HorizontalPodAutoscaler>(
+            client,
+            ns,
+            "horizontalpodautoscalers",
+            ("autoscaling", "v2beta2", "HorizontalPodAutoscaler")
+        ),
+        list_compat::<PodDisruptionBudget>(
+            client,
+            ns,
+            "poddisruptionbudgets",
+            ("policy", "v1beta1", "PodDisruptionBudget")
+        ),
+        list_all(
+            api::<ResourceQuota>(client, ns),
+            "resourcequotas",
+            ns,
+            None,
+            |o| o
+        ),
+        list_all(api::<LimitRange>(client, ns), "limitranges", ns, None, |o| o),
+        list_all(
+            Api::<IngressClass>::all(client.clone()),
+            "ingressclasses",
+            None,
+            None,
+            |o| o
+        ),
+        list_compat::<CronJob>(client, ns, "cronjobs", ("batch", "v1beta1", "CronJob")),
+        // Only TLS Secrets, reduced to their certificate's validity as each page arrives.
+        list_all(
+            api::<Secret>(client, ns),
+            "secrets",
+            ns,
+            Some("type=kubernetes.io/tls"),
+            |s| tls_cert_of(&s)
+        ),
+    );
+    let mut forbidden = Vec::new();
+    macro_rules! take {
+        ($r:expr) => {{
+            let (v, f) = $r?;
+            forbidden.extend(f);
+            v
+        }};
+    }
+    Ok(Extras {
+        service_accounts: take!(service_accounts),
+        roles: take!(roles),
+        role_bindings: take!(role_bindings),
+        cluster_roles: take!(cluster_roles),
+        cluster_role_bindings: take!(cluster_role_bindings),
+        network_policies: take!(network_policies),
+        hpas: take!(hpas),
+        pdbs: take!(pdbs),
+        resource_quotas: take!(resource_quotas),
+        limit_ranges: take!(limit_ranges),
+        ingress_classes: take!(ingress_classes),
+        // Listed once already with the core kinds: a 403 there is recorded there.
+        cronjobs_compat: cronjobs_compat.map(|(v, _)| v)?,
+        // Secrets are listed (and recorded when forbidden) with the core kinds.
+        tls_certs: tls_certs.map(|(v, _)| v.into_iter().flatten().collect())?,
+        forbidden,
+    })
+}
+
+/// The validity period and subject of a TLS Secret's (first) certificate; `None` when it
+/// has none or it does not parse. Nothing of the Secret is kept but these.
+fn tls_cert_of(s: &Secret) -> Option<TlsCert> {
+    let data = s.data.as_ref()?.get("tls.crt")?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&data.0).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    let validity = cert.validity();
+    let ts = |t: &x509_parser::time::ASN1Time| jiff::Timestamp::from_second(t.timestamp()).ok();
+    Some(TlsCert {
+        namespace: ns_of(&s.metadata).to_string(),
+        name: name_of(&s.metadata).to_string(),
+        subject: cert.subject().to_string(),
+        not_before: ts(&validity.not_before)?,
+        not_after: ts(&validity.not_after)?,
+    })
+}
+
+/// Current log tails of running containers that a rule may read (API 403s, application
+/// errors): one pod per (namespace, owner, container), at most [`MAX_CURRENT_LOGS`], and
+/// only for a namespaced read: an all-namespaces scan stays a handful of requests.
+async fn fetch_current_logs(
+    client: &Client,
+    snap: &Snapshot,
+) -> BTreeMap<(String, String, String), String> {
+    if snap.namespace.is_none() {
+        return BTreeMap::new();
+    }
+    let wanted = current_logs_wanted(snap);
+    stream::iter(wanted)
+        .map(|(ns, pod, container)| async move {
+            let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+            let lp = LogParams {
+                container: Some(container.clone()),
+                tail_lines: Some(LOG_TAIL_LINES * 4),
+                limit_bytes: Some(LOG_MAX_BYTES * 2),
+                ..Default::default()
+            };
+            match api.logs(&pod, &lp).await {
+                Ok(text) => Some(((ns, pod, container), kai_text::redact::scrub(&text))),
+                Err(e) => {
+                    tracing::debug!(%ns, %pod, %container, error = %e, "no current log tail");
+                    None
+                }
+            }
+        })
+        .buffer_unordered(LOG_CONCURRENCY)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
+const MAX_CURRENT_LOGS: usize = 24;
+
+fn current_logs_wanted(snap: &Snapshot) -> Vec<(String, String, String)> {
+    let mut seen: HashSet<(String, ObjectRef, String)> = HashSet::new();
+    let mut out = Vec::new();
+    for p in &snap.pods {
+        let Some(status) = p.status.as_ref() else {
+            continue;
+        };
+        let mut owner: Option<ObjectRef> = None;
+        for cs in status.container_statuses.iter().flatten() {
+            if !cs.state.as_ref().is_some_and(|s| s.running.is_some()) {
+                continue;
+            }
+            let ns = ns_of(&p.metadata).to_string();
+            let owner = owner.get_or_insert_with(|| snap.top_owner(p)).clone();
+            if seen.insert((ns.clone(), owner, cs.name.clone())) {
+                out.push((ns, name_of(&p.metadata).to_string(), cs.name.clone()));
+            }
+        }
+        if out.len() >= MAX_CURRENT_LOGS {
+            break;
+        }
+    }
+    out.truncate(MAX_CURRENT_LOGS);
+    out
 }
 
 /// Scan a namespace (`None`: all namespaces) for problems.

@@ -35,6 +35,9 @@ pub(crate) fn container_issue(
     let running = state.is_some_and(|s| s.running.is_some());
     let crash_looping = wreason == "CrashLoopBackOff";
 
+    if let Some(issue) = command_not_found(snap, pod, cs, spec, init) {
+        return Some(issue);
+    }
     match wreason {
         "CreateContainerConfigError" | "CreateContainerError" => {
             return config::classify_message(snap, pod, &cs.name, wmsg)
@@ -96,7 +99,7 @@ pub(crate) fn container_issue(
     // A liveness failure only matters once it restarted the container; checking that first
     // spares the event lookup for the healthy majority of containers.
     if cs.restart_count > 0 || crash_looping {
-        if let Some(issue) = probe_issue(snap, pod, cs, spec, "Liveness") {
+        if let Some(issue) = probe_issue(snap, pod, cs, spec, ProbeKind::Liveness) {
             return Some(issue);
         }
     }
@@ -107,9 +110,101 @@ pub(crate) fn container_issue(
         return Some(crash(snap, pod, cs, term, wreason));
     }
     if running && !cs.ready {
-        return probe_issue(snap, pod, cs, spec, "Readiness");
+        return probe_issue(snap, pod, cs, spec, ProbeKind::Readiness);
     }
     None
+}
+
+/// The container's command cannot be run: exit code 127 (the shell found no such
+/// command) or 126 (found, not executable), or the runtime's start error (containerd:
+/// `StartError` / `RunContainerError`, `exec: "x": executable file not found in $PATH`;
+/// Docker: `ContainerCannotRun`, `OCI runtime create failed ... no such file or directory`).
+fn command_not_found(
+    snap: &Snapshot,
+    pod: &Pod,
+    cs: &ContainerStatus,
+    spec: Option<&Container>,
+    init: bool,
+) -> Option<PodIssue> {
+    let state = cs.state.as_ref();
+    let waiting = state.and_then(|s| s.waiting.as_ref());
+    let term = state
+        .and_then(|s| s.terminated.as_ref())
+        .or_else(|| cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
+    let recent = term.is_some_and(|t| {
+        snap.age_secs(t.finished_at.as_ref())
+            .is_none_or(|a| a < RECENT_SECS)
+    });
+    let failing_now = waiting.is_some() || state.and_then(|s| s.terminated.as_ref()).is_some();
+    let start_error = |m: &str| {
+        let m = m.to_ascii_lowercase();
+        m.contains("executable file not found")
+            || (m.contains("exec") && m.contains("no such file or directory"))
+            || (m.contains("exec") && m.contains("permission denied"))
+    };
+    let wmsg = waiting
+        .and_then(|w| w.message.as_deref())
+        .unwrap_or_default();
+    let tmsg = term.and_then(|t| t.message.as_deref()).unwrap_or_default();
+    let code = term.map(|t| t.exit_code);
+    let by_code = matches!(code, Some(126 | 127)) && (failing_now || recent);
+    let by_message = start_error(wmsg) || (start_error(tmsg) && (failing_now || recent));
+    if !(by_code || by_message) {
+        return None;
+    }
+    let what = if code == Some(126) || wmsg.contains("permission denied") || tmsg.contains("permission denied") {
+        "is not executable"
+    } else {
+        "does not exist in the image"
+    };
+    let command: Vec<String> = spec
+        .map(|c| {
+            c.command
+                .iter()
+                .flatten()
+                .chain(c.args.iter().flatten().take(2))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let kind = if init { "init container" } else { "container" };
+    let mut i = PodIssue::new(
+        Cause::CommandNotFound,
+        format!("{kind} {:?} cannot start: its command {what}", cs.name),
+    );
+    if let Some(t) = term {
+        i = i.ev(format!(
+            "{kind} {:?} exited with code {} ({}), restarted {} times",
+            cs.name,
+            t.exit_code,
+            t.reason.as_deref().unwrap_or("Error"),
+            cs.restart_count
+        ));
+    }
+    if !command.is_empty() {
+        i = i.ev(format!("command: {}", truncate(&command.join(" "), 200)));
+    } else {
+        i = i.ev("no command set: the image's ENTRYPOINT/CMD is run");
+    }
+    for m in [wmsg, tmsg] {
+        if !m.is_empty() {
+            i = i.ev(truncate(m.trim(), 300));
+        }
+    }
+    let key = (
+        ns_of(&pod.metadata).to_string(),
+        name_of(&pod.metadata).to_string(),
+        cs.name.clone(),
+    );
+    if let Some(l) = snap.previous_logs.get(&key) {
+        for l in log_excerpt(l, 2) {
+            i = i.ev(l);
+        }
+    }
+    Some(i.fix(format!(
+        "Correct the command/args of {kind} {:?} to a program that exists in the image (check with `docker run --entrypoint sh IMAGE -c 'command -v PROG'`), or use an image that contains it; exit code 126 means the file exists but is not executable.",
+        cs.name
+    )))
 }
 
 fn logs(snap: &Snapshot, pod: &Pod, container: &str) -> Vec<String> {
@@ -219,10 +314,22 @@ fn image_issue(
     let pull_msgs: Vec<String> = events
         .iter()
         .filter_map(|e| e.message.clone())
-        .filter(|m| m.contains("Failed to pull image") || m.contains("pull access denied"))
+        .filter(|m| {
+            m.contains("Failed to pull image")
+                || m.contains("pull access denied")
+                || m.contains("toomanyrequests")
+        })
         .filter(|m| m.contains(&image) || !m.contains('"'))
         .collect();
     let text = format!("{wmsg}\n{}", pull_msgs.join("\n")).to_lowercase();
+    let rate_limited = [
+        "toomanyrequests",
+        "too many requests",
+        "429",
+        "rate limit",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
     let unauthorized = [
         "401",
         "403",
@@ -243,7 +350,13 @@ fn image_issue(
     ]
     .iter()
     .any(|k| text.contains(k));
-    let mut issue = if unauthorized {
+    let mut issue = if rate_limited {
+        PodIssue::new(
+            Cause::ImagePullRateLimited,
+            format!("the registry refuses to serve image {image:?}: pull rate limit reached"),
+        )
+        .fix("Authenticate pulls (an imagePullSecret for an account with a higher limit), pull through a mirror or cache, or wait for the limit to reset; the image itself is fine.")
+    } else if unauthorized {
         let mut i = PodIssue::new(
             Cause::ImagePullUnauthorized,
             format!("the registry refuses to serve image {image:?} without valid credentials"),
@@ -352,35 +465,135 @@ fn previous_image(snap: &Snapshot, pod: &Pod, container: &str, bad: &str) -> Opt
         .map(|(_, img)| img)
 }
 
-/// Readiness or liveness probe failures, proven by the kubelet's `Unhealthy` events.
-fn probe_issue(
-    snap: &Snapshot,
-    pod: &Pod,
-    cs: &ContainerStatus,
-    spec: Option<&Container>,
-    which: &str,
-) -> Option<PodIssue> {
-    let probe = match which {
-        "Liveness" => spec.and_then(|c| c.liveness_probe.as_ref()),
-        _ => spec.and_then(|c| c.readiness_probe.as_ref()),
-    };
-    let prefix = format!("{which} probe failed");
-    let field = format!("spec.containers{{{}}}", cs.name);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeKind {
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    fn word(self) -> &'static str {
+        match self {
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+        }
+    }
+    fn field(self) -> &'static str {
+        match self {
+            ProbeKind::Liveness => "livenessProbe",
+            ProbeKind::Readiness => "readinessProbe",
+        }
+    }
+    fn of(self, c: &Container) -> Option<&Probe> {
+        match self {
+            ProbeKind::Liveness => c.liveness_probe.as_ref(),
+            ProbeKind::Readiness => c.readiness_probe.as_ref(),
+        }
+    }
+}
+
+/// The kubelet's latest `Unhealthy` message for one probe of one container, and its count.
+fn probe_failure(snap: &Snapshot, pod: &Pod, container: &str, which: ProbeKind) -> Option<(String, i32)> {
+    let prefix = format!("{} probe failed", which.word());
+    // 1.20–1.33 all start the message so; some versions add "(probe <kind>)" forms.
+    let prefix_errored = format!("{} probe errored", which.word());
+    let field = format!("spec.containers{{{container}}}");
     let events = snap.events_for("Pod", ns_of(&pod.metadata), name_of(&pod.metadata));
-    let failures: Vec<_> = events
+    let e = events
         .iter()
-        .filter(|e| e.message.as_deref().is_some_and(|m| m.starts_with(&prefix)))
+        .filter(|e| {
+            e.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with(&prefix) || m.starts_with(&prefix_errored))
+        })
         .filter(|e| {
             e.involved_object
                 .field_path
                 .as_deref()
                 .is_none_or(|f| f.is_empty() || f == field)
         })
-        .collect();
-    if failures.is_empty() {
-        return None;
+        .next_back()?;
+    Some((
+        e.message.as_deref().unwrap_or_default().trim().to_string(),
+        e.count.unwrap_or(1),
+    ))
+}
+
+/// What a probe checks, as a person reads it: `GET /healthz on port 8080`.
+fn probe_target(p: &Probe) -> String {
+    let port = |p: &IntOrString| match p {
+        IntOrString::Int(n) => n.to_string(),
+        IntOrString::String(s) => s.clone(),
+    };
+    if let Some(h) = &p.http_get {
+        format!(
+            "{} {} on port {}",
+            h.scheme.as_deref().unwrap_or("HTTP"),
+            h.path.as_deref().unwrap_or("/"),
+            port(&h.port)
+        )
+    } else if let Some(t) = &p.tcp_socket {
+        format!("TCP port {}", port(&t.port))
+    } else if let Some(e) = &p.exec {
+        format!(
+            "exec {}",
+            truncate(&e.command.clone().unwrap_or_default().join(" "), 120)
+        )
+    } else if let Some(g) = &p.grpc {
+        format!("gRPC port {}", g.port)
+    } else {
+        "an unknown check".to_string()
     }
-    let (cause, what) = if which == "Liveness" {
+}
+
+/// The outcome the kubelet reported: `status code 500`, `connection refused`, `timeout`.
+fn probe_outcome(msg: &str) -> String {
+    let lower = msg.to_ascii_lowercase();
+    if let Some(i) = lower.find("statuscode: ") {
+        let code: String = msg[i + 12..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        if !code.is_empty() {
+            return format!("status code {code}");
+        }
+    }
+    for (needle, say) in [
+        ("connection refused", "connection refused"),
+        ("context deadline exceeded", "timeout"),
+        ("timeout", "timeout"),
+        ("timed out", "timeout"),
+        ("no route to host", "no route to host"),
+        ("connection reset", "connection reset"),
+    ] {
+        if lower.contains(needle) {
+            return say.to_string();
+        }
+    }
+    "failure".to_string()
+}
+
+/// Liveness or readiness probe failures, proven by the kubelet's `Unhealthy` events.
+/// The finding is about `primary`, and covers every failing probe of the container: each
+/// one's target (path, port) and outcome (status code) is evidence, and the fix and patch
+/// cover all of them.
+fn probe_issue(
+    snap: &Snapshot,
+    pod: &Pod,
+    cs: &ContainerStatus,
+    spec: Option<&Container>,
+    primary: ProbeKind,
+) -> Option<PodIssue> {
+    let first = probe_failure(snap, pod, &cs.name, primary)?;
+    let mut failing = vec![(primary, first)];
+    for other in [ProbeKind::Liveness, ProbeKind::Readiness] {
+        if other != primary {
+            if let Some(f) = probe_failure(snap, pod, &cs.name, other) {
+                failing.push((other, f));
+            }
+        }
+    }
+    let (cause, what) = if primary == ProbeKind::Liveness {
         (
             Cause::LivenessProbeFailing,
             "is restarted because its liveness probe fails",
@@ -392,47 +605,56 @@ fn probe_issue(
         )
     };
     let mut i = PodIssue::new(cause, format!("container {:?} {what}", cs.name));
-    if let Some(e) = failures.last() {
-        let count = e.count.unwrap_or(1);
+    let mut patch = serde_json::Map::new();
+    let mut fixes = Vec::new();
+    for (which, (msg, count)) in &failing {
+        let probe = spec.and_then(|c| which.of(c));
+        let target = probe.map(probe_target).unwrap_or_else(|| "its probe".into());
+        i = i.ev(format!(
+            "{} {target} fails: {} ({} probe failed x{count})",
+            which.field(),
+            probe_outcome(msg),
+            which.word()
+        ));
         i = i.ev(format!(
             "{}{}",
-            truncate(e.message.as_deref().unwrap_or_default().trim(), 400),
-            if count > 1 {
+            truncate(msg, 400),
+            if *count > 1 {
                 format!(" (x{count})")
             } else {
                 String::new()
             }
         ));
+        match (probe, spec) {
+            (Some(p), Some(c)) => match wrong_probe_port(p, c) {
+                Some((port, fixed, patch_probe)) => {
+                    i = i.ev(format!(
+                        "{} checks port {port}, but the container listens on {fixed}",
+                        which.field()
+                    ));
+                    patch.insert(which.field().to_string(), patch_probe);
+                    fixes.push(format!("point its {} at port {fixed}", which.field()));
+                }
+                None => fixes.push(format!(
+                    "make its {} ({target}) match what the app serves, or fix the endpoint it checks",
+                    which.field()
+                )),
+            },
+            _ => fixes.push(format!("check its {} against what the app serves", which.field())),
+        }
     }
-    if which == "Liveness" {
+    if primary == ProbeKind::Liveness {
         i = i.ev(format!("restarted {} times", cs.restart_count));
     }
-    let field_name = if which == "Liveness" {
-        "livenessProbe"
-    } else {
-        "readinessProbe"
-    };
-    match (probe, spec) {
-        (Some(p), Some(c)) => {
-            if let Some((port, fixed, patch_probe)) = wrong_probe_port(p, c) {
-                i = i.ev(format!(
-                    "{field_name} checks port {port}, but the container listens on {fixed}"
-                ));
-                i.pod_spec_patch =
-                    Some(json!({"containers": [{"name": c.name, field_name: patch_probe}]}));
-                Some(i.fix(format!(
-                    "Point the {field_name} of container {:?} at port {fixed}, the port the container exposes.",
-                    c.name
-                )))
-            } else {
-                Some(i.fix(format!(
-                    "Make the {field_name} of container {:?} match what the app serves (path, port, timing), or fix the endpoint it checks.",
-                    c.name
-                )))
-            }
-        }
-        _ => Some(i.fix("Check the probe definition against what the app serves.")),
+    if !patch.is_empty() {
+        patch.insert("name".into(), json!(cs.name));
+        i.pod_spec_patch = Some(json!({"containers": [serde_json::Value::Object(patch)]}));
     }
+    Some(i.fix(format!(
+        "Container {:?}: {}.",
+        cs.name,
+        fixes.join("; ")
+    )))
 }
 
 /// A probe aimed at a port the container does not declare, when the container declares

@@ -1,12 +1,19 @@
 //! The rules: pure functions from a [`Snapshot`] to findings. Each file owns one area;
 //! [`run_all`] runs them all and ranks the result.
 
+mod admission;
+mod applogs;
+mod autoscale;
+mod certs;
 mod config;
 mod containers;
+mod controllers;
+mod netpol;
 mod network;
 mod nodes;
 mod pods;
 mod quantity;
+mod rbac;
 mod scheduling;
 mod storage;
 mod workloads;
@@ -34,7 +41,19 @@ const RULES: &[fn(&Snapshot) -> Vec<Finding>] = &[
     network::ingresses,
     storage::pvcs,
     nodes::not_ready,
+    nodes::pressure,
     nodes::forbidden,
+    admission::refused_creations,
+    rbac::missing_permissions,
+    rbac::broken_bindings,
+    applogs::app_errors,
+    netpol::network_policies,
+    autoscale::hpas,
+    autoscale::pdbs,
+    controllers::cronjobs,
+    controllers::statefulsets,
+    certs::certificates,
+    certs::ingress_refs,
 ];
 
 /// Run every rule over the snapshot; most important finding first. A Service left without

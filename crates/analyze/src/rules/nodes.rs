@@ -68,10 +68,66 @@ pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
 
 /// Resources kai could not read. Cluster-scoped kinds are skipped: a namespaced user is
 /// not expected to read nodes, and the rules fall back to events without them.
+/// Nodes reporting MemoryPressure, DiskPressure or PIDPressure (a NotReady node is
+/// reported as such instead).
+pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for n in snap.nodes.iter().filter(|n| node_ready(n)) {
+        let name = name_of(&n.metadata);
+        let conds: Vec<_> = n
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                matches!(c.type_.as_str(), "MemoryPressure" | "DiskPressure" | "PIDPressure")
+                    && c.status == "True"
+            })
+            .collect();
+        if conds.is_empty() {
+            continue;
+        }
+        let pods = snap
+            .pods
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
+            .count();
+        let kinds: Vec<&str> = conds.iter().map(|c| c.type_.as_str()).collect();
+        let mut f = Finding::new(
+            Cause::NodePressure,
+            ObjectRef::new("Node", None, name),
+            format!("node {name} reports {}: the kubelet evicts pods and new pods avoid it", kinds.join(", ")),
+        );
+        for c in &conds {
+            f = f.evidence(format!(
+                "condition {}=True: {} {}",
+                c.type_,
+                c.reason.as_deref().unwrap_or_default(),
+                c.message.as_deref().unwrap_or_default()
+            ));
+        }
+        for t in n.spec.iter().flat_map(|s| s.taints.iter().flatten()) {
+            if t.key.ends_with("-pressure") {
+                f = f.evidence(format!("taint {}:{}", t.key, t.effect));
+            }
+        }
+        f.count = u32::try_from(pods).unwrap_or(u32::MAX);
+        out.push(f.fix(
+            format!("Free the resource on {name} (disk: images and logs, kubectl describe node {name} for what is short; memory/PIDs: the pods using them) or add capacity; tolerating the pressure taint is never the fix."),
+            None,
+        ));
+    }
+    out
+}
+
 pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     for fb in &snap.forbidden {
-        if matches!(fb.resource.as_str(), "nodes" | "storageclasses") {
+        if matches!(
+            fb.resource.as_str(),
+            "nodes" | "storageclasses" | "clusterroles" | "clusterrolebindings" | "ingressclasses"
+        ) {
             continue;
         }
         let scope = fb

@@ -166,48 +166,215 @@ fn show(resource: &str, v: f64) -> String {
     }
 }
 
+/// Taints that say something about the node's health. The node lifecycle controller and
+/// the kubelet add them; tolerating them is never the fix (the node is), so no proposed
+/// change ever adds or copies a toleration for one.
+pub(crate) const NODE_HEALTH_TAINTS: &[&str] = &[
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.kubernetes.io/memory-pressure",
+    "node.kubernetes.io/disk-pressure",
+    "node.kubernetes.io/pid-pressure",
+    "node.kubernetes.io/unschedulable",
+    "node.kubernetes.io/network-unavailable",
+    "node.kubernetes.io/out-of-service",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+    "node.cloudprovider.kubernetes.io/shutdown",
+];
+
+pub(crate) fn is_health_taint(key: &str) -> bool {
+    NODE_HEALTH_TAINTS.contains(&key)
+}
+
+/// Why the scheduler turned nodes down, by kind of reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum SchedReason {
+    Resources,
+    Taint,
+    NodeHealth,
+    Selector,
+    Other,
+}
+
+/// The per-node reasons of a FailedScheduling message, as (node count, kind, text), in the
+/// wordings of Kubernetes 1.20–1.33:
+/// `0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had taint {k: v}, that the pod
+/// didn't tolerate.` (1.20), `... had untolerated taint {k: v}` (1.25+), `didn't match
+/// node selector` / `didn't match Pod's node affinity/selector`, `were unschedulable`,
+/// each optionally followed by ` preemption: 0/3 nodes are available: 3 No preemption
+/// victims found for incoming pod.` (1.23+), which is about preemption, not placement.
+pub(crate) fn parse_sched_message(msg: &str) -> Vec<(u32, SchedReason, String)> {
+    let main = msg.split(" preemption:").next().unwrap_or(msg);
+    let Some((_, list)) = main.split_once("nodes are available:") else {
+        return Vec::new();
+    };
+    let list = list.trim().trim_end_matches('.');
+    // Items are ", "-separated, but a taint's item itself contains ", that the pod didn't
+    // tolerate": a piece that does not start with a count belongs to the one before.
+    let mut items: Vec<String> = Vec::new();
+    for piece in list.split(", ") {
+        let starts_with_count = piece
+            .split_once(' ')
+            .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+        match items.last_mut() {
+            Some(last) if !starts_with_count => {
+                last.push_str(", ");
+                last.push_str(piece);
+            }
+            _ => items.push(piece.to_string()),
+        }
+    }
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let (n, text) = item.split_once(' ')?;
+            let n: u32 = n.parse().ok()?;
+            let kind = classify_reason(text);
+            Some((n, kind, text.trim().to_string()))
+        })
+        .collect()
+}
+
+fn classify_reason(text: &str) -> SchedReason {
+    let t = text.to_ascii_lowercase();
+    if t.starts_with("insufficient") || t.contains("too many pods") {
+        SchedReason::Resources
+    } else if t.contains("taint") {
+        let keys = taint_keys(text);
+        if !keys.is_empty() && keys.iter().all(|k| is_health_taint(k)) {
+            SchedReason::NodeHealth
+        } else {
+            SchedReason::Taint
+        }
+    } else if t.contains("were unschedulable") || t.contains("not ready") {
+        SchedReason::NodeHealth
+    } else if t.contains("node selector") || t.contains("node affinity") {
+        SchedReason::Selector
+    } else {
+        SchedReason::Other
+    }
+}
+
+/// Taint keys named in a reason: `{node.kubernetes.io/not-ready: }` → the key.
+fn taint_keys(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        let after = &rest[i + 1..];
+        let Some(j) = after.find('}') else { break };
+        let inner = &after[..j];
+        let key = inner.split(':').next().unwrap_or_default().trim();
+        if !key.is_empty() {
+            out.push(key.to_string());
+        }
+        rest = &after[j..];
+    }
+    out
+}
+
+/// The tolerations the pod's template declares: the owner's template when it is in the
+/// snapshot, else the pod's own minus node-health tolerations (admission adds `not-ready`
+/// and `unreachable` tolerations to every pod; they never belong in a template patch).
+/// `None` when the template itself tolerates a node-health taint: a patch replacing the
+/// list would then have to either drop or repeat them, and kai does neither.
+fn template_tolerations(snap: &Snapshot, pod: &Pod) -> Option<Vec<serde_json::Value>> {
+    let ns = ns_of(&pod.metadata);
+    let from_template = crate::snapshot::controller_of(&pod.metadata).and_then(|(kind, name)| {
+        let spec = match kind.as_str() {
+            "ReplicaSet" => snap
+                .replicasets
+                .iter()
+                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+                .and_then(|r| r.spec.as_ref()?.template.as_ref()?.spec.clone()),
+            "StatefulSet" => snap
+                .statefulsets
+                .iter()
+                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+                .and_then(|r| r.spec.as_ref()?.template.spec.clone()),
+            "DaemonSet" => snap
+                .daemonsets
+                .iter()
+                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+                .and_then(|r| r.spec.as_ref()?.template.spec.clone()),
+            _ => None,
+        }?;
+        Some(spec.tolerations.unwrap_or_default())
+    });
+    let tols = match from_template {
+        Some(t) => {
+            if t
+                .iter()
+                .any(|t| t.key.as_deref().is_some_and(is_health_taint))
+            {
+                return None;
+            }
+            t
+        }
+        None => pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !t.key.as_deref().is_some_and(is_health_taint))
+            .collect(),
+    };
+    Some(
+        tols.iter()
+            .filter_map(|t| serde_json::to_value(t).ok())
+            .collect(),
+    )
+}
+
 pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
     let msg = sched_message(snap, pod)?;
     let nodes_known = !snap.nodes.is_empty() && !snap.is_forbidden("nodes");
-    let by_msg = || {
-        if msg.contains("Insufficient") {
+    let reasons = parse_sched_message(&msg);
+    let has = |k: SchedReason| reasons.iter().any(|(_, r, _)| *r == k);
+    // kai's own view of the nodes, to support (never overrule) the scheduler's reasons.
+    let selected: Vec<&Node> = if nodes_known {
+        snap.nodes.iter().filter(|n| node_selected(pod, n)).collect()
+    } else {
+        Vec::new()
+    };
+    let user_tainted = |n: &&Node| {
+        untolerated_taints(pod, n)
+            .iter()
+            .any(|t| !is_health_taint(&t.key))
+    };
+    let unhealthy = |n: &&Node| {
+        !super::nodes::node_ready(n)
+            || untolerated_taints(pod, n)
+                .iter()
+                .any(|t| is_health_taint(&t.key))
+    };
+    let kind = if !reasons.is_empty() {
+        // The scheduler's message is the ground truth: its reasons decide, most fixable
+        // first. A taint reason only counts when (as far as kai can see) a node the pod
+        // selects carries it; a node-health reason likewise.
+        if has(SchedReason::Resources) {
             "resources"
-        } else if msg.contains("taint") {
+        } else if has(SchedReason::Taint) && (!nodes_known || selected.iter().any(user_tainted))
+        {
             "taint"
-        } else if msg.contains("selector") || msg.contains("affinity") {
+        } else if has(SchedReason::NodeHealth) && (!nodes_known || selected.iter().any(unhealthy))
+        {
+            "health"
+        } else if has(SchedReason::Selector) {
             "selector"
+        } else if has(SchedReason::Taint) {
+            "taint"
+        } else if has(SchedReason::NodeHealth) {
+            "health"
         } else {
             "other"
         }
-    };
-    let kind = if nodes_known {
-        let selected: Vec<&Node> = snap
-            .nodes
-            .iter()
-            .filter(|n| node_selected(pod, n))
-            .collect();
-        let tolerated: Vec<&Node> = selected
-            .iter()
-            .copied()
-            .filter(|n| untolerated_taints(pod, n).is_empty())
-            .collect();
-        let fits = |n: &&Node| {
-            ["cpu", "memory"].iter().all(|r| {
-                let want = requests(pod, r);
-                want == 0.0 || free(snap, n, r).is_none_or(|f| f >= want)
-            })
-        };
-        if selected.is_empty() {
-            "selector"
-        } else if tolerated.is_empty() {
-            "taint"
-        } else if !tolerated.iter().any(fits) {
-            "resources"
-        } else {
-            by_msg()
-        }
+    } else if msg.contains("Insufficient") {
+        "resources"
+    } else if msg.contains("selector") || msg.contains("affinity") {
+        "selector"
     } else {
-        by_msg()
+        "other"
     };
     let sel_text = pod
         .spec
@@ -224,7 +391,8 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             let mut i = PodIssue::new(
                 Cause::UnschedulableInsufficientResources,
                 "pod stays Pending: no node has enough free CPU/memory for its requests",
-            );
+            )
+            .ev(format!("scheduler: {msg}"));
             let mut limits = Vec::new();
             for r in ["cpu", "memory"] {
                 let want = requests(pod, r);
@@ -238,6 +406,17 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
                     if nodes_known && want > max {
                         i = i.ev(format!("largest node allocatable {r}: {}", show(r, max)));
                         limits.push(format!("{r} to at most {}", show(r, max)));
+                    } else if nodes_known {
+                        for n in selected.iter().take(3) {
+                            if let Some(f) = free(snap, n, r).filter(|f| *f < want) {
+                                i = i.ev(format!(
+                                    "node {}: {r} free {} of {}",
+                                    name_of(&n.metadata),
+                                    show(r, f.max(0.0)),
+                                    show(r, allocatable(n, r).unwrap_or_default())
+                                ));
+                            }
+                        }
                     }
                 }
             }
@@ -255,20 +434,57 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             let mut i = PodIssue::new(
                 Cause::UnschedulableNodeSelector,
                 "pod stays Pending: no node matches its nodeSelector/affinity",
-            );
+            )
+            .ev(format!("scheduler: {msg}"));
             if let Some(s) = &sel_text {
                 i = i.ev(format!("nodeSelector {s} matches no node"));
             }
             i.fix("Fix the nodeSelector/affinity to match existing node labels (kubectl get nodes --show-labels), or label a node accordingly.")
         }
+        "health" => {
+            let bad: Vec<&&Node> = selected.iter().filter(|n| unhealthy(n)).collect();
+            let not_ready = bad.iter().any(|n| !super::nodes::node_ready(n))
+                || taint_keys(&msg).iter().any(|k| {
+                    k == "node.kubernetes.io/not-ready" || k == "node.kubernetes.io/unreachable"
+                });
+            let pressure = taint_keys(&msg).iter().any(|k| k.ends_with("-pressure"));
+            let cause = if not_ready {
+                Cause::NodeNotReady
+            } else if pressure {
+                Cause::NodePressure
+            } else {
+                Cause::Unknown
+            };
+            let mut i = PodIssue::new(
+                cause,
+                "pod stays Pending: the only nodes it may use are unhealthy or cordoned",
+            )
+            .ev(format!("scheduler: {msg}"));
+            for n in bad.iter().take(3) {
+                let name = name_of(&n.metadata);
+                if !super::nodes::node_ready(n) {
+                    i = i.ev(format!("node {name} is NotReady"));
+                }
+                for t in untolerated_taints(pod, n) {
+                    if is_health_taint(&t.key) {
+                        i = i.ev(format!("node {name} has taint {}:{}", t.key, t.effect));
+                    }
+                }
+            }
+            i.fix("Repair the node (kubelet, container runtime, disk/memory pressure, network) or uncordon it, or let the pod use other nodes; tolerating a node-health taint is never the fix.")
+        }
         "taint" => {
             let mut i = PodIssue::new(
                 Cause::UnschedulableTaint,
                 "pod stays Pending: the nodes it may use carry taints it does not tolerate",
-            );
+            )
+            .ev(format!("scheduler: {msg}"));
             let mut new_tols = Vec::new();
             for n in snap.nodes.iter().filter(|n| node_selected(pod, n)) {
                 for t in untolerated_taints(pod, n) {
+                    if is_health_taint(&t.key) {
+                        continue;
+                    }
                     let text = format!(
                         "{}={}:{}",
                         t.key,
@@ -289,17 +505,12 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
                 i = i.ev(format!("nodeSelector {s} selects only tainted nodes"));
             }
             if !new_tols.is_empty() && new_tols.len() <= 2 {
-                let mut tols: Vec<serde_json::Value> = pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.tolerations.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| serde_json::to_value(t).ok())
-                    .collect();
-                tols.extend(new_tols);
-                // Tolerations have no merge key: the patch carries the whole list.
-                i.pod_spec_patch = Some(json!({"tolerations": tols}));
+                if let Some(mut tols) = template_tolerations(snap, pod) {
+                    tols.extend(new_tols);
+                    // Tolerations have no merge key: the patch carries the template's whole
+                    // list (never the admission-added defaults, never a node-health taint).
+                    i.pod_spec_patch = Some(json!({"tolerations": tols}));
+                }
             }
             i.fix("Add a toleration for the taint to the pod template (if the workload belongs on those nodes), or select untainted nodes.")
         }
@@ -307,9 +518,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             Cause::Unknown,
             "pod stays Pending: the scheduler cannot place it",
         )
+        .ev(format!("scheduler: {msg}"))
         .fix("Read the scheduler's message in the evidence."),
     };
-    Some(issue.ev(msg))
+    Some(issue)
 }
 
 #[cfg(test)]
@@ -416,5 +628,102 @@ mod tests {
             pod_status("Running", vec![running("app", true, 0)]),
         ));
         assert!(pod_findings(&s).is_empty());
+    }
+
+    #[test]
+    fn scheduler_wordings_of_1_20_to_1_33_parse() {
+        use super::{parse_sched_message, SchedReason::*};
+        let kinds = |m: &str| {
+            parse_sched_message(m)
+                .into_iter()
+                .map(|(n, k, _)| (n, k))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds("0/1 nodes are available: 1 Insufficient cpu."), [(1, Resources)]);
+        assert_eq!(
+            kinds("0/3 nodes are available: 1 node(s) had taint {dedicated: gpu}, that the pod didn't tolerate, 2 node(s) didn't match node selector."),
+            [(1, Taint), (2, Selector)]
+        );
+        assert_eq!(
+            kinds("0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."),
+            [(1, NodeHealth), (2, Selector)]
+        );
+        assert_eq!(
+            kinds("0/3 nodes are available: 2 Insufficient memory, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."),
+            [(2, Resources), (1, NodeHealth)]
+        );
+        assert_eq!(kinds("0/2 nodes are available: 2 Too many pods."), [(2, Resources)]);
+        assert!(kinds("no nodes available to schedule pods").is_empty());
+    }
+
+    /// The reported wrong: a node carrying the not-ready taint (as every new node does
+    /// until the lifecycle controller removes it) and the scheduler saying "Insufficient
+    /// cpu". The scheduler wins, and nothing tolerates the node's health taint.
+    #[test]
+    fn not_ready_taint_with_insufficient_cpu_is_resources_not_taint() {
+        let mut s = snap();
+        s.nodes.push(node(
+            "n1",
+            json!({}),
+            json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]),
+            "2",
+        ));
+        // Admission added the default tolerations to the pod.
+        let spec = json!({"tolerations": [
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+            "containers": [container("app", json!({"resources": {"requests": {"cpu": "8"}}}))]});
+        s.pods.push(pending(spec, "0/1 nodes are available: 1 Insufficient cpu."));
+        let f = pod_findings(&s);
+        assert_eq!(causes(&f), ["unschedulable-insufficient-resources"]);
+        assert!(f[0].fix.change.is_none());
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e == "scheduler: 0/1 nodes are available: 1 Insufficient cpu."));
+    }
+
+    #[test]
+    fn not_ready_node_with_its_taint_is_the_node_never_a_toleration() {
+        let mut s = snap();
+        let mut n = node(
+            "n1",
+            json!({"pool": "old"}),
+            json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]),
+            "4",
+        );
+        n.status.as_mut().unwrap().conditions = Some(vec![obj(
+            json!({"type": "Ready", "status": "False", "reason": "KubeletNotReady"}),
+        )]);
+        s.nodes.push(n);
+        s.nodes.push(node("n2", json!({}), json!([]), "4"));
+        let spec = json!({"nodeSelector": {"pool": "old"}, "containers": [container("app", json!({}))]});
+        s.pods.push(pending(spec, "0/2 nodes are available: 1 node(s) didn't match node selector, 1 node(s) had taint {node.kubernetes.io/not-ready: }, that the pod didn't tolerate."));
+        let f = pod_findings(&s);
+        assert_eq!(causes(&f), ["node-not-ready"]);
+        assert!(f[0].fix.change.is_none());
+        assert!(f[0].evidence.iter().any(|e| e == "node n1 is NotReady"));
+    }
+
+    #[test]
+    fn taint_patch_never_copies_admission_defaults() {
+        let mut s = snap();
+        s.nodes.push(node(
+            "gpu-1",
+            json!({"pool": "gpu"}),
+            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+            "4",
+        ));
+        let tpl = json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
+        add_deployment(&mut s, "web", 1, tpl);
+        let spec = json!({"nodeSelector": {"pool": "gpu"}, "tolerations": [
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
+            "containers": [container("app", json!({}))]});
+        s.pods.push(pending(spec, "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."));
+        let f = pod_findings(&s);
+        assert_eq!(causes(&f), ["unschedulable-taint"]);
+        let tols = &f[0].fix.change.as_ref().unwrap().patch["spec"]["template"]["spec"]["tolerations"];
+        assert_eq!(tols.as_array().unwrap().len(), 1, "{tols}");
+        assert_eq!(tols[0]["key"], json!("dedicated"));
     }
 }

@@ -28,18 +28,10 @@ pub fn rollout_stuck(snap: &Snapshot) -> Vec<Finding> {
         let exceeded = progressing.is_some_and(|c| {
             c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
         });
-        // The controller sets the condition a little after the deadline passes; accept the
-        // symptom too: still incomplete, and no progress for longer than the deadline.
+        // Only the controller's own verdict counts: while Progressing is still True the
+        // rollout may yet complete, and another finding explains its pods meanwhile.
         let deadline = i64::from(spec.progress_deadline_seconds.unwrap_or(600));
-        let incomplete = updated < want || available < want;
-        let overdue = progressing.is_some_and(|c| {
-            c.status == "True"
-                && c.reason.as_deref() != Some("NewReplicaSetAvailable")
-                && snap
-                    .age_secs(c.last_update_time.as_ref())
-                    .is_some_and(|a| a > deadline)
-        });
-        if !(exceeded || (incomplete && overdue)) {
+        if !exceeded {
             continue;
         }
         let ns = ns_of(&d.metadata);
@@ -175,7 +167,11 @@ pub fn replica_failure(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     for d in &snap.deployments {
         for c in d.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
-            if c.type_ == "ReplicaFailure" && c.status == "True" {
+            if c.type_ == "ReplicaFailure"
+                && c.status == "True"
+                && super::admission::classify_refusal(c.message.as_deref().unwrap_or_default())
+                    .is_none()
+            {
                 let f = Finding::new(
                     Cause::Unknown,
                     ObjectRef::new("Deployment", Some(ns_of(&d.metadata)), name_of(&d.metadata)),
@@ -223,14 +219,14 @@ mod tests {
     }
 
     #[test]
-    fn overdue_symptom_counts_but_fresh_rollout_does_not() {
+    fn no_rollout_stuck_while_progressing_is_true() {
+        // However long ago the last progress was: the controller has not given up.
         let cond = |secs| json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "lastUpdateTime": ago(secs)});
-        let mut s = snap();
-        s.deployments.push(deploy(cond(120), 30));
-        assert_eq!(causes(&rollout_stuck(&s)), ["rollout-stuck"]);
-        let mut s = snap();
-        s.deployments.push(deploy(cond(5), 30));
-        assert!(rollout_stuck(&s).is_empty());
+        for secs in [5, 120, 86_400] {
+            let mut s = snap();
+            s.deployments.push(deploy(cond(secs), 30));
+            assert!(rollout_stuck(&s).is_empty(), "{secs}");
+        }
     }
 
     #[test]
