@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use kai::analyze::{self, render_text, to_json, Finding};
+use kai::analyze::{self, render_text, to_json, Finding, ProposedChange};
+use kai::cluster::write::{ObjectRef, PatchType, WriteOp, WriteRequest};
+use kai::cluster::Cluster;
 use kai_testcluster::{Scenario, ScenarioSpec, ScenarioUser};
 
 /// Controllers act on their own clock (a progress deadline, a Job's back-off), so a
@@ -60,6 +62,16 @@ fn check(spec: &ScenarioSpec, findings: &[Finding]) -> Result<(), String> {
             render_text(findings, false)
         ));
     }
+    // No proposal, in any finding, ever tolerates a node-health taint.
+    for f in findings {
+        if let Some(c) = &f.fix.change {
+            let patch = c.patch.to_string();
+            if patch.contains("tolerations") && patch.contains("node.kubernetes.io/") {
+                return Err(format!("a patch tolerates a node-health taint: {patch}"));
+            }
+        }
+    }
+    check_change(spec, findings.first().and_then(|f| f.fix.change.as_ref()))?;
     let text = text_of(findings);
     let missing: Vec<&String> = spec
         .evidence
@@ -73,6 +85,71 @@ fn check(spec: &ScenarioSpec, findings: &[Finding]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `change:` in scenario.yaml: `none`, or `{kind: K, contains: [..]}`: the top finding's
+/// proposed change patches an object of kind K and its patch (as JSON text) contains
+/// every string.
+fn check_change(spec: &ScenarioSpec, change: Option<&ProposedChange>) -> Result<(), String> {
+    let Some(want) = spec.extra.get("change") else {
+        return Ok(());
+    };
+    if want == "none" {
+        return match change {
+            None => Ok(()),
+            Some(c) => Err(format!("expected no proposed change, got {c:?}")),
+        };
+    }
+    let Some(c) = change else {
+        return Err(format!("expected a proposed change {want}, got none"));
+    };
+    if want["kind"].as_str().is_some_and(|k| k != c.kind) {
+        return Err(format!(
+            "proposed change patches a {}, expected {want}",
+            c.kind
+        ));
+    }
+    let patch = c.patch.to_string();
+    for needle in want["contains"].as_array().into_iter().flatten() {
+        let needle = needle.as_str().unwrap_or_default();
+        if !patch.contains(needle) {
+            return Err(format!("proposed patch {patch} lacks {needle:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The API server accepts the proposed change: a server-side dry run through kai's own
+/// kind resolution and write path (the same request `kai` would send after approval,
+/// minus the approval).
+async fn dry_run(ns: &str, c: &ProposedChange) -> Result<(), String> {
+    let config = kai_testcluster::shared()
+        .map_err(|e| e.to_string())?
+        .admin_config()
+        .await
+        .map_err(|e| e.to_string())?;
+    let cluster = Cluster::from_config(config, ns, "test").map_err(|e| e.to_string())?;
+    let kind = cluster
+        .resolve(&c.kind)
+        .await
+        .map_err(|e| format!("resolving {}: {e}", c.kind))?;
+    let target =
+        ObjectRef::new(kind, c.namespace.as_deref(), &c.name).map_err(|e| e.to_string())?;
+    let pt = match c.patch_type.as_str() {
+        "strategic" => PatchType::Strategic,
+        "json" => PatchType::Json,
+        _ => PatchType::Merge,
+    };
+    let req = WriteRequest {
+        target,
+        op: WriteOp::Patch(pt, c.patch.clone()),
+        dry_run: true,
+    };
+    cluster
+        .dry_run(&req)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the API refused the proposed change {c:?}: {e}"))
 }
 
 async fn run_scenario(s: Scenario) -> Result<(), String> {
@@ -90,6 +167,7 @@ async fn run_scenario(s: Scenario) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let target = target_of(&s.spec);
     let start = Instant::now();
+    let mut proposed: Option<ProposedChange> = None;
     loop {
         let result = analyze::diagnose(&client, &ns, Some(&target)).await;
         let verdict = match &result {
@@ -99,6 +177,7 @@ async fn run_scenario(s: Scenario) -> Result<(), String> {
                 if json.contains("s3cr3t") {
                     return Err(format!("a Secret value leaked into the findings: {json}"));
                 }
+                proposed = findings.first().and_then(|f| f.fix.change.clone());
                 check(&s.spec, findings)
             }
             Err(e) => Err(format!("diagnose failed: {e}")),
@@ -107,6 +186,11 @@ async fn run_scenario(s: Scenario) -> Result<(), String> {
             Ok(()) => break,
             Err(e) if start.elapsed() > SETTLE => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_secs(3)).await,
+        }
+    }
+    if let Some(c) = &proposed {
+        if s.spec.user == ScenarioUser::Admin {
+            dry_run(&ns, c).await?;
         }
     }
     if s.spec.expected_cause == "none" {

@@ -34,7 +34,7 @@ pub enum TargetError {
         namespace: String,
         suggestions: Vec<String>,
     },
-    #[error("cannot understand target {target:?}: {reason}; use NAME or KIND/NAME with KIND one of deploy, sts, ds, rs, pod, svc, ing, job, cronjob, pvc, node")]
+    #[error("cannot understand target {target:?}: {reason}; use NAME or KIND/NAME with KIND one of deploy, sts, ds, rs, pod, svc, ing, job, cronjob, pvc, node, sa, role, rolebinding, clusterrole, clusterrolebinding, netpol, hpa, pdb, secret")]
     InvalidTarget { target: String, reason: String },
 }
 

@@ -55,7 +55,100 @@ const KINDS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("Node", "nodes", &["no", "node", "nodes"]),
+    (
+        "ServiceAccount",
+        "serviceaccounts",
+        &["sa", "serviceaccount", "serviceaccounts"],
+    ),
+    ("Role", "roles", &["role", "roles"]),
+    (
+        "RoleBinding",
+        "rolebindings",
+        &["rolebinding", "rolebindings"],
+    ),
+    (
+        "ClusterRole",
+        "clusterroles",
+        &["clusterrole", "clusterroles"],
+    ),
+    (
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        &["clusterrolebinding", "clusterrolebindings"],
+    ),
+    (
+        "NetworkPolicy",
+        "networkpolicies",
+        &["netpol", "networkpolicy", "networkpolicies"],
+    ),
+    (
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        &["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"],
+    ),
+    (
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        &["pdb", "poddisruptionbudget", "poddisruptionbudgets"],
+    ),
+    ("Secret", "secrets", &["secret", "secrets"]),
 ];
+
+/// Kinds people name that kai has no rules for: a target of one of these gets a plain
+/// "cannot diagnose" rather than "unknown kind".
+const UNSUPPORTED: &[&str] = &[
+    "configmap",
+    "configmaps",
+    "cm",
+    "namespace",
+    "namespaces",
+    "ns",
+    "endpoints",
+    "ep",
+    "endpointslice",
+    "endpointslices",
+    "storageclass",
+    "storageclasses",
+    "sc",
+    "persistentvolume",
+    "persistentvolumes",
+    "pv",
+    "event",
+    "events",
+    "ev",
+    "limitrange",
+    "limitranges",
+    "limits",
+    "resourcequota",
+    "resourcequotas",
+    "quota",
+    "ingressclass",
+    "ingressclasses",
+    "validatingwebhookconfiguration",
+    "validatingwebhookconfigurations",
+    "mutatingwebhookconfiguration",
+    "mutatingwebhookconfigurations",
+    "customresourcedefinition",
+    "customresourcedefinitions",
+    "crd",
+    "crds",
+    "priorityclass",
+    "priorityclasses",
+    "lease",
+    "leases",
+    "replicationcontroller",
+    "replicationcontrollers",
+    "rc",
+];
+
+/// The kinds a target may name, for messages: `deploy, sts, ...`.
+pub fn supported_kinds() -> String {
+    KINDS
+        .iter()
+        .map(|(_, _, aliases)| aliases.first().copied().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// `kind/name` or `name` → (canonical kind if given, name).
 pub fn parse_target(target: &str) -> Result<(Option<&'static str>, String), TargetError> {
@@ -77,7 +170,15 @@ pub fn parse_target(target: &str) -> Result<(Option<&'static str>, String), Targ
                     aliases.contains(&k.as_str()) || canon.eq_ignore_ascii_case(&k)
                 })
                 .map(|(canon, ..)| (Some(*canon), name.to_string()))
-                .ok_or_else(|| invalid(&format!("unknown kind {kind:?}")))
+                .ok_or_else(|| {
+                    if UNSUPPORTED.contains(&k.as_str()) {
+                        invalid(&format!(
+                            "kai cannot diagnose a {kind} (no rule reasons about that kind); diagnose the workload, Service or Ingress that uses it"
+                        ))
+                    } else {
+                        invalid(&format!("unknown kind {kind:?}"))
+                    }
+                })
         }
     }
 }
@@ -116,6 +217,25 @@ fn all_objects(snap: &Snapshot) -> Vec<ObjectRef> {
     add!(snap.pvcs, "PersistentVolumeClaim");
     for n in &snap.nodes {
         v.push(ObjectRef::new("Node", None, name_of(&n.metadata)));
+    }
+    add!(snap.service_accounts, "ServiceAccount");
+    add!(snap.roles, "Role");
+    add!(snap.role_bindings, "RoleBinding");
+    add!(snap.network_policies, "NetworkPolicy");
+    add!(snap.hpas, "HorizontalPodAutoscaler");
+    add!(snap.pdbs, "PodDisruptionBudget");
+    for r in &snap.cluster_roles {
+        v.push(ObjectRef::new("ClusterRole", None, name_of(&r.metadata)));
+    }
+    for r in &snap.cluster_role_bindings {
+        v.push(ObjectRef::new(
+            "ClusterRoleBinding",
+            None,
+            name_of(&r.metadata),
+        ));
+    }
+    for s in &snap.secrets {
+        v.push(ObjectRef::new("Secret", Some(&s.namespace), &s.name));
     }
     v
 }
@@ -280,6 +400,9 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
                 for b in ingress_backends(ing) {
                     expand(snap, &ObjectRef::new("Service", Some(ns), &b), out);
                 }
+                for sec in ingress_tls_secrets(ing) {
+                    out.insert(ObjectRef::new("Secret", Some(ns), &sec));
+                }
             }
         }
         "PersistentVolumeClaim" => {
@@ -309,7 +432,153 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
                 add_pod_and_owners(snap, p, out);
             }
         }
+        "ServiceAccount" => {
+            for p in snap.pods.iter().filter(|p| {
+                ns_of(&p.metadata) == ns
+                    && p.spec
+                        .as_ref()
+                        .and_then(|s| s.service_account_name.as_deref())
+                        .unwrap_or("default")
+                        == name
+            }) {
+                add_pod_and_owners(snap, p, out);
+            }
+            bindings_of_sa(snap, ns, name, out);
+        }
+        "Role" | "ClusterRole" => {
+            for b in snap.role_bindings.iter().filter(|b| {
+                b.role_ref.kind == root.kind
+                    && b.role_ref.name == name
+                    && (root.kind == "ClusterRole" || ns_of(&b.metadata) == ns)
+            }) {
+                let r = ObjectRef::new(
+                    "RoleBinding",
+                    Some(ns_of(&b.metadata)),
+                    name_of(&b.metadata),
+                );
+                if !out.contains(&r) {
+                    expand(snap, &r, out);
+                }
+            }
+        }
+        "RoleBinding" => {
+            if let Some(b) = snap
+                .role_bindings
+                .iter()
+                .find(|b| ns_of(&b.metadata) == ns && name_of(&b.metadata) == name)
+            {
+                let role_ns = (b.role_ref.kind == "Role").then_some(ns);
+                out.insert(ObjectRef::new(&b.role_ref.kind, role_ns, &b.role_ref.name));
+                for s in b
+                    .subjects
+                    .iter()
+                    .flatten()
+                    .filter(|s| s.kind == "ServiceAccount")
+                {
+                    let sns = s.namespace.as_deref().unwrap_or(ns);
+                    out.insert(ObjectRef::new("ServiceAccount", Some(sns), &s.name));
+                    for p in snap.pods.iter().filter(|p| {
+                        ns_of(&p.metadata) == sns
+                            && p.spec
+                                .as_ref()
+                                .and_then(|x| x.service_account_name.as_deref())
+                                .unwrap_or("default")
+                                == s.name
+                    }) {
+                        add_pod_and_owners(snap, p, out);
+                    }
+                }
+            }
+        }
+        "NetworkPolicy" | "PodDisruptionBudget" => {
+            let sel = if root.kind == "NetworkPolicy" {
+                snap.network_policies
+                    .iter()
+                    .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+                    .map(|p| {
+                        p.spec
+                            .as_ref()
+                            .and_then(|s| s.pod_selector.clone())
+                            .unwrap_or_default()
+                    })
+            } else {
+                snap.pdbs
+                    .iter()
+                    .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+                    .and_then(|p| p.spec.as_ref()?.selector.clone())
+            };
+            if let Some(sel) = sel {
+                for p in snap.pods.iter().filter(|p| {
+                    ns_of(&p.metadata) == ns
+                        && super::rules::label_selector_matches(&sel, &labels_of(&p.metadata))
+                }) {
+                    pod_closure(snap, p, out);
+                }
+            }
+        }
+        "HorizontalPodAutoscaler" => {
+            if let Some(h) = snap
+                .hpas
+                .iter()
+                .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+            {
+                if let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) {
+                    let r = ObjectRef::new(&t.kind, Some(ns), &t.name);
+                    if !out.contains(&r) {
+                        expand(snap, &r, out);
+                    }
+                }
+            }
+        }
+        "Secret" => {
+            for ing in snap.ingresses.iter().filter(|i| ns_of(&i.metadata) == ns) {
+                if ingress_tls_secrets(ing).iter().any(|s| s == name) {
+                    out.insert(ObjectRef::new("Ingress", Some(ns), name_of(&ing.metadata)));
+                }
+            }
+        }
         _ => {}
+    }
+}
+
+fn ingress_tls_secrets(ing: &k8s_openapi::api::networking::v1::Ingress) -> Vec<String> {
+    ing.spec
+        .iter()
+        .flat_map(|s| s.tls.iter().flatten())
+        .filter_map(|t| t.secret_name.clone())
+        .collect()
+}
+
+/// RoleBindings and ClusterRoleBindings naming a ServiceAccount, with their roles.
+fn bindings_of_sa(snap: &Snapshot, ns: &str, sa: &str, out: &mut BTreeSet<ObjectRef>) {
+    let names = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>, bns: &str| {
+        subjects.iter().flatten().any(|s| {
+            s.kind == "ServiceAccount"
+                && s.name == sa
+                && s.namespace.as_deref().unwrap_or(bns) == ns
+        })
+    };
+    for b in &snap.role_bindings {
+        let bns = ns_of(&b.metadata);
+        if names(&b.subjects, bns) {
+            out.insert(ObjectRef::new(
+                "RoleBinding",
+                Some(bns),
+                name_of(&b.metadata),
+            ));
+            let role_ns = (b.role_ref.kind == "Role").then_some(bns);
+            out.insert(ObjectRef::new(&b.role_ref.kind, role_ns, &b.role_ref.name));
+        }
+    }
+    for b in &snap.cluster_role_bindings {
+        if names(&b.subjects, "") {
+            out.insert(ObjectRef::new(
+                "ClusterRoleBinding",
+                None,
+                name_of(&b.metadata),
+            ));
+            out.insert(ObjectRef::new("ClusterRole", None, &b.role_ref.name));
+        }
     }
 }
 
@@ -377,14 +646,62 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
                 }
             }
         }
-        if let Some(sa) = &spec.service_account_name {
-            out.insert(ObjectRef::new("ServiceAccount", Some(ns), sa));
-        }
+        let sa = spec.service_account_name.as_deref().unwrap_or("default");
+        out.insert(ObjectRef::new("ServiceAccount", Some(ns), sa));
+        bindings_of_sa(snap, ns, sa, out);
         if let Some(node) = &spec.node_name {
             out.insert(ObjectRef::new("Node", None, node));
         }
     }
     let labels = labels_of(&p.metadata);
+    for np in snap
+        .network_policies
+        .iter()
+        .filter(|x| ns_of(&x.metadata) == ns)
+    {
+        if np
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_selector.as_ref())
+            .is_none_or(|sel| super::rules::label_selector_matches(sel, &labels))
+        {
+            out.insert(ObjectRef::new(
+                "NetworkPolicy",
+                Some(ns),
+                name_of(&np.metadata),
+            ));
+        }
+    }
+    for pdb in snap.pdbs.iter().filter(|x| ns_of(&x.metadata) == ns) {
+        if pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .is_some_and(|sel| super::rules::label_selector_matches(sel, &labels))
+        {
+            out.insert(ObjectRef::new(
+                "PodDisruptionBudget",
+                Some(ns),
+                name_of(&pdb.metadata),
+            ));
+        }
+    }
+    let owners: Vec<ObjectRef> = out
+        .iter()
+        .filter(|o| matches!(o.kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet"))
+        .cloned()
+        .collect();
+    for h in snap.hpas.iter().filter(|x| ns_of(&x.metadata) == ns) {
+        if let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) {
+            if owners.contains(&ObjectRef::new(&t.kind, Some(ns), &t.name)) {
+                out.insert(ObjectRef::new(
+                    "HorizontalPodAutoscaler",
+                    Some(ns),
+                    name_of(&h.metadata),
+                ));
+            }
+        }
+    }
     for svc in snap.services.iter().filter(|s| ns_of(&s.metadata) == ns) {
         if let Some(sel) = svc
             .spec

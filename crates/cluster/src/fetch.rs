@@ -11,8 +11,8 @@ use std::fmt::Debug;
 
 use futures::stream::{self, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota,
     Secret, Service, ServiceAccount,
@@ -367,10 +367,7 @@ async fn list_compat<K>(
     old: (&str, &str, &str),
 ) -> Listed<K>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     <K as Resource>::DynamicType: Default,
 {
     let (items, forbidden) = list_all(api::<K>(client, ns), resource, ns, None, |o| o).await?;
@@ -424,7 +421,13 @@ async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, Analyz
             |o| o
         ),
         list_all(api::<Role>(client, ns), "roles", ns, None, |o| o),
-        list_all(api::<RoleBinding>(client, ns), "rolebindings", ns, None, |o| o),
+        list_all(
+            api::<RoleBinding>(client, ns),
+            "rolebindings",
+            ns,
+            None,
+            |o| o
+        ),
         list_all(
             Api::<ClusterRole>::all(client.clone()),
             "clusterroles",
@@ -465,7 +468,13 @@ async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, Analyz
             None,
             |o| o
         ),
-        list_all(api::<LimitRange>(client, ns), "limitranges", ns, None, |o| o),
+        list_all(
+            api::<LimitRange>(client, ns),
+            "limitranges",
+            ns,
+            None,
+            |o| o
+        ),
         list_all(
             Api::<IngressClass>::all(client.clone()),
             "ingressclasses",

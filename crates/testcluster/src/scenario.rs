@@ -80,6 +80,9 @@ pub struct NodeSpec {
     pub pods: String,
     #[serde(default)]
     pub unschedulable: bool,
+    /// Pressure conditions the kubelet reports True: `memory`, `disk`, `pid`.
+    #[serde(default)]
+    pub pressure: Vec<String>,
 }
 
 impl NodeSpec {
@@ -94,6 +97,7 @@ impl NodeSpec {
             memory: default_memory(),
             pods: default_pods(),
             unschedulable: false,
+            pressure: Vec::new(),
         }
     }
 }

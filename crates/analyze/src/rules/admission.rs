@@ -128,9 +128,11 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
     let ns = obj.namespace.clone().unwrap_or_default();
     let what = format!("{} cannot create its pods", obj.kind);
     let mut f = match cause {
-        Cause::ResourceQuotaExceeded => {
-            Finding::new(cause, obj.clone(), format!("{what}: a ResourceQuota is exhausted"))
-        }
+        Cause::ResourceQuotaExceeded => Finding::new(
+            cause,
+            obj.clone(),
+            format!("{what}: a ResourceQuota is exhausted"),
+        ),
         Cause::LimitRangeRejected => Finding::new(
             cause,
             obj.clone(),
@@ -158,7 +160,10 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
                 let st = q.status.clone().unwrap_or_default();
                 let used = st.used.unwrap_or_default();
                 for (r, hard) in st.hard.unwrap_or_default() {
-                    let u = used.get(&r).map(|q| q.0.clone()).unwrap_or_else(|| "0".into());
+                    let u = used
+                        .get(&r)
+                        .map(|q| q.0.clone())
+                        .unwrap_or_else(|| "0".into());
                     f = f.evidence(format!(
                         "ResourceQuota {}: {r} used {u} of {}",
                         name_of(&q.metadata),
@@ -172,8 +177,15 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
             )
         }
         Cause::LimitRangeRejected => {
-            for l in snap.limit_ranges.iter().filter(|l| ns_of(&l.metadata) == ns) {
-                f = f.evidence(format!("LimitRange {} applies in {ns}", name_of(&l.metadata)));
+            for l in snap
+                .limit_ranges
+                .iter()
+                .filter(|l| ns_of(&l.metadata) == ns)
+            {
+                f = f.evidence(format!(
+                    "LimitRange {} applies in {ns}",
+                    name_of(&l.metadata)
+                ));
             }
             let change = limit_patch(snap, &obj, msg);
             f.fix(

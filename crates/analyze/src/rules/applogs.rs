@@ -55,7 +55,12 @@ pub(crate) fn error_lines(log: &str) -> (Vec<(String, usize)>, usize, usize) {
     let mut by_shape: BTreeMap<String, (usize, usize, String)> = BTreeMap::new();
     let mut total = 0;
     let mut errors = 0;
-    for (i, line) in log.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+    for (i, line) in log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         total += 1;
         if !re.is_match(line) {
             continue;
@@ -120,7 +125,11 @@ pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
         f = f.evidence(format!("log of pod {pod_name}, container {container:?}:"));
         for (line, n) in lines.iter().take(QUOTED) {
             let line = truncate(line, 300);
-            f = f.evidence(if *n > 1 { format!("{line} (x{n})") } else { line });
+            f = f.evidence(if *n > 1 {
+                format!("{line} (x{n})")
+            } else {
+                line
+            });
         }
         out.push(f.fix(
             format!("Read the errors above (kubectl logs {pod_name} -c {container} -n {ns}): they come from the application or what it calls (a database, another service); fix that, or roll back a recent change (kubectl rollout undo)."),
@@ -148,8 +157,16 @@ mod tests {
             ERROR db timeout after 2999ms (request 11aa22bb)\n";
         let (lines, errors, total) = error_lines(log);
         assert_eq!((errors, total), (5, 7));
-        assert_eq!(lines[0], ("ERROR db timeout after 2999ms (request 11aa22bb)".to_string(), 3));
-        assert!(error_lines("INFO all good\nGET /healthz 200\n").0.is_empty());
+        assert_eq!(
+            lines[0],
+            (
+                "ERROR db timeout after 2999ms (request 11aa22bb)".to_string(),
+                3
+            )
+        );
+        assert!(error_lines("INFO all good\nGET /healthz 200\n")
+            .0
+            .is_empty());
     }
 
     #[test]
@@ -157,12 +174,20 @@ mod tests {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
         add_deployment(&mut s, "api", 1, spec.clone());
-        s.pods.push(pod("api-0", "api", spec, pod_status("Running", vec![running("app", true, 0)])));
+        s.pods.push(pod(
+            "api-0",
+            "api",
+            spec,
+            pod_status("Running", vec![running("app", true, 0)]),
+        ));
         s.current_logs.insert((NS.into(), "api-0".into(), "app".into()),
             "ok\nERROR upstream returned 502 (id 1)\nERROR upstream returned 502 (id 2)\nERROR upstream returned 502 (id 3)\nok\nok\nok\nok\n".into());
         let f = app_errors(&s);
         assert_eq!(causes(&f), ["app-errors-in-logs"]);
         assert_eq!(f[0].severity, Severity::Low);
-        assert!(f[0].evidence.iter().any(|e| e == "ERROR upstream returned 502 (id 3) (x3)"));
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e == "ERROR upstream returned 502 (id 3) (x3)"));
     }
 }

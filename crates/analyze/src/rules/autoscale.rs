@@ -111,15 +111,16 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
                             .then(|| json!({"name": c.name, "resources": {"requests": rs}}))
                     })
                     .collect();
-                let change = template_patch(&target.kind, json!({"containers": containers})).map(
-                    |patch| ProposedChange {
-                        kind: target.kind.clone(),
-                        namespace: Some(ns.to_string()),
-                        name: target.name.clone(),
-                        patch_type: "strategic".into(),
-                        patch,
-                    },
-                );
+                let change =
+                    template_patch(&target.kind, json!({"containers": containers})).map(|patch| {
+                        ProposedChange {
+                            kind: target.kind.clone(),
+                            namespace: Some(ns.to_string()),
+                            name: target.name.clone(),
+                            patch_type: "strategic".into(),
+                            patch,
+                        }
+                    });
                 out.push(f.fix(
                     format!("Set {} requests on the containers of {} {} (utilization is a percentage of the request); the proposed values are a modest start, size them from real usage.", missing.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join("/"), target.kind, target.name),
                     change,
@@ -138,11 +139,16 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
         let inactive = conds
             .iter()
             .find(|c| c.type_ == "ScalingActive" && c.status == "False");
-        if !metric_failures.is_empty() || inactive.is_some_and(|c| c.reason.as_deref() != Some("ScalingDisabled")) {
+        if !metric_failures.is_empty()
+            || inactive.is_some_and(|c| c.reason.as_deref() != Some("ScalingDisabled"))
+        {
             let mut f = Finding::new(
                 Cause::HpaMissingMetrics,
                 obj.clone(),
-                format!("HPA {name} cannot read its metrics, so it cannot scale {} {}", target.kind, target.name),
+                format!(
+                    "HPA {name} cannot read its metrics, so it cannot scale {} {}",
+                    target.kind, target.name
+                ),
             );
             if let Some(c) = inactive {
                 f = f.evidence(format!(
@@ -252,7 +258,10 @@ pub fn pdbs(snap: &Snapshot) -> Vec<Finding> {
                 continue;
             }
             (
-                format!("minAvailable is {} and it selects {expected} pod(s)", show(ma)),
+                format!(
+                    "minAvailable is {} and it selects {expected} pod(s)",
+                    show(ma)
+                ),
                 json!({"spec": {"minAvailable": null, "maxUnavailable": 1}}),
             )
         } else {
@@ -300,7 +309,12 @@ mod tests {
     #[test]
     fn hpa_on_cpu_without_requests_proposes_them() {
         let mut s = snap();
-        add_deployment(&mut s, "web", 1, json!({"containers": [container("app", json!({}))]}));
+        add_deployment(
+            &mut s,
+            "web",
+            1,
+            json!({"containers": [container("app", json!({}))]}),
+        );
         s.hpas.push(obj(json!({"metadata": {"name": "web", "namespace": NS},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
                 "minReplicas": 1, "maxReplicas": 5,
@@ -308,13 +322,21 @@ mod tests {
         let f = hpas(&s);
         assert_eq!(causes(&f), ["hpa-missing-requests"]);
         let p = &f[0].fix.change.as_ref().unwrap().patch;
-        assert_eq!(p["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"], json!("100m"));
+        assert_eq!(
+            p["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            json!("100m")
+        );
     }
 
     #[test]
     fn hpa_metrics_and_max() {
         let mut s = snap();
-        add_deployment(&mut s, "web", 1, json!({"containers": [container("app", json!({"resources": {"requests": {"cpu": "100m"}}}))]}));
+        add_deployment(
+            &mut s,
+            "web",
+            1,
+            json!({"containers": [container("app", json!({"resources": {"requests": {"cpu": "100m"}}}))]}),
+        );
         let hpa = |status: serde_json::Value| -> k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler {
             obj(json!({"metadata": {"name": "web", "namespace": NS},
             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 4,
@@ -334,12 +356,22 @@ mod tests {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
         for i in 0..2 {
-            s.pods.push(pod(&format!("db-{i}"), "db", spec.clone(), pod_status("Running", vec![running("app", true, 0)])));
+            s.pods.push(pod(
+                &format!("db-{i}"),
+                "db",
+                spec.clone(),
+                pod_status("Running", vec![running("app", true, 0)]),
+            ));
         }
-        let pdb = |spec: serde_json::Value| obj(json!({"metadata": {"name": "db", "namespace": NS}, "spec": spec}));
-        s.pdbs.push(pdb(json!({"minAvailable": 2, "selector": {"matchLabels": {"app": "db"}}})));
+        let pdb = |spec: serde_json::Value| {
+            obj(json!({"metadata": {"name": "db", "namespace": NS}, "spec": spec}))
+        };
+        s.pdbs.push(pdb(
+            json!({"minAvailable": 2, "selector": {"matchLabels": {"app": "db"}}}),
+        ));
         assert_eq!(causes(&pdbs(&s)), ["pdb-unsatisfiable"]);
-        s.pdbs[0] = pdb(json!({"maxUnavailable": "0%", "selector": {"matchLabels": {"app": "db"}}}));
+        s.pdbs[0] =
+            pdb(json!({"maxUnavailable": "0%", "selector": {"matchLabels": {"app": "db"}}}));
         assert_eq!(causes(&pdbs(&s)), ["pdb-unsatisfiable"]);
         s.pdbs[0] = pdb(json!({"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}));
         assert!(pdbs(&s).is_empty());

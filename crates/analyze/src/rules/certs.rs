@@ -31,26 +31,46 @@ pub fn certificates(snap: &Snapshot) -> Vec<Finding> {
             Cause::TlsCertExpired,
             ObjectRef::new("Secret", Some(&c.namespace), &c.name),
             if expired {
-                format!("the certificate in TLS Secret {} expired on {}", c.name, c.not_after)
+                format!(
+                    "the certificate in TLS Secret {} expired on {}",
+                    c.name, c.not_after
+                )
             } else {
-                format!("the certificate in TLS Secret {} is not valid until {}", c.name, c.not_before)
+                format!(
+                    "the certificate in TLS Secret {} is not valid until {}",
+                    c.name, c.not_before
+                )
             },
         )
         .evidence(format!("subject: {}", c.subject))
         .evidence(format!("notBefore: {}", c.not_before))
         .evidence(format!("notAfter: {}", c.not_after))
         .evidence(if expired {
-            format!("expired {} day(s) ago", (now.as_second() - c.not_after.as_second()) / 86_400)
+            format!(
+                "expired {} day(s) ago",
+                (now.as_second() - c.not_after.as_second()) / 86_400
+            )
         } else {
-            format!("valid only in {} day(s)", (c.not_before.as_second() - now.as_second()) / 86_400 + 1)
+            format!(
+                "valid only in {} day(s)",
+                (c.not_before.as_second() - now.as_second()) / 86_400 + 1
+            )
         });
-        for ing in snap.ingresses.iter().filter(|i| ns_of(&i.metadata) == c.namespace) {
+        for ing in snap
+            .ingresses
+            .iter()
+            .filter(|i| ns_of(&i.metadata) == c.namespace)
+        {
             for (secret, hosts) in tls_secret_names(ing) {
                 if secret == c.name {
                     f = f.evidence(format!(
                         "served by Ingress {} for {}",
                         name_of(&ing.metadata),
-                        if hosts.is_empty() { "its default host".to_string() } else { hosts.join(", ") }
+                        if hosts.is_empty() {
+                            "its default host".to_string()
+                        } else {
+                            hosts.join(", ")
+                        }
                     ));
                 }
             }
@@ -80,7 +100,11 @@ pub fn ingress_refs(snap: &Snapshot) -> Vec<Finding> {
         let ns = ns_of(&ing.metadata);
         let name = name_of(&ing.metadata);
         let obj = ObjectRef::new("Ingress", Some(ns), name);
-        if let Some(class) = ing.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref()) {
+        if let Some(class) = ing
+            .spec
+            .as_ref()
+            .and_then(|s| s.ingress_class_name.as_deref())
+        {
             if classes_known && !class_names.contains(&class) {
                 let f = Finding::new(
                     Cause::IngressClassMissing,
@@ -127,7 +151,10 @@ pub fn ingress_refs(snap: &Snapshot) -> Vec<Finding> {
             }
             let near = near_misses(
                 &secret,
-                snap.secrets.iter().filter(|s| s.namespace == ns && s.keys.contains("tls.crt")).map(|s| s.name.as_str()),
+                snap.secrets
+                    .iter()
+                    .filter(|s| s.namespace == ns && s.keys.contains("tls.crt"))
+                    .map(|s| s.name.as_str()),
             );
             if !near.is_empty() {
                 f = f.evidence(format!("did you mean {}?", near.join(", ")));
@@ -171,14 +198,25 @@ mod tests {
     #[test]
     fn ingress_missing_class_and_tls_secret() {
         let mut s = snap();
-        s.ingress_classes.push(obj(json!({"metadata": {"name": "nginx"}})));
-        s.secrets.push(KeysOnly { namespace: NS.into(), name: "shop-tls".into(), keys: ["tls.crt".to_string(), "tls.key".to_string()].into() });
+        s.ingress_classes
+            .push(obj(json!({"metadata": {"name": "nginx"}})));
+        s.secrets.push(KeysOnly {
+            namespace: NS.into(),
+            name: "shop-tls".into(),
+            keys: ["tls.crt".to_string(), "tls.key".to_string()].into(),
+        });
         s.ingresses.push(obj(json!({"metadata": {"name": "shop", "namespace": NS},
             "spec": {"ingressClassName": "ngnix", "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tsl"}],
                 "rules": []}})));
         let f = ingress_refs(&s);
-        assert_eq!(causes(&f), ["ingress-missing-class", "ingress-missing-tls-secret"]);
-        assert_eq!(f[0].fix.change.as_ref().unwrap().patch, json!({"spec": {"ingressClassName": "nginx"}}));
+        assert_eq!(
+            causes(&f),
+            ["ingress-missing-class", "ingress-missing-tls-secret"]
+        );
+        assert_eq!(
+            f[0].fix.change.as_ref().unwrap().patch,
+            json!({"spec": {"ingressClassName": "nginx"}})
+        );
         assert!(f[1].evidence.iter().any(|e| e == "did you mean shop-tls?"));
     }
 }

@@ -152,7 +152,10 @@ fn command_not_found(
     if !(by_code || by_message) {
         return None;
     }
-    let what = if code == Some(126) || wmsg.contains("permission denied") || tmsg.contains("permission denied") {
+    let what = if code == Some(126)
+        || wmsg.contains("permission denied")
+        || tmsg.contains("permission denied")
+    {
         "is not executable"
     } else {
         "does not exist in the image"
@@ -322,14 +325,9 @@ fn image_issue(
         .filter(|m| m.contains(&image) || !m.contains('"'))
         .collect();
     let text = format!("{wmsg}\n{}", pull_msgs.join("\n")).to_lowercase();
-    let rate_limited = [
-        "toomanyrequests",
-        "too many requests",
-        "429",
-        "rate limit",
-    ]
-    .iter()
-    .any(|k| text.contains(k));
+    let rate_limited = ["toomanyrequests", "too many requests", "429", "rate limit"]
+        .iter()
+        .any(|k| text.contains(k));
     let unauthorized = [
         "401",
         "403",
@@ -493,7 +491,12 @@ impl ProbeKind {
 }
 
 /// The kubelet's latest `Unhealthy` message for one probe of one container, and its count.
-fn probe_failure(snap: &Snapshot, pod: &Pod, container: &str, which: ProbeKind) -> Option<(String, i32)> {
+fn probe_failure(
+    snap: &Snapshot,
+    pod: &Pod,
+    container: &str,
+    which: ProbeKind,
+) -> Option<(String, i32)> {
     let prefix = format!("{} probe failed", which.word());
     // 1.20–1.33 all start the message so; some versions add "(probe <kind>)" forms.
     let prefix_errored = format!("{} probe errored", which.word());
@@ -609,7 +612,9 @@ fn probe_issue(
     let mut fixes = Vec::new();
     for (which, (msg, count)) in &failing {
         let probe = spec.and_then(|c| which.of(c));
-        let target = probe.map(probe_target).unwrap_or_else(|| "its probe".into());
+        let target = probe
+            .map(probe_target)
+            .unwrap_or_else(|| "its probe".into());
         i = i.ev(format!(
             "{} {target} fails: {} ({} probe failed x{count})",
             which.field(),
@@ -650,11 +655,7 @@ fn probe_issue(
         patch.insert("name".into(), json!(cs.name));
         i.pod_spec_patch = Some(json!({"containers": [serde_json::Value::Object(patch)]}));
     }
-    Some(i.fix(format!(
-        "Container {:?}: {}.",
-        cs.name,
-        fixes.join("; ")
-    )))
+    Some(i.fix(format!("Container {:?}: {}.", cs.name, fixes.join("; "))))
 }
 
 /// A probe aimed at a port the container does not declare, when the container declares

@@ -9,7 +9,7 @@ use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
 
 /// Pods younger than this are still starting: a StatefulSet waiting on them is not stuck.
-const STS_GRACE_SECS: i64 = 60;
+const STS_GRACE_SECS: i64 = 30;
 
 pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -29,7 +29,10 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
             let mut f = Finding::new(
                 Cause::CronJobSuspended,
                 obj,
-                format!("CronJob {name} is suspended: no Job starts on schedule {:?}", spec.schedule),
+                format!(
+                    "CronJob {name} is suspended: no Job starts on schedule {:?}",
+                    spec.schedule
+                ),
             )
             .evidence("spec.suspend: true");
             f = f.evidence(match &last {
@@ -55,7 +58,11 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
             .into_iter()
             .filter(|e| {
                 let r = e.reason.as_deref().unwrap_or_default();
-                let m = e.message.as_deref().unwrap_or_default().to_ascii_lowercase();
+                let m = e
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 r == "MissSchedule"
                     || r == "FailedNeedsStart"
                     || m.contains("missed start time")
@@ -75,7 +82,8 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
         }
         f = f.evidence(match spec.starting_deadline_seconds {
             Some(s) => format!("startingDeadlineSeconds: {s}"),
-            None => "no startingDeadlineSeconds: after 100 missed starts the controller gives up".to_string(),
+            None => "no startingDeadlineSeconds: after 100 missed starts the controller gives up"
+                .to_string(),
         });
         if let Some(t) = &last {
             f = f.evidence(format!("last scheduled: {t}"));
@@ -222,7 +230,10 @@ mod tests {
             "spec": {"schedule": "0 * * * *", "suspend": true, "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}})));
         let f = cronjobs(&s);
         assert_eq!(causes(&f), ["cronjob-suspended"]);
-        assert_eq!(f[0].fix.change.as_ref().unwrap().patch, json!({"spec": {"suspend": false}}));
+        assert_eq!(
+            f[0].fix.change.as_ref().unwrap().patch,
+            json!({"spec": {"suspend": false}})
+        );
         s.cronjobs[0] = obj(json!({"metadata": {"name": "report", "namespace": NS},
             "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}}));
         s.events.push(event("CronJob", "report", "Warning", "FailedNeedsStart", "Cannot determine if job needs to be started: too many missed start times (> 100). Set or decrease .spec.startingDeadlineSeconds or check clock skew."));
@@ -236,12 +247,21 @@ mod tests {
             "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
                 "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [container("db", json!({}))]}}},
             "status": {"replicas": 1, "readyReplicas": 0}})));
-        let mut p = pod("db-0", "db", json!({"containers": [container("db", json!({}))]}),
-            pod_status("Running", vec![running("db", false, 0)]));
-        p.metadata.owner_references = Some(vec![obj(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u", "controller": true}))]);
+        let mut p = pod(
+            "db-0",
+            "db",
+            json!({"containers": [container("db", json!({}))]}),
+            pod_status("Running", vec![running("db", false, 0)]),
+        );
+        p.metadata.owner_references = Some(vec![obj(
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db", "uid": "u", "controller": true}),
+        )]);
         s.pods.push(p);
         let f = statefulsets(&s);
         assert_eq!(causes(&f), ["statefulset-stuck"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("pod db-0 is Running and not ready")));
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("pod db-0 is Running and not ready")));
     }
 }

@@ -29,6 +29,7 @@ use super::finding::{rank, Finding};
 use super::snapshot::Snapshot;
 
 pub(crate) use config::referenced as referenced_config;
+pub(crate) use netpol::label_selector_matches;
 pub use quantity::{format_bytes, parse_quantity};
 
 /// Every rule, in no particular order (ranking happens afterwards).

@@ -13,7 +13,10 @@ use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{labels_of, name_of, ns_of, Snapshot};
 
 /// Does a full label selector (matchLabels and matchExpressions) match these labels?
-pub(crate) fn label_selector_matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn label_selector_matches(
+    sel: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> bool {
     let labels_ok = sel
         .match_labels
         .iter()
@@ -47,17 +50,20 @@ fn policy_types(p: &NetworkPolicy) -> (bool, bool) {
 
 fn selects(p: &NetworkPolicy, pod: &Pod) -> bool {
     ns_of(&p.metadata) == ns_of(&pod.metadata)
-        && p.spec
-            .as_ref()
-            .is_some_and(|s| {
-                s.pod_selector
-                    .as_ref()
-                    .is_none_or(|sel| label_selector_matches(sel, &labels_of(&pod.metadata)))
-            })
+        && p.spec.as_ref().is_some_and(|s| {
+            s.pod_selector
+                .as_ref()
+                .is_none_or(|sel| label_selector_matches(sel, &labels_of(&pod.metadata)))
+        })
 }
 
 /// Does a rule's port list admit `port` (a number and the container port's name)?
-fn ports_admit(ports: Option<&Vec<NetworkPolicyPort>>, num: i32, name: Option<&str>, proto: &str) -> bool {
+fn ports_admit(
+    ports: Option<&Vec<NetworkPolicyPort>>,
+    num: i32,
+    name: Option<&str>,
+    proto: &str,
+) -> bool {
     let Some(ports) = ports.filter(|p| !p.is_empty()) else {
         return true;
     };
@@ -75,7 +81,10 @@ fn ports_admit(ports: Option<&Vec<NetworkPolicyPort>>, num: i32, name: Option<&s
 }
 
 /// The container port a Service port lands on: (number, name).
-fn target_port(svc_port: &k8s_openapi::api::core::v1::ServicePort, pod: &Pod) -> Option<(i32, Option<String>)> {
+fn target_port(
+    svc_port: &k8s_openapi::api::core::v1::ServicePort,
+    pod: &Pod,
+) -> Option<(i32, Option<String>)> {
     let ports: Vec<_> = pod
         .spec
         .iter()
@@ -83,8 +92,20 @@ fn target_port(svc_port: &k8s_openapi::api::core::v1::ServicePort, pod: &Pod) ->
         .flat_map(|c| c.ports.iter().flatten())
         .collect();
     match svc_port.target_port.as_ref() {
-        None => Some((svc_port.port, ports.iter().find(|p| p.container_port == svc_port.port).and_then(|p| p.name.clone()))),
-        Some(IntOrString::Int(n)) => Some((*n, ports.iter().find(|p| p.container_port == *n).and_then(|p| p.name.clone()))),
+        None => Some((
+            svc_port.port,
+            ports
+                .iter()
+                .find(|p| p.container_port == svc_port.port)
+                .and_then(|p| p.name.clone()),
+        )),
+        Some(IntOrString::Int(n)) => Some((
+            *n,
+            ports
+                .iter()
+                .find(|p| p.container_port == *n)
+                .and_then(|p| p.name.clone()),
+        )),
         Some(IntOrString::String(name)) => ports
             .iter()
             .find(|p| p.name.as_deref() == Some(name))
@@ -95,8 +116,18 @@ fn target_port(svc_port: &k8s_openapi::api::core::v1::ServicePort, pod: &Pod) ->
 fn change_of(p: &NetworkPolicy, field: &str, rule: serde_json::Value) -> ProposedChange {
     let spec = p.spec.as_ref();
     let mut rules: Vec<serde_json::Value> = match field {
-        "ingress" => spec.and_then(|s| s.ingress.as_ref()).into_iter().flatten().filter_map(|r| serde_json::to_value(r).ok()).collect(),
-        _ => spec.and_then(|s| s.egress.as_ref()).into_iter().flatten().filter_map(|r| serde_json::to_value(r).ok()).collect(),
+        "ingress" => spec
+            .and_then(|s| s.ingress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect(),
+        _ => spec
+            .and_then(|s| s.egress.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect(),
     };
     rules.push(rule);
     ProposedChange {
@@ -135,9 +166,12 @@ pub fn network_policies(snap: &Snapshot) -> Vec<Finding> {
             continue;
         };
         let dns_ok = egress.iter().any(|p| {
-            p.spec.as_ref().and_then(|s| s.egress.as_ref()).into_iter().flatten().any(|r| {
-                ports_admit(r.ports.as_ref(), 53, None, "UDP")
-            })
+            p.spec
+                .as_ref()
+                .and_then(|s| s.egress.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|r| ports_admit(r.ports.as_ref(), 53, None, "UDP"))
         });
         if dns_ok {
             continue;
@@ -148,7 +182,11 @@ pub fn network_policies(snap: &Snapshot) -> Vec<Finding> {
             "egress is restricted by NetworkPolicy and no rule allows DNS (port 53): name lookups fail",
         );
         for p in &egress {
-            let n = p.spec.as_ref().and_then(|s| s.egress.as_ref()).map_or(0, Vec::len);
+            let n = p
+                .spec
+                .as_ref()
+                .and_then(|s| s.egress.as_ref())
+                .map_or(0, Vec::len);
             f = f.evidence(format!(
                 "NetworkPolicy {} restricts egress of these pods ({n} egress rule(s), none to port 53)",
                 name_of(&p.metadata)
@@ -169,7 +207,12 @@ pub fn network_policies(snap: &Snapshot) -> Vec<Finding> {
 
 fn service_blocked(snap: &Snapshot, svc: &Service) -> Option<Finding> {
     let ns = ns_of(&svc.metadata);
-    let sel = svc.spec.as_ref()?.selector.as_ref().filter(|s| !s.is_empty())?;
+    let sel = svc
+        .spec
+        .as_ref()?
+        .selector
+        .as_ref()
+        .filter(|s| !s.is_empty())?;
     let pods: Vec<&Pod> = snap.pods_matching(ns, sel).collect();
     let pod = pods.first()?;
     let ingress: Vec<&NetworkPolicy> = snap
@@ -185,9 +228,12 @@ fn service_blocked(snap: &Snapshot, svc: &Service) -> Option<Finding> {
         };
         let proto = sp.protocol.as_deref().unwrap_or("TCP");
         let admitted = ingress.iter().any(|p| {
-            p.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten().any(|r| {
-                ports_admit(r.ports.as_ref(), num, name.as_deref(), proto)
-            })
+            p.spec
+                .as_ref()
+                .and_then(|s| s.ingress.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|r| ports_admit(r.ports.as_ref(), num, name.as_deref(), proto))
         });
         if !admitted {
             blocked.push((num, proto.to_string()));
@@ -207,7 +253,9 @@ fn service_blocked(snap: &Snapshot, svc: &Service) -> Option<Finding> {
             .flatten()
             .flat_map(|r| r.ports.iter().flatten())
             .map(|p| match &p.port {
-                Some(IntOrString::Int(n)) => format!("{n}/{}", p.protocol.as_deref().unwrap_or("TCP")),
+                Some(IntOrString::Int(n)) => {
+                    format!("{n}/{}", p.protocol.as_deref().unwrap_or("TCP"))
+                }
                 Some(IntOrString::String(s)) => s.clone(),
                 None => "all".into(),
             })
@@ -246,8 +294,14 @@ mod tests {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
         add_deployment(&mut s, "api", 1, spec.clone());
-        s.pods.push(pod("api-0", "api", spec, pod_status("Running", vec![running("app", true, 0)])));
-        s.services.push(obj(json!({"metadata": {"name": "api", "namespace": NS},
+        s.pods.push(pod(
+            "api-0",
+            "api",
+            spec,
+            pod_status("Running", vec![running("app", true, 0)]),
+        ));
+        s.services
+            .push(obj(json!({"metadata": {"name": "api", "namespace": NS},
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}})));
         s
     }
@@ -255,12 +309,17 @@ mod tests {
     #[test]
     fn ingress_policy_without_the_service_port_blocks_it() {
         let mut s = setup();
-        s.network_policies.push(obj(json!({"metadata": {"name": "lockdown", "namespace": NS},
+        s.network_policies.push(obj(
+            json!({"metadata": {"name": "lockdown", "namespace": NS},
             "spec": {"podSelector": {"matchLabels": {"app": "api"}}, "policyTypes": ["Ingress"],
-                "ingress": [{"ports": [{"port": 9090}]}]}})));
+                "ingress": [{"ports": [{"port": 9090}]}]}}),
+        ));
         let f = network_policies(&s);
         assert_eq!(causes(&f), ["network-policy-blocks-service"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("only port(s) 9090/TCP")));
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("only port(s) 9090/TCP")));
         let p = &f[0].fix.change.as_ref().unwrap().patch;
         assert_eq!(p["spec"]["ingress"][1]["ports"][0]["port"], json!(8080));
         // Admitting the port is quiet.
@@ -272,7 +331,8 @@ mod tests {
     #[test]
     fn egress_without_dns() {
         let mut s = setup();
-        s.network_policies.push(obj(json!({"metadata": {"name": "egress", "namespace": NS},
+        s.network_policies
+            .push(obj(json!({"metadata": {"name": "egress", "namespace": NS},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"],
                 "egress": [{"ports": [{"port": 5432}]}]}})));
         let f = network_policies(&s);

@@ -81,8 +81,10 @@ pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
             .into_iter()
             .flatten()
             .filter(|c| {
-                matches!(c.type_.as_str(), "MemoryPressure" | "DiskPressure" | "PIDPressure")
-                    && c.status == "True"
+                matches!(
+                    c.type_.as_str(),
+                    "MemoryPressure" | "DiskPressure" | "PIDPressure"
+                ) && c.status == "True"
             })
             .collect();
         if conds.is_empty() {
@@ -97,7 +99,10 @@ pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
         let mut f = Finding::new(
             Cause::NodePressure,
             ObjectRef::new("Node", None, name),
-            format!("node {name} reports {}: the kubelet evicts pods and new pods avoid it", kinds.join(", ")),
+            format!(
+                "node {name} reports {}: the kubelet evicts pods and new pods avoid it",
+                kinds.join(", ")
+            ),
         );
         for c in &conds {
             f = f.evidence(format!(

@@ -204,7 +204,11 @@ fn refusal_finding(
             Some(rules) => {
                 let missing: Vec<&Refusal> = refusals
                     .iter()
-                    .filter(|r| !rules.iter().any(|x| rule_grants(x, &r.verb, &r.group, &r.resource)))
+                    .filter(|r| {
+                        !rules
+                            .iter()
+                            .any(|x| rule_grants(x, &r.verb, &r.group, &r.resource))
+                    })
                     .collect();
                 let granted: Vec<String> = rules
                     .iter()
@@ -239,12 +243,7 @@ fn refusal_finding(
         }
     }
     for b in &snap.cluster_role_bindings {
-        if b
-            .subjects
-            .iter()
-            .flatten()
-            .any(|s| names_sa(s, "", ns, sa))
-        {
+        if b.subjects.iter().flatten().any(|s| names_sa(s, "", ns, sa)) {
             f = f.evidence(format!(
                 "ClusterRoleBinding {} binds ClusterRole {:?}",
                 name_of(&b.metadata),
@@ -273,8 +272,13 @@ fn refusal_finding(
                 .flatten()
                 .filter_map(|r| serde_json::to_value(r).ok())
                 .collect();
-            for r in refusals.iter().filter(|r| r.namespace.as_deref() == Some(ns)) {
-                rules.push(json!({"apiGroups": [r.group], "resources": [r.resource], "verbs": [r.verb]}));
+            for r in refusals
+                .iter()
+                .filter(|r| r.namespace.as_deref() == Some(ns))
+            {
+                rules.push(
+                    json!({"apiGroups": [r.group], "resources": [r.resource], "verbs": [r.verb]}),
+                );
             }
             (rules.len() > role.rules.as_ref().map_or(0, Vec::len)).then(|| ProposedChange {
                 kind: "Role".into(),
@@ -315,12 +319,18 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
                     .map(|r| name_of(&r.metadata))
                     .collect()
             } else {
-                snap.cluster_roles.iter().map(|r| name_of(&r.metadata)).collect()
+                snap.cluster_roles
+                    .iter()
+                    .map(|r| name_of(&r.metadata))
+                    .collect()
             };
             let mut f = Finding::new(
                 Cause::RbacBindingMissingRole,
                 obj.clone(),
-                format!("RoleBinding {name} grants nothing: {} {:?} does not exist", rr.kind, rr.name),
+                format!(
+                    "RoleBinding {name} grants nothing: {} {:?} does not exist",
+                    rr.kind, rr.name
+                ),
             )
             .evidence(format!("roleRef: {} {:?}, not found", rr.kind, rr.name));
             let near = near_misses(&rr.name, candidates);
@@ -328,7 +338,10 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
                 f = f.evidence(format!("did you mean {}?", near.join(", ")));
             }
             for s in b.subjects.iter().flatten() {
-                f = f.evidence(format!("subject {} {:?} gets none of its permissions", s.kind, s.name));
+                f = f.evidence(format!(
+                    "subject {} {:?} gets none of its permissions",
+                    s.kind, s.name
+                ));
             }
             out.push(f.fix(
                 format!("Create {} {:?} with the rules the subjects need, or re-create the RoleBinding with the right roleRef (roleRef cannot be changed in place: kubectl delete rolebinding {name} -n {ns} and apply it again).", rr.kind, rr.name),
@@ -409,29 +422,59 @@ mod tests {
 {"level":"error","msg":"deployments.apps is forbidden: User \"system:serviceaccount:app:reader\" cannot watch resource \"deployments\" in API group \"apps\" at the cluster scope"}"#;
         let r = parse_refusals(log);
         assert_eq!(r.len(), 2, "{r:?}");
-        assert_eq!((r[0].verb.as_str(), r[0].resource.as_str(), r[0].group.as_str()), ("list", "configmaps", ""));
+        assert_eq!(
+            (
+                r[0].verb.as_str(),
+                r[0].resource.as_str(),
+                r[0].group.as_str()
+            ),
+            ("list", "configmaps", "")
+        );
         assert_eq!(r[0].namespace.as_deref(), Some("app"));
-        assert_eq!((r[1].verb.as_str(), r[1].resource.as_str(), r[1].group.as_str()), ("watch", "deployments", "apps"));
+        assert_eq!(
+            (
+                r[1].verb.as_str(),
+                r[1].resource.as_str(),
+                r[1].group.as_str()
+            ),
+            ("watch", "deployments", "apps")
+        );
         assert_eq!(r[1].namespace, None);
     }
 
     #[test]
     fn refused_call_names_the_role_that_lacks_it_and_extends_it() {
         let mut s = snap();
-        let spec = json!({"serviceAccountName": "reader", "containers": [container("app", json!({}))]});
+        let spec =
+            json!({"serviceAccountName": "reader", "containers": [container("app", json!({}))]});
         add_deployment(&mut s, "web", 1, spec.clone());
-        s.pods.push(pod("web-0", "web", spec, pod_status("Running", vec![running("app", true, 0)])));
+        s.pods.push(pod(
+            "web-0",
+            "web",
+            spec,
+            pod_status("Running", vec![running("app", true, 0)]),
+        ));
         s.current_logs.insert((NS.into(), "web-0".into(), "app".into()),
             "configmaps is forbidden: User \"system:serviceaccount:app:reader\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"app\"\n".into());
-        s.service_accounts.push(obj(json!({"metadata": {"name": "reader", "namespace": NS}})));
-        s.roles.push(obj(json!({"metadata": {"name": "reader", "namespace": NS},
+        s.service_accounts.push(obj(
+            json!({"metadata": {"name": "reader", "namespace": NS}}),
+        ));
+        s.roles
+            .push(obj(json!({"metadata": {"name": "reader", "namespace": NS},
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]})));
-        s.role_bindings.push(obj(json!({"metadata": {"name": "reader", "namespace": NS},
+        s.role_bindings
+            .push(obj(json!({"metadata": {"name": "reader", "namespace": NS},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": NS}]})));
         let f = missing_permissions(&s);
         assert_eq!(causes(&f), ["rbac-missing-permission"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("grants get,list on pods but not list on configmaps")), "{:?}", f[0].evidence);
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|e| e.contains("grants get,list on pods but not list on configmaps")),
+            "{:?}",
+            f[0].evidence
+        );
         let c = f[0].fix.change.as_ref().unwrap();
         assert_eq!(c.kind, "Role");
         assert_eq!(c.patch["rules"][1]["resources"], json!(["configmaps"]));
@@ -442,18 +485,30 @@ mod tests {
     fn bindings_to_missing_roles_and_service_accounts() {
         let mut s = snap();
         s.namespace = Some(NS.into());
-        s.service_accounts.push(obj(json!({"metadata": {"name": "deployer", "namespace": NS}})));
-        s.roles.push(obj(json!({"metadata": {"name": "deployer", "namespace": NS}, "rules": []})));
-        s.cluster_roles.push(obj(json!({"metadata": {"name": "view"}})));
-        s.role_bindings.push(obj(json!({"metadata": {"name": "a", "namespace": NS},
+        s.service_accounts.push(obj(
+            json!({"metadata": {"name": "deployer", "namespace": NS}}),
+        ));
+        s.roles.push(obj(
+            json!({"metadata": {"name": "deployer", "namespace": NS}, "rules": []}),
+        ));
+        s.cluster_roles
+            .push(obj(json!({"metadata": {"name": "view"}})));
+        s.role_bindings
+            .push(obj(json!({"metadata": {"name": "a", "namespace": NS},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployr"},
             "subjects": [{"kind": "ServiceAccount", "name": "deployer"}]})));
         s.role_bindings.push(obj(json!({"metadata": {"name": "b", "namespace": NS},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
             "subjects": [{"kind": "ServiceAccount", "name": "deployr", "namespace": NS}]})));
         let f = broken_bindings(&s);
-        assert_eq!(causes(&f), ["rbac-binding-missing-role", "rbac-binding-missing-subject"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("did you mean deployer?")));
+        assert_eq!(
+            causes(&f),
+            ["rbac-binding-missing-role", "rbac-binding-missing-subject"]
+        );
+        assert!(f[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("did you mean deployer?")));
         let c = f[1].fix.change.as_ref().unwrap();
         assert_eq!(c.patch["subjects"][0]["name"], json!("deployer"));
     }

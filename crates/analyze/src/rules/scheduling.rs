@@ -302,8 +302,7 @@ fn template_tolerations(snap: &Snapshot, pod: &Pod) -> Option<Vec<serde_json::Va
     });
     let tols = match from_template {
         Some(t) => {
-            if t
-                .iter()
+            if t.iter()
                 .any(|t| t.key.as_deref().is_some_and(is_health_taint))
             {
                 return None;
@@ -333,7 +332,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
     let has = |k: SchedReason| reasons.iter().any(|(_, r, _)| *r == k);
     // kai's own view of the nodes, to support (never overrule) the scheduler's reasons.
     let selected: Vec<&Node> = if nodes_known {
-        snap.nodes.iter().filter(|n| node_selected(pod, n)).collect()
+        snap.nodes
+            .iter()
+            .filter(|n| node_selected(pod, n))
+            .collect()
     } else {
         Vec::new()
     };
@@ -354,11 +356,9 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
         // selects carries it; a node-health reason likewise.
         if has(SchedReason::Resources) {
             "resources"
-        } else if has(SchedReason::Taint) && (!nodes_known || selected.iter().any(user_tainted))
-        {
+        } else if has(SchedReason::Taint) && (!nodes_known || selected.iter().any(user_tainted)) {
             "taint"
-        } else if has(SchedReason::NodeHealth) && (!nodes_known || selected.iter().any(unhealthy))
-        {
+        } else if has(SchedReason::NodeHealth) && (!nodes_known || selected.iter().any(unhealthy)) {
             "health"
         } else if has(SchedReason::Selector) {
             "selector"
@@ -639,7 +639,10 @@ mod tests {
                 .map(|(n, k, _)| (n, k))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(kinds("0/1 nodes are available: 1 Insufficient cpu."), [(1, Resources)]);
+        assert_eq!(
+            kinds("0/1 nodes are available: 1 Insufficient cpu."),
+            [(1, Resources)]
+        );
         assert_eq!(
             kinds("0/3 nodes are available: 1 node(s) had taint {dedicated: gpu}, that the pod didn't tolerate, 2 node(s) didn't match node selector."),
             [(1, Taint), (2, Selector)]
@@ -652,7 +655,10 @@ mod tests {
             kinds("0/3 nodes are available: 2 Insufficient memory, 1 node(s) were unschedulable. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."),
             [(2, Resources), (1, NodeHealth)]
         );
-        assert_eq!(kinds("0/2 nodes are available: 2 Too many pods."), [(2, Resources)]);
+        assert_eq!(
+            kinds("0/2 nodes are available: 2 Too many pods."),
+            [(2, Resources)]
+        );
         assert!(kinds("no nodes available to schedule pods").is_empty());
     }
 
@@ -673,7 +679,10 @@ mod tests {
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
             {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
             "containers": [container("app", json!({"resources": {"requests": {"cpu": "8"}}}))]});
-        s.pods.push(pending(spec, "0/1 nodes are available: 1 Insufficient cpu."));
+        s.pods.push(pending(
+            spec,
+            "0/1 nodes are available: 1 Insufficient cpu.",
+        ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-insufficient-resources"]);
         assert!(f[0].fix.change.is_none());
@@ -697,7 +706,8 @@ mod tests {
         )]);
         s.nodes.push(n);
         s.nodes.push(node("n2", json!({}), json!([]), "4"));
-        let spec = json!({"nodeSelector": {"pool": "old"}, "containers": [container("app", json!({}))]});
+        let spec =
+            json!({"nodeSelector": {"pool": "old"}, "containers": [container("app", json!({}))]});
         s.pods.push(pending(spec, "0/2 nodes are available: 1 node(s) didn't match node selector, 1 node(s) had taint {node.kubernetes.io/not-ready: }, that the pod didn't tolerate."));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["node-not-ready"]);
@@ -714,7 +724,8 @@ mod tests {
             json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
             "4",
         ));
-        let tpl = json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
+        let tpl =
+            json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
         add_deployment(&mut s, "web", 1, tpl);
         let spec = json!({"nodeSelector": {"pool": "gpu"}, "tolerations": [
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
@@ -722,7 +733,8 @@ mod tests {
         s.pods.push(pending(spec, "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-taint"]);
-        let tols = &f[0].fix.change.as_ref().unwrap().patch["spec"]["template"]["spec"]["tolerations"];
+        let tols =
+            &f[0].fix.change.as_ref().unwrap().patch["spec"]["template"]["spec"]["tolerations"];
         assert_eq!(tols.as_array().unwrap().len(), 1, "{tols}");
         assert_eq!(tols[0]["key"], json!("dedicated"));
     }

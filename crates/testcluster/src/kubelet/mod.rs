@@ -84,6 +84,11 @@ pub(crate) fn node_object(spec: &NodeSpec) -> Result<Node, Error> {
     if spec.unschedulable {
         taints.push(json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}));
     }
+    for p in &spec.pressure {
+        taints.push(
+            json!({"key": format!("node.kubernetes.io/{p}-pressure"), "effect": "NoSchedule"}),
+        );
+    }
     let spec_json = serde_json::to_string(spec).map_err(|e| Error::Other(e.to_string()))?;
     serde_json::from_value(json!({
         "apiVersion": "v1",
@@ -176,6 +181,7 @@ async fn post_node_status(client: &Client, state: &KubeletState, name: &str) {
             "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
         )
     };
+    let pressed = |what: &str| spec.pressure.iter().any(|p| p == what);
     let resources = json!({
         "cpu": spec.cpu, "memory": spec.memory, "pods": spec.pods,
         "ephemeral-storage": "100Gi", "hugepages-2Mi": "0",
@@ -183,9 +189,21 @@ async fn post_node_status(client: &Client, state: &KubeletState, name: &str) {
     let port = state.port.load(Ordering::SeqCst);
     let patch = json!({"status": {
         "conditions": [
-            cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            if pressed("memory") {
+                cond("MemoryPressure", "True", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
+            } else {
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available")
+            },
+            if pressed("disk") {
+                cond("DiskPressure", "True", "KubeletHasDiskPressure", "kubelet has disk pressure")
+            } else {
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure")
+            },
+            if pressed("pid") {
+                cond("PIDPressure", "True", "KubeletHasInsufficientPID", "kubelet has insufficient PID available")
+            } else {
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available")
+            },
             ready,
         ],
         "addresses": [
