@@ -209,12 +209,18 @@ async fn run_scenario(s: Scenario) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_diagnoses_to_its_expected_cause() {
-    let scenarios = kai_testcluster::scenarios();
+    let mut scenarios = kai_testcluster::scenarios();
     assert!(
         scenarios.len() >= 20,
         "expected the full scenario suite, found {}",
         scenarios.len()
     );
+    // KAI_SCENARIOS=a,b runs only those (while working on a scenario).
+    if let Ok(only) = std::env::var("KAI_SCENARIOS") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        scenarios.retain(|s| only.contains(&s.name.as_str()));
+        assert!(!scenarios.is_empty(), "KAI_SCENARIOS names no scenario");
+    }
     let results: Vec<(String, Result<(), String>)> = stream::iter(scenarios)
         .map(|s| async move {
             let name = s.name.clone();

@@ -403,7 +403,10 @@ impl Cluster {
                     continue;
                 }
             }
-            for (ar, caps) in g.recommended_resources() {
+            // Every kind the group serves, each at its most stable version: the preferred
+            // version alone misses kinds it does not carry (batch/v1 on a 1.20 server has
+            // no CronJob, which is only in batch/v1beta1).
+            for (ar, caps) in g.resources_by_stability() {
                 all_kinds.push(ar.kind.clone());
                 let singular = ar.kind.to_ascii_lowercase();
                 if singular == wanted
@@ -414,6 +417,9 @@ impl Cluster {
                     let rank = match g.name() {
                         "" => 0,
                         "apps" => 1,
+                        // Deprecated copies (Ingress, NetworkPolicy...) of kinds that
+                        // networking.k8s.io and apps serve in their current shape.
+                        "extensions" => 4,
                         n if n.ends_with(".k8s.io") || !n.contains('.') => 2,
                         _ => 3,
                     };

@@ -411,7 +411,7 @@ fn image_issue(
     };
     issue = issue.ev(format!("image: {image}"));
     for m in pull_msgs.iter().take(2) {
-        issue = issue.ev(truncate(m, 400));
+        issue = issue.ev(super::truncate_middle(m, 400));
     }
     if !wmsg.is_empty() {
         issue = issue.ev(format!("waiting message: {}", truncate(wmsg, 300)));

@@ -92,6 +92,21 @@ pub(crate) fn log_excerpt(log: &str, max: usize) -> Vec<String> {
     picked[start..].iter().map(|l| truncate(l, 300)).collect()
 }
 
+/// Like [`truncate`], but keeps both ends: runtime errors put the cause (`toomanyrequests`,
+/// `not found`) at the end of a long message.
+pub(crate) fn truncate_middle(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head = max / 3;
+    let tail = max - head;
+    let mut t: String = s.chars().take(head).collect();
+    t.push('…');
+    t.extend(s.chars().skip(n - tail));
+    t
+}
+
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()

@@ -443,11 +443,21 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
         }
         "health" => {
             let bad: Vec<&&Node> = selected.iter().filter(|n| unhealthy(n)).collect();
+            // The taints of the nodes the pod may use (the message also names other
+            // nodes' taints); the message's own when the nodes cannot be read.
+            let keys: Vec<String> = if nodes_known {
+                bad.iter()
+                    .flat_map(|n| untolerated_taints(pod, n))
+                    .map(|t| t.key)
+                    .collect()
+            } else {
+                taint_keys(&msg)
+            };
             let not_ready = bad.iter().any(|n| !super::nodes::node_ready(n))
-                || taint_keys(&msg).iter().any(|k| {
+                || keys.iter().any(|k| {
                     k == "node.kubernetes.io/not-ready" || k == "node.kubernetes.io/unreachable"
                 });
-            let pressure = taint_keys(&msg).iter().any(|k| k.ends_with("-pressure"));
+            let pressure = keys.iter().any(|k| k.ends_with("-pressure"));
             let cause = if not_ready {
                 Cause::NodeNotReady
             } else if pressure {
