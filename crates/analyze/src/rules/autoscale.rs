@@ -132,7 +132,9 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
             .iter()
             .filter(|e| {
                 let r = e.reason.as_deref().unwrap_or_default();
-                r.starts_with("FailedGet") || r == "FailedComputeMetricsReplicas"
+                // FailedGetScale is about the target, not metrics.
+                (r.starts_with("FailedGet") && r.ends_with("Metric"))
+                    || r == "FailedComputeMetricsReplicas"
             })
             .map(|e| truncate(&event_line(e), 400))
             .collect();
