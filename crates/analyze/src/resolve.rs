@@ -850,4 +850,57 @@ mod tests {
         assert_eq!(f[0].cause, Cause::Forbidden);
         assert!(f[0].summary.contains("deployments"));
     }
+
+    #[test]
+    fn new_kinds_parse_and_unsupported_kinds_say_so() {
+        for (t, k) in [
+            ("sa/x", "ServiceAccount"),
+            ("role/x", "Role"),
+            ("rolebinding/x", "RoleBinding"),
+            ("clusterrole/x", "ClusterRole"),
+            ("netpol/x", "NetworkPolicy"),
+            ("hpa/x", "HorizontalPodAutoscaler"),
+            ("pdb/x", "PodDisruptionBudget"),
+            ("cronjob/x", "CronJob"),
+            ("sts/x", "StatefulSet"),
+            ("ing/x", "Ingress"),
+            ("node/x", "Node"),
+            ("pvc/x", "PersistentVolumeClaim"),
+        ] {
+            assert_eq!(parse_target(t).unwrap(), (Some(k), "x".into()), "{t}");
+        }
+        let msg = parse_target("configmap/x").unwrap_err().to_string();
+        assert!(msg.contains("kai cannot diagnose a configmap"), "{msg}");
+        assert!(msg.contains("hpa"), "{msg}");
+        let msg = parse_target("widget/x").unwrap_err().to_string();
+        assert!(msg.contains("unknown kind"), "{msg}");
+    }
+
+    #[test]
+    fn a_service_account_target_reaches_its_bindings_and_workloads() {
+        let mut s = snap();
+        s.namespace = Some(NS.into());
+        let spec = json!({"serviceAccountName": "ci", "containers": [container("app", json!({}))]});
+        add_deployment(&mut s, "runner", 1, spec.clone());
+        s.pods.push(pod(
+            "runner-0",
+            "runner",
+            spec,
+            pod_status("Running", vec![running("app", true, 0)]),
+        ));
+        s.service_accounts
+            .push(obj(json!({"metadata": {"name": "ci", "namespace": NS}})));
+        s.role_bindings
+            .push(obj(json!({"metadata": {"name": "ci", "namespace": NS},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "missing"},
+            "subjects": [{"kind": "ServiceAccount", "name": "ci"}]})));
+        let f = diagnose_snapshot(&s, Some("sa/ci")).unwrap();
+        assert_eq!(f[0].cause, Cause::RbacBindingMissingRole, "{f:?}");
+        // And from the workload that runs as it.
+        let f = diagnose_snapshot(&s, Some("deploy/runner")).unwrap();
+        assert!(
+            f.iter().any(|f| f.cause == Cause::RbacBindingMissingRole),
+            "{f:?}"
+        );
+    }
 }
