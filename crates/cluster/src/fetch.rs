@@ -582,7 +582,7 @@ fn current_logs_wanted(snap: &Snapshot) -> Vec<(String, String, String)> {
         };
         let mut owner: Option<ObjectRef> = None;
         for cs in status.container_statuses.iter().flatten() {
-            if !cs.state.as_ref().is_some_and(|s| s.running.is_some()) {
+            if cs.state.as_ref().is_none_or(|s| s.running.is_none()) {
                 continue;
             }
             let ns = ns_of(&p.metadata).to_string();

@@ -173,9 +173,8 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
                 && c.status == "True"
                 && c.reason.as_deref() == Some("TooManyReplicas")
         });
-        let at_max = status.current_replicas.unwrap_or(0) >= spec.max_replicas
-            && status.desired_replicas >= spec.max_replicas;
-        if limited.is_some() || (at_max && limited.is_some()) {
+        // The controller's own verdict: it wanted more than maxReplicas allows.
+        if let Some(c) = limited {
             let max = spec.max_replicas;
             let mut f = Finding::new(
                 Cause::HpaAtMaxReplicas,
@@ -187,14 +186,12 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
                 status.current_replicas.unwrap_or(0),
                 status.desired_replicas
             ));
-            if let Some(c) = limited {
-                f = f.evidence(format!(
-                    "condition ScalingLimited=True: TooManyReplicas {}",
-                    c.message.as_deref().unwrap_or_default()
-                ));
-            }
+            f = f.evidence(format!(
+                "condition ScalingLimited=True: TooManyReplicas {}",
+                c.message.as_deref().unwrap_or_default()
+            ));
             out.push(f.fix(
-                format!("Raise maxReplicas (the proposal doubles it) if the cluster has room, or make each replica handle more load."),
+                "Raise maxReplicas (the proposal doubles it) if the cluster has room, or make each replica handle more load.",
                 Some(ProposedChange {
                     kind: "HorizontalPodAutoscaler".into(),
                     namespace: Some(ns.to_string()),

@@ -509,13 +509,12 @@ fn probe_failure(
                 .as_deref()
                 .is_some_and(|m| m.starts_with(&prefix) || m.starts_with(&prefix_errored))
         })
-        .filter(|e| {
+        .rfind(|e| {
             e.involved_object
                 .field_path
                 .as_deref()
                 .is_none_or(|f| f.is_empty() || f == field)
-        })
-        .next_back()?;
+        })?;
     Some((
         e.message.as_deref().unwrap_or_default().trim().to_string(),
         e.count.unwrap_or(1),
