@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Namespace, Node, Pod, ServiceAccount};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::discovery::{Discovery, Scope};
@@ -272,6 +272,25 @@ impl TestCluster {
         }
 
         let docs = parse_manifests(&s.name, &s.manifests)?;
+        if docs.iter().any(|d| d["kind"] == "Pod") {
+            // ServiceAccount admission (1.20) refuses a bare Pod until the new namespace's
+            // default ServiceAccount has its token; controllers retry, a manifest does not.
+            let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                let ready = sas
+                    .get_opt("default")
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|sa| sa.secrets)
+                    .is_some_and(|s| !s.is_empty());
+                if ready {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         for mut doc in docs.clone() {
             let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();
             let kind = doc["kind"].as_str().unwrap_or_default().to_string();

@@ -764,6 +764,31 @@ mod tests {
         assert_eq!(causes(&one(spec, st(), vec![])), ["unknown"]);
     }
 
+    /// The kubelet's pull errors as containerd and Docker word them (1.20–1.33).
+    #[test]
+    fn image_pull_wordings_of_containerd_and_docker() {
+        let spec = json!({"containers": [container("app", json!({"image": "registry.example.com/app:9.9"}))]});
+        let st = || vec![waiting("app", "ErrImagePull", "", 0, json!({}))];
+        let cause_of = |msg: &str| {
+            let f = one(spec.clone(), st(), vec![("Warning", "Failed", msg)]);
+            f.first()
+                .map(|f| f.cause.as_str().to_string())
+                .unwrap_or_default()
+        };
+        for (msg, want) in [
+            // containerd
+            ("Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = NotFound desc = failed to pull and unpack image \"registry.example.com/app:9.9\": failed to resolve reference \"registry.example.com/app:9.9\": registry.example.com/app:9.9: not found", "image-pull-not-found"),
+            ("Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.example.com/app:9.9\": failed to resolve reference \"registry.example.com/app:9.9\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed", "image-pull-unauthorized"),
+            ("Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = failed to pull and unpack image \"registry.example.com/app:9.9\": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry.example.com/v2/app/manifests/sha256:0123: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.", "image-pull-rate-limited"),
+            // Docker (dockershim, up to 1.23)
+            ("Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = Error response from daemon: manifest for registry.example.com/app:9.9 not found: manifest unknown: manifest unknown", "image-pull-not-found"),
+            ("Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = Error response from daemon: pull access denied for registry.example.com/app, repository does not exist or may require 'docker login': denied: requested access to the resource is denied", "image-pull-unauthorized"),
+            ("Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = Error response from daemon: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit", "image-pull-rate-limited"),
+        ] {
+            assert_eq!(cause_of(msg), want, "{msg}");
+        }
+    }
+
     #[test]
     fn readiness_probe_on_wrong_port_gets_port_patch() {
         let spec = json!({"containers": [container("app", json!({"readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081}}}))]});
