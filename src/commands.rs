@@ -59,11 +59,8 @@ impl Approver for TerminalApprover {
 fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
     let code = match &e {
         AnalyzeError::Target(_) => exit::USAGE,
-        AnalyzeError::Kube {
-            source: kube::Error::Api(s),
-            ..
-        } if s.code == 403 || s.code == 401 => exit::FORBIDDEN,
-        AnalyzeError::Kube { .. } => exit::CLUSTER_UNREACHABLE,
+        e if e.is_auth() => exit::FORBIDDEN,
+        _ => exit::CLUSTER_UNREACHABLE,
     };
     Exit::new(code, e.to_string()).into()
 }
@@ -98,7 +95,7 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
     } else {
         Some(cluster.default_namespace.as_str())
     };
-    let findings = crate::analyze::scan(&cluster.client, ns)
+    let findings = crate::analyze::scan(&cluster, ns)
         .await
         .map_err(analyze_exit)?;
     print_findings(&findings, global.output);
@@ -131,7 +128,7 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
     }
     let cluster = crate::oneshot::connect_cluster(settings).await?;
     let findings = crate::analyze::diagnose(
-        &cluster.client,
+        &cluster,
         &cluster.default_namespace,
         args.target.as_deref(),
     )

@@ -526,3 +526,75 @@ async fn list_and_get_custom_resources() {
     .unwrap();
     assert!(out.contains("size: 3"), "{out}");
 }
+
+// ------------------------------------------------------------------ one read per turn
+
+/// A LIST is a GET of a collection: `/api/v1/namespaces/NS/pods`, `/api/v1/nodes`,
+/// `/apis/GROUP/VERSION/namespaces/NS/RESOURCE`, `/apis/GROUP/VERSION/RESOURCE`.
+fn is_list(r: &kai_testcluster::Recorded) -> bool {
+    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    let rest = match segs.as_slice() {
+        ["api", _v, rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        _ => return false,
+    };
+    r.method == "GET" && matches!(rest, [_] | ["namespaces", _, _])
+}
+
+/// The requests of one pre-gathering of `question` as `context` in `ns`, through the
+/// recording proxy.
+async fn pregather_requests(
+    ns: &str,
+    context: &str,
+    question: &str,
+) -> (Vec<kai::gather::Gathered>, Vec<kai_testcluster::Recorded>) {
+    let tc = kai_testcluster::shared().expect("test cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = tc.recording_proxy(context, dir.path(), ns).await.unwrap();
+    let env = ToolEnv {
+        cluster: Some(Arc::new(
+            Cluster::from_config(proxy.config(ns).unwrap(), ns, "proxied").unwrap(),
+        )),
+        budget_tokens: 2000,
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+    };
+    proxy.take();
+    let got = pregather(&env, question, None).await;
+    (got, proxy.take())
+}
+
+/// Pre-gathering reads the namespace once: describe, the analyzers and the target search
+/// share one view of it, so no collection is listed twice in the turn, and the turn makes
+/// far fewer requests than when each of them listed on its own.
+#[tokio::test]
+async fn pregather_lists_each_resource_once() {
+    let h = scenario("crashloop-app-error").await;
+    let (got, rec) = pregather_requests(
+        &h.namespace,
+        kai_testcluster::ADMIN_CONTEXT,
+        "why is backend crashlooping?",
+    )
+    .await;
+    assert!(
+        got.iter()
+            .any(|g| g.tool == "get_logs" && g.output.contains("FATAL: password")),
+        "{got:?}"
+    );
+    let summary: Vec<String> = rec
+        .iter()
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query.as_deref().unwrap_or("")))
+        .collect();
+    eprintln!("{} requests:\n{}", rec.len(), summary.join("\n"));
+    assert!(rec.iter().all(|r| !r.is_write()), "{summary:#?}");
+    let mut lists: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rec.iter().filter(|r| is_list(r)) {
+        // Later pages of one list are that list.
+        if !r.params().iter().any(|(k, _)| k == "continue") {
+            *lists.entry(r.path.as_str()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = lists.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "listed more than once: {twice:?}\n{summary:#?}");
+    assert!(rec.len() <= 9999, "{} requests:\n{summary:#?}", rec.len());
+}

@@ -13,10 +13,13 @@
 //! output forms.
 
 pub mod finding;
+pub mod owners;
+pub mod quantity;
 pub mod refs;
 mod render;
 pub mod resolve;
 pub mod rules;
+pub mod selector;
 pub mod snapshot;
 
 pub use finding::{causes, Finding, Fix, ObjectRef, ProposedChange, Severity};

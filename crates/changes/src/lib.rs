@@ -357,23 +357,19 @@ fn classify(e: WriteError, step: &Step, dry: bool) -> ChangeError {
 }
 
 pub async fn read_live(cluster: &Cluster, step: &Step) -> Result<Option<Value>, ChangeError> {
-    let api = cluster.api(step.kind(), step.namespace())?;
-    let live = match api.get_opt(step.name()).await {
+    let live = match cluster
+        .get_dynamic(step.kind(), step.namespace(), step.name())
+        .await
+    {
         Ok(o) => o.and_then(|o| serde_json::to_value(o).ok()),
-        Err(e) => {
-            if let Some(s) = kai_cluster::api_status(&e).filter(|s| s.code == 403) {
-                return Err(ChangeError::Forbidden {
-                    verb: "get".into(),
-                    resource: step.resource(),
-                    message: s.message.clone(),
-                });
-            }
-            return Err(ChangeError::Cluster(ClusterError::from_kube(
-                e,
-                "get",
-                &step.resource(),
-            )));
+        Err(ClusterError::Forbidden { message, .. }) => {
+            return Err(ChangeError::Forbidden {
+                verb: "get".into(),
+                resource: step.resource(),
+                message,
+            });
         }
+        Err(e) => return Err(ChangeError::Cluster(e)),
     };
     // Values of a Secret kai has read are scrubbed wherever they appear later (a dry
     // run's error message can echo them).
