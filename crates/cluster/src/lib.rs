@@ -556,6 +556,22 @@ impl Cluster {
             .map_err(|e| ClusterError::from_kube(e, "get", &objects::resource_desc(kind, &ns)))
     }
 
+    /// The live object a change is planned against (`None`: it does not exist). The
+    /// error keeps the API server's answer ([`WriteError::api_status`]), which the change
+    /// pipeline judges the way it judges a write's.
+    pub async fn read_target(
+        &self,
+        target: &write::ObjectRef,
+    ) -> Result<Option<DynamicObject>, WriteError> {
+        let api = self
+            .api(target.kind(), target.namespace())
+            .map_err(|e| BuildError {
+                target: target.label(),
+                message: e.to_string(),
+            })?;
+        Ok(api.get_opt(target.name()).await?)
+    }
+
     /// A dynamic API handle for `kind` in `ns` (ignored for cluster-scoped kinds);
     /// `ns == Some("*")` means all namespaces.
     /// The kind and the namespace are checked: both end up in request paths.
