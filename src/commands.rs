@@ -80,6 +80,15 @@ fn print_findings(findings: &[Finding], output: Output) {
     }
 }
 
+/// What the read could not do as asked (a kind this server does not serve, a log that
+/// could not be read), on stderr: not findings, but the reader must know the findings
+/// were made without it.
+fn print_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("kai: note: {}", for_terminal(n));
+    }
+}
+
 fn findings_exit(findings: &[Finding]) -> i32 {
     if findings.is_empty() {
         exit::OK
@@ -95,9 +104,11 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
     } else {
         Some(cluster.default_namespace.as_str())
     };
-    let findings = crate::analyze::scan(&cluster, ns)
+    let analysis = crate::analyze::scan_analysis(&cluster, ns)
         .await
         .map_err(analyze_exit)?;
+    print_notes(&analysis.notes);
+    let findings = analysis.findings;
     print_findings(&findings, global.output);
     Ok(findings_exit(&findings))
 }
@@ -127,13 +138,15 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
         return crate::oneshot::run(settings, global, &prompt).await;
     }
     let cluster = crate::oneshot::connect_cluster(settings).await?;
-    let findings = crate::analyze::diagnose(
+    let analysis = crate::analyze::diagnose_analysis(
         &cluster,
         &cluster.default_namespace,
         args.target.as_deref(),
     )
     .await
     .map_err(analyze_exit)?;
+    print_notes(&analysis.notes);
+    let findings = analysis.findings;
     print_findings(&findings, global.output);
     let code = findings_exit(&findings);
     // A concrete fix on the top finding becomes a one-step proposal (text mode, terminal).

@@ -583,7 +583,14 @@ async fn pregather_lists_each_resource_once() {
     );
     let summary: Vec<String> = rec
         .iter()
-        .map(|r| format!("{} {}?{}", r.method, r.path, r.query.as_deref().unwrap_or("")))
+        .map(|r| {
+            format!(
+                "{} {}?{}",
+                r.method,
+                r.path,
+                r.query.as_deref().unwrap_or("")
+            )
+        })
         .collect();
     eprintln!("{} requests:\n{}", rec.len(), summary.join("\n"));
     assert!(rec.iter().all(|r| !r.is_write()), "{summary:#?}");
@@ -595,6 +602,9 @@ async fn pregather_lists_each_resource_once() {
         }
     }
     let twice: Vec<_> = lists.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "listed more than once: {twice:?}\n{summary:#?}");
+    assert!(
+        twice.is_empty(),
+        "listed more than once: {twice:?}\n{summary:#?}"
+    );
     assert!(rec.len() <= 9999, "{} requests:\n{summary:#?}", rec.len());
 }

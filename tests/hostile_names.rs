@@ -1679,7 +1679,11 @@ async fn the_write_gate_refuses_unapproved_writes_on_the_wire() {
         format!("{path}?dryRun=All&dryRun="),
         format!("{path}?dryRun=None"),
     ] {
-        let r = fx.cluster.client().request::<Value>(patch(uri.clone())).await;
+        let r = fx
+            .cluster
+            .client()
+            .request::<Value>(patch(uri.clone()))
+            .await;
         let e = r.expect_err(&uri).to_string();
         assert!(
             e.contains("refused to send an unapproved write"),

@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn the_controller_wins_over_the_first_owner() {
-        let m = meta(json!([owner("ConfigMap", "a", false), owner("ReplicaSet", "rs", true)]));
+        let m = meta(json!([
+            owner("ConfigMap", "a", false),
+            owner("ReplicaSet", "rs", true)
+        ]));
         assert_eq!(controller_of(&m), Some(("ReplicaSet".into(), "rs".into())));
         let m = meta(json!([owner("ConfigMap", "a", false)]));
         assert_eq!(controller_of(&m), Some(("ConfigMap".into(), "a".into())));

@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::NodeSelectorRequirement;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-pub use kube_core::{Selector, SelectorExt};
+pub use kube_core::{Expression, Selector, SelectorExt};
 
 /// A workload's selector, or `None` when it selects nothing: empty (the API server
 /// refuses an empty workload selector, so one read from anywhere selects no pods) or
@@ -36,6 +37,25 @@ pub fn selector_matches(
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Whether a node's labels satisfy one requirement of a required node-affinity term:
+/// `In`, `NotIn`, `Exists` and `DoesNotExist` are kube's own [`Expression`]s (label
+/// selector semantics); `None` for `Gt`/`Lt` and operators kai does not know, which it
+/// does not evaluate (a rule must not claim a mismatch it cannot check).
+pub fn node_requirement_matches(
+    req: &NodeSelectorRequirement,
+    labels: &BTreeMap<String, String>,
+) -> Option<bool> {
+    let values = || req.values.iter().flatten().cloned().collect();
+    let expr = match req.operator.as_str() {
+        "In" => Expression::In(req.key.clone(), values()),
+        "NotIn" => Expression::NotIn(req.key.clone(), values()),
+        "Exists" => Expression::Exists(req.key.clone()),
+        "DoesNotExist" => Expression::DoesNotExist(req.key.clone()),
+        _ => return None,
+    };
+    Some(expr.matches(labels))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -59,7 +79,10 @@ mod tests {
             ]
         }))
         .unwrap();
-        assert!(!label_selector_matches(&sel, &labels(&[("app", "backend")])));
+        assert!(!label_selector_matches(
+            &sel,
+            &labels(&[("app", "backend")])
+        ));
         assert!(label_selector_matches(
             &sel,
             &labels(&[("app", "backend"), ("tier", "api")])
@@ -90,14 +113,68 @@ mod tests {
     #[test]
     fn equality_selectors_agree_with_kubes_selector() {
         let cases = [
-            (labels(&[("app", "web")]), labels(&[("app", "web"), ("x", "y")])),
+            (
+                labels(&[("app", "web")]),
+                labels(&[("app", "web"), ("x", "y")]),
+            ),
             (labels(&[("app", "web")]), labels(&[("app", "db")])),
-            (labels(&[("app", "web"), ("tier", "a")]), labels(&[("app", "web")])),
+            (
+                labels(&[("app", "web"), ("tier", "a")]),
+                labels(&[("app", "web")]),
+            ),
             (labels(&[]), labels(&[("app", "web")])),
         ];
         for (sel, l) in cases {
             let kube: Selector = sel.clone().into_iter().collect();
-            assert_eq!(selector_matches(&sel, &l), kube.matches(&l), "{sel:?} {l:?}");
+            assert_eq!(
+                selector_matches(&sel, &l),
+                kube.matches(&l),
+                "{sel:?} {l:?}"
+            );
         }
+    }
+
+    #[test]
+    fn node_requirements_match_as_label_selectors_do() {
+        let req = |op: &str, values: &[&str]| NodeSelectorRequirement {
+            key: "zone".into(),
+            operator: op.into(),
+            values: Some(values.iter().map(|v| v.to_string()).collect()),
+        };
+        let a = labels(&[("zone", "a")]);
+        let none = labels(&[]);
+        assert_eq!(
+            node_requirement_matches(&req("In", &["a", "b"]), &a),
+            Some(true)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("In", &["b"]), &a),
+            Some(false)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("In", &["a"]), &none),
+            Some(false)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("NotIn", &["b"]), &a),
+            Some(true)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("NotIn", &["a"]), &a),
+            Some(false)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("NotIn", &["a"]), &none),
+            Some(true)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("Exists", &[]), &a),
+            Some(true)
+        );
+        assert_eq!(
+            node_requirement_matches(&req("DoesNotExist", &[]), &a),
+            Some(false)
+        );
+        assert_eq!(node_requirement_matches(&req("Gt", &["1"]), &a), None);
     }
 }

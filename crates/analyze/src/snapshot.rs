@@ -12,8 +12,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding::ObjectRef;
-use super::owners::{Found, OwnerWalk};
 pub use super::owners::controller_of;
+use super::owners::{Found, OwnerWalk};
 pub use super::selector::selector_matches;
 
 /// A ConfigMap or Secret reduced to its key names. Secret values never enter a snapshot.
@@ -120,7 +120,6 @@ pub fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
 }
 
-
 impl Snapshot {
     /// Is listing `resource` (plural) forbidden for these credentials?
     pub fn is_forbidden(&self, resource: &str) -> bool {
@@ -220,11 +219,7 @@ impl Snapshot {
     pub fn owner_meta(&self, kind: &str, ns: &str, name: &str) -> Option<&ObjectMeta> {
         let is = |m: &ObjectMeta| ns_of(m) == ns && name_of(m) == name;
         match kind {
-            "ReplicaSet" => self
-                .replicasets
-                .iter()
-                .map(|r| &r.metadata)
-                .find(|m| is(m)),
+            "ReplicaSet" => self.replicasets.iter().map(|r| &r.metadata).find(|m| is(m)),
             "Job" => self.jobs.iter().map(|j| &j.metadata).find(|m| is(m)),
             _ => None,
         }

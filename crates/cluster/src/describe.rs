@@ -104,7 +104,12 @@ async fn typed<K: Listable>(
         Some(obj) => Ok(obj),
         None => {
             let ns = view.namespace().unwrap_or_default();
-            Err(objects::not_found_text(kind, name, ns, view.names::<K>().await))
+            Err(objects::not_found_text(
+                kind,
+                name,
+                ns,
+                view.names::<K>().await,
+            ))
         }
     }
 }
@@ -841,7 +846,10 @@ async fn describe_workload(
     };
 
     let selector = view_.selector.as_ref().and_then(workload_selector);
-    let sel = selector.as_ref().map(Selector::to_string).unwrap_or_default();
+    let sel = selector
+        .as_ref()
+        .map(Selector::to_string)
+        .unwrap_or_default();
     let uid = view_.meta.uid.clone().unwrap_or_default();
     let (pods, evs, chain, rs_list) = futures::join!(
         async {
@@ -1170,7 +1178,11 @@ async fn describe_service(
                 );
             }
             Err(e) => {
-                w!(out, "Pods matching the selector: could not list ({})", e.short());
+                w!(
+                    out,
+                    "Pods matching the selector: could not list ({})",
+                    e.short()
+                );
             }
         }
     }

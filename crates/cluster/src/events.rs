@@ -175,7 +175,9 @@ pub async fn fetch_all(
     ns: Option<&str>,
     field_selector: Option<&str>,
 ) -> Result<Vec<Event>, ReadError> {
-    fetch_page(cluster, ns, field_selector).await.map(|(e, _)| e)
+    fetch_page(cluster, ns, field_selector)
+        .await
+        .map(|(e, _)| e)
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]

@@ -19,7 +19,7 @@ use kai_analyze::finding::ObjectRef;
 use kai_analyze::snapshot::{name_of, ns_of, Forbidden, Snapshot};
 use kai_analyze::{diagnose_snapshot, scan_snapshot, Finding, TargetError};
 
-use super::view::{Lists, Listed, NamespaceView, ReadError, Res};
+use super::view::{Listed, Lists, NamespaceView, ReadError, Res};
 use super::{Cluster, ClusterError};
 
 /// Errors from the analyzers run against the cluster. Each message says what to do next.
@@ -39,7 +39,10 @@ impl AnalyzeError {
         match self {
             AnalyzeError::Read(e) => e.is_auth(),
             AnalyzeError::Cluster(e) => {
-                matches!(e, ClusterError::Forbidden { .. } | ClusterError::Unauthorized(_))
+                matches!(
+                    e,
+                    ClusterError::Forbidden { .. } | ClusterError::Unauthorized(_)
+                )
             }
             AnalyzeError::Target(_) => false,
         }
@@ -65,12 +68,7 @@ pub struct Analysis {
 pub async fn snapshot(view: &NamespaceView<'_>) -> Result<Snapshot, AnalyzeError> {
     read_for_rules(view).await;
     let whole_events = view.is_wanted(Res::Events);
-    let snap = build(
-        view.lists(),
-        whole_events,
-        view.notes(),
-        view.namespace(),
-    )?;
+    let snap = build(view.lists(), whole_events, view.notes(), view.namespace())?;
     Ok(with_logs(view.cluster(), snap).await)
 }
 
@@ -161,6 +159,15 @@ impl Problems {
                 namespace,
                 ..
             })) => {
+                // Namespaced credentials routinely cannot read cluster-scoped kinds, so
+                // the rules make no finding of it; the reader still learns what the
+                // findings were made without.
+                if let Some(skipped) = cluster_scoped_checks(&resource) {
+                    let text = format!("could not {verb} {resource} (forbidden): {skipped}");
+                    if !self.notes.contains(&text) {
+                        self.notes.push(text);
+                    }
+                }
                 self.forbidden.push(Forbidden {
                     verb,
                     resource,
@@ -177,6 +184,16 @@ impl Problems {
             }
             Some(Err(e)) => Err(AnalyzeError::Read(e)),
         }
+    }
+}
+
+/// The checks a forbidden cluster-scoped kind leaves out, for the note; `None` for the
+/// kinds whose forbidden list is a finding of its own.
+fn cluster_scoped_checks(resource: &str) -> Option<&'static str> {
+    match resource {
+        "nodes" => Some("node health and scheduling checks were skipped"),
+        "storageclasses" => Some("storage class checks were skipped"),
+        _ => None,
     }
 }
 
@@ -238,29 +255,57 @@ pub async fn analyze_text(
     ))
 }
 
-/// Scan a namespace (`None`: all namespaces) for problems. What the read could not do
-/// as asked is logged as a warning (the front end's stderr).
-pub async fn scan(cluster: &Cluster, namespace: Option<&str>) -> Result<Vec<Finding>, AnalyzeError> {
+/// Scan a namespace (`None`: all namespaces) for problems, with what the read could not
+/// do as asked (the front end shows the notes next to the findings).
+pub async fn scan_analysis(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+) -> Result<Analysis, AnalyzeError> {
     let snap = snapshot_owned(NamespaceView::new(cluster, namespace)?).await?;
-    warn_notes(&snap);
-    Ok(scan_snapshot(&snap))
+    Ok(Analysis {
+        findings: scan_snapshot(&snap),
+        notes: snap.notes,
+    })
 }
 
-/// Diagnose `target` in `namespace` (or the whole namespace when `target` is `None`).
+/// Diagnose `target` in `namespace` (or the whole namespace when `target` is `None`),
+/// with the notes of the read.
+pub async fn diagnose_analysis(
+    cluster: &Cluster,
+    namespace: &str,
+    target: Option<&str>,
+) -> Result<Analysis, AnalyzeError> {
+    let snap = snapshot_owned(NamespaceView::new(cluster, Some(namespace))?).await?;
+    Ok(Analysis {
+        findings: diagnose_snapshot(&snap, target)?,
+        notes: snap.notes,
+    })
+}
+
+/// [`scan_analysis`]'s findings; the notes are logged as warnings (stderr).
+pub async fn scan(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+) -> Result<Vec<Finding>, AnalyzeError> {
+    scan_analysis(cluster, namespace).await.map(warn_notes)
+}
+
+/// [`diagnose_analysis`]'s findings; the notes are logged as warnings (stderr).
 pub async fn diagnose(
     cluster: &Cluster,
     namespace: &str,
     target: Option<&str>,
 ) -> Result<Vec<Finding>, AnalyzeError> {
-    let snap = snapshot_owned(NamespaceView::new(cluster, Some(namespace))?).await?;
-    warn_notes(&snap);
-    Ok(diagnose_snapshot(&snap, target)?)
+    diagnose_analysis(cluster, namespace, target)
+        .await
+        .map(warn_notes)
 }
 
-fn warn_notes(snap: &Snapshot) {
-    for n in &snap.notes {
+fn warn_notes(a: Analysis) -> Vec<Finding> {
+    for n in &a.notes {
         tracing::warn!("{n}");
     }
+    a.findings
 }
 
 /// A log tail to read: (namespace, pod, container, previous instance?).
@@ -323,7 +368,8 @@ async fn fetch_logs(
             }
             Err(e) => {
                 let what = format!("the log of container {container} of pod {ns}/{pod}");
-                let note = ReadError::from_kube(e, "read", "pods/log", Some(&ns), &what).to_string();
+                let note =
+                    ReadError::from_kube(e, "read", "pods/log", Some(&ns), &what).to_string();
                 notes.push(note);
             }
         }

@@ -530,8 +530,7 @@ impl Cluster {
             .await
             .map(|l| l.items)
             .map_err(|e| {
-                let what =
-                    view::describe_resource(&K::plural(&()), &K::group(&()), true, Some(ns));
+                let what = view::describe_resource(&K::plural(&()), &K::group(&()), true, Some(ns));
                 ClusterError::from_kube(e, "list", &what)
             })
     }

@@ -796,7 +796,10 @@ mod tests {
         };
         let e = not_found_text(&kind, "web", "shop", Err(forbidden)).to_string();
         assert!(!e.contains("no deployments here"), "{e}");
-        assert!(e.contains("could not be listed") && e.contains("forbidden"), "{e}");
+        assert!(
+            e.contains("could not be listed") && e.contains("forbidden"),
+            "{e}"
+        );
     }
 
     #[test]

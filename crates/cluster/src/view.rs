@@ -51,6 +51,17 @@ const MAX_PAGES: usize = 200;
 /// and read by nobody.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// Kinds whose version kai compiles against is newer than the oldest Kubernetes kai
+/// supports (1.20; k8s-openapi offers nothing that old), with the older version of the
+/// same group such a server serves instead. Only versions whose objects read as the
+/// newer type (the newer one only added fields) belong here; a kind not here that a
+/// server does not serve is left out of the read, with a note saying so (a new kind's
+/// entry, e.g. policy/v1beta1 for PodDisruptionBudget, goes here with it).
+const OLDER: &[(Res, &str)] = &[
+    // batch/v1 CronJob is Kubernetes 1.21+.
+    (Res::CronJobs, "v1beta1"),
+];
+
 /// The kinds a view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Res {
@@ -582,14 +593,8 @@ impl<'c> NamespaceView<'c> {
 
     /// The lists read so far, moved out: for a view whose only reader is done with it.
     pub(crate) fn into_lists(self) -> (Lists, Vec<String>, HashSet<Res>) {
-        let notes = self
-            .notes
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner());
-        let wanted = self
-            .wanted
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner());
+        let notes = self.notes.into_inner().unwrap_or_else(|p| p.into_inner());
+        let wanted = self.wanted.into_inner().unwrap_or_else(|p| p.into_inner());
         (self.cells.into_lists(), notes, wanted)
     }
 
@@ -601,15 +606,16 @@ impl<'c> NamespaceView<'c> {
         K::cell(&self.cells)
             .get_or_init(|| async {
                 let listed = self.list_pages::<K, K>(None, None, |o| o).await;
-                match listed {
-                    Err(ReadError::NotServed { .. }) if K::RES == Res::CronJobs => {
-                        self.cronjobs_fallback::<K>().await
+                let older = OLDER.iter().find(|(r, _)| *r == K::RES);
+                match (listed, older) {
+                    (Err(ReadError::NotServed { .. }), Some((_, version))) => {
+                        self.older_version::<K>(version).await
                     }
-                    Err(e @ ReadError::NotServed { .. }) => {
+                    (Err(e @ ReadError::NotServed { .. }), None) => {
                         self.note(e.to_string());
                         Err(e)
                     }
-                    other => other,
+                    (other, _) => other,
                 }
             })
             .await
@@ -682,7 +688,10 @@ impl<'c> NamespaceView<'c> {
     /// One `K` by name: from the list, else a GET.
     pub(crate) async fn get<K: Listable>(&self, name: &str) -> Result<Option<K>, ReadError> {
         if let Some(all) = self.whole::<K>().await {
-            return Ok(all.iter().find(|o| o.meta().name.as_deref() == Some(name)).cloned());
+            return Ok(all
+                .iter()
+                .find(|o| o.meta().name.as_deref() == Some(name))
+                .cloned());
         }
         let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
         K::api(&self.cluster.client, ns)
@@ -701,7 +710,12 @@ impl<'c> NamespaceView<'c> {
         K::api(&self.cluster.client, ns)
             .list_metadata(&ListParams::default().limit(PAGE))
             .await
-            .map(|l| l.items.into_iter().filter_map(|o| o.metadata.name).collect())
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect()
+            })
             .map_err(|e| self.error_for::<K>(e, "list"))
     }
 
@@ -742,7 +756,11 @@ impl<'c> NamespaceView<'c> {
         secret: bool,
         name: &str,
     ) -> Result<Option<BTreeSet<String>>, ReadError> {
-        let res = if secret { Res::Secrets } else { Res::ConfigMaps };
+        let res = if secret {
+            Res::Secrets
+        } else {
+            Res::ConfigMaps
+        };
         if self.is_wanted(res) {
             let listed = if secret {
                 self.secrets().await
@@ -780,7 +798,10 @@ impl<'c> NamespaceView<'c> {
         macro_rules! from_list {
             ($ty:ty) => {
                 if let Some(all) = self.whole::<$ty>().await {
-                    return match all.iter().find(|x| x.metadata.name.as_deref() == Some(&o.name)) {
+                    return match all
+                        .iter()
+                        .find(|x| x.metadata.name.as_deref() == Some(&o.name))
+                    {
                         Some(x) => OwnerLookup::Found(Box::new(x.metadata.clone())),
                         None => OwnerLookup::Gone,
                     };
@@ -811,8 +832,7 @@ impl<'c> NamespaceView<'c> {
             return OwnerLookup::NotLooked;
         }
         let ns = self.ns.as_deref().unwrap_or_default();
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.cluster.client.clone(), ns, &ar);
+        let api: Api<DynamicObject> = Api::namespaced_with(self.cluster.client.clone(), ns, &ar);
         match api.get_opt(&o.name).await {
             Ok(Some(obj)) => OwnerLookup::Found(Box::new(obj.metadata)),
             Ok(None) => OwnerLookup::Gone,
@@ -878,10 +898,7 @@ impl<'c> NamespaceView<'c> {
                     return Err(ReadError::NotServed {
                         api: format!("{} {}", K::api_version(&()), K::kind(&())),
                         server: self.cluster.server_version().await,
-                        instead: format!(
-                            "kai leaves {} out of what it reads",
-                            K::plural(&())
-                        ),
+                        instead: format!("kai leaves {} out of what it reads", K::plural(&())),
                     });
                 }
                 Err(e) => return Err(self.error_for::<K>(e, "list")),
@@ -890,21 +907,31 @@ impl<'c> NamespaceView<'c> {
         Ok(out)
     }
 
-    /// CronJobs from a server without batch/v1 (before Kubernetes 1.21): batch/v1beta1,
-    /// whose objects read as batch/v1 ones (v1 only added fields).
-    async fn cronjobs_fallback<K: Listable>(&self) -> Listed<K> {
+    /// `K` from a server that does not serve it at the version kai compiles against, at
+    /// the older `version` of its group that the server does serve (see [`OLDER`]). The
+    /// objects are read as `K`: the older versions in [`OLDER`] only lack fields.
+    async fn older_version<K: Listable>(&self, version: &str) -> Listed<K> {
         let server = self.cluster.server_version().await;
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("batch", "v1beta1", "CronJob"));
-        let ns = self.ns.as_deref();
+        let (group, kind) = (K::group(&()).to_string(), K::kind(&()).to_string());
+        let (plural, current) = (K::plural(&()).to_string(), K::api_version(&()).to_string());
+        let older = format!("{group}/{version}");
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, version, &kind));
+        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
         let api: Api<DynamicObject> = match ns {
             Some(ns) => Api::namespaced_with(self.cluster.client.clone(), ns, &ar),
             None => Api::all_with(self.cluster.client.clone(), &ar),
         };
-        let what = describe_resource("cronjobs", "batch", true, ns);
-        let not_served = |instead: &str| ReadError::NotServed {
-            api: "batch/v1 CronJob".into(),
+        let what = describe_resource(&plural, &group, K::NAMESPACED, ns);
+        let not_served = |instead: String| ReadError::NotServed {
+            api: format!("{current} {kind}"),
             server: server.clone(),
-            instead: instead.into(),
+            instead,
+        };
+        let unreadable = |why: String| ReadError::Failed {
+            verb: "read".into(),
+            what: format!("{what} ({older})"),
+            message: why,
+            status: Some(200),
         };
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -916,42 +943,29 @@ impl<'c> NamespaceView<'c> {
             let page = match api.list(&lp).await {
                 Ok(page) => page,
                 Err(kube::Error::Api(s)) if s.code == 404 => {
-                    let e = not_served("nor batch/v1beta1; kai leaves CronJobs out of what it reads");
+                    let e = not_served(format!(
+                        "nor {older}; kai leaves {plural} out of what it reads"
+                    ));
                     self.note(e.to_string());
                     return Err(e);
                 }
-                Err(e) => return Err(ReadError::from_kube(e, "list", "cronjobs", ns, &what)),
+                Err(e) => return Err(ReadError::from_kube(e, "list", &plural, ns, &what)),
             };
             for obj in page.items {
-                let mut v = match serde_json::to_value(&obj) {
-                    Ok(v) => v,
-                    Err(e) => return Err(self.unreadable_cronjob(&what, &e.to_string())),
-                };
-                v["apiVersion"] = "batch/v1".into();
-                v["kind"] = "CronJob".into();
-                match serde_json::from_value::<K>(v) {
-                    Ok(k) => out.push(trim(k)),
-                    Err(e) => return Err(self.unreadable_cronjob(&what, &e.to_string())),
-                }
+                let mut v = serde_json::to_value(&obj).map_err(|e| unreadable(e.to_string()))?;
+                v["apiVersion"] = current.clone().into();
+                v["kind"] = kind.clone().into();
+                out.push(trim(
+                    serde_json::from_value::<K>(v).map_err(|e| unreadable(e.to_string()))?,
+                ));
             }
             match page.metadata.continue_ {
                 Some(t) if !t.is_empty() => token = Some(t),
                 _ => break,
             }
         }
-        self.note(
-            not_served("kai read its batch/v1beta1 CronJobs instead").to_string(),
-        );
+        self.note(not_served(format!("kai read its {older} {plural} instead")).to_string());
         Ok(out)
-    }
-
-    fn unreadable_cronjob(&self, what: &str, why: &str) -> ReadError {
-        ReadError::Failed {
-            verb: "read".into(),
-            what: format!("{what} (batch/v1beta1)"),
-            message: why.to_string(),
-            status: Some(200),
-        }
     }
 }
 
@@ -974,8 +988,14 @@ mod tests {
             message: "secrets is forbidden: User \"x\" cannot list".into(),
         };
         let text = f.to_string();
-        assert!(text.starts_with("forbidden: secrets is forbidden"), "{text}");
-        assert!(text.contains("ask for `list` on `secrets in namespace \"shop\"`"), "{text}");
+        assert!(
+            text.starts_with("forbidden: secrets is forbidden"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ask for `list` on `secrets in namespace \"shop\"`"),
+            "{text}"
+        );
         assert!(f.is_auth() && f.is_forbidden());
         assert_eq!(f.short(), "forbidden");
 
@@ -994,8 +1014,13 @@ mod tests {
             message: "connection refused".into(),
             status: None,
         };
-        assert!(u.to_string().contains("cannot reach the Kubernetes API server"));
-        assert!(matches!(ClusterError::from(u), ClusterError::Unreachable { .. }));
+        assert!(u
+            .to_string()
+            .contains("cannot reach the Kubernetes API server"));
+        assert!(matches!(
+            ClusterError::from(u),
+            ClusterError::Unreachable { .. }
+        ));
     }
 
     #[test]

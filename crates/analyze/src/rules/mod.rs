@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use super::finding::{rank, Finding};
 use super::snapshot::Snapshot;
 
-pub(crate) use config::referenced as referenced_config;
 pub use crate::quantity::{format_bytes, parse_quantity};
+pub(crate) use config::referenced as referenced_config;
 
 /// Every rule, in no particular order (ranking happens afterwards).
 const RULES: &[fn(&Snapshot) -> Vec<Finding>] = &[
