@@ -437,7 +437,16 @@ impl Cluster {
                     continue;
                 }
             }
-            for (ar, caps) in g.recommended_resources() {
+            // The group's preferred version, then the kinds only an older version has:
+            // a 1.20 server prefers batch/v1, which has Jobs, and serves CronJobs at
+            // batch/v1beta1 only.
+            let mut resources = g.recommended_resources();
+            for (ar, caps) in g.resources_by_stability() {
+                if !resources.iter().any(|(r, _)| r.kind == ar.kind) {
+                    resources.push((ar, caps));
+                }
+            }
+            for (ar, caps) in resources {
                 all_kinds.push(ar.kind.clone());
                 let singular = ar.kind.to_ascii_lowercase();
                 if singular == wanted
