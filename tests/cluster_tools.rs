@@ -608,7 +608,7 @@ async fn pregather_lists_each_resource_once() {
     );
     // The whole turn: one list per kind the analyzers read (16, CronJobs once more at
     // batch/v1beta1 on this 1.20 server, after asking its version), the worst pod and
-    // two log tails. Each reader listing on its own made well over twice as many.
+    // two log tails; no reader lists a kind again.
     assert!(rec.len() <= 25, "{} requests:\n{summary:#?}", rec.len());
 }
 
@@ -632,8 +632,7 @@ async fn pregather_reports_a_forbidden_namespace() {
         .find(|g| g.tool == "analyze")
         .unwrap_or_else(|| panic!("no analysis gathered:\n{all}"));
     assert!(
-        analyze.output.contains("cannot list deployments")
-            && analyze.output.contains("forbidden"),
+        analyze.output.contains("cannot list deployments") && analyze.output.contains("forbidden"),
         "{all}"
     );
     assert!(!analyze.output.contains("(0 found"), "{all}");
@@ -666,7 +665,11 @@ async fn forbidden_lists_are_reported_where_the_user_may_read_the_rest() {
     let mut tries = 0;
     loop {
         match pods
-            .patch(&name, &PatchParams::apply("kai-test").force(), &Patch::Apply(&pod))
+            .patch(
+                &name,
+                &PatchParams::apply("kai-test").force(),
+                &Patch::Apply(&pod),
+            )
             .await
         {
             Ok(_) => break,
@@ -690,7 +693,9 @@ async fn forbidden_lists_are_reported_where_the_user_may_read_the_rest() {
     let a = call(&ctx, "analyze", json!({})).await;
     assert!(a.contains("cannot list secrets"), "{a}");
     assert!(
-        a.contains("could not list nodes (forbidden): node health and scheduling checks were skipped"),
+        a.contains(
+            "could not list nodes (forbidden): node health and scheduling checks were skipped"
+        ),
         "{a}"
     );
     let _ = pods.delete(&name, &Default::default()).await;
@@ -759,7 +764,9 @@ async fn a_1_20_server_without_batch_v1_cronjobs_is_read_and_noted() {
 
     // The library's analysis carries the note; `kai scan` prints it on stderr.
     let cluster = Cluster::from_config(c.admin_config().await.unwrap(), &ns, "test").unwrap();
-    let analysis = kai::analyze::scan_analysis(&cluster, Some(&ns)).await.unwrap();
+    let analysis = kai::analyze::scan_analysis(&cluster, Some(&ns))
+        .await
+        .unwrap();
     assert_eq!(analysis.notes, vec![NOTE.to_string()]);
     let data = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kai"))
@@ -767,7 +774,13 @@ async fn a_1_20_server_without_batch_v1_cronjobs_is_read_and_noted() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", data.path())
         .env("KAI_DATA_DIR", data.path())
-        .args(["--kubeconfig", c.kubeconfig_path().to_str().unwrap(), "-n", &ns, "scan"])
+        .args([
+            "--kubeconfig",
+            c.kubeconfig_path().to_str().unwrap(),
+            "-n",
+            &ns,
+            "scan",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
