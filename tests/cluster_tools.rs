@@ -762,8 +762,24 @@ async fn a_1_20_server_without_batch_v1_cronjobs_is_read_and_noted() {
     assert!(d.error.is_none() && d.output.contains("nightly"), "{all}");
     assert!(all.contains(NOTE), "{all}");
 
-    // The library's analysis carries the note; `kai scan` prints it on stderr.
+    // A kind with no older version to fall back to (policy/v1 PodDisruptionBudget would
+    // be one) is left out of the read with a note, and the rest is analyzed as usual.
     let cluster = Cluster::from_config(c.admin_config().await.unwrap(), &ns, "test").unwrap();
+    let view = kai::cluster::NamespaceView::new(&cluster, Some(&ns))
+        .unwrap()
+        .without_older_versions();
+    let a = kai::cluster::fetch::analyze_text(&view, None, 8000)
+        .await
+        .unwrap();
+    assert!(
+        a.contains(
+            "Note: this cluster (v1.20) does not serve batch/v1 CronJob; kai leaves cronjobs out of what it reads"
+        ),
+        "{a}"
+    );
+    assert!(a.contains("Analyzer findings for namespace"), "{a}");
+
+    // The library's analysis carries the note; `kai scan` prints it on stderr.
     let analysis = kai::analyze::scan_analysis(&cluster, Some(&ns))
         .await
         .unwrap();
