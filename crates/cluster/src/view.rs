@@ -15,6 +15,12 @@
 //! each reader says what it could not read. A kind this server does not serve at the
 //! version kai compiles against (batch/v1 CronJob before Kubernetes 1.21) is read at the
 //! older version it does serve, with a note saying so.
+//!
+//! Adding a kind to what the analyzers read (all additive): a field in kai-analyze's
+//! `Snapshot`, a [`Res`] variant (and in [`Res::ANALYZERS`]), a line in the `listable!`
+//! table and in `NamespaceView::load_one`, the field in `fetch::build`, and, when 1.20
+//! serves the kind only at an older version of its group, a row in `OLDER`. A server
+//! that does not serve the kind at all then gets a note, not an error.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Debug;
