@@ -511,4 +511,74 @@ mod tests {
         ));
         assert_eq!(pods_of(&logs_wanted(&s)), ["crash-0", "calm-0"]);
     }
+
+    fn forbidden(resource: &str, ns: Option<&str>) -> ReadError {
+        ReadError::Forbidden {
+            verb: "list".into(),
+            resource: resource.into(),
+            namespace: ns.map(str::to_string),
+            what: resource.into(),
+            message: format!("{resource} is forbidden"),
+        }
+    }
+
+    /// What a read could not do reaches the snapshot as what it is: a forbidden list is
+    /// recorded (the rules make it a finding; for cluster-scoped kinds a note says which
+    /// checks it left out), a kind the server does not serve is a note, and any other
+    /// failure fails the read. None of them is an empty list that looks like "nothing
+    /// there".
+    #[test]
+    fn failed_lists_are_recorded_noted_or_fail_the_read() {
+        let not_served = ReadError::NotServed {
+            api: "policy/v1 PodDisruptionBudget".into(),
+            server: "v1.20".into(),
+            instead: "kai leaves poddisruptionbudgets out of what it reads".into(),
+        };
+        let lists = Lists {
+            pods: Some(Ok(vec![crashing("web-1", "web", 10)])),
+            secrets: Some(Err(forbidden("secrets", Some(NS)))),
+            nodes: Some(Err(forbidden("nodes", None))),
+            cronjobs: Some(Err(not_served.clone())),
+            ..Default::default()
+        };
+        let snap = build(lists, true, Vec::new(), Some(NS)).unwrap();
+        assert_eq!(snap.pods.len(), 1);
+        assert!(snap.is_forbidden("secrets") && snap.is_forbidden("nodes"));
+        // In the order of the snapshot's fields (cronjobs before nodes).
+        assert_eq!(
+            snap.notes,
+            [
+                not_served.to_string(),
+                "could not list nodes (forbidden): node health and scheduling checks were skipped"
+                    .to_string(),
+            ]
+        );
+        assert!(snap.notes[0]
+            .starts_with("this cluster (v1.20) does not serve policy/v1 PodDisruptionBudget"));
+        let findings = diagnose_snapshot(&snap, None).unwrap();
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.summary.contains("cannot list secrets")),
+            "{findings:?}"
+        );
+
+        let unreachable = ReadError::Failed {
+            verb: "list".into(),
+            what: "services".into(),
+            message: "connection refused".into(),
+            status: None,
+        };
+        let lists = Lists {
+            services: Some(Err(unreachable)),
+            ..Default::default()
+        };
+        let e = build(lists, true, Vec::new(), Some(NS)).unwrap_err();
+        assert!(matches!(e, AnalyzeError::Read(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cannot reach the Kubernetes API server"),
+            "{e}"
+        );
+    }
 }
