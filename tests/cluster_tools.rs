@@ -755,6 +755,12 @@ async fn a_1_20_server_without_batch_v1_cronjobs_is_read_and_noted() {
     let ctx = ctx_for(&ns, false).await;
     let a = call(&ctx, "analyze", json!({})).await;
     assert!(a.contains(&format!("Note: {NOTE}")), "{a}");
+    // The kind resolves through discovery at the version the server has (its group's
+    // preferred version, batch/v1, has no CronJobs on 1.20).
+    let l = call(&ctx, "list_resources", json!({"kind": "cronjobs"})).await;
+    assert!(l.contains("nightly"), "{l}");
+    let d = call(&ctx, "describe", json!({"kind": "cj", "name": "nightly"})).await;
+    assert!(d.contains("0 3 * * *"), "{d}");
 
     // Pre-gathering finds the CronJob the question names (it is in the turn's read).
     let got = pregather(&ctx, "why is nightly failing?", None).await;
