@@ -139,12 +139,12 @@ where
         ParseFailure { error, hint }
     })?;
     // `-o sarif` and `-o yaml` are formats of one command each.
-    let allowed = match (&cli.command, cli.global.output) {
-        (_, Output::Text | Output::Json) => true,
-        (Some(Command::Lint(_)), Output::Sarif) => true,
-        (Some(Command::Generate(_)), Output::Yaml) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (&cli.command, cli.global.output),
+        (_, Output::Text | Output::Json)
+            | (Some(Command::Lint(_)), Output::Sarif)
+            | (Some(Command::Generate(_)), Output::Yaml)
+    );
     if !allowed {
         let which = match cli.global.output {
             Output::Sarif => "-o sarif is for `kai lint` only",

@@ -471,7 +471,7 @@ fn containers(cx: &mut Ctx, t: &Template) {
             .and_then(|s| s.get("runAsUser"))
             .or_else(|| pod_sc.and_then(|s| s.get("runAsUser")))
             .and_then(Value::as_i64);
-        if flag("runAsNonRoot") != Some(true) && !run_as_user.is_some_and(|u| u > 0) {
+        if flag("runAsNonRoot") != Some(true) && run_as_user.is_none_or(|u| u <= 0) {
             cx.emit(doc, "run-as-root", &at.key("securityContext"), format!("container `{name}` may run as root: set runAsNonRoot: true (pod or container securityContext)"));
         }
         if sc
@@ -606,7 +606,8 @@ fn probe_ports(cx: &mut Ctx, doc: &Doc, at: &Path, name: &str, c: &Value) {
             let p = at.key(probe).key(handler).key("port");
             match port {
                 Value::String(s) if s.parse::<i64>().is_err() => {
-                    if !ports.iter().any(|(n, _)| n.as_deref() == Some(s.as_str())) {
+                    let known = ports.iter().any(|(n, _)| n.as_deref() == Some(s.as_str()));
+                    if !known {
                         cx.emit(doc, "probe-port-not-exposed", &p, format!("the {probe} of `{name}` uses port name `{s}`, which the container does not declare"));
                     }
                 }
@@ -762,11 +763,11 @@ fn workload(cx: &mut Ctx, doc: &Doc) {
     }
 }
 
+/// (namespace, pod labels, declared container ports) of a pod template.
+type Candidate = (String, BTreeMap<String, String>, Vec<(Option<String>, i64)>);
+
 /// Pod templates visible to a bundle rule: the bundle's, then the cluster's.
-fn candidates<'a>(
-    templates: &'a [Template<'a>],
-    opts: &'a Options,
-) -> Vec<(String, BTreeMap<String, String>, Vec<(Option<String>, i64)>)> {
+fn candidates<'a>(templates: &'a [Template<'a>], opts: &'a Options) -> Vec<Candidate> {
     let mut out: Vec<_> = templates
         .iter()
         .filter(|t| t.long_running)
@@ -826,10 +827,10 @@ fn service(cx: &mut Ctx, doc: &Doc, templates: &[Template]) {
         let target = p.get("targetPort").or_else(|| p.get("port"));
         match target {
             Some(Value::String(name)) if name.parse::<i64>().is_err() => {
-                if !ports
+                let known = ports
                     .iter()
-                    .any(|(n, _)| n.as_deref() == Some(name.as_str()))
-                {
+                    .any(|(n, _)| n.as_deref() == Some(name.as_str()));
+                if !known {
                     cx.emit(
                         doc,
                         "service-target-port",
