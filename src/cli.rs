@@ -20,6 +20,8 @@ Examples:
   kai scan -A                                   every problem in the cluster, ranked
   kai demo                                      local test cluster + a broken workload + a diagnosis
   kai history / kai undo                        changes kai applied, and undoing the last one
+  kai lint k8s/ -o sarif                        check manifests for CI (exit 3 on errors)
+  kai generate \"nginx, 3 replicas, port 80\" --out nginx.yaml   checked and dry-run, nothing applied
 
 Model providers (OpenAI-compatible chat completions with tool calls):
   OpenAI        OPENAI_API_KEY=sk-... kai \"...\"                       (default model gpt-4o-mini)
