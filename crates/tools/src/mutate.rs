@@ -126,7 +126,7 @@ pub fn parse_manifest(yaml: &str) -> Result<Vec<Value>, ChangeError> {
     Ok(docs)
 }
 
-async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolError> {
+pub(crate) async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolError> {
     let api_version = doc
         .pointer("/apiVersion")
         .and_then(Value::as_str)
@@ -443,7 +443,7 @@ async fn template_for_revision(
     let rss = cluster
         .list_namespaced::<ReplicaSet>(ns, None)
         .await
-        .map_err(|e| cluster_error(ClusterError::from_kube(e, "list", "replicasets.apps")))?;
+        .map_err(cluster_error)?;
     let mut owned: Vec<(i64, ReplicaSet)> = rss
         .into_iter()
         .filter(|rs| {

@@ -12,7 +12,6 @@ mod netpol;
 mod network;
 mod nodes;
 mod pods;
-mod quantity;
 mod rbac;
 mod scheduling;
 mod storage;
@@ -28,9 +27,9 @@ use serde_json::{json, Value};
 use super::finding::{rank, Finding};
 use super::snapshot::Snapshot;
 
+pub use crate::quantity::{format_bytes, parse_quantity};
 pub(crate) use config::referenced as referenced_config;
 pub(crate) use netpol::label_selector_matches;
-pub use quantity::{format_bytes, parse_quantity};
 
 /// Every rule, in no particular order (ranking happens afterwards).
 const RULES: &[fn(&Snapshot) -> Vec<Finding>] = &[
