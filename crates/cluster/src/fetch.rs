@@ -206,17 +206,21 @@ fn cluster_scoped_checks(resource: &str) -> Option<&'static str> {
 }
 
 async fn with_logs(cluster: &Cluster, mut snap: Snapshot) -> Snapshot {
-    let ((logs, forbidden, notes), current, extras) = tokio::join!(
+    let ((logs, forbidden, notes), current, extras, tls_certs) = tokio::join!(
         fetch_logs(cluster, &snap),
         fetch_current_logs(&cluster.client, &snap),
         read_extras(&cluster.client, snap.namespace.as_deref()),
+        read_tls_certs(&cluster.client, &snap),
     );
     snap.previous_logs = logs;
     snap.current_logs = current;
     snap.forbidden.extend(forbidden);
     snap.notes.extend(notes);
     match extras {
-        Ok(x) => x.apply(&mut snap),
+        Ok(x) => {
+            x.apply(&mut snap);
+            snap.tls_certs = tls_certs;
+        }
         Err(e) => snap.notes.push(format!(
             "could not read RBAC, policy, autoscaling and certificate objects ({e}); their checks were skipped"
         )),
@@ -604,9 +608,12 @@ where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     <K as Resource>::DynamicType: Default,
 {
-    let (items, forbidden) = list_extra(api::<K>(client, ns), resource, ns, None, |o| o).await?;
-    if !items.is_empty() || forbidden.is_some() {
-        return Ok((items, forbidden));
+    // Is the current version served? (An empty list of it is an answer; only a 404
+    // sends the read to the older version.)
+    let probe: Api<K> = api::<K>(client, ns);
+    match probe.list(&ListParams::default().limit(1)).await {
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        _ => return list_extra(api::<K>(client, ns), resource, ns, None, |o| o).await,
     }
     let (group, version, kind) = old;
     let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
@@ -631,6 +638,32 @@ where
     Ok((items, forbidden))
 }
 
+/// TLS Secrets to parse, at most this many: found among the listed Secrets by their
+/// `tls.crt` key and read one by one (GET), so Secrets are listed once per read.
+const MAX_TLS_SECRETS: usize = 20;
+
+async fn read_tls_certs(client: &Client, snap: &Snapshot) -> Vec<TlsCert> {
+    let wanted: Vec<(String, String)> = snap
+        .secrets
+        .iter()
+        .filter(|s| s.keys.contains("tls.crt"))
+        .take(MAX_TLS_SECRETS)
+        .map(|s| (s.namespace.clone(), s.name.clone()))
+        .collect();
+    stream::iter(wanted)
+        .map(|(ns, name)| async move {
+            let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+            match api.get_opt(&name).await {
+                Ok(Some(s)) => tls_cert_of(&s),
+                _ => None,
+            }
+        })
+        .buffer_unordered(LOG_CONCURRENCY)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
 async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, kube::Error> {
     let (
         service_accounts,
@@ -644,7 +677,6 @@ async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, kube::
         resource_quotas,
         limit_ranges,
         ingress_classes,
-        tls_certs,
     ) = tokio::join!(
         list_extra(
             api::<ServiceAccount>(client, ns),
@@ -715,14 +747,6 @@ async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, kube::
             None,
             |o| o
         ),
-        // Only TLS Secrets, reduced to their certificate's validity as each page arrives.
-        list_extra(
-            api::<Secret>(client, ns),
-            "secrets",
-            ns,
-            Some("type=kubernetes.io/tls"),
-            |s| tls_cert_of(&s)
-        ),
     );
     let mut forbidden = Vec::new();
     macro_rules! take {
@@ -744,8 +768,7 @@ async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, kube::
         resource_quotas: take!(resource_quotas),
         limit_ranges: take!(limit_ranges),
         ingress_classes: take!(ingress_classes),
-        // Secrets are listed (and recorded when forbidden) with the core kinds.
-        tls_certs: tls_certs.map(|(v, _)| v.into_iter().flatten().collect())?,
+        tls_certs: Vec::new(),
         forbidden,
     })
 }
