@@ -151,9 +151,26 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => {
             let mut prompt = cli.prompt.join(" ");
+            if let Some(resume) = cli.resume() {
+                if !cli.prompt.is_empty() {
+                    return Err(Exit::new(
+                        exit::USAGE,
+                        "--resume opens the interactive session; ask the question inside it",
+                    )
+                    .into());
+                }
+                if !std::io::stdin().is_terminal() {
+                    return Err(Exit::new(
+                        exit::USAGE,
+                        "--resume needs a terminal: the session is interactive",
+                    )
+                    .into());
+                }
+                return crate::repl::run(&settings, &cli.global, Some(resume)).await;
+            }
             if cli.prompt.is_empty() {
                 if std::io::stdin().is_terminal() {
-                    return crate::repl::run(&settings, &cli.global).await;
+                    return crate::repl::run(&settings, &cli.global, None).await;
                 }
                 // `echo "why is backend down?" | kai`: the question comes on stdin.
                 let mut text = String::new();

@@ -84,6 +84,7 @@ pub fn session(
     );
     let mut cfg = AgentConfig::new(settings.llm.model.clone());
     cfg.max_steps = settings.max_steps;
+    cfg.context_budget_tokens = settings.context_budget_for(&settings.llm.model);
     cfg.namespace = settings.namespace.clone();
     cfg.pregather = !global.no_pregather;
     cfg.gatherer = env

@@ -54,6 +54,16 @@ const SUMMARY_TOOLS: usize = 6;
 /// A call's description in a note or summary is cut to this many characters.
 const CALL_SUMMARY_CHARS: usize = 100;
 
+/// The request budget for a model whose context window (prompt and answer together) is
+/// `window` tokens: the window less room for the answer (a quarter of it, at most 16k
+/// tokens, at least 512), so a request that fits the budget leaves the model space to
+/// reply.
+pub fn budget_for_window(window: u64) -> usize {
+    let window = usize::try_from(window).unwrap_or(usize::MAX);
+    let reserve = (window / 4).clamp(512, 16_384);
+    window.saturating_sub(reserve).max(1_024)
+}
+
 /// How full the context is, for `/usage`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextReport {
@@ -443,4 +453,197 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn same(m: &ChatMessage) -> ChatMessage {
+        m.clone()
+    }
+
+    fn call(id: &str, name: &str, args: &str) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: args.into(),
+        }
+    }
+
+    fn sent(messages: &[ChatMessage]) -> usize {
+        messages.iter().map(wire_bytes).sum::<usize>() + REQUEST_OVERHEAD_BYTES
+    }
+
+    /// One turn: a question, a tool call with a large output, an answer.
+    fn turn(i: usize, output_bytes: usize) -> Vec<ChatMessage> {
+        let id = format!("c{i}");
+        vec![
+            ChatMessage::user(format!("question {i}: why is backend-{i} failing?")),
+            ChatMessage::assistant_tool_calls(
+                None,
+                vec![call(
+                    &id,
+                    "get_logs",
+                    &format!(r#"{{"name":"backend-{i}"}}"#),
+                )],
+            ),
+            ChatMessage::tool_result(
+                &id,
+                format!("log line of turn {i}\n").repeat(output_bytes / 20),
+            ),
+            ChatMessage::assistant(format!(
+                "answer {i}: the database password is wrong.\nsecond line\nthird line\nfourth line"
+            )),
+        ]
+    }
+
+    #[test]
+    fn old_tool_output_is_elided_first_with_a_note_naming_the_call() {
+        let mut history: Vec<ChatMessage> = Vec::new();
+        history.extend(turn(1, 8_000));
+        history.extend(turn(2, 8_000));
+        history.push(ChatMessage::user("question 3"));
+        let system = ChatMessage::system("sys");
+        let full = sent(&history) + wire_bytes(&system);
+        // Room for everything but about one tool output.
+        let budget = full - 4_000;
+        let fitted = fit(&mut history, system, &[], budget, same).unwrap();
+        assert!(fitted.bytes <= budget);
+        // Turn 1's output (the oldest) went; turn 2's is whole; no turn was summarised.
+        let note = history[2].content.as_deref().unwrap();
+        assert!(note.starts_with(ELIDED_PREFIX), "{note}");
+        assert!(
+            note.contains("get_logs backend-1") || note.contains("get_logs"),
+            "{note}"
+        );
+        assert!(
+            note.contains("tokens); call the tool again if needed]"),
+            "{note}"
+        );
+        assert!(history[6]
+            .content
+            .as_deref()
+            .unwrap()
+            .starts_with("log line of turn 2"));
+        assert_eq!(
+            history[3].content.as_deref().unwrap().lines().count(),
+            4,
+            "answers kept whole"
+        );
+        let report = ContextReport::of_history(&history);
+        assert_eq!((report.elided_outputs, report.summarised_turns), (1, 0));
+        assert!(!report.dropped_turns);
+    }
+
+    #[test]
+    fn then_earlier_turns_are_summarised_and_the_current_turn_is_never_dropped() {
+        let mut history: Vec<ChatMessage> = Vec::new();
+        for i in 1..=6 {
+            history.extend(turn(i, 2_000));
+        }
+        // The current turn: its question and its latest step's (large) results.
+        history.push(ChatMessage::user("the latest question"));
+        history.push(ChatMessage::assistant_tool_calls(
+            None,
+            vec![call("now", "describe", r#"{"kind":"Pod","name":"web"}"#)],
+        ));
+        history.push(ChatMessage::tool_result(
+            "now",
+            "current evidence ".repeat(200),
+        ));
+        let system = ChatMessage::system("the system prompt");
+        let budget = 6_000;
+        let fitted = fit(&mut history, system, &[], budget, same).unwrap();
+        assert!(fitted.bytes <= budget, "{}", fitted.bytes);
+        assert_eq!(
+            fitted.messages[0].content.as_deref(),
+            Some("the system prompt")
+        );
+        let n = fitted.messages.len();
+        assert_eq!(
+            fitted.messages[n - 3].content.as_deref(),
+            Some("the latest question")
+        );
+        assert_eq!(
+            fitted.messages[n - 1].content.as_deref(),
+            Some("current evidence ".repeat(200).as_str()),
+            "the current step's result is whole"
+        );
+        let report = ContextReport::of_history(&history);
+        assert!(report.summarised_turns > 0, "{report:?}");
+        let summary = history
+            .iter()
+            .find(|m| {
+                m.content
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with(SUMMARY_MARK))
+            })
+            .unwrap();
+        let text = summary.content.as_deref().unwrap();
+        assert!(
+            text.contains("answer") && text.contains("(tools used: get_logs"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("fourth line"),
+            "only the first lines: {text}"
+        );
+        // The result is still a valid conversation: every tool result follows its call.
+        assert_eq!(crate::agent::state::restorable(history.clone()), history);
+    }
+
+    #[test]
+    fn a_two_hundred_turn_session_stays_within_the_window() {
+        let window = 16_000u64;
+        let budget_tokens = budget_for_window(window);
+        let budget = budget_tokens * 4;
+        let system = ChatMessage::system("s".repeat(2_000));
+        let tools = vec![ToolSpec {
+            name: "get_logs".into(),
+            description: "logs".into(),
+            parameters: serde_json::json!({"type": "object"}),
+        }];
+        let mut history: Vec<ChatMessage> = Vec::new();
+        for i in 0..200 {
+            let t = turn(i, 3_000 + (i % 7) * 500);
+            // The question, then a request; the tool result, then a request; the answer.
+            history.push(t[0].clone());
+            history.push(t[1].clone());
+            history.push(t[2].clone());
+            let fitted = fit(&mut history, system.clone(), &tools, budget, same)
+                .unwrap_or_else(|b| panic!("turn {i}: {b} bytes over {budget}"));
+            assert!(fitted.bytes <= budget, "turn {i}");
+            let json = serde_json::to_string(&fitted.messages).unwrap()
+                + &serde_json::to_string(&tools).unwrap();
+            assert!(
+                kai_text::budget::estimate_tokens(&json) <= budget_tokens,
+                "turn {i}: the request as sent is over the budget"
+            );
+            assert!(fitted.bytes / 4 < window as usize);
+            assert!(
+                json.contains(&format!("question {i}: why is backend-{i}")),
+                "turn {i}"
+            );
+            assert!(json.contains(&format!("log line of turn {i}")), "turn {i}");
+            history.push(t[3].clone());
+        }
+        let report = ContextReport::of_history(&history);
+        assert!(report.dropped_turns, "{report:?}");
+        // 200 whole turns would be 800 messages; most are summaries (2) or gone.
+        assert!(
+            history.len() < 400,
+            "the history is bounded: {}",
+            history.len()
+        );
+        assert_eq!(crate::agent::state::restorable(history.clone()), history);
+    }
+
+    #[test]
+    fn the_budget_leaves_room_for_the_answer() {
+        assert_eq!(budget_for_window(128_000), 128_000 - 16_384);
+        assert_eq!(budget_for_window(8_192), 8_192 - 2_048);
+        assert_eq!(budget_for_window(100), 1_024, "never absurdly small");
+    }
 }

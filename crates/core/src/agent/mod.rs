@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::tools::{Approver, CallCtx, Registry, ToolError};
-pub use context::ContextReport;
+pub use context::{budget_for_window, ContextReport};
 pub use gather::{Gathered, Gatherer};
 use guard::RepeatGuard;
 use kai_llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
@@ -61,7 +61,8 @@ pub struct AgentConfig {
     /// Refuse the Nth identical tool call in a row.
     pub repeat_limit: u32,
     /// Keep every request (messages and tool declarations) under this many estimated
-    /// tokens: old tool results are elided first, then the largest are truncated.
+    /// tokens (see [`context::fit`] for what gives way first). Front ends set it from
+    /// the model's context window with [`budget_for_window`].
     pub context_budget_tokens: usize,
     pub temperature: Option<f32>,
     /// Tool calls run per model response; see [`MAX_TOOL_CALLS_PER_RESPONSE`].
