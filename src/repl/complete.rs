@@ -201,10 +201,20 @@ impl NameCache {
     }
 
     /// The names for completion; lists them first when they are stale. Called from the
-    /// line editor, which runs on a runtime thread inside `block_in_place`.
-    fn names_blocking(&self) -> Names {
-        let handle = tokio::runtime::Handle::current();
-        handle.block_on(self.refresh()).unwrap_or_default()
+    /// line editor, on a thread that must not enter the runtime itself (it may be the
+    /// runtime's own `block_on` thread): the listing runs on the runtime's workers and
+    /// this waits for it, never longer than the listing's own timeout.
+    fn names_blocking(self: &Arc<Self>) -> Names {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return Names::default();
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let me = self.clone();
+        handle.spawn(async move {
+            let _ = tx.send(me.refresh().await.unwrap_or_default());
+        });
+        rx.recv_timeout(FETCH_TIMEOUT + Duration::from_secs(1))
+            .unwrap_or_default()
     }
 }
 

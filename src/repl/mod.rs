@@ -399,11 +399,10 @@ impl Session<'_> {
             .context_window_for(&self.cfg.model)
             .map_or_else(|| "unknown".to_string(), group);
         let budget = ctx.budget_tokens.max(1);
+        // The provider's own count when it reported one; else kai's estimate.
         let last = ctx
             .last_prompt_tokens
-            .map_or(ctx.last_request_tokens as u64, |p| {
-                p.max(ctx.last_request_tokens as u64)
-            });
+            .unwrap_or(ctx.last_request_tokens as u64);
         let mut s = format!(
             "{}\ncontext: last request {} of {} tokens ({}%; model {} window {window})",
             crate::ui::usage_line(&self.total, self.prices),
