@@ -186,7 +186,7 @@ pub fn continued(line: &str) -> Option<&str> {
     if body.ends_with('\\') {
         return None;
     }
-    Some(body)
+    Some(body.trim_end())
 }
 
 #[cfg(test)]
@@ -320,8 +320,8 @@ mod tests {
 
     #[test]
     fn a_trailing_backslash_continues_the_line() {
-        assert_eq!(continued("why is \\"), Some("why is "));
-        assert_eq!(continued("why is \\  "), Some("why is "));
+        assert_eq!(continued("why is \\"), Some("why is"));
+        assert_eq!(continued("why is \\  "), Some("why is"));
         assert_eq!(continued("why is"), None);
         assert_eq!(continued("C:\\\\"), None);
     }

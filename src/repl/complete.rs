@@ -75,7 +75,6 @@ pub fn candidates(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>)
             return (start, out);
         }
         let cmd = before
-            .trim_start()
             .split_whitespace()
             .next()
             .unwrap_or("")

@@ -175,10 +175,7 @@ impl Session<'_> {
         // A missing history file is normal on the first run.
         let _ = editor.load_history(&history);
 
-        loop {
-            let Some(text) = read_input(&mut editor, &self.prompt()) else {
-                break;
-            };
+        while let Some(text) = read_input(&mut editor, &self.prompt()) {
             let input = parse_line(&text);
             if !matches!(input, Input::Empty) {
                 let _ = editor.add_history_entry(text.trim());
