@@ -465,3 +465,44 @@ async fn tab_completes_a_pod_name() {
     let users = texts(&reqs[0], "user");
     assert_eq!(users, vec![format!("is {pod} healthy?")], "{t}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_question() {
+    let ns = "repl-abort";
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "scale".into(),
+            json!({"kind": "Deployment", "name": "web", "replicas": 5}).to_string(),
+        )]),
+        Reply::text("Nothing was changed."),
+    ]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string(PROMPT).unwrap();
+        p.send_line("scale web to 5").unwrap();
+        t += &p.exp_string("Apply this change?").unwrap();
+        p.send_control('c').unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        // The abandoned prompt must not swallow this line.
+        p.send_line("what did you change?").unwrap();
+        t += &p.exp_string("Nothing was changed.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        t
+    })
+    .await
+    .unwrap();
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{t}");
+    assert_eq!(
+        texts(&reqs[1], "user").last().map(String::as_str),
+        Some("what did you change?"),
+        "{t}"
+    );
+    let log = kai::changes::audit::read_all(data.path()).unwrap();
+    assert!(log.iter().all(|r| !r.applied), "{log:?}");
+}
