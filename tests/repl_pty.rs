@@ -403,7 +403,7 @@ async fn a_saved_session_is_listed_and_resumed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tab_completes_a_pod_name() {
+async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
     use k8s_openapi::api::core::v1::Pod;
     let ns = "repl-complete";
     let kc = cluster_with(&[("healthy", ns)]).await;
@@ -435,7 +435,10 @@ async fn tab_completes_a_pod_name() {
         .unwrap();
     let typed = pod[..prefix_len].to_string();
     let data = tempfile::tempdir().unwrap();
-    let llm = MockLlm::start(vec![Reply::text("That pod is running.")]);
+    let llm = MockLlm::start(vec![
+        Reply::text("That pod is running."),
+        Reply::text("Both pasted lines arrived."),
+    ]);
     let cmd = kai(&kc, data.path(), &llm, "xterm", &["-n", ns]);
     let full = pod.clone();
     let t = tokio::task::spawn_blocking(move || {
@@ -453,6 +456,14 @@ async fn tab_completes_a_pod_name() {
         p.flush().unwrap();
         t += &p.exp_string("That pod is running.").unwrap();
         t += &p.exp_string(PROMPT).unwrap();
+        // A pasted block (bracketed paste) is one question, newlines and all.
+        p.send("\x1b[200~first pasted line\nsecond pasted line\x1b[201~")
+            .unwrap();
+        p.flush().unwrap();
+        p.send("\r").unwrap();
+        p.flush().unwrap();
+        t += &p.exp_string("Both pasted lines arrived.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
         p.send("/exit\r").unwrap();
         p.flush().unwrap();
         t += &p.exp_eof().unwrap();
@@ -461,9 +472,14 @@ async fn tab_completes_a_pod_name() {
     .await
     .unwrap();
     let reqs = llm.requests();
-    assert_eq!(reqs.len(), 1, "{t}");
+    assert_eq!(reqs.len(), 2, "{t}");
     let users = texts(&reqs[0], "user");
     assert_eq!(users, vec![format!("is {pod} healthy?")], "{t}");
+    assert_eq!(
+        texts(&reqs[1], "user").last().map(String::as_str),
+        Some("first pasted line\nsecond pasted line"),
+        "{t}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
