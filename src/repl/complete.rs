@@ -220,36 +220,18 @@ impl NameCache {
 /// The objects (metadata only) of each of [`KINDS`] in `ns`, and the namespaces. A kind
 /// the user may not list is simply not offered.
 async fn list_names(cluster: &Cluster, ns: &str) -> Names {
-    use kube::api::ListParams;
-    let lp = ListParams::default().limit(PER_KIND);
     let mut names = Names::default();
     for kind in KINDS {
-        let Ok(k) = cluster.resolve(kind).await else {
-            continue;
-        };
-        let Ok(api) = cluster.api(&k, Some(ns)) else {
-            continue;
-        };
-        if let Ok(list) = api.list_metadata(&lp).await {
-            names.objects.extend(
-                list.items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name)
-                    .map(|n| (kind.to_string(), n)),
-            );
+        if let Ok(list) = cluster.object_names(kind, Some(ns), PER_KIND).await {
+            names
+                .objects
+                .extend(list.into_iter().map(|n| (kind.to_string(), n)));
         }
     }
-    if let Ok(k) = cluster.resolve("namespaces").await {
-        if let Ok(api) = cluster.api(&k, None) {
-            if let Ok(list) = api.list_metadata(&lp).await {
-                names.namespaces = list
-                    .items
-                    .into_iter()
-                    .filter_map(|o| o.metadata.name)
-                    .collect();
-            }
-        }
-    }
+    names.namespaces = cluster
+        .object_names("namespaces", None, PER_KIND)
+        .await
+        .unwrap_or_default();
     // Names come from the cluster: only what a name may be is offered (a name with
     // control characters would be typed into the line as it is).
     names.objects.retain(|(_, n)| {

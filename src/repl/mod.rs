@@ -124,7 +124,7 @@ pub async fn run(
         cfg.clone(),
         history,
     );
-    let contexts = kubeconfig_contexts(settings.kubeconfig.as_deref());
+    let contexts = crate::cluster::listing::kubeconfig_contexts(settings.kubeconfig.as_deref());
     let names = NameCache::new(cluster.clone(), cluster.default_namespace.clone(), contexts);
     names.prefetch();
     // The context and namespace names come from a kubeconfig file, maybe someone else's.
@@ -440,7 +440,12 @@ impl Session<'_> {
 
     async fn scan(&self) {
         let ns = self.cluster.default_namespace.clone();
-        match crate::analyze::scan(&self.cluster.client, Some(&ns)).await {
+        match crate::analyze::scan_analysis(&self.cluster, Some(&ns))
+            .await
+            .map(|a| {
+                crate::commands::print_notes(&a.notes);
+                a.findings
+            }) {
             Ok(f) if f.is_empty() => {
                 println!("no problems found in namespace {}", for_terminal(&ns))
             }
@@ -451,7 +456,12 @@ impl Session<'_> {
 
     async fn diagnose(&self, target: Option<&str>) {
         let ns = self.cluster.default_namespace.clone();
-        match crate::analyze::diagnose(&self.cluster.client, &ns, target).await {
+        match crate::analyze::diagnose_analysis(&self.cluster, &ns, target)
+            .await
+            .map(|a| {
+                crate::commands::print_notes(&a.notes);
+                a.findings
+            }) {
             Ok(f) if f.is_empty() => println!(
                 "no problems found for {}",
                 for_terminal(target.unwrap_or(&ns))
@@ -529,18 +539,6 @@ fn read_input(editor: &mut Editor<KaiHelper, DefaultHistory>, prompt: &str) -> O
             }
         }
     }
-}
-
-/// The contexts of the kubeconfig, for completing `/context`.
-fn kubeconfig_contexts(path: Option<&Path>) -> Vec<String> {
-    let kc = match path {
-        Some(p) => std::env::split_paths(p)
-            .filter_map(|p| kube::config::Kubeconfig::read_from(p).ok())
-            .reduce(|a, b| a.merge(b).unwrap_or_default()),
-        None => kube::config::Kubeconfig::read().ok(),
-    };
-    kc.map(|k| k.contexts.into_iter().map(|c| c.name).collect())
-        .unwrap_or_default()
 }
 
 /// The conversation as Markdown: questions, tool calls (one line each), answers.

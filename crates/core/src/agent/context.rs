@@ -598,7 +598,7 @@ mod tests {
     fn a_two_hundred_turn_session_stays_within_the_window() {
         let window = 16_000u64;
         let budget_tokens = budget_for_window(window);
-        let budget = budget_tokens * 4;
+        let budget = kai_text::budget::bytes_for_tokens(budget_tokens);
         let system = ChatMessage::system("s".repeat(2_000));
         let tools = vec![ToolSpec {
             name: "get_logs".into(),

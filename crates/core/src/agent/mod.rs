@@ -642,12 +642,13 @@ impl Agent {
     /// The budget in bytes of request: 4 bytes a token, fewer when the provider's own
     /// counts showed the estimate runs low for this conversation.
     fn budget_bytes(&self) -> usize {
-        (self.cfg.context_budget_tokens.saturating_mul(4) as f64 / self.token_ratio) as usize
+        (kai_text::budget::bytes_for_tokens(self.cfg.context_budget_tokens) as f64
+            / self.token_ratio) as usize
     }
 
     /// Estimated tokens of `bytes` of request, scaled like the budget.
     fn scaled_tokens(&self, bytes: usize) -> usize {
-        (bytes.div_ceil(4) as f64 * self.token_ratio).ceil() as usize
+        (kai_text::budget::tokens_for_bytes(bytes) as f64 * self.token_ratio).ceil() as usize
     }
 
     /// Learn from the provider's count of the request just sent how far off the 4-bytes
@@ -655,7 +656,7 @@ impl Agent {
     /// the window through); a wild count is not believed beyond a factor of 2.
     fn calibrate(&mut self, prompt_tokens: u64) {
         self.last_prompt_tokens = Some(prompt_tokens);
-        let estimate = self.last_request_bytes.div_ceil(4);
+        let estimate = kai_text::budget::tokens_for_bytes(self.last_request_bytes);
         if estimate > 0 && prompt_tokens > 0 {
             self.token_ratio = (prompt_tokens as f64 / estimate as f64).clamp(1.0, 2.0);
         }
@@ -929,7 +930,7 @@ mod tests {
             .unwrap_or_default()
             .contains("cut here"));
         // The provider counted twice what 4 bytes a token estimates.
-        a.calibrate((a.last_request_bytes.div_ceil(4) * 2) as u64);
+        a.calibrate((kai_text::budget::tokens_for_bytes(a.last_request_bytes) * 2) as u64);
         let m = a.request_messages(&[]).unwrap();
         assert!(
             sent_bytes(&m) <= 2_000 * 4 / 2,
