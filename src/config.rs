@@ -62,6 +62,17 @@ pub struct ConfigFile {
     pub context_window: Option<u64>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderProfile>,
+    /// `[lint]`: `disable = ["rule-id", ...]` for `kai lint` and `kai generate`.
+    #[serde(default)]
+    pub lint: LintConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// Rule ids turned off everywhere.
+    #[serde(default)]
+    pub disable: Vec<String>,
 }
 
 impl ConfigFile {
@@ -146,6 +157,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The context window the configuration sets (profile, else file), if any.
     pub context_window: Option<u64>,
+    /// Lint rules turned off by the config file's `[lint] disable`.
+    pub lint_disable: Vec<String>,
 }
 
 /// `$XDG_CONFIG_HOME/kai/config.toml`, falling back to `~/.config`.
@@ -265,6 +278,7 @@ impl Settings {
             yes: flags.yes,
             data_dir: default_data_dir(env),
             context_window: profile.context_window.or(file.context_window),
+            lint_disable: file.lint.disable.clone(),
         })
     }
 

@@ -32,7 +32,7 @@ pub enum Slash {
     Diagnose(Option<String>),
     /// Search the runbooks (extension point: see `docs` in the session loop).
     Docs(String),
-    /// Generate a manifest (extension point: see `generate` in the session loop).
+    /// Generate manifests (`kai generate`, printed, nothing applied).
     Generate(String),
     /// Changes kai applied or proposed (the audit log).
     History,
@@ -74,7 +74,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "findings for kind/name (or the namespace), without the model",
     ),
     ("docs", "QUERY", "search the runbooks"),
-    ("generate", "DESCRIPTION", "generate a manifest"),
+    (
+        "generate",
+        "DESCRIPTION",
+        "generate checked manifests (printed, not applied)",
+    ),
     ("history", "", "changes kai applied or proposed"),
     ("undo", "[ID]", "undo a change (default: the last one)"),
     ("save", "[FILE]", "write the conversation to a file"),

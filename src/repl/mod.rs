@@ -34,8 +34,8 @@ use crate::ui::term::{for_terminal, TerminalWriter};
 use complete::{KaiHelper, NameCache};
 use saved::SavedSession;
 
-/// What `/docs` and `/generate` say until runbook search and generation are part of
-/// this build (the extension points are [`Session::docs`] and [`Session::generate`]).
+/// What `/docs` says until runbook search is part of this build (the extension point is
+/// [`Session::docs`]).
 pub const NOT_AVAILABLE: &str = "not available in this build yet";
 
 /// The session: the agent, what it is connected to, and what is saved.
@@ -260,7 +260,7 @@ impl Session<'_> {
             Slash::Scan => self.scan().await,
             Slash::Diagnose(target) => self.diagnose(target.as_deref()).await,
             Slash::Docs(q) => self.docs(&q),
-            Slash::Generate(d) => self.generate(&d),
+            Slash::Generate(d) => self.generate(&d).await,
             Slash::History => {
                 let mut out = TerminalWriter::new(std::io::stdout());
                 if let Err(e) = crate::changes::history_cmd(&self.settings.data_dir, &mut out).await
@@ -476,9 +476,19 @@ impl Session<'_> {
         eprintln!("kai: /docs is {NOT_AVAILABLE}");
     }
 
-    /// `/generate DESCRIPTION`: the extension point for manifest generation.
-    fn generate(&self, _description: &str) {
-        eprintln!("kai: /generate is {NOT_AVAILABLE}");
+    /// `/generate DESCRIPTION`: `kai generate` in the session's context, namespace and
+    /// model; the checked manifests are printed, nothing is applied.
+    async fn generate(&self, description: &str) {
+        let args = crate::generate::GenerateArgs {
+            description: vec![description.to_string()],
+            out: None,
+            apply: false,
+            offline: false,
+            disable: Vec::new(),
+        };
+        if let Err(e) = crate::generate::run(&self.settings, self.global, &args).await {
+            eprintln!("kai: {}", for_terminal(&format!("{e:#}")));
+        }
     }
 
     /// `/save [FILE]`: the conversation as the model saw it, as Markdown.
@@ -603,11 +613,12 @@ pub fn sessions_cmd(settings: &Settings, output: Output) -> Result<i32> {
                 crate::ui::json::pretty(&serde_json::Value::Array(rows))
             );
         }
-        Output::Text if all.is_empty() => println!(
+        // (-o yaml and -o sarif are refused for this command by the command line.)
+        _ if all.is_empty() => println!(
             "no saved sessions yet ({})",
             for_terminal(&saved::dir(&settings.data_dir).display().to_string())
         ),
-        Output::Text => {
+        _ => {
             print!("{}", for_terminal(&saved::table(&all)));
             println!("kai --resume ID continues one; kai --resume the latest.");
         }

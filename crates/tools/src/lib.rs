@@ -8,6 +8,7 @@
 
 pub mod decls;
 pub mod gather;
+pub mod generate;
 pub mod mutate;
 pub mod read;
 
