@@ -11,6 +11,8 @@ use kai::agent::{self, AgentConfig};
 use kai::config::LlmSettings;
 use kai::llm::openai::OpenAiClient;
 use kai::tools::{CallCtx, DenyAll, Registry, ToolDecl, ToolError, ToolHandler};
+use kai_test_support::model::messages;
+use kai_test_support::tool_names;
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
 
@@ -70,13 +72,7 @@ impl Run {
     }
     /// The content of every `tool` message in request `i`.
     fn tool_results(&self, i: usize) -> Vec<String> {
-        self.requests[i]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "tool")
-            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-            .collect()
+        messages(&self.requests[i], "tool")
     }
 }
 
@@ -200,11 +196,7 @@ async fn tool_round_trip() {
     assert_eq!(r.requests.len(), 2);
     // The first request declares the tool and carries the system prompt and question.
     let first = &r.requests[0];
-    assert!(first["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["function"]["name"] == "echo"));
+    assert!(tool_names(first).iter().any(|n| n == "echo"));
     assert_eq!(first["messages"][0]["role"], "system");
     assert!(first["messages"][1]["content"]
         .as_str()
