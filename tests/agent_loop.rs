@@ -76,6 +76,16 @@ impl Run {
     }
 }
 
+/// The model calls `echo` with `text`, then answers `answer`.
+async fn echo_then(text: &str, answer: &str) -> Run {
+    let args = format!(r#"{{"text": "{text}"}}"#);
+    run(
+        vec![Reply::tool_call("echo", args), Reply::text(answer)],
+        15,
+    )
+    .await
+}
+
 async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
     run_with(script, "why is backend crashlooping?", |cfg| {
         cfg.max_steps = max_steps
@@ -183,14 +193,7 @@ fn assert_calls_paired(request: &Value) {
 
 #[tokio::test]
 async fn tool_round_trip() {
-    let r = run(
-        vec![
-            Reply::tool_call("echo", r#"{"text": "hello"}"#),
-            Reply::text("The answer is hello."),
-        ],
-        15,
-    )
-    .await;
+    let r = echo_then("hello", "The answer is hello.").await;
     assert_eq!(r.end(), (TurnEnd::Answered, "The answer is hello.".into()));
     assert_eq!(r.tool_calls, 1);
     assert_eq!(r.requests.len(), 2);
@@ -222,14 +225,7 @@ async fn tool_round_trip() {
 
 #[tokio::test]
 async fn tool_error_goes_back_to_the_model_and_the_loop_continues() {
-    let r = run(
-        vec![
-            Reply::tool_call("echo", r#"{"text": "fail"}"#),
-            Reply::text("It failed, as expected."),
-        ],
-        15,
-    )
-    .await;
+    let r = echo_then("fail", "It failed, as expected.").await;
     assert_eq!(r.end().0, TurnEnd::Answered);
     let results = r.tool_results(1);
     assert_eq!(results.len(), 1);

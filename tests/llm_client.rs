@@ -658,29 +658,9 @@ async fn azure_uses_the_deployment_path_and_api_key_header() {
         .ends_with("?api-version=2025-01-01-preview"));
 }
 
-/// Collects every tracing line (all levels, all crates) for the current thread.
-#[derive(Clone, Default)]
-struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuf {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn credentials_in_the_base_url_never_appear_in_errors_debug_or_logs() {
-    let logs = LogBuf::default();
+    let logs = kai_test_support::SharedBuf::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)

@@ -143,3 +143,28 @@ pub async fn namespace_alive(name: &str) -> bool {
     let ns = api.get(name).await.unwrap();
     ns.metadata.deletion_timestamp.is_none()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_are_the_api_servers() {
+        for (api_version, kind, group, plural) in [
+            ("v1", "Namespace", "", "namespaces"),
+            ("apps/v1", "Deployment", "apps", "deployments"),
+            ("v1", "PersistentVolumeClaim", "", "persistentvolumeclaims"),
+            (
+                "networking.k8s.io/v1",
+                "NetworkPolicy",
+                "networking.k8s.io",
+                "networkpolicies",
+            ),
+            ("v1", "Endpoints", "", "endpointses"),
+        ] {
+            let ar = api_resource(api_version, kind);
+            assert_eq!((ar.group.as_str(), ar.plural.as_str()), (group, plural));
+            assert_eq!(ar.version, "v1");
+        }
+    }
+}

@@ -71,3 +71,37 @@ pub fn model_err(r: Result<String, ToolError>) -> String {
         other => panic!("expected a model error, got {other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_are_read_by_role() {
+        let req = json!({
+            "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "why?"},
+                {"role": "tool", "content": "one"},
+                {"role": "tool", "content": "two"},
+            ],
+            "tools": [{"function": {"name": "get_logs"}}, {"function": {"name": "scale"}}],
+        });
+        assert_eq!(user_messages(&req), ["why?"]);
+        assert_eq!(tool_results(&req), "one\n---\ntwo");
+        assert_eq!(tool_names(&req), ["get_logs", "scale"]);
+        assert!(tool_names(&json!({"messages": []})).is_empty());
+    }
+
+    #[test]
+    fn only_a_model_error_is_one() {
+        assert_eq!(
+            model_err(Err(ToolError::Model("bad name".into()))),
+            "bad name"
+        );
+        let fatal = std::panic::catch_unwind(|| model_err(Err(ToolError::Fatal("x".into()))));
+        assert!(fatal.is_err());
+        assert!(std::panic::catch_unwind(|| model_err(Ok("fine".into()))).is_err());
+    }
+}
