@@ -13,6 +13,7 @@
 //!
 //! Since dependencies a crate does not declare cannot be named in its code, these checks
 //! are what makes "the analyzers cannot use the kube client" a compile error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
