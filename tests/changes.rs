@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use kai::agent::protocol::{ApprovalRequest, Decision};
 use kai::changes::{self, audit, prompt_decision, ChangeEnv, ProposedFix, UndoOutcome};
 use kai::cluster::Cluster;
-use kai::tools::{mutate, Approver, CallCtx, Registry, ToolEnv, ToolError};
+use kai::tools::{mutate, Approver, CallCtx, ClusterTool, Registry, ToolEnv, ToolError};
 
 // ------------------------------------------------------------------ harness adapter
 
@@ -444,18 +444,15 @@ async fn dry_run_rejection_goes_back_with_the_api_message() {
     let before = e.settled_deploy("web").await;
     let a = Scripted::new(vec![Decision::Approved]);
     let ctx = e.ctx(a.clone(), false);
-    // Invalid replicas straight to the handler (the schema would stop it earlier).
-    let h = mutate::handlers(&Arc::new(ctx.env.clone()))
-        .into_iter()
-        .find(|h| h.name() == "scale")
-        .unwrap();
-    let msg = model_err(
-        h.call(
-            &ctx.call,
-            json!({"kind": "Deployment", "name": "web", "replicas": -1}),
-        )
-        .await,
-    );
+    // Invalid replicas straight to the handler, as typed arguments built here (the
+    // registry's check of the model's JSON would stop them earlier).
+    let args = mutate::ScaleArgs {
+        kind: "Deployment".into(),
+        name: "web".into(),
+        replicas: kai::tools::Int(-1),
+        namespace: None,
+    };
+    let msg = model_err(mutate::Scale.call(&ctx.env, &ctx.call, args).await);
     assert!(
         msg.contains("dry run") && msg.contains("greater than or equal to 0"),
         "{msg}"

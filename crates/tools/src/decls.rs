@@ -1,52 +1,257 @@
-//! Tool declarations as data: `tools/<name>.json` at the top of the repository, compiled
-//! in so the binary is whole.
+//! The standard tools' declarations as the model is offered them, generated from the
+//! tools themselves ([`crate::handlers`]): the name, the description from
+//! `tools/<name>.md`, the JSON schema of the arguments struct, and whether the handler
+//! mutates.
+
+use std::sync::Arc;
 
 use kai_core::tools::ToolDecl;
 
-macro_rules! decls {
-    ($($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/", $name, ".json")))),*]
-    };
+use crate::ToolEnv;
+
+/// Every standard tool's declaration, in the order of [`crate::handlers`].
+pub fn all() -> Vec<ToolDecl> {
+    // Declarations do not depend on the environment: any will do.
+    let env = Arc::new(ToolEnv {
+        cluster: None,
+        budget_tokens: 0,
+        auto_approve: false,
+        data_dir: std::path::PathBuf::new(),
+    });
+    crate::handlers(&env).iter().map(|h| h.decl()).collect()
 }
 
-/// (name, JSON text) of every declared tool.
-pub const ALL: &[(&str, &str)] = decls!(
-    "list_resources",
-    "get_resource",
-    "describe",
-    "get_logs",
-    "list_events",
-    "analyze",
-    "apply_manifest",
-    "patch_resource",
-    "scale",
-    "rollout_restart",
-    "rollout_undo",
-    "set_image",
-    "delete_resource",
-);
-
-/// The declaration of `name`. A declaration that does not parse is a build defect,
-/// caught by the test below, so here it simply counts as missing.
+/// The declaration of `name`.
 pub fn find(name: &str) -> Option<ToolDecl> {
-    ALL.iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, text)| serde_json::from_str(text).ok())
+    all().into_iter().find(|d| d.name == name)
+}
+
+/// Bytes of `decl` as sent to the model: the JSON of its name, description and
+/// parameters (the `{"type":"function","function":...}` wrapper around it is the same
+/// for every tool).
+pub fn wire_size(decl: &ToolDecl) -> usize {
+    serde_json::to_string(&decl.spec()).map_or(0, |s| s.len())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    /// (name, mutating, required arguments, all arguments, bytes as sent).
+    type Row = (
+        &'static str,
+        bool,
+        &'static [&'static str],
+        &'static [&'static str],
+        usize,
+    );
+
+    /// The sizes are a snapshot: a change to a description or an argument shows here,
+    /// and the totals below say what it costs every request.
+    const EXPECTED: &[Row] = &[
+        (
+            "list_resources",
+            false,
+            &["kind"],
+            &["field_selector", "kind", "label_selector", "namespace"],
+            768,
+        ),
+        (
+            "get_resource",
+            false,
+            &["kind", "name"],
+            &["kind", "name", "namespace"],
+            464,
+        ),
+        (
+            "describe",
+            false,
+            &["kind", "name"],
+            &["kind", "name", "namespace"],
+            471,
+        ),
+        (
+            "get_logs",
+            false,
+            &["pod"],
+            &[
+                "container",
+                "namespace",
+                "pod",
+                "previous",
+                "since_seconds",
+                "tail_lines",
+            ],
+            754,
+        ),
+        (
+            "list_events",
+            false,
+            &[],
+            &["kind", "name", "namespace", "types"],
+            477,
+        ),
+        ("analyze", false, &[], &["namespace", "target"], 523),
+        ("apply_manifest", true, &["yaml"], &["yaml"], 762),
+        (
+            "patch_resource",
+            true,
+            &["kind", "name", "patch"],
+            &["kind", "name", "namespace", "patch", "patch_type"],
+            1067,
+        ),
+        (
+            "scale",
+            true,
+            &["kind", "name", "replicas"],
+            &["kind", "name", "namespace", "replicas"],
+            590,
+        ),
+        (
+            "rollout_restart",
+            true,
+            &["kind", "name"],
+            &["kind", "name", "namespace"],
+            545,
+        ),
+        (
+            "rollout_undo",
+            true,
+            &["kind", "name"],
+            &["kind", "name", "namespace", "to_revision"],
+            682,
+        ),
+        (
+            "set_image",
+            true,
+            &["kind", "name", "container", "image"],
+            &["container", "image", "kind", "name", "namespace"],
+            687,
+        ),
+        (
+            "delete_resource",
+            true,
+            &["kind", "name"],
+            &["kind", "name", "namespace"],
+            664,
+        ),
+    ];
+    /// All declarations, and the read-only set's (what `--read-only` sends).
+    const TOTAL: usize = 8454;
+    const READ_ONLY_TOTAL: usize = 3457;
 
     #[test]
-    fn every_declaration_parses_and_is_named_after_its_file() {
-        for (name, text) in ALL {
-            let d: ToolDecl = serde_json::from_str(text)
-                .unwrap_or_else(|e| panic!("tools/{name}.json does not parse: {e}"));
-            assert_eq!(&d.name, name);
-            assert_eq!(d.parameters["type"], "object", "{name}");
-            assert!(!d.description.is_empty(), "{name}");
+    fn declarations_match_the_snapshot() {
+        let decls = all();
+        let got: Vec<_> = decls
+            .iter()
+            .map(|d| {
+                let strs = |v: &Value| -> Vec<String> {
+                    let mut s: Vec<String> = match v {
+                        Value::Array(a) => {
+                            a.iter().map(|x| x.as_str().unwrap().to_string()).collect()
+                        }
+                        Value::Object(o) => o.keys().cloned().collect(),
+                        _ => vec![],
+                    };
+                    if v.is_object() {
+                        s.sort();
+                    }
+                    s
+                };
+                (
+                    d.name.clone(),
+                    d.mutating,
+                    strs(&d.parameters["required"]),
+                    strs(&d.parameters["properties"]),
+                    wire_size(d),
+                )
+            })
+            .collect();
+        let want: Vec<_> = EXPECTED
+            .iter()
+            .map(|(n, m, r, p, s)| {
+                let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+                (n.to_string(), *m, v(r), v(p), *s)
+            })
+            .collect();
+        assert_eq!(got, want);
+        let total: usize = decls.iter().map(wire_size).sum();
+        let read_only: usize = decls.iter().filter(|d| !d.mutating).map(wire_size).sum();
+        assert_eq!((total, read_only), (TOTAL, READ_ONLY_TOTAL));
+    }
+
+    #[test]
+    fn every_declaration_reads_its_description_file_and_is_well_formed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools");
+        for d in all() {
+            let file = dir.join(format!("{}.md", d.name));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert_eq!(d.description, kai_core::tools::prose(&text), "{}", d.name);
+            assert!(!d.description.is_empty(), "{}", d.name);
+            assert_eq!(d.parameters["type"], "object", "{}", d.name);
+            assert_eq!(d.parameters["additionalProperties"], false, "{}", d.name);
+            // Nothing the model does not need.
+            let mut keys = Vec::new();
+            schema_keys(&d.parameters, &mut keys);
+            for noise in [
+                "$schema",
+                "$ref",
+                "definitions",
+                "$defs",
+                "title",
+                "format",
+                "default",
+            ] {
+                assert!(
+                    !keys.contains(&noise.to_string()),
+                    "{}: {noise} in {}",
+                    d.name,
+                    d.parameters
+                );
+            }
+            assert!(
+                !d.parameters.to_string().contains("\"null\""),
+                "{}",
+                d.parameters
+            );
         }
+        // No description file without a tool.
+        let names: Vec<String> = all().into_iter().map(|d| d.name).collect();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+                assert!(
+                    stem == "README" || names.contains(&stem),
+                    "{} describes no tool",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    /// The keywords used anywhere in `schema` (property names excluded).
+    fn schema_keys(schema: &Value, out: &mut Vec<String>) {
+        if let Value::Object(o) = schema {
+            for (k, v) in o {
+                out.push(k.clone());
+                match (k.as_str(), v) {
+                    ("properties", Value::Object(props)) => {
+                        props.values().for_each(|p| schema_keys(p, out))
+                    }
+                    _ => schema_keys(v, out),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn find_is_by_name() {
+        assert_eq!(find("scale").unwrap().name, "scale");
+        assert!(find("kubectl").is_none());
     }
 }

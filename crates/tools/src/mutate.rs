@@ -1,61 +1,58 @@
 //! Mutating cluster tools. Each handler only *describes* a change (a [`Change`]); the
 //! dry run, diff, approval, apply and audit all happen in [`kai_changes::run`], so no
-//! tool can skip them. No schema has an argument that could approve a change: approval
-//! comes only from the person at the keyboard (see [`kai_changes`]).
+//! tool can skip them. No arguments struct has a field that could approve a change
+//! (and none accepts unknown fields): approval comes only from the person at the
+//! keyboard (see [`kai_changes`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use serde::Deserialize;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use crate::{bind, change_error, cluster_error, run_change, ClusterTool, ToolEnv};
+use crate::{change_error, cluster_error, run_change, ClusterTool, ToolEnv};
 use kai_changes::{
     kubectl_ns, kubectl_ref, shell_quote, Action, Change, ChangeError, PatchType, Step,
 };
 use kai_cluster::{Cluster, ClusterError, Kind};
-use kai_core::tools::{CallCtx, ToolError, ToolHandler};
+use kai_core::tools::{CallCtx, Int, ToolError};
 
-pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
-    vec![
-        bind(env, ApplyManifest),
-        bind(env, PatchResource),
-        bind(env, Scale),
-        bind(env, RolloutRestart),
-        bind(env, RolloutUndo),
-        bind(env, SetImage),
-        bind(env, DeleteResource),
-    ]
-}
-
-fn req_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
-    args.get(key)
-        .and_then(Value::as_str)
+/// `value` when it is not blank: a blank kind or name is as good as none.
+fn required<'a>(value: &'a str, key: &str) -> Result<&'a str, ToolError> {
+    Some(value)
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ToolError::Model(format!("missing required string argument `{key}`")))
 }
 
+/// `value` when given and not blank (a blank namespace means the session's).
+fn optional(value: Option<&str>) -> Option<&str> {
+    value.filter(|s| !s.trim().is_empty())
+}
+
+/// A string argument of the model's JSON, for progress lines (before the typed
+/// arguments exist).
 fn opt_str<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
-    args.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
+    optional(args.get(key).and_then(Value::as_str))
 }
 
 /// A single-object change of the object `kind/name`.
 async fn one(
     env: &ToolEnv,
-    args: &Value,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
 ) -> Result<(Arc<Cluster>, Kind, String, Option<String>), ToolError> {
     let cluster = env.cluster()?.clone();
     let kind = cluster
-        .resolve(req_str(args, "kind")?)
+        .resolve(required(kind, "kind")?)
         .await
         .map_err(cluster_error)?;
-    let name = req_str(args, "name")?.to_string();
+    let name = required(name, "name")?.to_string();
     // Checked here, before any read the tool makes: both go into request paths.
     Cluster::check_name(&kind, &name).map_err(cluster_error)?;
-    let namespace = opt_str(args, "namespace").map(String::from);
+    let namespace = optional(namespace).map(String::from);
     if kind.namespaced() {
         cluster
             .checked_namespace(namespace.as_deref())
@@ -71,6 +68,13 @@ fn mentions_secret(s: &str) -> bool {
 }
 
 // ---------------------------------------------------------------- apply_manifest
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyManifestArgs {
+    /// The manifest: one or more YAML documents.
+    pub yaml: String,
+}
 
 pub struct ApplyManifest;
 
@@ -191,9 +195,8 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
 
 #[async_trait]
 impl ClusterTool for ApplyManifest {
-    fn name(&self) -> &'static str {
-        "apply_manifest"
-    }
+    type Args = ApplyManifestArgs;
+    named!("apply_manifest");
 
     fn summarize(&self, args: &Value) -> String {
         let docs = opt_str(args, "yaml")
@@ -211,9 +214,14 @@ impl ClusterTool for ApplyManifest {
         shown
     }
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: ApplyManifestArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?.clone();
-        let yaml = req_str(&args, "yaml")?;
+        let yaml = required(&a.yaml, "yaml")?;
         let docs = parse_manifest(yaml).map_err(change_error)?;
         let mut steps = Vec::new();
         for doc in docs {
@@ -241,7 +249,7 @@ impl ClusterTool for ApplyManifest {
             env,
             ctx,
             Change {
-                tool: self.name().into(),
+                tool: Self::NAME.into(),
                 title,
                 kubectl,
                 steps,
@@ -253,13 +261,62 @@ impl ClusterTool for ApplyManifest {
 
 // ---------------------------------------------------------------- patch_resource
 
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchKind {
+    Merge,
+    Strategic,
+    Json,
+}
+
+impl From<PatchKind> for PatchType {
+    fn from(k: PatchKind) -> Self {
+        match k {
+            PatchKind::Merge => PatchType::Merge,
+            PatchKind::Strategic => PatchType::Strategic,
+            PatchKind::Json => PatchType::Json,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchResourceArgs {
+    /// Kind, plural or short name (Deployment, deploy, configmaps).
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace; ignored for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    /// The patch: an object (merge/strategic) or an array of operations (json); JSON
+    /// text is accepted too.
+    #[serde(deserialize_with = "patch_body")]
+    #[schemars(schema_with = "patch_body_schema")]
+    pub patch: Value,
+    /// Defaults to merge.
+    pub patch_type: Option<PatchKind>,
+}
+
+/// A patch is an object, an array of operations, or either as JSON (or YAML) text.
+fn patch_body<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    let v = Value::deserialize(d)?;
+    match v {
+        Value::Object(_) | Value::Array(_) | Value::String(_) => Ok(v),
+        other => Err(serde::de::Error::custom(format!(
+            "invalid type: {other}, expected an object, an array of operations or JSON text"
+        ))),
+    }
+}
+
+fn patch_body_schema(_generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["object", "array", "string"]})
+}
+
 pub struct PatchResource;
 
 #[async_trait]
 impl ClusterTool for PatchResource {
-    fn name(&self) -> &'static str {
-        "patch_resource"
-    }
+    type Args = PatchResourceArgs;
+    named!("patch_resource");
 
     fn shown_args(&self, args: &Value) -> Value {
         let mut shown = args.clone();
@@ -274,22 +331,22 @@ impl ClusterTool for PatchResource {
         shown
     }
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: PatchResourceArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?.clone();
-        let pt =
-            kai_changes::parse_patch_type(opt_str(&args, "patch_type")).map_err(change_error)?;
-        let patch = args
-            .get("patch")
-            .filter(|p| !p.is_null())
-            .ok_or_else(|| ToolError::Model("missing required argument `patch`".into()))?;
+        let pt = a.patch_type.map_or(PatchType::Merge, PatchType::from);
         let change = kai_changes::patch_change_for_tool(
             &cluster,
-            self.name(),
-            req_str(&args, "kind")?,
-            req_str(&args, "name")?,
-            opt_str(&args, "namespace"),
+            Self::NAME,
+            required(&a.kind, "kind")?,
+            required(&a.name, "name")?,
+            optional(a.namespace.as_deref()),
             pt,
-            patch,
+            &a.patch,
         )
         .await
         .map_err(change_error)?;
@@ -298,6 +355,17 @@ impl ClusterTool for PatchResource {
 }
 
 // ---------------------------------------------------------------- scale
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleArgs {
+    /// Deployment, StatefulSet or ReplicaSet (or a short name).
+    pub kind: String,
+    pub name: String,
+    pub replicas: Int<0>,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+}
 
 pub struct Scale;
 
@@ -314,19 +382,12 @@ fn scalable(kind: &Kind) -> bool {
 
 #[async_trait]
 impl ClusterTool for Scale {
-    fn name(&self) -> &'static str {
-        "scale"
-    }
+    type Args = ScaleArgs;
+    named!("scale");
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
-        let replicas = args
-            .get("replicas")
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            })
-            .ok_or_else(|| ToolError::Model("missing integer argument `replicas`".into()))?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, a: ScaleArgs) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
+        let replicas = a.replicas.get();
         if !scalable(&kind) {
             return Err(ToolError::Model(format!(
                 "{} cannot be scaled; scale the Deployment, StatefulSet or ReplicaSet that owns it",
@@ -342,7 +403,7 @@ impl ClusterTool for Scale {
         )
         .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("scale {} to {replicas} replicas", step.label()),
             kubectl: format!(
                 "kubectl scale {}{} --replicas={replicas}",
@@ -356,6 +417,16 @@ impl ClusterTool for Scale {
 }
 
 // ---------------------------------------------------------------- rollout_restart
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRestartArgs {
+    /// Deployment, DaemonSet or StatefulSet.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+}
 
 pub struct RolloutRestart;
 
@@ -373,15 +444,19 @@ fn require_workload(kind: &Kind, tool: &str, allowed: &[&str]) -> Result<(), Too
 
 #[async_trait]
 impl ClusterTool for RolloutRestart {
-    fn name(&self) -> &'static str {
-        "rollout_restart"
-    }
+    type Args = RolloutRestartArgs;
+    named!("rollout_restart");
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: RolloutRestartArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         require_workload(
             &kind,
-            self.name(),
+            Self::NAME,
             &["Deployment", "DaemonSet", "StatefulSet"],
         )?;
         // kubectl's mechanism: a new template annotation makes the controller roll pods.
@@ -398,7 +473,7 @@ impl ClusterTool for RolloutRestart {
         )
         .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("restart the pods of {}", step.label()),
             kubectl: format!(
                 "kubectl rollout restart {}{}",
@@ -412,6 +487,19 @@ impl ClusterTool for RolloutRestart {
 }
 
 // ---------------------------------------------------------------- rollout_undo
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutUndoArgs {
+    /// Deployment.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+    /// Revision number (the deployment.kubernetes.io/revision annotation of its
+    /// ReplicaSet); omit for the previous one.
+    pub to_revision: Option<Int<1>>,
+}
 
 pub struct RolloutUndo;
 
@@ -493,19 +581,23 @@ async fn template_for_revision(
 
 #[async_trait]
 impl ClusterTool for RolloutUndo {
-    fn name(&self) -> &'static str {
-        "rollout_undo"
-    }
+    type Args = RolloutUndoArgs;
+    named!("rollout_undo");
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: RolloutUndoArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         if !(kind.resource.group == "apps" && kind.resource.kind == "Deployment") {
             return Err(ToolError::Model(format!(
                 "rollout_undo supports Deployments; for a {} use patch_resource to set the template you want",
                 kind.resource.kind
             )));
         }
-        let to = args.get("to_revision").and_then(Value::as_i64);
+        let to = a.to_revision.map(Int::get);
         let ns = cluster
             .checked_namespace(ns.as_deref())
             .map_err(cluster_error)?;
@@ -532,7 +624,7 @@ impl ClusterTool for RolloutUndo {
         )
         .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("roll {} back to revision {rev}", step.label()),
             kubectl: format!(
                 "kubectl rollout undo {}{} --to-revision={rev}",
@@ -546,6 +638,20 @@ impl ClusterTool for RolloutUndo {
 }
 
 // ---------------------------------------------------------------- set_image
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetImageArgs {
+    /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod.
+    pub kind: String,
+    pub name: String,
+    /// The container's name.
+    pub container: String,
+    /// The new image reference, e.g. nginx:1.25.
+    pub image: String,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+}
 
 pub struct SetImage;
 
@@ -586,14 +692,18 @@ fn image_path(obj: &Value, kind: &str, container: &str) -> Result<String, String
 
 #[async_trait]
 impl ClusterTool for SetImage {
-    fn name(&self) -> &'static str {
-        "set_image"
-    }
+    type Args = SetImageArgs;
+    named!("set_image");
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
-        let container = req_str(&args, "container")?;
-        let image = req_str(&args, "image")?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: SetImageArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
+        let container = required(&a.container, "container")?;
+        let image = required(&a.image, "image")?;
         let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete)
             .map_err(change_error)?;
         let live = kai_changes::read_live(&cluster, &probe)
@@ -613,7 +723,7 @@ impl ClusterTool for SetImage {
             ..probe
         };
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!(
                 "set image of container {container:?} in {} to {image}",
                 step.label()
@@ -632,20 +742,34 @@ impl ClusterTool for SetImage {
 
 // ---------------------------------------------------------------- delete_resource
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteResourceArgs {
+    /// Kind, plural or short name.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace; ignored for cluster-scoped kinds.
+    pub namespace: Option<String>,
+}
+
 pub struct DeleteResource;
 
 #[async_trait]
 impl ClusterTool for DeleteResource {
-    fn name(&self) -> &'static str {
-        "delete_resource"
-    }
+    type Args = DeleteResourceArgs;
+    named!("delete_resource");
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: DeleteResourceArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete)
             .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("delete {}", step.label()),
             kubectl: format!("kubectl delete {}{}", kubectl_ref(&step), kubectl_ns(&step)),
             steps: vec![step],
@@ -750,22 +874,76 @@ mod tests {
             auto_approve: false,
             data_dir: std::env::temp_dir(),
         });
-        for h in handlers(&env) {
-            assert!(h.is_mutating(), "{}", h.name());
-            let decl = crate::decls::find(h.name()).unwrap();
-            assert!(decl.mutating, "{}", h.name());
+        let all = crate::registry(env.clone(), false).unwrap();
+        let reads = crate::registry(env, true).unwrap();
+        let mutating: Vec<_> = all
+            .decls()
+            .filter(|d| reads.handler(&d.name).is_none())
+            .collect();
+        assert_eq!(mutating.len(), 7);
+        for decl in mutating {
+            let h = all.handler(&decl.name).unwrap();
+            assert!(h.is_mutating(), "{}", decl.name);
+            assert!(decl.mutating, "{}", decl.name);
             assert_eq!(
                 decl.parameters["additionalProperties"],
                 json!(false),
                 "{}",
-                h.name()
+                decl.name
             );
             let props = decl.parameters["properties"].as_object().unwrap();
             for p in props.keys() {
                 for banned in ["confirm", "approve", "force", "yes"] {
-                    assert!(!p.contains(banned), "{} has argument {p}", h.name());
+                    assert!(!p.contains(banned), "{} has argument {p}", decl.name);
                 }
             }
+            // And an approval smuggled in as an extra field is refused before anything runs.
+            for extra in ["confirmed", "approved", "yes", "force"] {
+                let e = h.check(&json!({extra: true})).unwrap_err();
+                assert!(e.contains(&format!("unknown field `{extra}`")), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn patches_are_objects_arrays_or_text_and_patch_types_are_known() {
+        let h = crate::bind(
+            &Arc::new(ToolEnv {
+                cluster: None,
+                budget_tokens: 1000,
+                auto_approve: false,
+                data_dir: std::env::temp_dir(),
+            }),
+            PatchResource,
+        );
+        for patch in [
+            json!({"data": {}}),
+            json!([{"op": "remove", "path": "/x"}]),
+            json!("{}"),
+        ] {
+            h.check(&json!({"kind": "cm", "name": "a", "patch": patch}))
+                .unwrap();
+        }
+        for (args, want) in [
+            (
+                json!({"kind": "cm", "name": "a", "patch": 3}),
+                "`patch`: invalid type: 3, expected an object",
+            ),
+            (
+                json!({"kind": "cm", "name": "a", "patch": null}),
+                "missing required field `patch`",
+            ),
+            (
+                json!({"kind": "cm", "name": "a", "patch": {}, "patch_type": "Merge"}),
+                "`patch_type`: unknown variant `Merge`",
+            ),
+            (
+                json!({"kind": "cm", "name": "a", "patch": {}, "patch_type": "apply"}),
+                "expected one of `merge`, `strategic`, `json`",
+            ),
+        ] {
+            let e = h.check(&args).unwrap_err();
+            assert!(e.contains(want), "{args}: {e}");
         }
     }
 }

@@ -1,0 +1,366 @@
+//! Typed tool arguments. A tool's arguments are one Rust struct: the JSON schema the
+//! model is shown is generated from it ([`parameters`], schemars), and the model's JSON
+//! is checked by deserialising into it ([`parse`], serde), so what is declared and what
+//! is accepted cannot drift apart.
+//!
+//! An arguments struct derives `Deserialize` and `JsonSchema`, has
+//! `#[serde(deny_unknown_fields)]` (the registry refuses one without: an unknown field
+//! could carry anything, e.g. a claimed approval), and documents each field with a doc
+//! comment, which becomes the field's description. Optional fields are `Option`s;
+//! integers with a lower bound are [`Int`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::generate::SchemaSettings;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, DeserializeOwned, Deserializer, Unexpected, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::prose;
+
+/// The JSON schema of `A` as the model is shown it: inline (no `$ref`/`definitions`),
+/// without the meta-schema, the Rust type's title and doc text, and with optional
+/// fields simply of their type (a null is read as "not given", see [`parse`]).
+pub fn parameters<A: JsonSchema>() -> Value {
+    let mut settings = SchemaSettings::draft07();
+    settings.meta_schema = None;
+    settings.inline_subschemas = true;
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<A>()
+        .to_value();
+    if let Value::Object(root) = &mut schema {
+        // The type's name and doc comment are for kai's reviewers; the tool's
+        // description is what the model reads about the whole.
+        for key in ["$schema", "title", "description"] {
+            root.remove(key);
+        }
+    }
+    compact(&mut schema);
+    schema
+}
+
+/// Drop what the model does not need: `null` as an alternative type of optional
+/// properties (schemars adds it for `Option`), and the `format` of numbers (`int64`,
+/// `uint32`: the schema's minimum says what matters). A field's doc comment, wrapped
+/// for the source, becomes one line ([`prose`]).
+fn compact(schema: &mut Value) {
+    let Value::Object(obj) = schema else {
+        return;
+    };
+    obj.remove("format");
+    if let Some(Value::String(d)) = obj.get_mut("description") {
+        *d = prose(d);
+    }
+    let required: Vec<String> = obj
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(Value::Object(props)) = obj.get_mut("properties") {
+        for (name, prop) in props.iter_mut() {
+            if !required.contains(name) {
+                drop_null(prop);
+            }
+            compact(prop);
+        }
+    }
+    if let Some(items) = obj.get_mut("items") {
+        compact(items);
+    }
+}
+
+fn drop_null(prop: &mut Value) {
+    let Value::Object(p) = prop else {
+        return;
+    };
+    if let Some(Value::Array(types)) = p.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            p.insert("type".into(), only);
+        }
+    }
+    if let Some(Value::Array(values)) = p.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+}
+
+/// Whether `parameters` is a schema kai offers a model: an object that refuses unknown
+/// fields, all inline. `Err` says what is wrong; a registry refuses such a tool.
+pub fn check_parameters(parameters: &Value) -> Result<(), String> {
+    if parameters.get("type") != Some(&Value::String("object".into())) {
+        return Err("the arguments must be a struct (a JSON object)".into());
+    }
+    if parameters.get("additionalProperties") != Some(&Value::Bool(false)) {
+        return Err(
+            "the arguments struct must refuse unknown fields (#[serde(deny_unknown_fields)])"
+                .into(),
+        );
+    }
+    if parameters.to_string().contains("\"$ref\"") {
+        return Err(
+            "the schema refers to definitions (a recursive type?); arguments must be inline".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The model-written `args` as an `A`. `Err` is the reason for the model, naming the
+/// field: ``missing required field `kind` ``, ``unknown field `colour`, expected one of
+/// ...``, `` `tail_lines`: invalid type: string "ten", expected an integer of at least
+/// 1``. A field sent as `null` counts as not given (models often send null for "none").
+pub fn parse<A: DeserializeOwned>(args: &Value) -> Result<A, String> {
+    let Value::Object(obj) = args else {
+        return Err(format!(
+            "the arguments must be a JSON object, got {}",
+            type_name(args)
+        ));
+    };
+    let given: Map<String, Value> = obj
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_path_to_error::deserialize(Value::Object(given)).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.inner().to_string();
+        let reason = match reason.strip_prefix("missing field ") {
+            Some(field) => format!("missing required field {field}"),
+            None => reason,
+        };
+        if path.is_empty() || path == "." || reason.starts_with("unknown field") {
+            reason
+        } else {
+            format!("`{path}`: {reason}")
+        }
+    })
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A whole number of at least `MIN`; its schema is `{"type": "integer", "minimum":
+/// MIN}`. `3.0` counts as 3 (the schema says integer, and some models write whole
+/// numbers with a point); `2.5`, `"3"` and anything below `MIN` are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Int<const MIN: i64>(pub i64);
+
+impl<const MIN: i64> Int<MIN> {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl<'de, const MIN: i64> Deserialize<'de> for Int<MIN> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Whole<const MIN: i64>;
+
+        impl<const MIN: i64> Visitor<'_> for Whole<MIN> {
+            type Value = Int<MIN>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "an integer of at least {MIN}")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int<MIN>, E> {
+                if v < MIN {
+                    Err(E::custom(format!("must be at least {MIN}, got {v}")))
+                } else {
+                    Ok(Int(v))
+                }
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int<MIN>, E> {
+                match i64::try_from(v) {
+                    Ok(v) => self.visit_i64(v),
+                    Err(_) => Err(E::invalid_value(Unexpected::Unsigned(v), &self)),
+                }
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Int<MIN>, E> {
+                // i64::MAX as f64 rounds up to 2^63, which is out of range: `<`, not `<=`.
+                let in_range = v >= i64::MIN as f64 && v < i64::MAX as f64;
+                if v.fract() == 0.0 && in_range {
+                    self.visit_i64(v as i64)
+                } else {
+                    Err(E::invalid_type(Unexpected::Float(v), &self))
+                }
+            }
+        }
+
+        d.deserialize_any(Whole::<MIN>)
+    }
+}
+
+impl<const MIN: i64> JsonSchema for Int<MIN> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("IntAtLeast{MIN}").into()
+    }
+
+    fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "integer", "minimum": MIN})
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields, rename_all = "lowercase")]
+    enum Output {
+        Text,
+        Json,
+    }
+
+    /// Rust-side documentation: not shown to the model.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Example {
+        /// Kind, plural or short name.
+        kind: String,
+        tail_lines: Option<Int<1>>,
+        /// Logs of the previous
+        /// instance.
+        previous: Option<bool>,
+        /// Defaults to text.
+        output: Option<Output>,
+        types: Option<Vec<String>>,
+        replicas: Option<u32>,
+    }
+
+    #[test]
+    fn the_schema_is_compact_and_says_what_is_accepted() {
+        let s = parameters::<Example>();
+        assert_eq!(
+            s,
+            json!({
+                "type": "object",
+                "properties": {
+                    "kind": {"type": "string", "description": "Kind, plural or short name."},
+                    "tail_lines": {"type": "integer", "minimum": 1},
+                    "previous": {"type": "boolean", "description": "Logs of the previous instance."},
+                    "output": {"type": "string", "enum": ["text", "json"], "description": "Defaults to text."},
+                    "types": {"type": "array", "items": {"type": "string"}},
+                    "replicas": {"type": "integer", "minimum": 0}
+                },
+                "required": ["kind"],
+                "additionalProperties": false
+            })
+        );
+        check_parameters(&s).unwrap();
+    }
+
+    #[test]
+    fn a_struct_that_accepts_unknown_fields_is_refused() {
+        #[derive(Deserialize, JsonSchema)]
+        #[allow(dead_code)]
+        struct Lax {
+            kind: String,
+        }
+        let e = check_parameters(&parameters::<Lax>()).unwrap_err();
+        assert!(e.contains("deny_unknown_fields"), "{e}");
+        assert!(check_parameters(&parameters::<String>()).is_err());
+    }
+
+    #[test]
+    fn accepts_valid_arguments() {
+        let a: Example =
+            parse(&json!({"kind": "Pod", "tail_lines": 10, "previous": true})).unwrap();
+        assert_eq!(a.tail_lines, Some(Int(10)));
+        // null is "not given"; a whole float is a whole number.
+        let a: Example =
+            parse(&json!({"kind": "Pod", "previous": null, "tail_lines": 10.0})).unwrap();
+        assert_eq!((a.previous, a.tail_lines), (None, Some(Int(10))));
+    }
+
+    #[test]
+    fn rejects_each_kind_of_violation_with_a_message_naming_the_field() {
+        let cases = [
+            (json!({}), "missing required field `kind`"),
+            (json!({"kind": null}), "missing required field `kind`"),
+            (
+                json!({"kind": 3}),
+                "`kind`: invalid type: integer `3`, expected a string",
+            ),
+            (
+                json!({"kind": "Pod", "tail_lines": 0}),
+                "`tail_lines`: must be at least 1, got 0",
+            ),
+            (
+                json!({"kind": "Pod", "tail_lines": 1.5}),
+                "`tail_lines`: invalid type: floating point `1.5`",
+            ),
+            (
+                json!({"kind": "Pod", "tail_lines": "10"}),
+                "`tail_lines`: invalid type: string",
+            ),
+            (
+                json!({"kind": "Pod", "tail_lines": 1e300}),
+                "`tail_lines`: invalid type",
+            ),
+            (
+                json!({"kind": "Pod", "tail_lines": u64::MAX}),
+                "`tail_lines`: invalid value",
+            ),
+            (
+                json!({"kind": "Pod", "previous": "yes"}),
+                "`previous`: invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                json!({"kind": "Pod", "output": "yaml"}),
+                "`output`: unknown variant `yaml`, expected `text` or `json`",
+            ),
+            (
+                json!({"kind": "Pod", "colour": "red"}),
+                "unknown field `colour`, expected one of `kind`",
+            ),
+            (
+                json!({"kind": "Pod", "types": ["a", 1]}),
+                "`types[1]`: invalid type: integer `1`",
+            ),
+            (
+                json!({"kind": "Pod", "replicas": -1}),
+                "`replicas`: invalid value: integer `-1`",
+            ),
+            (
+                json!("Pod"),
+                "the arguments must be a JSON object, got a string",
+            ),
+            (
+                json!([1]),
+                "the arguments must be a JSON object, got an array",
+            ),
+        ];
+        for (args, want) in cases {
+            let err = parse::<Example>(&args).unwrap_err();
+            assert!(
+                err.contains(want),
+                "{args}: {err:?} does not contain {want:?}"
+            );
+        }
+    }
+}
