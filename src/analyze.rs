@@ -19,7 +19,7 @@ mod tests {
     fn cluster_text_cannot_drive_the_terminal() {
         let o = ObjectRef::new("Pod", Some("app"), "web-1");
         let f = vec![Finding::new(
-            "crash-loop-app-error",
+            Cause::CrashLoopAppError,
             o,
             "container \"app\" exits: \x1b[2J\x1b[Hall good",
         )

@@ -107,8 +107,8 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
 
 async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs) -> Result<i32> {
     if args.list_causes {
-        for (code, what) in crate::analyze::causes() {
-            println!("{code:<38} {what}");
+        for cause in crate::analyze::Cause::ALL {
+            println!("{:<38} {}", cause.as_str(), cause.summary());
         }
         return Ok(exit::OK);
     }

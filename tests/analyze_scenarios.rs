@@ -200,7 +200,7 @@ async fn scan_reports_one_finding_for_a_crashing_deployment() {
     let text = render_text(&findings, false);
     assert_eq!(findings.len(), 1, "{text}");
     let f = &findings[0];
-    assert_eq!(f.cause, "crash-loop-app-error", "{text}");
+    assert_eq!(f.cause.as_str(), "crash-loop-app-error", "{text}");
     assert_eq!(f.object.kind, "Deployment");
     assert_eq!(f.object.name, "backend");
     assert_eq!(f.count, 3, "{text}");

@@ -1,8 +1,10 @@
-//! The finding model: what an analyzer reports, and the stable cause vocabulary.
+//! The finding model: what an analyzer reports (the causes themselves are in [`crate::cause`]).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::cause::Cause;
 
 /// How bad a finding is. Ordered so that `Critical > High > Medium > Low`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,90 +93,36 @@ pub struct Fix {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Finding {
     pub severity: Severity,
-    /// A stable cause code from [`causes()`].
-    pub cause: String,
+    /// The root cause; serialized as its stable code string.
+    pub cause: Cause,
     pub object: ObjectRef,
     pub summary: String,
     /// Quotes of what proves the cause: a log line, an event message, a missing key name.
     pub evidence: Vec<String>,
     pub fix: Fix,
+    /// The cause's entry on the vocabulary page (`docs/causes.md#<code>`).
     #[serde(default)]
     pub docs: Vec<String>,
+    /// The built-in runbook for the cause (`docs/runbooks/<slug>.md`): how to confirm it,
+    /// fix it and prevent it. Added after `docs`, which keeps its meaning.
+    #[serde(default)]
+    pub runbook: String,
     /// Pods affected (1 for findings on a single non-pod object).
     pub count: u32,
 }
 
-/// (code, one-line description, default severity, specificity). Specificity breaks ties
-/// between findings of equal severity: a missing key explains more than "rollout stuck".
-const CAUSES: &[(&str, &str, Severity, u8)] = &[
-    ("crash-loop-app-error", "A container keeps exiting with an error and is restarted in a back-off loop; its previous log says why.", Severity::Critical, 70),
-    ("oom-killed", "A container was killed for exceeding its memory limit (OOMKilled, exit code 137).", Severity::Critical, 85),
-    ("image-pull-not-found", "The image (or its tag) does not exist in the registry, so the kubelet cannot pull it.", Severity::Critical, 90),
-    ("image-pull-unauthorized", "The registry refused to serve the image without (valid) credentials: imagePullSecrets missing or wrong.", Severity::Critical, 90),
-    ("missing-secret", "A pod references a Secret that does not exist in its namespace.", Severity::Critical, 92),
-    ("missing-secret-key", "A pod references a key that the Secret does not contain.", Severity::Critical, 95),
-    ("missing-configmap", "A pod references a ConfigMap that does not exist in its namespace.", Severity::Critical, 92),
-    ("missing-configmap-key", "A pod references a key that the ConfigMap does not contain.", Severity::Critical, 95),
-    ("unschedulable-insufficient-resources", "No node has enough free CPU or memory for the pod's requests.", Severity::Critical, 82),
-    ("unschedulable-node-selector", "No node carries the labels the pod's nodeSelector or node affinity asks for.", Severity::Critical, 84),
-    ("unschedulable-taint", "The only nodes the pod may run on carry a taint that the pod does not tolerate.", Severity::Critical, 86),
-    ("unbound-pvc", "A PersistentVolumeClaim is still Pending: no volume has been bound or provisioned for it.", Severity::High, 60),
-    ("pvc-no-storage-class", "A PersistentVolumeClaim names a StorageClass that does not exist (or none is set and there is no default).", Severity::Critical, 88),
-    ("readiness-probe-failing", "A container runs but its readiness probe fails, so it never receives traffic.", Severity::High, 80),
-    ("liveness-probe-failing", "A container's liveness probe fails, so the kubelet keeps killing and restarting it.", Severity::Critical, 87),
-    ("service-no-matching-pods", "A Service's selector matches no pods, so it has no endpoints.", Severity::High, 85),
-    ("service-target-port-mismatch", "A Service's targetPort is not a port that the selected pods' containers expose.", Severity::High, 86),
-    ("service-no-ready-endpoints", "A Service selects pods, but none of them is ready.", Severity::High, 40),
-    ("ingress-missing-backend", "An Ingress routes to a Service (or Service port) that does not exist.", Severity::High, 85),
-    ("rollout-stuck", "A Deployment rollout stopped progressing (ProgressDeadlineExceeded): new pods never became available.", Severity::High, 50),
-    ("job-backoff-limit", "A Job failed: its pods failed more often than backoffLimit allows.", Severity::Critical, 72),
-    ("init-container-failing", "An init container keeps failing, so the pod's main containers never start.", Severity::Critical, 78),
-    ("node-not-ready", "A node is NotReady (its kubelet stopped reporting or is unhealthy); pods on it are not served.", Severity::Critical, 80),
-    ("forbidden", "kai's credentials may not read some objects (RBAC), so the diagnosis is incomplete.", Severity::High, 30),
-    ("unknown", "An object is unhealthy but no rule explains why; the raw symptoms are given as evidence.", Severity::Medium, 0),
-];
-
-/// The cause vocabulary: `(code, description)`, for `kai diagnose --list-causes`.
-pub fn causes() -> &'static [(&'static str, &'static str)] {
-    static LIST: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
-        std::sync::OnceLock::new();
-    LIST.get_or_init(|| CAUSES.iter().map(|(c, d, _, _)| (*c, *d)).collect())
-}
-
-/// Default severity of a cause (`Medium` for codes outside the vocabulary).
-pub fn default_severity(cause: &str) -> Severity {
-    CAUSES
-        .iter()
-        .find(|(c, ..)| *c == cause)
-        .map(|(_, _, s, _)| *s)
-        .unwrap_or(Severity::Medium)
-}
-
-/// How specific a cause is; higher explains more.
-pub fn specificity(cause: &str) -> u8 {
-    CAUSES
-        .iter()
-        .find(|(c, ..)| *c == cause)
-        .map(|(_, _, _, s)| *s)
-        .unwrap_or(0)
-}
-
-/// Runbook link for a cause (the docs corpus names runbooks after cause codes).
-pub fn docs_for(cause: &str) -> Vec<String> {
-    vec![format!("docs/causes.md#{cause}")]
-}
-
 impl Finding {
     /// A finding with the cause's default severity and documentation.
-    pub fn new(cause: &str, object: ObjectRef, summary: impl Into<String>) -> Self {
+    pub fn new(cause: Cause, object: ObjectRef, summary: impl Into<String>) -> Self {
         Finding {
-            severity: default_severity(cause),
-            cause: cause.to_string(),
+            severity: cause.severity(),
+            cause,
             object,
             summary: summary.into(),
             evidence: Vec::new(),
             fix: Fix::default(),
-            docs: docs_for(cause),
+            docs: vec![cause.vocabulary_link().to_string()],
+            runbook: cause.runbook().to_string(),
             count: 1,
         }
     }
@@ -206,7 +154,7 @@ pub fn rank(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
-            .then_with(|| specificity(&b.cause).cmp(&specificity(&a.cause)))
+            .then_with(|| b.cause.specificity().cmp(&a.cause.specificity()))
             .then_with(|| b.count.cmp(&a.count))
             .then_with(|| a.object.cmp(&b.object))
             .then_with(|| a.cause.cmp(&b.cause))
@@ -227,25 +175,135 @@ mod tests {
         );
     }
 
+    /// The `-o json` shape of a finding: the fields it always had, with the same values,
+    /// plus `runbook` (added when causes became an enum).
     #[test]
-    fn vocabulary_is_complete_and_unique() {
-        let codes: Vec<_> = causes().iter().map(|(c, _)| *c).collect();
-        assert_eq!(codes.len(), 25);
-        let mut sorted = codes.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), codes.len());
-        assert!(codes.contains(&"unknown") && codes.contains(&"forbidden"));
+    fn finding_json_keeps_its_fields_and_adds_the_runbook() {
+        let f = Finding::new(
+            Cause::MissingSecretKey,
+            ObjectRef::new("Deployment", Some("app"), "api"),
+            "key missing",
+        )
+        .evidence("missing key: password");
+        assert_eq!(
+            serde_json::to_value(&f).ok(),
+            Some(serde_json::json!({
+                "severity": "critical",
+                "cause": "missing-secret-key",
+                "object": {"kind": "Deployment", "namespace": "app", "name": "api"},
+                "summary": "key missing",
+                "evidence": ["missing key: password"],
+                "fix": {"description": ""},
+                "docs": ["docs/causes.md#missing-secret-key"],
+                "runbook": "docs/runbooks/missing-secret.md",
+                "count": 1
+            }))
+        );
+        let back: Finding = serde_json::from_value(serde_json::to_value(&f).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, f);
+    }
+
+    /// Today's ranking of a mixed set, pinned before cause codes became an enum: every
+    /// code, lowered severities, equal specificities, counts, objects and the code itself
+    /// as the last tie-breaker. The expected order is literal so any change shows.
+    #[test]
+    fn ranking_of_a_mixed_set_is_pinned() {
+        let web = ObjectRef::new("Deployment", Some("ns"), "web");
+        let api = ObjectRef::new("Deployment", Some("ns"), "api");
+        let node = ObjectRef::new("Node", None, "n1");
+        // (cause, object, count, lowered severity)
+        let input: &[(Cause, &ObjectRef, u32, bool)] = &[
+            (Cause::Unknown, &web, 1, false),
+            (Cause::Forbidden, &api, 1, true),
+            (Cause::ServiceNoReadyEndpoints, &api, 1, false),
+            (Cause::RolloutStuck, &web, 1, false),
+            (Cause::UnboundPvc, &api, 1, false),
+            (Cause::CrashLoopAppError, &web, 3, false),
+            (Cause::CrashLoopAppError, &api, 1, true),
+            (Cause::JobBackoffLimit, &api, 1, false),
+            (Cause::InitContainerFailing, &web, 1, false),
+            (Cause::ReadinessProbeFailing, &web, 2, false),
+            (Cause::NodeNotReady, &node, 4, false),
+            (Cause::UnschedulableInsufficientResources, &api, 1, false),
+            (Cause::UnschedulableNodeSelector, &web, 1, false),
+            (Cause::OomKilled, &web, 1, true),
+            (Cause::ServiceNoMatchingPods, &api, 1, false),
+            (Cause::IngressMissingBackend, &web, 1, false),
+            (Cause::ServiceTargetPortMismatch, &web, 1, false),
+            (Cause::UnschedulableTaint, &api, 1, false),
+            (Cause::LivenessProbeFailing, &web, 1, false),
+            (Cause::PvcNoStorageClass, &web, 1, false),
+            (Cause::ImagePullNotFound, &api, 2, false),
+            (Cause::ImagePullUnauthorized, &api, 2, false),
+            (Cause::ImagePullNotFound, &web, 2, false),
+            (Cause::MissingSecret, &web, 1, false),
+            (Cause::MissingConfigMap, &web, 1, false),
+            (Cause::MissingSecret, &api, 1, false),
+            (Cause::MissingConfigMapKey, &api, 1, false),
+            (Cause::MissingSecretKey, &api, 1, false),
+            (Cause::Unknown, &api, 5, false),
+        ];
+        let mut v: Vec<Finding> = input
+            .iter()
+            .map(|(cause, obj, count, lowered)| {
+                let mut f = Finding::new(*cause, (*obj).clone(), "x");
+                f.count = *count;
+                if *lowered {
+                    f.severity = f.severity.lower();
+                }
+                f
+            })
+            .collect();
+        rank(&mut v);
+        let order: Vec<String> = v
+            .iter()
+            .map(|f| format!("{} {} {}", f.severity, f.cause, f.object.name))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "critical missing-configmap-key api",
+                "critical missing-secret-key api",
+                "critical missing-secret api",
+                "critical missing-configmap web",
+                "critical missing-secret web",
+                "critical image-pull-not-found api",
+                "critical image-pull-unauthorized api",
+                "critical image-pull-not-found web",
+                "critical pvc-no-storage-class web",
+                "critical liveness-probe-failing web",
+                "critical unschedulable-taint api",
+                "critical unschedulable-node-selector web",
+                "critical unschedulable-insufficient-resources api",
+                "critical node-not-ready n1",
+                "critical init-container-failing web",
+                "critical job-backoff-limit api",
+                "critical crash-loop-app-error web",
+                "high service-target-port-mismatch web",
+                "high service-no-matching-pods api",
+                "high ingress-missing-backend web",
+                "high oom-killed web",
+                "high readiness-probe-failing web",
+                "high crash-loop-app-error api",
+                "high unbound-pvc api",
+                "high rollout-stuck web",
+                "high service-no-ready-endpoints api",
+                "medium forbidden api",
+                "medium unknown api",
+                "medium unknown web",
+            ]
+        );
     }
 
     #[test]
     fn ranking_prefers_severity_then_specificity() {
         let o = ObjectRef::new("Deployment", Some("ns"), "web");
         let mut v = vec![
-            Finding::new("unknown", o.clone(), "x"),
-            Finding::new("rollout-stuck", o.clone(), "x"),
-            Finding::new("crash-loop-app-error", o.clone(), "x"),
-            Finding::new("missing-secret-key", o, "x"),
+            Finding::new(Cause::Unknown, o.clone(), "x"),
+            Finding::new(Cause::RolloutStuck, o.clone(), "x"),
+            Finding::new(Cause::CrashLoopAppError, o.clone(), "x"),
+            Finding::new(Cause::MissingSecretKey, o, "x"),
         ];
         rank(&mut v);
         let order: Vec<_> = v.iter().map(|f| f.cause.as_str()).collect();

@@ -12,6 +12,7 @@
 //! [`scan_snapshot`] and [`diagnose_snapshot`]; [`render_text`] and [`to_json`] are their
 //! output forms.
 
+pub mod cause;
 pub mod finding;
 pub mod refs;
 mod render;
@@ -19,7 +20,8 @@ pub mod resolve;
 pub mod rules;
 pub mod snapshot;
 
-pub use finding::{causes, Finding, Fix, ObjectRef, ProposedChange, Severity};
+pub use cause::{Cause, UnknownCause};
+pub use finding::{Finding, Fix, ObjectRef, ProposedChange, Severity};
 pub use render::{render_text, to_json};
 pub use snapshot::{Forbidden, KeysOnly, Snapshot};
 

@@ -48,7 +48,7 @@ pub fn render_text(findings: &[Finding], color: bool, clean: &dyn Fn(&str) -> St
                 out,
                 "  {} {}  {}",
                 paint(&sev, severity_color(f.severity), color),
-                paint(&clean(&f.cause), "1", color),
+                paint(&clean(f.cause.as_str()), "1", color),
                 clean(&f.summary)
             );
             for e in &f.evidence {
@@ -94,6 +94,7 @@ pub fn to_json(findings: &[Finding]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::finding::Cause;
 
     fn same(s: &str) -> String {
         s.to_string()
@@ -109,10 +110,10 @@ mod tests {
     fn groups_by_object_with_evidence_and_fix() {
         let o = ObjectRef::new("Deployment", Some("app"), "web");
         let f = vec![
-            Finding::new("oom-killed", o.clone(), "container \"app\" is killed")
+            Finding::new(Cause::OomKilled, o.clone(), "container \"app\" is killed")
                 .evidence("memory limit: 128Mi")
                 .fix("Raise it", None),
-            Finding::new("rollout-stuck", o, "stuck"),
+            Finding::new(Cause::RolloutStuck, o, "stuck"),
         ];
         let text = render_text(&f, false, &same);
         assert_eq!(text.matches("Deployment app/web").count(), 1);

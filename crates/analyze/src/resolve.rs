@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use super::finding::{rank, Finding, ObjectRef, Severity};
+use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
 use super::rules::near_misses;
 use super::snapshot::{controller_of, labels_of, name_of, ns_of, selector_matches, Snapshot};
 use super::TargetError;
@@ -140,7 +140,7 @@ pub(crate) fn diagnose_target(
         };
         let mut blocked: Vec<Finding> = findings
             .into_iter()
-            .filter(|f| f.cause == "forbidden")
+            .filter(|f| f.cause == Cause::Forbidden)
             .collect();
         if snap
             .forbidden
@@ -182,7 +182,7 @@ pub(crate) fn diagnose_target(
     }
     let mut out: Vec<Finding> = findings
         .into_iter()
-        .filter(|f| related.contains(&f.object) || f.cause == "forbidden")
+        .filter(|f| related.contains(&f.object) || f.cause == Cause::Forbidden)
         .collect();
     rank(&mut out);
     Ok(out)
@@ -493,7 +493,7 @@ mod tests {
             let objs: Vec<_> = f.iter().map(|f| f.object.name.as_str()).collect();
             assert!(objs.contains(&"web"), "{t}: {objs:?}");
             assert!(!objs.contains(&"other"), "{t}: {objs:?}");
-            assert_eq!(f[0].cause, "crash-loop-app-error");
+            assert_eq!(f[0].cause, Cause::CrashLoopAppError);
         }
         // Service web has no ready endpoints only because of web's crash loop: that is
         // one root cause, reported once, on the Deployment.
@@ -530,7 +530,7 @@ mod tests {
             namespace: Some(NS.into()),
         });
         let f = diagnose_snapshot(&s, Some("deploy/payments")).unwrap();
-        assert_eq!(f[0].cause, "forbidden");
+        assert_eq!(f[0].cause, Cause::Forbidden);
         assert!(f[0].summary.contains("deployments"));
     }
 }

@@ -2,10 +2,21 @@
 //!
 //! The agent only sees [`LlmClient`]; the OpenAI-compatible implementation lives in
 //! [`openai`]. Keeping the trait this small is what lets tests script the model.
+//!
+//! The client is split by concern: `openai` (transport and the retry loop), `wire` (the
+//! request and response types), `sse` (event-stream framing), `stream` (chunks into a
+//! response), `retry` (the retry policy), `failure` (failures into [`LlmError`]), and
+//! [`models`] (prices and context windows, as data).
 
+mod failure;
+pub mod models;
 pub mod openai;
 pub mod pricing;
+mod retry;
 pub mod settings;
+mod sse;
+mod stream;
+mod wire;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

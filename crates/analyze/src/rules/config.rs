@@ -6,6 +6,7 @@ use regex::Regex;
 
 use super::near_misses;
 use super::pods::PodIssue;
+use crate::finding::Cause;
 use crate::snapshot::{event_line, name_of, ns_of, KeysOnly, Snapshot};
 
 use crate::refs::{config_refs, ConfigRef as Ref};
@@ -38,12 +39,12 @@ fn plural(kind: &str) -> &'static str {
     }
 }
 
-fn cause(kind: &str, key: bool) -> &'static str {
+fn cause(kind: &str, key: bool) -> Cause {
     match (kind, key) {
-        ("Secret", false) => "missing-secret",
-        ("Secret", true) => "missing-secret-key",
-        (_, false) => "missing-configmap",
-        (_, true) => "missing-configmap-key",
+        ("Secret", false) => Cause::MissingSecret,
+        ("Secret", true) => Cause::MissingSecretKey,
+        (_, false) => Cause::MissingConfigMap,
+        (_, true) => Cause::MissingConfigMapKey,
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::pods::PodIssue;
 use super::{config, format_bytes, log_excerpt, parse_quantity, truncate};
+use crate::finding::Cause;
 use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
 /// A termination within this window still counts as "crashing now".
@@ -65,7 +66,7 @@ pub(crate) fn container_issue(
         if failing && term.is_some_and(|t| t.exit_code != 0) {
             let code = term.map(|t| t.exit_code).unwrap_or_default();
             let mut i = PodIssue::new(
-                "init-container-failing",
+                Cause::InitContainerFailing,
                 format!(
                     "init container {:?} fails (exit code {code}); main containers never start",
                     cs.name
@@ -133,7 +134,7 @@ fn crash(
     let code = term.map(|t| t.exit_code).unwrap_or_default();
     let reason = term.and_then(|t| t.reason.as_deref()).unwrap_or("Error");
     let mut i = PodIssue::new(
-        "crash-loop-app-error",
+        Cause::CrashLoopAppError,
         format!(
             "container {:?} keeps exiting with code {code} ({reason})",
             cs.name
@@ -173,7 +174,7 @@ fn oom(cs: &ContainerStatus, spec: Option<&Container>) -> PodIssue {
         .and_then(|l| l.get("memory"))
         .map(|q| q.0.clone());
     let mut i = PodIssue::new(
-        "oom-killed",
+        Cause::OomKilled,
         format!(
             "container {:?} is killed for using more memory than its limit ({})",
             cs.name,
@@ -244,7 +245,7 @@ fn image_issue(
     .any(|k| text.contains(k));
     let mut issue = if unauthorized {
         let mut i = PodIssue::new(
-            "image-pull-unauthorized",
+            Cause::ImagePullUnauthorized,
             format!("the registry refuses to serve image {image:?} without valid credentials"),
         );
         let ns = ns_of(&pod.metadata);
@@ -281,7 +282,7 @@ fn image_issue(
         ))
     } else if not_found {
         let mut i = PodIssue::new(
-            "image-pull-not-found",
+            Cause::ImagePullNotFound,
             format!("image {image:?} does not exist in the registry"),
         );
         let previous = previous_image(snap, pod, &cs.name, &image);
@@ -381,12 +382,12 @@ fn probe_issue(
     }
     let (cause, what) = if which == "Liveness" {
         (
-            "liveness-probe-failing",
+            Cause::LivenessProbeFailing,
             "is restarted because its liveness probe fails",
         )
     } else {
         (
-            "readiness-probe-failing",
+            Cause::ReadinessProbeFailing,
             "never becomes ready: its readiness probe fails",
         )
     };

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
-use crate::finding::{push_unique, Finding, ObjectRef, ProposedChange};
+use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{name_of, ns_of, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
@@ -60,7 +60,7 @@ pub fn services(snap: &Snapshot) -> Vec<Finding> {
         }
         if !pods.iter().any(|p| pod_ready(p)) {
             let mut f = Finding::new(
-                "service-no-ready-endpoints",
+                Cause::ServiceNoReadyEndpoints,
                 obj,
                 format!("selects {} pod(s), none of them ready: the Service has no endpoints to send traffic to", pods.len()),
             )
@@ -101,7 +101,7 @@ pub fn fold_unready_services(snap: &Snapshot, findings: &mut Vec<Finding>) {
     // findings that explain all its pods).
     let mut plan: Vec<(usize, Vec<usize>)> = Vec::new();
     for (i, f) in findings.iter().enumerate() {
-        if f.cause != "service-no-ready-endpoints" {
+        if f.cause != Cause::ServiceNoReadyEndpoints {
             continue;
         }
         let ns = f.object.namespace.as_deref().unwrap_or_default();
@@ -149,7 +149,7 @@ pub fn fold_unready_services(snap: &Snapshot, findings: &mut Vec<Finding>) {
 /// own root cause aggregated on its top-level owner, else its NotReady node, else an
 /// unbound claim it waits for.
 fn covering_finding(snap: &Snapshot, pod: &Pod, findings: &[Finding]) -> Option<usize> {
-    let position = |object: &ObjectRef, cause: Option<&str>| {
+    let position = |object: &ObjectRef, cause: Option<Cause>| {
         findings
             .iter()
             .position(|f| &f.object == object && cause.is_none_or(|c| f.cause == c))
@@ -159,7 +159,10 @@ fn covering_finding(snap: &Snapshot, pod: &Pod, findings: &[Finding]) -> Option<
     }
     let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
     if let Some(node) = node.filter(|_| on_not_ready_node(snap, pod)) {
-        return position(&ObjectRef::new("Node", None, node), Some("node-not-ready"));
+        return position(
+            &ObjectRef::new("Node", None, node),
+            Some(Cause::NodeNotReady),
+        );
     }
     if blocked_on_pvc(pod) {
         let ns = ns_of(&pod.metadata);
@@ -186,7 +189,7 @@ fn no_matching_pods(
 ) -> Finding {
     let ns = ns_of(&svc.metadata);
     let mut f = Finding::new(
-        "service-no-matching-pods",
+        Cause::ServiceNoMatchingPods,
         obj.clone(),
         format!(
             "selector {} matches no pods, so the Service has no endpoints",
@@ -311,7 +314,7 @@ fn port_mismatch(svc: &Service, pods: &[&Pod], obj: ObjectRef) -> Option<Finding
     };
     let first = bad[0];
     let mut f = Finding::new(
-        "service-target-port-mismatch",
+        Cause::ServiceTargetPortMismatch,
         obj.clone(),
         format!(
             "port {} targets {} but the selected pods expose {}",
@@ -446,7 +449,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
             if let Some(p) = problem {
                 let fnd = f.get_or_insert_with(|| {
                     Finding::new(
-                        "ingress-missing-backend",
+                        Cause::IngressMissingBackend,
                         ObjectRef::new("Ingress", Some(ns), name),
                         "routes to a backend that does not exist",
                     )

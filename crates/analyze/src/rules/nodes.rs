@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::Node;
 
-use crate::finding::{Finding, ObjectRef, Severity};
+use crate::finding::{Cause, Finding, ObjectRef, Severity};
 use crate::snapshot::{name_of, ns_of, Snapshot};
 
 pub(crate) fn node_ready(node: &Node) -> bool {
@@ -25,7 +25,7 @@ pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
             .map(|p| format!("{}/{}", ns_of(&p.metadata), name_of(&p.metadata)))
             .collect();
         let mut f = Finding::new(
-            "node-not-ready",
+            Cause::NodeNotReady,
             ObjectRef::new("Node", None, name),
             format!(
                 "node {name} is NotReady; {} pod(s) on it are not being run or served",
@@ -84,7 +84,7 @@ pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
             None => ObjectRef::new("Cluster", None, "*"),
         };
         let mut f = Finding::new(
-            "forbidden",
+            Cause::Forbidden,
             object,
             format!(
                 "cannot {} {} {scope}: findings about them are missing",

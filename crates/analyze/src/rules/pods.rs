@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::containers::NO_PREVIOUS_LOG;
 use super::{config, containers, scheduling, template_patch};
-use crate::finding::{push_unique, Finding, ObjectRef, ProposedChange};
+use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
 
 /// Pods younger than this that are merely "not ready" are still starting, not broken.
@@ -18,7 +18,7 @@ const MAX_EVIDENCE: usize = 8;
 /// One pod's root cause, before aggregation.
 #[derive(Debug, Clone)]
 pub(crate) struct PodIssue {
-    pub cause: &'static str,
+    pub cause: Cause,
     /// Short, pod-independent description, e.g. `container "app" exits with code 1`.
     pub detail: String,
     pub evidence: Vec<String>,
@@ -30,7 +30,7 @@ pub(crate) struct PodIssue {
 }
 
 impl PodIssue {
-    pub fn new(cause: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(cause: Cause, detail: impl Into<String>) -> Self {
         PodIssue {
             cause,
             detail: detail.into(),
@@ -54,7 +54,7 @@ impl PodIssue {
 
 pub fn pod_findings(snap: &Snapshot) -> Vec<Finding> {
     let mut totals: BTreeMap<ObjectRef, u32> = BTreeMap::new();
-    let mut groups: BTreeMap<(ObjectRef, &'static str), (Vec<String>, PodIssue)> = BTreeMap::new();
+    let mut groups: BTreeMap<(ObjectRef, Cause), (Vec<String>, PodIssue)> = BTreeMap::new();
     for pod in &snap.pods {
         let owner = snap.top_owner(pod);
         *totals.entry(owner.clone()).or_default() += 1;
@@ -90,7 +90,7 @@ pub fn pod_findings(snap: &Snapshot) -> Vec<Finding> {
 
 fn to_finding(
     owner: ObjectRef,
-    cause: &str,
+    cause: Cause,
     pods: Vec<String>,
     total: u32,
     issue: PodIssue,
@@ -102,7 +102,7 @@ fn to_finding(
         format!("{count} of {total} pod(s): {}", issue.detail)
     };
     let mut f = Finding::new(cause, owner.clone(), summary);
-    if count < total && cause != "unknown" {
+    if count < total && cause != Cause::Unknown {
         // Some replicas still serve: degraded rather than down.
         f.severity = f.severity.lower();
     }
@@ -207,7 +207,7 @@ fn unknown(snap: &Snapshot, pod: &Pod, phase: &str) -> Option<PodIssue> {
         return None;
     }
     let status = pod.status.as_ref()?;
-    let mut issue = PodIssue::new("unknown", format!("pod is {phase} and not ready"));
+    let mut issue = PodIssue::new(Cause::Unknown, format!("pod is {phase} and not ready"));
     issue = issue.ev(format!("phase: {phase}"));
     if let Some(r) = status.reason.as_deref() {
         issue = issue.ev(format!(
@@ -293,7 +293,7 @@ mod tests {
         }
         let f = pod_findings(&s);
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].cause, "crash-loop-app-error");
+        assert_eq!(f[0].cause, Cause::CrashLoopAppError);
         assert_eq!(
             f[0].object,
             ObjectRef::new("Deployment", Some(NS), "backend")

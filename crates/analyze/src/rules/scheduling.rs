@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::pods::PodIssue;
 use super::{format_bytes, parse_quantity};
+use crate::finding::Cause;
 use crate::snapshot::{labels_of, name_of, ns_of, selector_matches, Snapshot};
 
 fn sched_message(snap: &Snapshot, pod: &Pod) -> Option<String> {
@@ -221,7 +222,7 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
     let issue = match kind {
         "resources" => {
             let mut i = PodIssue::new(
-                "unschedulable-insufficient-resources",
+                Cause::UnschedulableInsufficientResources,
                 "pod stays Pending: no node has enough free CPU/memory for its requests",
             );
             let mut limits = Vec::new();
@@ -252,7 +253,7 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
         }
         "selector" => {
             let mut i = PodIssue::new(
-                "unschedulable-node-selector",
+                Cause::UnschedulableNodeSelector,
                 "pod stays Pending: no node matches its nodeSelector/affinity",
             );
             if let Some(s) = &sel_text {
@@ -262,7 +263,7 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
         }
         "taint" => {
             let mut i = PodIssue::new(
-                "unschedulable-taint",
+                Cause::UnschedulableTaint,
                 "pod stays Pending: the nodes it may use carry taints it does not tolerate",
             );
             let mut new_tols = Vec::new();
@@ -303,7 +304,7 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             i.fix("Add a toleration for the taint to the pod template (if the workload belongs on those nodes), or select untainted nodes.")
         }
         _ => PodIssue::new(
-            "unknown",
+            Cause::Unknown,
             "pod stays Pending: the scheduler cannot place it",
         )
         .fix("Read the scheduler's message in the evidence."),

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 
 use super::truncate;
-use crate::finding::{Finding, ObjectRef};
+use crate::finding::{Cause, Finding, ObjectRef};
 use crate::snapshot::{event_line, name_of, ns_of, Snapshot};
 
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
@@ -91,13 +91,13 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
         let pods = pods_using(snap, pvc);
         let mut f = match &class_missing {
             Some(why) => Finding::new(
-                "pvc-no-storage-class",
+                Cause::PvcNoStorageClass,
                 ObjectRef::new("PersistentVolumeClaim", Some(ns), name),
                 format!("claim stays Pending: {why}"),
             )
             .evidence(why.clone()),
             None => Finding::new(
-                "unbound-pvc",
+                Cause::UnboundPvc,
                 ObjectRef::new("PersistentVolumeClaim", Some(ns), name),
                 "claim stays Pending: no volume has been bound or provisioned",
             ),

@@ -4,7 +4,7 @@
 use k8s_openapi::api::batch::v1::Job;
 
 use super::{log_excerpt, truncate};
-use crate::finding::{Finding, ObjectRef};
+use crate::finding::{Cause, Finding, ObjectRef};
 use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
 pub fn rollout_stuck(snap: &Snapshot) -> Vec<Finding> {
@@ -45,7 +45,7 @@ pub fn rollout_stuck(snap: &Snapshot) -> Vec<Finding> {
         let ns = ns_of(&d.metadata);
         let name = name_of(&d.metadata);
         let mut f = Finding::new(
-            "rollout-stuck",
+            Cause::RolloutStuck,
             ObjectRef::new("Deployment", Some(ns), name),
             format!("rollout stopped progressing: {updated}/{want} updated, {available}/{want} available after {deadline}s"),
         );
@@ -112,7 +112,7 @@ pub fn job_backoff_limit(snap: &Snapshot) -> Vec<Finding> {
             continue;
         }
         let mut f = Finding::new(
-            "job-backoff-limit",
+            Cause::JobBackoffLimit,
             ObjectRef::new("Job", Some(ns), name),
             format!("Job failed: {failed} pod(s) failed, backoffLimit is {limit}"),
         );
@@ -177,7 +177,7 @@ pub fn replica_failure(snap: &Snapshot) -> Vec<Finding> {
         for c in d.status.iter().flat_map(|s| s.conditions.iter().flatten()) {
             if c.type_ == "ReplicaFailure" && c.status == "True" {
                 let f = Finding::new(
-                    "unknown",
+                    Cause::Unknown,
                     ObjectRef::new("Deployment", Some(ns_of(&d.metadata)), name_of(&d.metadata)),
                     "the ReplicaSet cannot create pods",
                 )
@@ -267,7 +267,7 @@ mod tests {
         // The failed Job pod itself is not reported a second time.
         assert!(crate::rules::run_all(&s)
             .iter()
-            .all(|f| f.cause == "job-backoff-limit"));
+            .all(|f| f.cause == Cause::JobBackoffLimit));
     }
 
     #[test]
