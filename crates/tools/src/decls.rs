@@ -183,6 +183,29 @@ mod tests {
         assert_eq!((total, read_only), (TOTAL, READ_ONLY_TOTAL));
     }
 
+    /// What the declarations cost before they were generated (the hand-written
+    /// `tools/*.json`, bytes as sent): all of them, and the read-only set.
+    const BASELINE_TOTAL: usize = 8454;
+    const BASELINE_READ_ONLY: usize = 3457;
+
+    /// Every request carries the declarations, so their size is a budget, not a detail:
+    /// a change that grows them by more than a tenth over the baseline fails here,
+    /// whatever the snapshot above was updated to.
+    #[test]
+    fn declarations_stay_within_a_tenth_of_the_baseline() {
+        let decls = all();
+        let total: usize = decls.iter().map(wire_size).sum();
+        let read_only: usize = decls.iter().filter(|d| !d.mutating).map(wire_size).sum();
+        assert!(
+            total * 10 <= BASELINE_TOTAL * 11,
+            "declarations are {total} bytes, more than 10% over {BASELINE_TOTAL}"
+        );
+        assert!(
+            read_only * 10 <= BASELINE_READ_ONLY * 11,
+            "read-only declarations are {read_only} bytes, more than 10% over {BASELINE_READ_ONLY}"
+        );
+    }
+
     #[test]
     fn every_declaration_reads_its_description_file_and_is_well_formed() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools");

@@ -117,7 +117,9 @@ pub fn check_parameters(parameters: &Value) -> Result<(), String> {
 /// field: ``missing required field `kind` ``, ``unknown field `colour`, expected one of
 /// ...``, `` `tail_lines`: invalid type: string "ten", expected an integer of at least
 /// 1``. A field sent as `null` counts as not given (models often send null for "none").
-pub fn parse<A: DeserializeOwned>(args: &Value) -> Result<A, String> {
+/// An unknown field also lists the required fields that are missing, so a model that
+/// misspelt one learns the right name and what else it must send in one go.
+pub fn parse<A: DeserializeOwned + JsonSchema>(args: &Value) -> Result<A, String> {
     let Value::Object(obj) = args else {
         return Err(format!(
             "the arguments must be a JSON object, got {}",
@@ -129,6 +131,7 @@ pub fn parse<A: DeserializeOwned>(args: &Value) -> Result<A, String> {
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let missing = missing_required::<A>(&given);
     serde_path_to_error::deserialize(Value::Object(given)).map_err(|e| {
         let path = e.path().to_string();
         let reason = e.inner().to_string();
@@ -136,12 +139,39 @@ pub fn parse<A: DeserializeOwned>(args: &Value) -> Result<A, String> {
             Some(field) => format!("missing required field {field}"),
             None => reason,
         };
-        if path.is_empty() || path == "." || reason.starts_with("unknown field") {
+        if reason.starts_with("unknown field") {
+            // serde stops at the unknown field, before it would notice missing ones.
+            match missing.as_slice() {
+                [] => reason,
+                [one] => format!("{reason}; missing required field `{one}`"),
+                many => format!(
+                    "{reason}; missing required fields {}",
+                    many.iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        } else if path.is_empty() || path == "." {
             reason
         } else {
             format!("`{path}`: {reason}")
         }
     })
+}
+
+/// The top-level required fields of `A`'s schema that `given` lacks.
+fn missing_required<A: JsonSchema>(given: &Map<String, Value>) -> Vec<String> {
+    let schema = parameters::<A>();
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|f| !given.contains_key(*f))
+        .map(String::from)
+        .collect()
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -337,6 +367,10 @@ mod tests {
             (
                 json!({"kind": "Pod", "colour": "red"}),
                 "unknown field `colour`, expected one of `kind`",
+            ),
+            (
+                json!({"knd": "Pod"}),
+                "unknown field `knd`, expected one of `kind`, `tail_lines`, `previous`, `output`, `types`, `replicas`; missing required field `kind`",
             ),
             (
                 json!({"kind": "Pod", "types": ["a", 1]}),
