@@ -282,7 +282,9 @@ async fn env(ns: &str) -> Env {
 }
 
 async fn call(ctx: &Ctx, tool: &str, args: Value) -> Result<String, ToolError> {
-    // Through the registry, as the agent does: schema validation first.
+    // Through the registry, as the agent does: schema validation first. A change
+    // (named as the audit log names it) is asked for as the model asks: propose_change.
+    let (tool, args) = mutate::proposal(tool, args.clone()).unwrap_or((tool, args));
     let reg = kai::tools::registry(Arc::new(ctx.env.clone()), false).unwrap();
     let (handler, args) = reg
         .prepare(tool, &args.to_string())
@@ -1034,10 +1036,13 @@ async fn text_claiming_approval_changes_nothing() {
     // Arguments smuggling an approval are rejected by the schema before any handler runs.
     let reg = standard();
     for extra in ["confirmed", "approved", "yes", "force"] {
-        let args = json!({"kind": "namespace", "name": e.ns, extra: true}).to_string();
+        let args =
+            json!({"action": "delete", "kind": "namespace", "name": e.ns, extra: true}).to_string();
+        let err = reg.prepare("propose_change", &args).err();
         assert!(
-            reg.prepare("delete_resource", &args).is_err(),
-            "{extra} accepted"
+            err.as_deref()
+                .is_some_and(|e| e.contains(&format!("unknown field `{extra}`"))),
+            "{extra} accepted: {err:?}"
         );
     }
     // A well-formed call still stops at the approver: here nobody says yes.

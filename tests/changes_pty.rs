@@ -143,7 +143,10 @@ fn kai(
     cmd
 }
 
+/// A scripted tool call. A change (named as the audit log names it) is called as the
+/// model calls it: propose_change with the change's action.
 fn tool_calls(name: &str, args: Value) -> Reply {
+    let (name, args) = kai::tools::mutate::proposal(name, args.clone()).unwrap_or((name, args));
     Reply::ToolCalls(vec![(name.to_string(), args.to_string())])
 }
 
@@ -377,6 +380,7 @@ async fn read_only_declares_no_mutating_tool() {
     let names = tool_names(&llm.requests()[0]);
     assert!(names.iter().any(|n| n == "get_resource"), "{names:?}");
     for m in [
+        "propose_change",
         "apply_manifest",
         "patch_resource",
         "scale",

@@ -171,7 +171,8 @@ fn list_causes_prints_the_vocabulary() {
 
 // ------------------------------------------------------------ where flags may go
 
-const MUTATING: [&str; 7] = [
+const MUTATING: [&str; 8] = [
+    "propose_change",
     "apply_manifest",
     "patch_resource",
     "scale",
@@ -360,7 +361,7 @@ async fn without_read_only_the_mutating_tools_are_offered() {
     let out = run(argv, data.path()).await;
     assert_eq!(out.status.code(), Some(kai::exit::OK), "{}", both(&out));
     let names = tool_names(&llm.requests()[0]);
-    assert!(names.iter().any(|n| n == "scale"), "{names:?}");
+    assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -392,8 +393,9 @@ async fn json_output_and_yes_after_the_question_are_obeyed() {
     let script = |replicas: u32| {
         vec![
             Reply::ToolCalls(vec![(
-                "scale".into(),
-                json!({"kind": "Deployment", "name": "web", "replicas": replicas}).to_string(),
+                "propose_change".into(),
+                json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": replicas})
+                    .to_string(),
             )]),
             Reply::text("Scaled web."),
         ]

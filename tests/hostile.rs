@@ -198,12 +198,14 @@ fn run_in(w: &World, llm: Option<&MockLlm>, data: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// A scripted model: these tool calls, then an answer.
+/// A scripted model: these tool calls, then an answer. A change (named as the audit log
+/// names it) is called as the model calls it: propose_change with the change's action.
 fn model(calls: Vec<(&str, Value)>) -> MockLlm {
     MockLlm::start(vec![
         Reply::ToolCalls(
             calls
                 .into_iter()
+                .map(|(n, a)| kai::tools::mutate::proposal(n, a.clone()).unwrap_or((n, a)))
                 .map(|(n, a)| (n.to_string(), a.to_string()))
                 .collect(),
         ),
@@ -712,6 +714,7 @@ async fn flags_after_the_question_are_obeyed_not_sent_to_the_model() {
         .filter_map(|t| t["function"]["name"].as_str())
         .collect();
     for m in [
+        "propose_change",
         "scale",
         "patch_resource",
         "delete_resource",

@@ -10,6 +10,11 @@
 
 /// `const NAME` and `const DESCRIPTION` of a [`ClusterTool`] impl: the name, and the
 /// text of `tools/<name>.md` (compiled in, so the binary is whole).
+///
+/// `named!("scale", action)` is for a change the model reaches only as an action of
+/// `propose_change` ([`mutate::ProposeChange`]): it has no description of its own, and
+/// since a [`Registry`] refuses a tool without one, it can never be offered by itself.
+/// Its name is what the audit log and the progress lines call the change.
 macro_rules! named {
     ($name:literal) => {
         const NAME: &'static str = $name;
@@ -19,6 +24,10 @@ macro_rules! named {
             $name,
             ".md"
         ));
+    };
+    ($name:literal, action) => {
+        const NAME: &'static str = $name;
+        const DESCRIPTION: &'static str = "";
     };
 }
 
@@ -143,13 +152,9 @@ pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
         bind(env, read::GetLogs),
         bind(env, read::ListEvents),
         bind(env, read::Analyze),
-        bind(env, mutate::ApplyManifest),
-        bind(env, mutate::PatchResource),
-        bind(env, mutate::Scale),
-        bind(env, mutate::RolloutRestart),
-        bind(env, mutate::RolloutUndo),
-        bind(env, mutate::SetImage),
-        bind(env, mutate::DeleteResource),
+        // Every change, as one tool with an `action` (apply, patch, scale, restart,
+        // undo, set_image, delete): one compact declaration instead of seven.
+        bind(env, mutate::ProposeChange),
     ]
 }
 

@@ -72,7 +72,6 @@ fn mentions_secret(s: &str) -> bool {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyManifestArgs {
-    /// The manifest: one or more YAML documents.
     pub yaml: String,
 }
 
@@ -196,7 +195,7 @@ async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolEr
 #[async_trait]
 impl ClusterTool for ApplyManifest {
     type Args = ApplyManifestArgs;
-    named!("apply_manifest");
+    named!("apply_manifest", action);
 
     fn summarize(&self, args: &Value) -> String {
         let docs = opt_str(args, "yaml")
@@ -282,13 +281,13 @@ impl From<PatchKind> for PatchType {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchResourceArgs {
-    /// Kind, plural or short name (Deployment, deploy, configmaps).
+    /// Kind, plural or short name.
     pub kind: String,
     pub name: String,
-    /// Omit for the session namespace; ignored for cluster-scoped kinds.
+    /// Omit for the session's.
     pub namespace: Option<String>,
-    /// The patch: an object (merge/strategic) or an array of operations (json); JSON
-    /// text is accepted too.
+    // An object (merge/strategic) or an array of operations (json); JSON text is
+    // accepted too (the tool's description says so).
     #[serde(deserialize_with = "patch_body")]
     #[schemars(schema_with = "patch_body_schema")]
     pub patch: Value,
@@ -316,7 +315,7 @@ pub struct PatchResource;
 #[async_trait]
 impl ClusterTool for PatchResource {
     type Args = PatchResourceArgs;
-    named!("patch_resource");
+    named!("patch_resource", action);
 
     fn shown_args(&self, args: &Value) -> Value {
         let mut shown = args.clone();
@@ -383,7 +382,7 @@ fn scalable(kind: &Kind) -> bool {
 #[async_trait]
 impl ClusterTool for Scale {
     type Args = ScaleArgs;
-    named!("scale");
+    named!("scale", action);
 
     async fn call(&self, env: &ToolEnv, ctx: &CallCtx, a: ScaleArgs) -> Result<String, ToolError> {
         let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
@@ -445,7 +444,7 @@ fn require_workload(kind: &Kind, tool: &str, allowed: &[&str]) -> Result<(), Too
 #[async_trait]
 impl ClusterTool for RolloutRestart {
     type Args = RolloutRestartArgs;
-    named!("rollout_restart");
+    named!("rollout_restart", action);
 
     async fn call(
         &self,
@@ -496,8 +495,7 @@ pub struct RolloutUndoArgs {
     pub name: String,
     /// Omit for the session namespace.
     pub namespace: Option<String>,
-    /// Revision number (the deployment.kubernetes.io/revision annotation of its
-    /// ReplicaSet); omit for the previous one.
+    /// Omit for the previous one.
     pub to_revision: Option<Int<1>>,
 }
 
@@ -582,7 +580,7 @@ async fn template_for_revision(
 #[async_trait]
 impl ClusterTool for RolloutUndo {
     type Args = RolloutUndoArgs;
-    named!("rollout_undo");
+    named!("rollout_undo", action);
 
     async fn call(
         &self,
@@ -645,9 +643,8 @@ pub struct SetImageArgs {
     /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod.
     pub kind: String,
     pub name: String,
-    /// The container's name.
     pub container: String,
-    /// The new image reference, e.g. nginx:1.25.
+    /// e.g. nginx:1.25
     pub image: String,
     /// Omit for the session namespace.
     pub namespace: Option<String>,
@@ -693,7 +690,7 @@ fn image_path(obj: &Value, kind: &str, container: &str) -> Result<String, String
 #[async_trait]
 impl ClusterTool for SetImage {
     type Args = SetImageArgs;
-    named!("set_image");
+    named!("set_image", action);
 
     async fn call(
         &self,
@@ -757,7 +754,7 @@ pub struct DeleteResource;
 #[async_trait]
 impl ClusterTool for DeleteResource {
     type Args = DeleteResourceArgs;
-    named!("delete_resource");
+    named!("delete_resource", action);
 
     async fn call(
         &self,
@@ -775,6 +772,139 @@ impl ClusterTool for DeleteResource {
             steps: vec![step],
         };
         run_change(env, ctx, change).await
+    }
+}
+
+// ---------------------------------------------------------------- propose_change
+
+/// Every change the model can propose, as one tool: the `action` picks the change, the
+/// rest are that change's arguments, checked by its own struct (unknown fields refused
+/// per action). The schema the model sees is one object (see
+/// [`kai_core::tools::args::parameters`]), far smaller than seven declarations.
+#[derive(Debug, JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ProposeChangeArgs {
+    Patch(PatchResourceArgs),
+    Scale(ScaleArgs),
+    SetImage(SetImageArgs),
+    Restart(RolloutRestartArgs),
+    Undo(RolloutUndoArgs),
+    Delete(DeleteResourceArgs),
+    Apply(ApplyManifestArgs),
+}
+
+impl<'de> Deserialize<'de> for ProposeChangeArgs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use kai_core::tools::args::{parse, parse_tagged};
+        use ProposeChangeArgs as A;
+        let args = serde_json::Map::deserialize(d)?;
+        // The names are the derive's `rename_all`; a test ties the two together.
+        parse_tagged(args, "action", |action, rest| {
+            Some(match action {
+                "patch" => parse(rest).map(A::Patch),
+                "scale" => parse(rest).map(A::Scale),
+                "set_image" => parse(rest).map(A::SetImage),
+                "restart" => parse(rest).map(A::Restart),
+                "undo" => parse(rest).map(A::Undo),
+                "delete" => parse(rest).map(A::Delete),
+                "apply" => parse(rest).map(A::Apply),
+                _ => return None,
+            })
+        })
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+pub struct ProposeChange;
+
+/// Each `propose_change` action and the name of the change it makes, as the audit log,
+/// the approval prompt and progress lines call it.
+pub const ACTIONS: [(&str, &str); 7] = [
+    ("patch", PatchResource::NAME),
+    ("scale", Scale::NAME),
+    ("set_image", SetImage::NAME),
+    ("restart", RolloutRestart::NAME),
+    ("undo", RolloutUndo::NAME),
+    ("delete", DeleteResource::NAME),
+    ("apply", ApplyManifest::NAME),
+];
+
+/// The `propose_change` call that makes the change named `change` with that change's
+/// `args` (`scale`, `{"kind": ...}`): its name and arguments; `None` when `change` is not
+/// one of [`ACTIONS`]. Arguments that are not an object are left as they are (and will
+/// be refused as such).
+pub fn proposal(change: &str, mut args: Value) -> Option<(&'static str, Value)> {
+    let action = action_for(change)?;
+    if let Value::Object(m) = &mut args {
+        m.insert("action".into(), Value::String(action.into()));
+    }
+    Some((ProposeChange::NAME, args))
+}
+
+/// The `propose_change` action that makes the change named `change` (`scale`,
+/// `delete_resource`, ...; see [`ACTIONS`]).
+pub fn action_for(change: &str) -> Option<&'static str> {
+    ACTIONS
+        .iter()
+        .find(|(_, name)| *name == change)
+        .map(|(action, _)| *action)
+}
+
+/// The progress line of the action's own tool for `args` (secret values already hidden),
+/// `None` for an unknown action.
+fn summarize_action(args: &Value) -> Option<String> {
+    let action = args.get("action").and_then(Value::as_str)?;
+    let mut rest = args.clone();
+    if let Value::Object(m) = &mut rest {
+        m.remove("action");
+    }
+    Some(match action {
+        "patch" => PatchResource.summarize(&rest),
+        "scale" => Scale.summarize(&rest),
+        "set_image" => SetImage.summarize(&rest),
+        "restart" => RolloutRestart.summarize(&rest),
+        "undo" => RolloutUndo.summarize(&rest),
+        "delete" => DeleteResource.summarize(&rest),
+        "apply" => ApplyManifest.summarize(&rest),
+        _ => return None,
+    })
+}
+
+#[async_trait]
+impl ClusterTool for ProposeChange {
+    type Args = ProposeChangeArgs;
+    named!("propose_change");
+
+    /// Secret values are hidden whatever the action says: the arguments shown may be
+    /// ones the check will refuse (a patch sent with `action: scale`), and they are
+    /// shown all the same.
+    fn shown_args(&self, args: &Value) -> Value {
+        ApplyManifest.shown_args(&PatchResource.shown_args(args))
+    }
+
+    /// The progress line the action's own tool writes (`scale deployment web
+    /// --replicas=3`), so a change reads the same whichever way it was asked for.
+    fn summarize(&self, args: &Value) -> String {
+        let shown = self.shown_args(args);
+        summarize_action(&shown)
+            .unwrap_or_else(|| kai_core::tools::summarize_args(Self::NAME, &shown))
+    }
+
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: ProposeChangeArgs,
+    ) -> Result<String, ToolError> {
+        match a {
+            ProposeChangeArgs::Patch(a) => PatchResource.call(env, ctx, a).await,
+            ProposeChangeArgs::Scale(a) => Scale.call(env, ctx, a).await,
+            ProposeChangeArgs::SetImage(a) => SetImage.call(env, ctx, a).await,
+            ProposeChangeArgs::Restart(a) => RolloutRestart.call(env, ctx, a).await,
+            ProposeChangeArgs::Undo(a) => RolloutUndo.call(env, ctx, a).await,
+            ProposeChangeArgs::Delete(a) => DeleteResource.call(env, ctx, a).await,
+            ProposeChangeArgs::Apply(a) => ApplyManifest.call(env, ctx, a).await,
+        }
     }
 }
 
@@ -866,79 +996,179 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_mutating_tool_is_declared_mutating_without_an_approval_argument() {
-        let env = Arc::new(ToolEnv {
+    fn env() -> Arc<ToolEnv> {
+        Arc::new(ToolEnv {
             cluster: None,
             budget_tokens: 1000,
             auto_approve: false,
             data_dir: std::env::temp_dir(),
-        });
-        let all = crate::registry(env.clone(), false).unwrap();
-        let reads = crate::registry(env, true).unwrap();
+        })
+    }
+
+    /// Arguments of each action that pass the check.
+    fn valid_actions() -> Vec<Value> {
+        vec![
+            json!({"action": "patch", "kind": "cm", "name": "a", "patch": {}}),
+            json!({"action": "scale", "kind": "deploy", "name": "a", "replicas": 1}),
+            json!({"action": "set_image", "kind": "deploy", "name": "a", "container": "c", "image": "i"}),
+            json!({"action": "restart", "kind": "deploy", "name": "a"}),
+            json!({"action": "undo", "kind": "deploy", "name": "a", "to_revision": 2}),
+            json!({"action": "delete", "kind": "cm", "name": "a"}),
+            json!({"action": "apply", "yaml": "kind: ConfigMap"}),
+        ]
+    }
+
+    #[test]
+    fn every_change_is_one_mutating_tool_without_an_approval_argument() {
+        let all = crate::registry(env(), false).unwrap();
+        let reads = crate::registry(env(), true).unwrap();
         let mutating: Vec<_> = all
             .decls()
             .filter(|d| reads.handler(&d.name).is_none())
             .collect();
-        assert_eq!(mutating.len(), 7);
-        for decl in mutating {
-            let h = all.handler(&decl.name).unwrap();
-            assert!(h.is_mutating(), "{}", decl.name);
-            assert!(decl.mutating, "{}", decl.name);
-            assert_eq!(
-                decl.parameters["additionalProperties"],
-                json!(false),
-                "{}",
-                decl.name
-            );
-            let props = decl.parameters["properties"].as_object().unwrap();
-            for p in props.keys() {
-                for banned in ["confirm", "approve", "force", "yes"] {
-                    assert!(!p.contains(banned), "{} has argument {p}", decl.name);
-                }
+        assert_eq!(
+            mutating.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["propose_change"]
+        );
+        let decl = mutating[0];
+        let h = all.handler(&decl.name).unwrap();
+        assert!(h.is_mutating() && decl.mutating);
+        assert_eq!(decl.parameters["additionalProperties"], json!(false));
+        let props = decl.parameters["properties"].as_object().unwrap();
+        for p in props.keys() {
+            for banned in ["confirm", "approve", "force", "yes"] {
+                assert!(!p.contains(banned), "{} has argument {p}", decl.name);
             }
-            // And an approval smuggled in as an extra field is refused before anything runs.
+        }
+        // The schema's actions are exactly the ones the check accepts.
+        let actions: Vec<&str> = decl.parameters["properties"]["action"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let valid = valid_actions();
+        assert_eq!(
+            actions,
+            valid
+                .iter()
+                .map(|v| v["action"].as_str().unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(actions, ACTIONS.map(|(a, _)| a));
+        assert_eq!(action_for("delete_resource"), Some("delete"));
+        assert_eq!(action_for("propose_change"), None);
+        assert_eq!(
+            proposal("rollout_undo", json!({"kind": "deploy", "name": "a"})),
+            Some((
+                "propose_change",
+                json!({"action": "undo", "kind": "deploy", "name": "a"})
+            ))
+        );
+        assert_eq!(proposal("describe", json!({})), None);
+        for args in valid {
+            h.check(&args).unwrap_or_else(|e| panic!("{args}: {e}"));
+            // An approval smuggled in as an extra field is refused before anything runs,
+            // whatever the action.
             for extra in ["confirmed", "approved", "yes", "force"] {
-                let e = h.check(&json!({extra: true})).unwrap_err();
+                let mut a = args.clone();
+                a[extra] = json!(true);
+                let e = h.check(&a).unwrap_err();
                 assert!(e.contains(&format!("unknown field `{extra}`")), "{e}");
             }
         }
     }
 
     #[test]
-    fn patches_are_objects_arrays_or_text_and_patch_types_are_known() {
-        let h = crate::bind(
-            &Arc::new(ToolEnv {
-                cluster: None,
-                budget_tokens: 1000,
-                auto_approve: false,
-                data_dir: std::env::temp_dir(),
-            }),
-            PatchResource,
+    fn each_action_takes_only_its_own_fields_and_errors_name_them() {
+        let h = crate::bind(&env(), ProposeChange);
+        for (args, want) in [
+            (
+                json!({"kind": "deploy", "name": "a"}),
+                "missing required field `action`",
+            ),
+            (
+                json!({"action": "rollout", "kind": "deploy", "name": "a"}),
+                "`action`: unknown variant `rollout`, expected one of `patch`, `scale`",
+            ),
+            (
+                json!({"action": "scale", "kind": "deploy", "name": "a"}),
+                "action `scale`: missing required field `replicas`",
+            ),
+            (
+                json!({"action": "scale", "kind": "deploy", "name": "a", "replicas": -1}),
+                "action `scale`: `replicas`: must be at least 0, got -1",
+            ),
+            (
+                json!({"action": "delete", "kind": "deploy", "name": "a", "replicas": 0}),
+                "action `delete`: unknown field `replicas`",
+            ),
+            (
+                json!({"action": "apply", "yaml": 3}),
+                "action `apply`: `yaml`: invalid type: integer `3`, expected a string",
+            ),
+        ] {
+            let e = h.check(&args).unwrap_err();
+            assert!(e.contains(want), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn proposals_show_the_actions_progress_line_and_never_secret_values() {
+        let p = ProposeChange;
+        let s = p.summarize(
+            &json!({"action": "scale", "kind": "deployment", "name": "web", "replicas": 3}),
         );
+        assert_eq!(
+            s,
+            Scale.summarize(&json!({"kind": "deployment", "name": "web", "replicas": 3}))
+        );
+        assert!(s.starts_with("scale deployment web"), "{s}");
+        let s = p.summarize(&json!({"action": "apply", "yaml": "kind: ConfigMap\n"}));
+        assert_eq!(s, "apply_manifest (1 object(s))");
+        for args in [
+            json!({"action": "patch", "kind": "Secret", "name": "db",
+                "patch": {"stringData": {"password": "s3cr3t-value-9"}}}),
+            // A patch sent with the wrong action is shown (and then refused): masked too.
+            json!({"action": "scale", "kind": "secrets", "name": "db",
+                "patch": "stringData: {password: s3cr3t-value-9}"}),
+            json!({"action": "apply", "yaml": "kind: Secret\nstringData: {a: s3cr3t-value-9}\n"}),
+            json!({"action": "nope", "kind": "Secret", "patch": {"data": {"k": "s3cr3t-value-9"}}}),
+        ] {
+            assert!(
+                !p.shown_args(&args).to_string().contains("s3cr3t"),
+                "{args}"
+            );
+            assert!(!p.summarize(&args).contains("s3cr3t"), "{args}");
+        }
+    }
+
+    #[test]
+    fn patches_are_objects_arrays_or_text_and_patch_types_are_known() {
+        let h = crate::bind(&env(), ProposeChange);
         for patch in [
             json!({"data": {}}),
             json!([{"op": "remove", "path": "/x"}]),
             json!("{}"),
         ] {
-            h.check(&json!({"kind": "cm", "name": "a", "patch": patch}))
+            h.check(&json!({"action": "patch", "kind": "cm", "name": "a", "patch": patch}))
                 .unwrap();
         }
         for (args, want) in [
             (
-                json!({"kind": "cm", "name": "a", "patch": 3}),
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": 3}),
                 "`patch`: invalid type: 3, expected an object",
             ),
             (
-                json!({"kind": "cm", "name": "a", "patch": null}),
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": null}),
                 "missing required field `patch`",
             ),
             (
-                json!({"kind": "cm", "name": "a", "patch": {}, "patch_type": "Merge"}),
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": {}, "patch_type": "Merge"}),
                 "`patch_type`: unknown variant `Merge`",
             ),
             (
-                json!({"kind": "cm", "name": "a", "patch": {}, "patch_type": "apply"}),
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": {}, "patch_type": "apply"}),
                 "expected one of `merge`, `strategic`, `json`",
             ),
         ] {

@@ -39,13 +39,13 @@ pub async fn run(env: &ToolEnv, tool: &str, args: Value) -> Result<String, ToolE
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListResourcesArgs {
-    /// Kind, plural or short name: Pod, pods, deploy, svc, ingress, or a CRD kind.
+    /// Kind, plural or short name: pods, deploy, svc, a CRD kind.
     pub kind: String,
-    /// Namespace; omit for the session's default namespace. Use "*" for all namespaces.
+    /// Omit for the session's; "*" for all.
     pub namespace: Option<String>,
-    /// Label selector, e.g. app=backend,tier!=cache
+    /// e.g. app=web,tier!=cache
     pub label_selector: Option<String>,
-    /// Field selector, e.g. status.phase!=Running
+    /// e.g. status.phase!=Running
     pub field_selector: Option<String>,
 }
 
@@ -82,10 +82,8 @@ impl ClusterTool for ListResources {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetResourceArgs {
-    /// Kind, plural or short name.
     pub kind: String,
     pub name: String,
-    /// Omit for the default namespace; ignored for cluster-scoped kinds.
     pub namespace: Option<String>,
 }
 
@@ -162,11 +160,10 @@ impl ClusterTool for Describe {
 pub struct GetLogsArgs {
     pub pod: String,
     pub namespace: Option<String>,
-    /// Required when the pod has several containers; init containers allowed.
+    /// Needed if the pod has several (init containers too).
     pub container: Option<String>,
-    /// Logs of the previous terminated instance.
     pub previous: Option<bool>,
-    /// Only the last N lines (default 200).
+    /// Default 200.
     pub tail_lines: Option<Int<1>>,
     pub since_seconds: Option<Int<1>>,
 }
@@ -221,7 +218,7 @@ impl EventType {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListEventsArgs {
-    /// Omit for the default namespace; "*" for all.
+    /// "*" for all.
     pub namespace: Option<String>,
     pub kind: Option<String>,
     pub name: Option<String>,
@@ -263,7 +260,7 @@ impl ClusterTool for ListEvents {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeArgs {
-    /// kind/name or a bare name, e.g. deployment/backend or backend
+    /// kind/name or name, e.g. deploy/web
     pub target: Option<String>,
     pub namespace: Option<String>,
 }

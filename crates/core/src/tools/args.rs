@@ -22,7 +22,8 @@ use super::prose;
 
 /// The JSON schema of `A` as the model is shown it: inline (no `$ref`/`definitions`),
 /// without the meta-schema, the Rust type's title and doc text, and with optional
-/// fields simply of their type (a null is read as "not given", see [`parse`]).
+/// fields simply of their type (a null is read as "not given", see [`parse`]). An
+/// internally tagged enum becomes one object ([`flatten_tagged`]).
 pub fn parameters<A: JsonSchema>() -> Value {
     let mut settings = SchemaSettings::draft07();
     settings.meta_schema = None;
@@ -38,8 +39,123 @@ pub fn parameters<A: JsonSchema>() -> Value {
             root.remove(key);
         }
     }
+    flatten_tagged(&mut schema);
     compact(&mut schema);
     schema
+}
+
+/// An internally tagged enum (`#[serde(tag = "action")]`, one struct per variant) is a
+/// `oneOf` of objects, each repeating the fields the variants share; and a function's
+/// parameters must be one object. So it is shown as one: the tag an enum of the
+/// variants' names, whose description (generated, so it cannot go stale) says which
+/// fields each variant needs; the union of the variants' fields, optional; unknown
+/// fields refused. Which fields a variant takes is then checked by the variant's own
+/// struct when the arguments are parsed (see [`parse_tagged`]). Left as it is (and so
+/// refused by [`check_parameters`]) unless every variant is an object with the same
+/// tag and the variants agree on the type of every field they share.
+fn flatten_tagged(schema: &mut Value) {
+    let Some(Value::Array(alternatives)) = schema.get("oneOf") else {
+        return;
+    };
+    let mut tag: Option<String> = None;
+    let mut names = Vec::new();
+    let mut needs = Vec::new();
+    let mut fields = Map::new();
+    for alt in alternatives {
+        let Some(props) = alt.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        let Some((key, name)) = props.iter().find_map(|(k, v)| {
+            v.get("const")
+                .and_then(Value::as_str)
+                .map(|c| (k.clone(), c.to_string()))
+        }) else {
+            return;
+        };
+        if *tag.get_or_insert_with(|| key.clone()) != key {
+            return;
+        }
+        let required: Vec<&str> = alt
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|r| *r != key)
+            .collect();
+        needs.push(if required.is_empty() {
+            name.clone()
+        } else {
+            format!("{name}: {}", required.join(", "))
+        });
+        names.push(Value::String(name));
+        for (field, sub) in props.iter().filter(|(k, _)| **k != key) {
+            match fields.get(field) {
+                None => {
+                    fields.insert(field.clone(), sub.clone());
+                }
+                Some(seen) if seen.get("type") != sub.get("type") => return,
+                Some(_) => {}
+            }
+        }
+    }
+    let Some(tag) = tag else {
+        return;
+    };
+    let mut properties = Map::new();
+    properties.insert(
+        tag.clone(),
+        serde_json::json!({
+            "type": "string",
+            "enum": names,
+            "description": format!("Fields each {tag} needs: {}.", needs.join("; ")),
+        }),
+    );
+    properties.extend(fields);
+    *schema = serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": [tag],
+        "additionalProperties": false,
+    });
+}
+
+/// The arguments of an internally tagged enum (see [`flatten_tagged`]): the tag's value
+/// from `args`, and the rest parsed by `variant`, the variant's own struct ([`parse`]),
+/// so errors name the field and unknown fields are refused per variant. `tag` is the
+/// tag's field name; `variant` returns `None` for a name that is not a variant (the
+/// error then lists the variants of `T`'s schema).
+pub fn parse_tagged<T: JsonSchema>(
+    args: Map<String, Value>,
+    tag: &str,
+    variant: impl FnOnce(&str, &Value) -> Option<Result<T, String>>,
+) -> Result<T, String> {
+    let mut rest = args;
+    let name = match rest.remove(tag) {
+        None | Some(Value::Null) => return Err(format!("missing required field `{tag}`")),
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            return Err(format!(
+                "`{tag}`: invalid type: {}, expected a string",
+                type_name(&other)
+            ))
+        }
+    };
+    let rest = Value::Object(rest);
+    match variant(&name, &rest) {
+        Some(r) => r.map_err(|reason| format!("{tag} `{name}`: {reason}")),
+        None => Err(format!(
+            "`{tag}`: unknown variant `{name}`, expected one of {}",
+            parameters::<T>()["properties"][tag]["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 /// Drop what the model does not need: `null` as an alternative type of optional
@@ -280,6 +396,129 @@ mod tests {
         output: Option<Output>,
         types: Option<Vec<String>>,
         replicas: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct ScaleTo {
+        /// Kind.
+        kind: String,
+        replicas: Int<0>,
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Remove {
+        /// Kind, again.
+        kind: String,
+        name: Option<String>,
+    }
+
+    #[derive(Debug, JsonSchema)]
+    #[serde(tag = "action", rename_all = "snake_case")]
+    enum Change {
+        ScaleTo(ScaleTo),
+        Remove(Remove),
+    }
+
+    impl<'de> Deserialize<'de> for Change {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            parse_tagged(Map::deserialize(d)?, "action", |name, rest| match name {
+                "scale_to" => Some(parse(rest).map(Change::ScaleTo)),
+                "remove" => Some(parse(rest).map(Change::Remove)),
+                _ => None,
+            })
+            .map_err(de::Error::custom)
+        }
+    }
+
+    #[test]
+    fn a_tagged_enum_is_one_object_whose_tag_says_what_each_variant_needs() {
+        let s = parameters::<Change>();
+        assert_eq!(
+            s,
+            json!({
+                "type": "object",
+                "properties": {
+                    "action": {
+                        "type": "string",
+                        "enum": ["scale_to", "remove"],
+                        "description": "Fields each action needs: scale_to: kind, replicas; remove: kind."
+                    },
+                    "kind": {"type": "string", "description": "Kind."},
+                    "replicas": {"type": "integer", "minimum": 0},
+                    "name": {"type": "string"}
+                },
+                "required": ["action"],
+                "additionalProperties": false
+            })
+        );
+        check_parameters(&s).unwrap();
+        let c: Change = parse(&json!({"action": "scale_to", "kind": "d", "replicas": 2})).unwrap();
+        assert!(matches!(
+            c,
+            Change::ScaleTo(ScaleTo {
+                replicas: Int(2),
+                ..
+            })
+        ));
+        let c: Change = parse(&json!({"action": "remove", "kind": "d", "replicas": null})).unwrap();
+        assert!(matches!(c, Change::Remove(Remove { name: None, .. })));
+        for (args, want) in [
+            (json!({"kind": "d"}), "missing required field `action`"),
+            (
+                json!({"action": 1}),
+                "`action`: invalid type: a number, expected a string",
+            ),
+            (
+                json!({"action": "scale"}),
+                "`action`: unknown variant `scale`, expected one of `scale_to`, `remove`",
+            ),
+            (
+                json!({"action": "scale_to", "kind": "d"}),
+                "action `scale_to`: missing required field `replicas`",
+            ),
+            (
+                json!({"action": "scale_to", "kind": "d", "replicas": "2"}),
+                "action `scale_to`: `replicas`: invalid type: string \"2\"",
+            ),
+            (
+                json!({"action": "remove", "kind": "d", "replicas": 2}),
+                "action `remove`: unknown field `replicas`, expected `kind` or `name`",
+            ),
+        ] {
+            let err = parse::<Change>(&args).unwrap_err();
+            assert!(
+                err.contains(want),
+                "{args}: {err:?} does not contain {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn variants_that_disagree_on_a_field_type_are_not_flattened() {
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct A {
+            n: String,
+        }
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct B {
+            n: i64,
+        }
+        #[derive(Deserialize, JsonSchema)]
+        #[serde(tag = "t")]
+        #[allow(dead_code)]
+        enum Mixed {
+            A(A),
+            B(B),
+        }
+        assert!(check_parameters(&parameters::<Mixed>()).is_err());
     }
 
     #[test]
