@@ -20,6 +20,8 @@ Examples:
   kai scan -A                                   every problem in the cluster, ranked
   kai demo                                      local test cluster + a broken workload + a diagnosis
   kai history / kai undo                        changes kai applied, and undoing the last one
+  kai lint k8s/ -o sarif                        check manifests for CI (exit 3 on errors)
+  kai generate \"nginx, 3 replicas, port 80\" --out nginx.yaml   checked and dry-run, nothing applied
 
 Model providers (OpenAI-compatible chat completions with tool calls):
   OpenAI        OPENAI_API_KEY=sk-... kai \"...\"                       (default model gpt-4o-mini)
@@ -134,10 +136,28 @@ where
         .clone()
         .try_get_matches_from(&args)
         .and_then(|mut m| Cli::from_arg_matches_mut(&mut m).map_err(|e| e.format(&mut cmd)));
-    parsed.map_err(|error| {
+    let cli = parsed.map_err(|error| {
         let hint = command_word_hint(&cmd, &error, &args);
         ParseFailure { error, hint }
-    })
+    })?;
+    // `-o sarif` and `-o yaml` are formats of one command each.
+    let allowed = matches!(
+        (&cli.command, cli.global.output),
+        (_, Output::Text | Output::Json)
+            | (Some(Command::Lint(_)), Output::Sarif)
+            | (Some(Command::Generate(_)), Output::Yaml)
+    );
+    if !allowed {
+        let which = match cli.global.output {
+            Output::Sarif => "-o sarif is for `kai lint` only",
+            _ => "-o yaml is for `kai generate` only",
+        };
+        return Err(ParseFailure {
+            error: cmd.error(ErrorKind::InvalidValue, which),
+            hint: None,
+        });
+    }
+    Ok(cli)
 }
 
 /// Options that take a value: `--namespace`, `-n`, ... (global ones and `command`'s).
@@ -233,6 +253,10 @@ pub enum Output {
     #[default]
     Text,
     Json,
+    /// SARIF 2.1.0 (`kai lint` only).
+    Sarif,
+    /// The manifests as YAML (`kai generate` only; its default).
+    Yaml,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -317,6 +341,10 @@ pub enum Command {
     /// The local test cluster used by the demo and the test suite.
     #[command(subcommand)]
     Testcluster(TestclusterCmd),
+    /// Check manifests: YAML, schema (unknown fields by path), best-practice rules.
+    Lint(crate::lint::LintArgs),
+    /// Write manifests from a description, checked (and dry-run on the cluster) first.
+    Generate(crate::generate::GenerateArgs),
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,8 @@ pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) ->
         Command::Undo { id } => undo(settings, id).await,
         Command::Demo(args) => crate::demo::run(settings, global, &args).await,
         Command::Testcluster(cmd) => crate::demo::testcluster(cmd).await,
+        Command::Lint(args) => crate::lint::run(settings, global, &args),
+        Command::Generate(args) => crate::generate::run(settings, global, &args).await,
     }
 }
 
@@ -73,7 +75,7 @@ fn print_findings(findings: &[Finding], output: Output) {
             "{}",
             crate::ui::json::pretty(&crate::analyze::to_json(findings))
         ),
-        Output::Text => print!(
+        _ => print!(
             "{}",
             crate::analyze::render_text(findings, std::io::stdout().is_terminal())
         ),

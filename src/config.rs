@@ -57,6 +57,17 @@ pub struct ConfigFile {
     pub max_retries: Option<u32>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderProfile>,
+    /// `[lint]`: `disable = ["rule-id", ...]` for `kai lint` and `kai generate`.
+    #[serde(default)]
+    pub lint: LintConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// Rule ids turned off everywhere.
+    #[serde(default)]
+    pub disable: Vec<String>,
 }
 
 impl ConfigFile {
@@ -139,6 +150,8 @@ pub struct Settings {
     pub yes: bool,
     /// Where the audit log and sessions live (`$XDG_DATA_HOME/kai`).
     pub data_dir: PathBuf,
+    /// Lint rules turned off by the config file's `[lint] disable`.
+    pub lint_disable: Vec<String>,
 }
 
 /// `$XDG_CONFIG_HOME/kai/config.toml`, falling back to `~/.config`.
@@ -257,6 +270,7 @@ impl Settings {
             read_only: flags.read_only,
             yes: flags.yes,
             data_dir: default_data_dir(env),
+            lint_disable: file.lint.disable.clone(),
         })
     }
 }

@@ -17,6 +17,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod generate;
+pub mod lint;
 pub mod oneshot;
 pub mod repl;
 pub mod ui;

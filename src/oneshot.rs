@@ -225,8 +225,8 @@ pub async fn drive_turn(
         };
         let Some(event) = event else { break };
         match output {
-            Output::Text => human.event(&event),
             Output::Json => json.event(&event),
+            _ => human.event(&event),
         }
         match &event {
             Event::ApprovalRequested(req) => {

@@ -42,9 +42,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "kai-text",
             "kai-docs",
             "kai-llm",
+            "kai-manifest",
         ],
     ),
     ("kai-docs", &["kai-text"]),
+    ("kai-manifest", &["kai-text"]),
     ("kai-testcluster", &[]),
     ("mock-llm", &[]),
 ];
@@ -63,6 +65,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("kai-llm", &["kube", "rustyline", "crossterm"]),
     ("kai-core", &["kube", "rustyline", "crossterm"]),
     ("kai-docs", &["kube", "rustyline", "crossterm"]),
+    (
+        "kai-manifest",
+        &["kube", "tokio", "reqwest", "rustyline", "crossterm"],
+    ),
     ("kai-cluster", &["rustyline", "crossterm", "reqwest"]),
     ("kai-changes", &["rustyline", "crossterm"]),
     ("kai-tools", &["rustyline", "crossterm"]),

@@ -59,7 +59,7 @@ use kai_core::tools::Approver;
 
 pub use error::{parse_patch_type, ChangeError};
 pub use kai_cluster::write::FIELD_MANAGER;
-pub use pipeline::{read_step, run_with};
+pub use pipeline::{dry_run_only, read_step, run_with};
 pub use propose::{parse_patch, propose_change, ProposedFix};
 pub use step::{kubectl_ns, kubectl_ref, shell_quote, Action, Change, Outcome, PatchType, Step};
 pub use undo::{history_cmd, undo_cmd, UndoOutcome};

@@ -145,6 +145,13 @@ async fn dry_run_step(store: &dyn Store, step: &Step) -> Result<Prepared, Change
     Err(ChangeError::KeepsChanging(step.label()))
 }
 
+/// The server's answer to `step` as a dry run only (`dryRun=All`): what it would store,
+/// or why it refuses. Nothing is asked, applied or audited; `kai generate` checks its
+/// drafts with this.
+pub async fn dry_run_only(store: &dyn Store, step: &Step) -> Result<Option<Value>, ChangeError> {
+    dry_run_step(store, step).await.map(|p| p.result)
+}
+
 enum ApplyError {
     /// The object changed in a way the approved diff did not show.
     Stale,

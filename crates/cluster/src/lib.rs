@@ -544,6 +544,29 @@ impl Cluster {
             })
     }
 
+    /// The cluster-scoped `K`s (StorageClasses, IngressClasses, ...): one list request, of
+    /// at most `limit` objects when given.
+    pub async fn list_cluster_scoped<K>(&self, limit: Option<u32>) -> Result<Vec<K>, ClusterError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let mut lp = kube::api::ListParams::default();
+        if let Some(n) = limit {
+            lp = lp.limit(n);
+        }
+        Api::<K>::all(self.client.clone())
+            .list(&lp)
+            .await
+            .map(|l| l.items)
+            .map_err(|e| {
+                let what = view::describe_resource(&K::plural(&()), &K::group(&()), false, None);
+                ClusterError::from_kube(e, "list", &what)
+            })
+    }
+
     /// One object of any kind by name, `None` when it does not exist. The kind, the
     /// namespace and the name are checked: they go into the path.
     pub async fn get_dynamic(

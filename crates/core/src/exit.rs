@@ -6,7 +6,7 @@ pub const OK: i32 = 0;
 pub const INTERNAL: i32 = 1;
 /// Bad usage: empty prompt, unknown flag or value, malformed input file.
 pub const USAGE: i32 = 2;
-/// `scan`/`diagnose` completed and found problems.
+/// `scan`/`diagnose` completed and found problems; `lint` found an error-level problem.
 pub const PROBLEMS_FOUND: i32 = 3;
 /// No kubeconfig, unknown context, or the cluster is unreachable.
 pub const CLUSTER_UNREACHABLE: i32 = 4;
@@ -22,6 +22,8 @@ pub const MODEL_ERROR: i32 = 7;
 pub const NOT_APPLIED: i32 = 8;
 /// The turn stopped at `--max-steps` before the model gave a final answer.
 pub const MAX_STEPS: i32 = 9;
+/// `generate` gave up: no draft passed the checks within its rounds.
+pub const GENERATE_FAILED: i32 = 10;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: i32 = 130;
 
@@ -31,7 +33,7 @@ Exit codes:
   0    success (scan/diagnose: no problems found)
   1    internal error
   2    usage error (empty prompt, bad flag, malformed input)
-  3    scan/diagnose found problems
+  3    scan/diagnose found problems; lint found an error-level problem
   4    no kubeconfig, unknown context, or cluster unreachable
   5    the cluster refused a request (RBAC Forbidden / Unauthorized)
   6    missing API key for the model provider
@@ -39,4 +41,5 @@ Exit codes:
   8    a change was not applied (declined; no terminal and no --yes; audit log not
        writable; an undo that cannot restore Secret values)
   9    stopped at --max-steps without a final answer
+  10   generate gave up: no draft passed the checks in 3 rounds
   130  interrupted (Ctrl-C)";

@@ -33,6 +33,7 @@ macro_rules! named {
 
 pub mod decls;
 pub mod gather;
+pub mod generate;
 pub mod mutate;
 pub mod read;
 

@@ -129,7 +129,7 @@ pub fn parse_manifest(yaml: &str) -> Result<Vec<Value>, ChangeError> {
     Ok(docs)
 }
 
-async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolError> {
+pub(crate) async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<Step, ToolError> {
     let api_version = doc
         .pointer("/apiVersion")
         .and_then(Value::as_str)
