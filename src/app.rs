@@ -151,9 +151,26 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => {
             let mut prompt = cli.prompt.join(" ");
+            if let Some(resume) = cli.resume() {
+                if !cli.prompt.is_empty() {
+                    return Err(Exit::new(
+                        exit::USAGE,
+                        "--resume opens the interactive session; ask the question inside it",
+                    )
+                    .into());
+                }
+                if !std::io::stdin().is_terminal() {
+                    return Err(Exit::new(
+                        exit::USAGE,
+                        "--resume needs a terminal: the session is interactive",
+                    )
+                    .into());
+                }
+                return crate::repl::run(&settings, &cli.global, Some(resume)).await;
+            }
             if cli.prompt.is_empty() {
                 if std::io::stdin().is_terminal() {
-                    return crate::repl::run(&settings, &cli.global).await;
+                    return crate::repl::run(&settings, &cli.global, None).await;
                 }
                 // `echo "why is backend down?" | kai`: the question comes on stdin.
                 let mut text = String::new();
@@ -181,22 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use kai_test_support::SharedBuf as Buf;
 
     #[test]
     fn log_lines_are_scrubbed_and_cannot_drive_the_terminal() {
@@ -212,7 +215,7 @@ mod tests {
             );
             tracing::warn!(name = "web\x1b[2J", "object \u{9b}31m\rdone");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(!text.contains("abcdefghijklmnopqrstuvwxyz012345"), "{text}");
         assert!(text.contains("[REDACTED"), "{text}");

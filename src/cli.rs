@@ -22,6 +22,7 @@ Examples:
   kai history / kai undo                        changes kai applied, and undoing the last one
   kai lint k8s/ -o sarif                        check manifests for CI (exit 3 on errors)
   kai generate \"nginx, 3 replicas, port 80\" --out nginx.yaml   checked and dry-run, nothing applied
+  kai sessions / kai --resume [ID]              saved sessions, and continuing one (the latest without an id)
 
 Model providers (OpenAI-compatible chat completions with tool calls):
   OpenAI        OPENAI_API_KEY=sk-... kai \"...\"                       (default model gpt-4o-mini)
@@ -81,6 +82,23 @@ pub struct Cli {
     // word as part of the question, and so silently drop a safety flag.
     #[arg(value_name = "PROMPT", allow_negative_numbers = true)]
     pub prompt: Vec<String>,
+
+    /// Continue a saved interactive session: the latest, or the one with this id
+    /// (`kai sessions` lists them).
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = LATEST)]
+    pub resume: Option<String>,
+}
+
+/// `--resume` without an id.
+pub const LATEST: &str = "latest";
+
+impl Cli {
+    /// `--resume`: `Some(None)` for the latest session, `Some(Some(id))` for one.
+    pub fn resume(&self) -> Option<Option<String>> {
+        self.resume
+            .as_ref()
+            .map(|r| (r != LATEST).then(|| r.clone()))
+    }
 }
 
 /// A command line clap refused (or `--help`/`--version`, which clap reports the same way).
@@ -338,6 +356,9 @@ pub enum Command {
         /// The change id from `kai history`.
         id: Option<String>,
     },
+    /// Saved interactive sessions (id, start, context, namespace, first question);
+    /// `kai --resume ID` continues one.
+    Sessions,
     /// The local test cluster used by the demo and the test suite.
     #[command(subcommand)]
     Testcluster(TestclusterCmd),
@@ -718,6 +739,18 @@ mod tests {
             c.command,
             Some(Command::Diagnose(DiagnoseArgs { no_llm: true, .. }))
         ));
+    }
+
+    #[test]
+    fn resume_takes_an_optional_id() {
+        assert_eq!(ok(&["--resume"]).resume(), Some(None));
+        assert_eq!(
+            ok(&["--resume", "20261130-085501-3fa2"]).resume(),
+            Some(Some("20261130-085501-3fa2".into()))
+        );
+        assert_eq!(ok(&["-n", "x", "--resume"]).resume(), Some(None));
+        assert_eq!(ok(&[]).resume(), None);
+        assert!(matches!(ok(&["sessions"]).command, Some(Command::Sessions)));
     }
 
     #[test]

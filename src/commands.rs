@@ -27,6 +27,7 @@ pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) ->
             Ok(exit::OK)
         }
         Command::Undo { id } => undo(settings, id).await,
+        Command::Sessions => crate::repl::sessions_cmd(settings, global.output),
         Command::Demo(args) => crate::demo::run(settings, global, &args).await,
         Command::Testcluster(cmd) => crate::demo::testcluster(cmd).await,
         Command::Lint(args) => crate::lint::run(settings, global, &args),
@@ -69,7 +70,7 @@ fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
 
 /// Findings quote object names, event messages and log lines: JSON strings are scrubbed,
 /// text is scrubbed and sanitised field by field by the renderer.
-fn print_findings(findings: &[Finding], output: Output) {
+pub(crate) fn print_findings(findings: &[Finding], output: Output) {
     match output {
         Output::Json => println!(
             "{}",
@@ -85,7 +86,7 @@ fn print_findings(findings: &[Finding], output: Output) {
 /// What the read could not do as asked (a kind this server does not serve, a log that
 /// could not be read), on stderr: not findings, but the reader must know the findings
 /// were made without it.
-fn print_notes(notes: &[String]) {
+pub(crate) fn print_notes(notes: &[String]) {
     for n in notes {
         eprintln!("kai: note: {}", for_terminal(n));
     }
@@ -181,6 +182,15 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
 
 async fn undo(settings: &Settings, id: Option<String>) -> Result<i32> {
     let cluster = crate::oneshot::connect_cluster(settings).await?;
+    undo_on(cluster, settings, id).await
+}
+
+/// Undo on a connected cluster (`kai undo`, and `/undo` in a session).
+pub async fn undo_on(
+    cluster: Arc<crate::cluster::Cluster>,
+    settings: &Settings,
+    id: Option<String>,
+) -> Result<i32> {
     let outcome = crate::changes::undo_cmd(
         cluster,
         id,

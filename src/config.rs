@@ -45,6 +45,8 @@ pub struct ProviderProfile {
     /// USD per million prompt / completion tokens, for the cost estimate.
     pub input_price_per_mtok: Option<f64>,
     pub output_price_per_mtok: Option<f64>,
+    /// Tokens the profile's model accepts (prompt and answer), when kai does not know it.
+    pub context_window: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,6 +57,9 @@ pub struct ConfigFile {
     pub tool_output_tokens: Option<usize>,
     pub request_timeout_secs: Option<u64>,
     pub max_retries: Option<u32>,
+    /// Tokens the model accepts (prompt and answer), for every model; a profile's own
+    /// `context_window` wins.
+    pub context_window: Option<u64>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderProfile>,
     /// `[lint]`: `disable = ["rule-id", ...]` for `kai lint` and `kai generate`.
@@ -150,6 +155,8 @@ pub struct Settings {
     pub yes: bool,
     /// Where the audit log and sessions live (`$XDG_DATA_HOME/kai`).
     pub data_dir: PathBuf,
+    /// The context window the configuration sets (profile, else file), if any.
+    pub context_window: Option<u64>,
     /// Lint rules turned off by the config file's `[lint] disable`.
     pub lint_disable: Vec<String>,
 }
@@ -270,8 +277,24 @@ impl Settings {
             read_only: flags.read_only,
             yes: flags.yes,
             data_dir: default_data_dir(env),
+            context_window: profile.context_window.or(file.context_window),
             lint_disable: file.lint.disable.clone(),
         })
+    }
+
+    /// The context window of `model`: the configured one, else the built-in one.
+    pub fn context_window_for(&self, model: &str) -> Option<u64> {
+        self.context_window
+            .or_else(|| crate::llm::models::context_window(model))
+    }
+
+    /// The agent's request budget for `model` ([`crate::agent::budget_for_window`] of
+    /// its window), or the agent's default for a model of unknown window.
+    pub fn context_budget_for(&self, model: &str) -> usize {
+        self.context_window_for(model).map_or_else(
+            || crate::agent::AgentConfig::new(model).context_budget_tokens,
+            crate::agent::budget_for_window,
+        )
     }
 }
 
@@ -366,6 +389,33 @@ api_version = "2024-10-21"
         .unwrap_err();
         assert!(err.to_string().contains("\"b\""), "{err}");
         assert!(err.to_string().contains("known: a"), "{err}");
+    }
+
+    #[test]
+    fn the_context_window_is_configured_or_known() {
+        let s = Settings::merge(
+            ConfigFile::default(),
+            &Overrides::default(),
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!(s.context_window_for("gpt-4o-mini"), Some(128_000));
+        assert_eq!(s.context_budget_for("gpt-4o-mini"), 128_000 - 16_384);
+        assert_eq!(s.context_window_for("my-local-model"), None);
+        let f = file("context_window = 32768\n[providers.local]\ncontext_window = 8192\n");
+        let s = Settings::merge(f.clone(), &Overrides::default(), &Env::default()).unwrap();
+        assert_eq!(s.context_window_for("my-local-model"), Some(32_768));
+        let flags = Overrides {
+            provider: Some("local".into()),
+            ..Default::default()
+        };
+        let s = Settings::merge(f, &flags, &Env::default()).unwrap();
+        assert_eq!(
+            s.context_window_for("gpt-4o"),
+            Some(8_192),
+            "the profile wins"
+        );
+        assert_eq!(s.context_budget_for("gpt-4o"), 8_192 - 2_048);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! user's terminal only, and picks the exit code.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -84,6 +85,7 @@ pub fn session(
     );
     let mut cfg = AgentConfig::new(settings.llm.model.clone());
     cfg.max_steps = settings.max_steps;
+    cfg.context_budget_tokens = settings.context_budget_for(&settings.llm.model);
     cfg.namespace = settings.namespace.clone();
     cfg.pregather = !global.no_pregather;
     cfg.gatherer = env
@@ -124,16 +126,72 @@ impl Outcome {
     }
 }
 
-/// Ask the user on the terminal; runs on a blocking thread since it reads stdin.
+/// Ask the user on the terminal; runs on a blocking thread since it reads stdin. When
+/// this future is dropped (Ctrl-C at the prompt), the reading thread stops too: in a
+/// session it would otherwise stay blocked on the terminal and eat the next line.
 async fn ask_terminal(req: ApprovalRequest, color: bool) -> Decision {
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
     tokio::task::spawn_blocking(move || {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
+        let mut input = std::io::BufReader::new(StoppableStdin { stop });
         let mut out = std::io::stderr();
         crate::changes::prompt_decision(&req, &mut input, &mut out, color)
     })
     .await
     .unwrap_or(Decision::Denied)
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// File descriptor 0, read until `stop` is set (then reads fail, which the prompt takes
+/// as "no"). Reads the descriptor directly: nothing is left in a buffer for the next
+/// reader (the line editor reads the descriptor too).
+struct StoppableStdin {
+    stop: Arc<AtomicBool>,
+}
+
+impl std::io::Read for StoppableStdin {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                // Not `Interrupted`: `read_line` would retry that for ever.
+                return Err(std::io::Error::other("the prompt was abandoned"));
+            }
+            let mut fds = libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the duration of the call.
+            let ready = unsafe { libc::poll(&mut fds, 1, 100) };
+            if ready < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if ready == 0 {
+                continue;
+            }
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            return Ok(n.unsigned_abs());
+        }
+    }
 }
 
 /// The proposal as text, for when nobody can answer: its title, diff and command quote

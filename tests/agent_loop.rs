@@ -11,6 +11,8 @@ use kai::agent::{self, AgentConfig};
 use kai::config::LlmSettings;
 use kai::llm::openai::OpenAiClient;
 use kai::tools::{handler, CallCtx, DenyAll, Registry, Tool, ToolError};
+use kai_test_support::model::messages;
+use kai_test_support::tool_names;
 use mock_llm::{MockLlm, Reply};
 use serde_json::Value;
 
@@ -65,14 +67,18 @@ impl Run {
     }
     /// The content of every `tool` message in request `i`.
     fn tool_results(&self, i: usize) -> Vec<String> {
-        self.requests[i]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "tool")
-            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-            .collect()
+        messages(&self.requests[i], "tool")
     }
+}
+
+/// The model calls `echo` with `text`, then answers `answer`.
+async fn echo_then(text: &str, answer: &str) -> Run {
+    let args = format!(r#"{{"text": "{text}"}}"#);
+    run(
+        vec![Reply::tool_call("echo", args), Reply::text(answer)],
+        15,
+    )
+    .await
 }
 
 async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
@@ -179,24 +185,13 @@ fn assert_calls_paired(request: &Value) {
 
 #[tokio::test]
 async fn tool_round_trip() {
-    let r = run(
-        vec![
-            Reply::tool_call("echo", r#"{"text": "hello"}"#),
-            Reply::text("The answer is hello."),
-        ],
-        15,
-    )
-    .await;
+    let r = echo_then("hello", "The answer is hello.").await;
     assert_eq!(r.end(), (TurnEnd::Answered, "The answer is hello.".into()));
     assert_eq!(r.tool_calls, 1);
     assert_eq!(r.requests.len(), 2);
     // The first request declares the tool and carries the system prompt and question.
     let first = &r.requests[0];
-    assert!(first["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["function"]["name"] == "echo"));
+    assert!(tool_names(first).iter().any(|n| n == "echo"));
     assert_eq!(first["messages"][0]["role"], "system");
     assert!(first["messages"][1]["content"]
         .as_str()
@@ -222,14 +217,7 @@ async fn tool_round_trip() {
 
 #[tokio::test]
 async fn tool_error_goes_back_to_the_model_and_the_loop_continues() {
-    let r = run(
-        vec![
-            Reply::tool_call("echo", r#"{"text": "fail"}"#),
-            Reply::text("It failed, as expected."),
-        ],
-        15,
-    )
-    .await;
+    let r = echo_then("fail", "It failed, as expected.").await;
     assert_eq!(r.end().0, TurnEnd::Answered);
     let results = r.tool_results(1);
     assert_eq!(results.len(), 1);

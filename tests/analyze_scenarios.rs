@@ -8,16 +8,12 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use kai::analyze::{self, render_text, to_json, Finding};
 use kai::cluster::Cluster;
+use kai_test_support::crypto;
 use kai_testcluster::{Scenario, ScenarioSpec, ScenarioUser};
 
 /// Controllers act on their own clock (a progress deadline, a Job's back-off), so a
 /// scenario may need a while after setup before its cause is visible.
 const SETTLE: Duration = Duration::from_secs(150);
-
-/// kube and reqwest both bring rustls; the process must pick one provider before any TLS.
-fn crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 fn namespace_for(name: &str) -> String {
     let mut ns = format!("az-{name}");
@@ -188,16 +184,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_reports_one_finding_for_a_crashing_deployment() {
-    crypto();
-    let cluster = kai_testcluster::shared().unwrap();
-    let scenario = Scenario {
-        name: "az-scan-crashloop".into(),
-        spec: ScenarioSpec::parse("az-scan-crashloop", CRASHLOOP_SCENARIO).unwrap(),
-        manifests: CRASHLOOP_MANIFESTS.into(),
-    };
     let ns = "az-scan-crashloop";
-    cluster.setup_custom(&scenario, ns).await.unwrap();
-    let client = Cluster::from_config(cluster.admin_config().await.unwrap(), ns, "test").unwrap();
+    kai_test_support::custom_scenario(ns, CRASHLOOP_SCENARIO, CRASHLOOP_MANIFESTS).await;
+    let client = Cluster::from_config(kai_test_support::admin_config().await, ns, "test").unwrap();
     let findings = analyze::scan(&client, Some(ns)).await.unwrap();
     let text = render_text(&findings, false);
     assert_eq!(findings.len(), 1, "{text}");

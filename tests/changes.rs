@@ -16,42 +16,10 @@ use kai::agent::protocol::{ApprovalRequest, Decision};
 use kai::changes::{self, audit, prompt_decision, ChangeEnv, ProposedFix, UndoOutcome};
 use kai::cluster::Cluster;
 use kai::tools::{mutate, Approver, CallCtx, ClusterTool, Registry, ToolEnv, ToolError};
+use kai_test_support::cluster::{namespace, namespace_alive, web_deployment};
+use kai_test_support::{admin, admin_config, apply as ssa, model_err, restricted_config};
 
 // ------------------------------------------------------------------ harness adapter
-
-/// Both rustls crypto back ends end up enabled in the dependency graph, so rustls cannot
-/// pick one by itself; choose ring before the first TLS connection.
-fn crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-async fn admin() -> Client {
-    {
-        crypto();
-        kai_testcluster::shared().unwrap()
-    }
-    .admin_client()
-    .await
-    .unwrap()
-}
-
-async fn admin_config() -> kube::Config {
-    crypto();
-    kai_testcluster::shared()
-        .unwrap()
-        .admin_config()
-        .await
-        .unwrap()
-}
-
-async fn restricted_config() -> kube::Config {
-    crypto();
-    kai_testcluster::shared()
-        .unwrap()
-        .restricted_config()
-        .await
-        .unwrap()
-}
 
 /// A kai cluster (with its write gate) from a client configuration.
 fn kai_cluster(config: kube::Config, ns: &str, context: &str) -> Arc<Cluster> {
@@ -59,6 +27,22 @@ fn kai_cluster(config: kube::Config, ns: &str, context: &str) -> Arc<Cluster> {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/// Records `request` in `seen`; whether it was the first.
+fn note(seen: &Mutex<Vec<ApprovalRequest>>, request: ApprovalRequest) -> bool {
+    let mut s = seen.lock().unwrap();
+    s.push(request);
+    s.len() == 1
+}
+
+/// The next scripted answer; Denied once the script has run out.
+fn next_answer(answers: &Mutex<VecDeque<Decision>>) -> Decision {
+    answers
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Decision::Denied)
+}
 
 /// Answers from a script (Denied when it runs out) and records every request.
 #[derive(Default)]
@@ -82,12 +66,8 @@ impl Scripted {
 #[async_trait]
 impl Approver for Scripted {
     async fn request(&self, request: ApprovalRequest) -> Decision {
-        self.seen.lock().unwrap().push(request);
-        self.answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Decision::Denied)
+        note(&self.seen, request);
+        next_answer(&self.answers)
     }
 }
 
@@ -118,7 +98,7 @@ impl Approver for Typed {
             .lock()
             .unwrap()
             .push_str(&String::from_utf8_lossy(&out));
-        self.seen.lock().unwrap().push(request);
+        note(&self.seen, request);
         d
     }
 }
@@ -177,6 +157,31 @@ impl Env {
             call: CallCtx::new(approver),
         }
     }
+    /// `scale` Deployment `web` to `replicas`, asking `approver`.
+    async fn scale_web(
+        &self,
+        approver: Arc<dyn Approver>,
+        replicas: i32,
+    ) -> Result<String, ToolError> {
+        let args = json!({"kind": "Deployment", "name": "web", "replicas": replicas});
+        call(&self.ctx(approver, false), "scale", args).await
+    }
+    /// `kai undo [id]`, asking `approver`.
+    async fn undo(&self, id: Option<&str>, approver: Arc<dyn Approver>) -> UndoOutcome {
+        let id = id.map(String::from);
+        changes::undo_cmd(self.cluster(), id, approver, false, self.data.path())
+            .await
+            .unwrap()
+    }
+    /// The data of ConfigMap `settings`.
+    async fn settings(&self) -> std::collections::BTreeMap<String, String> {
+        self.configmaps()
+            .get("settings")
+            .await
+            .unwrap()
+            .data
+            .unwrap()
+    }
     fn deployments(&self) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), &self.ns)
     }
@@ -221,49 +226,12 @@ impl Env {
     }
 }
 
-async fn ssa(client: &Client, obj: Value) {
-    let ar = match obj["kind"].as_str().unwrap() {
-        "Namespace" => kube::discovery::ApiResource::erase::<Namespace>(&()),
-        "Deployment" => kube::discovery::ApiResource::erase::<Deployment>(&()),
-        "ConfigMap" => kube::discovery::ApiResource::erase::<ConfigMap>(&()),
-        "Secret" => kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
-        k => panic!("{k}"),
-    };
-    let name = obj["metadata"]["name"].as_str().unwrap().to_string();
-    let api: Api<kube::api::DynamicObject> = match obj["metadata"]["namespace"].as_str() {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
-    api.patch(
-        &name,
-        &PatchParams::apply("kai-test").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .unwrap();
-}
-
 /// A fresh namespace with a Deployment `web` (1 replica, container `app`), a ConfigMap
 /// `settings` and a Secret `db`.
 async fn env(ns: &str) -> Env {
     let client = admin().await;
-    ssa(
-        &client,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    )
-    .await;
-    ssa(
-        &client,
-        json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": ns, "labels": {"app": "web"}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                "template": {"metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "app", "image": "nginx:1.25",
-                        "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}}
-        }),
-    )
-    .await;
+    ssa(&client, namespace(ns)).await;
+    ssa(&client, web_deployment(ns, "nginx:1.25")).await;
     ssa(
         &client,
         json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -293,17 +261,15 @@ async fn call(ctx: &Ctx, tool: &str, args: Value) -> Result<String, ToolError> {
 }
 
 /// A diff line starting with `sign` (not a file header) that contains `needle`.
+#[track_caller]
+fn assert_diff_has(diff: &str, sign: char, needle: &str) {
+    assert!(has_line(diff, sign, needle), "{diff}");
+}
+
 fn has_line(diff: &str, sign: char, needle: &str) -> bool {
     diff.lines().any(|l| {
         l.starts_with(sign) && !l.starts_with("+++") && !l.starts_with("---") && l.contains(needle)
     })
-}
-
-fn model_err(r: Result<String, ToolError>) -> String {
-    match r {
-        Err(ToolError::Model(m)) => m,
-        other => panic!("expected a model error, got {other:?}"),
-    }
 }
 
 // ------------------------------------------------------------------ tests
@@ -383,14 +349,7 @@ async fn denial_with_feedback_reaches_the_model() {
     let a = Scripted::new(vec![Decision::DeniedWithFeedback(
         "use 2 replicas, not 5".into(),
     )]);
-    let msg = model_err(
-        call(
-            &e.ctx(a, false),
-            "scale",
-            json!({"kind": "Deployment", "name": "web", "replicas": 5}),
-        )
-        .await,
-    );
+    let msg = model_err(e.scale_web(a, 5).await);
     assert!(
         msg.contains("the user declined with feedback: use 2 replicas, not 5"),
         "{msg}"
@@ -406,12 +365,7 @@ async fn denial_with_feedback_reaches_the_model() {
 async fn abort_ends_the_turn() {
     let e = env("chg-abort").await;
     let a = Scripted::new(vec![Decision::Abort]);
-    let r = call(
-        &e.ctx(a, false),
-        "scale",
-        json!({"kind": "Deployment", "name": "web", "replicas": 2}),
-    )
-    .await;
+    let r = e.scale_web(a, 2).await;
     assert!(matches!(r, Err(ToolError::Fatal(_))), "{r:?}");
     assert_eq!(e.replicas("web").await, 1);
 }
@@ -428,10 +382,7 @@ async fn yes_flag_applies_without_asking_and_audits() {
     .await
     .unwrap();
     assert!(a.seen().is_empty(), "--yes must not ask");
-    assert_eq!(
-        e.configmaps().get("settings").await.unwrap().data.unwrap()["mode"],
-        "fast"
-    );
+    assert_eq!(e.settings().await["mode"], "fast");
     let log = e.audit();
     assert_eq!(
         (log[0].decision.as_str(), log[0].applied),
@@ -500,11 +451,7 @@ async fn malformed_manifest_and_unknown_kind_are_tool_errors() {
         .await
         .unwrap();
     assert_eq!(a.seen().len(), 1);
-    assert!(
-        has_line(&a.seen()[0].diff, '+', "a: "),
-        "{}",
-        a.seen()[0].diff
-    );
+    assert_diff_has(&a.seen()[0].diff, '+', "a: ");
     let cms = e.configmaps();
     assert!(cms.get("one").await.is_ok() && cms.get("two").await.is_ok());
     let mf = cms
@@ -524,11 +471,8 @@ async fn malformed_manifest_and_unknown_kind_are_tool_errors() {
     )
     .await
     .unwrap();
-    assert!(
-        has_line(&a2.seen()[0].diff, '-', "a: ") && has_line(&a2.seen()[0].diff, '+', "a: "),
-        "{}",
-        a2.seen()[0].diff
-    );
+    assert_diff_has(&a2.seen()[0].diff, '-', "a: ");
+    assert_diff_has(&a2.seen()[0].diff, '+', "a: ");
     assert_eq!(cms.get("one").await.unwrap().data.unwrap()["a"], "2");
 }
 
@@ -546,22 +490,14 @@ struct ChangesUnderfoot {
 #[async_trait]
 impl Approver for ChangesUnderfoot {
     async fn request(&self, request: ApprovalRequest) -> Decision {
-        let first = {
-            let mut s = self.seen.lock().unwrap();
-            s.push(request);
-            s.len() == 1
-        };
+        let first = note(&self.seen, request);
         if first {
             let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns);
             api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": self.image}]}}}})))
                 .await
                 .unwrap();
         }
-        self.answers
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or(Decision::Denied)
+        next_answer(&self.answers)
     }
 }
 
@@ -575,14 +511,7 @@ async fn stale_object_is_not_applied_but_rediffed_and_asked_again() {
         answers: Mutex::new(vec![Decision::Approved, Decision::Denied].into()),
         seen: Mutex::default(),
     });
-    let msg = model_err(
-        call(
-            &e.ctx(a.clone(), false),
-            "scale",
-            json!({"kind": "Deployment", "name": "web", "replicas": 4}),
-        )
-        .await,
-    );
+    let msg = model_err(e.scale_web(a.clone(), 4).await);
     assert!(msg.contains("did not approve"), "{msg}");
     let seen = a.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "asked again after the object changed");
@@ -604,13 +533,7 @@ async fn stale_object_is_not_applied_but_rediffed_and_asked_again() {
         answers: Mutex::new(vec![Decision::Approved, Decision::Approved].into()),
         seen: Mutex::default(),
     });
-    call(
-        &e.ctx(a2.clone(), false),
-        "scale",
-        json!({"kind": "Deployment", "name": "web", "replicas": 4}),
-    )
-    .await
-    .unwrap();
+    e.scale_web(a2.clone(), 4).await.unwrap();
     assert_eq!(a2.seen.lock().unwrap().len(), 2);
     assert_eq!(e.replicas("web").await, 4);
 }
@@ -628,20 +551,14 @@ struct BookkeepingUnderfoot {
 #[async_trait]
 impl Approver for BookkeepingUnderfoot {
     async fn request(&self, request: ApprovalRequest) -> Decision {
-        let first = {
-            let mut s = self.seen.lock().unwrap();
-            s.push(request);
-            s.len() == 1
-        };
+        let first = note(&self.seen, request);
         if first {
             let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns);
-            let before = api
-                .get("web")
-                .await
-                .unwrap()
-                .metadata
-                .resource_version
-                .unwrap();
+            let rv = || async {
+                let d = api.get("web").await.unwrap();
+                d.metadata.resource_version.unwrap()
+            };
+            let before = rv().await;
             api.patch_status(
                 "web",
                 &PatchParams::default(),
@@ -656,13 +573,7 @@ impl Approver for BookkeepingUnderfoot {
             )
             .await
             .unwrap();
-            let after = api
-                .get("web")
-                .await
-                .unwrap()
-                .metadata
-                .resource_version
-                .unwrap();
+            let after = rv().await;
             *self.moved.lock().unwrap() = Some((before, after));
         }
         Decision::Approved
@@ -679,13 +590,7 @@ async fn a_status_update_between_approval_and_apply_does_not_ask_again() {
         seen: Mutex::default(),
         moved: Mutex::default(),
     });
-    let out = call(
-        &e.ctx(a.clone(), false),
-        "scale",
-        json!({"kind": "Deployment", "name": "web", "replicas": 3}),
-    )
-    .await
-    .unwrap();
+    let out = e.scale_web(a.clone(), 3).await.unwrap();
     assert!(out.contains("applied"), "{out}");
     let (rv_before, rv_after) = a.moved.lock().unwrap().clone().unwrap();
     assert_ne!(
@@ -747,15 +652,7 @@ async fn undo_of_a_secret_value_change_says_it_cannot() {
     .await
     .unwrap();
     let no_questions = Scripted::new(vec![]);
-    let out = changes::undo_cmd(
-        e.cluster(),
-        None,
-        no_questions.clone(),
-        false,
-        e.data.path(),
-    )
-    .await
-    .unwrap();
+    let out = e.undo(None, no_questions.clone()).await;
     match out {
         UndoOutcome::CannotUndo { reason, .. } => {
             assert!(reason.contains("previous values are not kept"), "{reason}");
@@ -790,53 +687,19 @@ async fn undo_restores_the_previous_spec_through_the_same_pipeline() {
 
     // Default: the last applied change (the ConfigMap patch); denied first, then approved.
     let no = Scripted::new(vec![Decision::Denied]);
-    let out = changes::undo_cmd(e.cluster(), None, no.clone(), false, e.data.path())
-        .await
-        .unwrap();
+    let out = e.undo(None, no.clone()).await;
     assert!(matches!(out, UndoOutcome::NotApplied { .. }), "{out:?}");
-    assert!(
-        has_line(&no.seen()[0].diff, '-', "extra:"),
-        "{}",
-        no.seen()[0].diff
-    );
-    assert!(e
-        .configmaps()
-        .get("settings")
-        .await
-        .unwrap()
-        .data
-        .unwrap()
-        .contains_key("extra"));
+    assert_diff_has(&no.seen()[0].diff, '-', "extra:");
+    assert!(e.settings().await.contains_key("extra"));
     let yes = Scripted::new(vec![Decision::Approved]);
-    let out = changes::undo_cmd(e.cluster(), None, yes, false, e.data.path())
-        .await
-        .unwrap();
+    let out = e.undo(None, yes).await;
     assert!(matches!(out, UndoOutcome::Applied { .. }), "{out:?}");
-    assert!(!e
-        .configmaps()
-        .get("settings")
-        .await
-        .unwrap()
-        .data
-        .unwrap()
-        .contains_key("extra"));
+    assert!(!e.settings().await.contains_key("extra"));
 
     // By id: the image change.
     let yes = Scripted::new(vec![Decision::Approved]);
-    changes::undo_cmd(
-        e.cluster(),
-        Some(image_change[..6].to_string()),
-        yes.clone(),
-        false,
-        e.data.path(),
-    )
-    .await
-    .unwrap();
-    assert!(
-        has_line(&yes.seen()[0].diff, '+', "image: nginx:1.25"),
-        "{}",
-        yes.seen()[0].diff
-    );
+    e.undo(Some(&image_change[..6]), yes.clone()).await;
+    assert_diff_has(&yes.seen()[0].diff, '+', "image: nginx:1.25");
     let d = e.deployments().get("web").await.unwrap();
     assert_eq!(
         d.spec.unwrap().template.spec.unwrap().containers[0]
@@ -860,13 +723,8 @@ async fn undo_restores_the_previous_spec_through_the_same_pipeline() {
         yes.seen()[0].diff
     );
     assert!(e.configmaps().get_opt("settings").await.unwrap().is_none());
-    changes::undo_cmd(e.cluster(), None, yes, false, e.data.path())
-        .await
-        .unwrap();
-    assert_eq!(
-        e.configmaps().get("settings").await.unwrap().data.unwrap()["mode"],
-        "safe"
-    );
+    e.undo(None, yes).await;
+    assert_eq!(e.settings().await["mode"], "safe");
 
     let mut out = Vec::new();
     changes::history_cmd(e.data.path(), &mut out).await.unwrap();
@@ -882,14 +740,7 @@ async fn dangerous_changes_need_the_name_typed() {
     let e = env("chg-danger").await;
     // Scale to zero: "y" is not enough.
     let t = Typed::new(&["y\n"]);
-    let msg = model_err(
-        call(
-            &e.ctx(t.clone(), false),
-            "scale",
-            json!({"kind": "Deployment", "name": "web", "replicas": 0}),
-        )
-        .await,
-    );
+    let msg = model_err(e.scale_web(t.clone(), 0).await);
     assert!(msg.contains("did not approve"), "{msg}");
     assert_eq!(e.replicas("web").await, 1);
     let seen = t.seen.lock().unwrap()[0].clone();
@@ -900,22 +751,12 @@ async fn dangerous_changes_need_the_name_typed() {
         .unwrap()
         .contains("Type the name \"web\""));
     let t = Typed::new(&["web\n"]);
-    call(
-        &e.ctx(t, false),
-        "scale",
-        json!({"kind": "Deployment", "name": "web", "replicas": 0}),
-    )
-    .await
-    .unwrap();
+    e.scale_web(t, 0).await.unwrap();
     assert_eq!(e.replicas("web").await, 0);
 
     // Deleting a namespace.
     let doomed = "chg-danger-doomed";
-    ssa(
-        &e.client,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": doomed}}),
-    )
-    .await;
+    ssa(&e.client, namespace(doomed)).await;
     let nss: Api<Namespace> = Api::all(e.client.clone());
     for typed in ["y\n", "a\n", "chg-danger\n", ""] {
         let t = Typed::new(&[typed]);
@@ -928,9 +769,8 @@ async fn dangerous_changes_need_the_name_typed() {
             .await,
         );
         assert!(msg.contains("did not approve"), "{typed:?}: {msg}");
-        let ns = nss.get(doomed).await.unwrap();
         assert!(
-            ns.metadata.deletion_timestamp.is_none(),
+            namespace_alive(doomed).await,
             "{typed:?} deleted the namespace"
         );
     }
@@ -955,13 +795,7 @@ async fn dangerous_changes_need_the_name_typed() {
         )
         .await,
     );
-    assert!(nss
-        .get(doomed)
-        .await
-        .unwrap()
-        .metadata
-        .deletion_timestamp
-        .is_none());
+    assert!(namespace_alive(doomed).await);
 
     let t = Typed::new(&[&format!("{doomed}\n")]);
     call(
@@ -1057,14 +891,7 @@ async fn text_claiming_approval_changes_nothing() {
     );
     assert!(msg.contains("did not approve"), "{msg}");
     assert_eq!(a.seen().len(), 1, "the approver is the only path");
-    let nss: Api<Namespace> = Api::all(e.client.clone());
-    assert!(nss
-        .get(&e.ns)
-        .await
-        .unwrap()
-        .metadata
-        .deletion_timestamp
-        .is_none());
+    assert!(namespace_alive(&e.ns).await);
     // The same with the default approver of a front end that cannot ask.
     let msg = model_err(
         call(
@@ -1075,13 +902,7 @@ async fn text_claiming_approval_changes_nothing() {
         .await,
     );
     assert!(msg.contains("did not approve"), "{msg}");
-    assert!(nss
-        .get(&e.ns)
-        .await
-        .unwrap()
-        .metadata
-        .deletion_timestamp
-        .is_none());
+    assert!(namespace_alive(&e.ns).await);
 }
 
 #[tokio::test]
@@ -1153,11 +974,7 @@ async fn restart_rollout_and_rollout_undo() {
     )
     .await
     .unwrap();
-    assert!(
-        has_line(&a.seen()[1].diff, '-', "kubectl.kubernetes.io/restartedAt"),
-        "{}",
-        a.seen()[1].diff
-    );
+    assert_diff_has(&a.seen()[1].diff, '-', "kubectl.kubernetes.io/restartedAt");
     let d = e.deploy_json("web").await;
     assert!(
         d.pointer("/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt")

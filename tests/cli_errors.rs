@@ -4,51 +4,82 @@
 //! actually sent: the question alone, and only the tools the flags allow.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
+use kai_test_support::{
+    assert_exit, both, kai, stderr, tool_call, tool_names, tool_results, user_messages,
+};
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
 
+/// `kai args` with a clean environment (no user config, key or kubeconfig leaks into the
+/// test) plus `env`.
 fn kai(args: &[&str], env: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    // A clean environment: no user config, key or kubeconfig leaks into the test.
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+    kai!().home(home.path()).args(args).envs(env).output()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `kai args` succeeds and prints each of `wants` on stdout.
+fn assert_prints(args: &[&str], wants: &[&str]) {
+    let o = kai(args, &[]);
+    assert_exit(&o, 0);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for want in wants {
+        assert!(
+            out.contains(want),
+            "`kai {}` lacks {want:?}",
+            args.join(" ")
+        );
+    }
+}
+
+/// `kai args` with a (fake) key and `KUBECONFIG` at `kubeconfig`.
+fn with_kubeconfig(kubeconfig: &Path, args: &[&str]) -> Output {
+    let kc = kubeconfig.to_str().unwrap();
+    kai(args, &[("OPENAI_API_KEY", "sk-test"), ("KUBECONFIG", kc)])
+}
+
+/// The run ended with the "cluster unreachable" exit code, and its message says `says`.
+fn assert_unreachable(o: &Output, says: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(kai::exit::CLUSTER_UNREACHABLE), "{e}");
+    assert!(e.contains(says), "{e}");
+}
+
+/// A kubeconfig in `dir` with one context `c` whose cluster is `cluster` (its YAML
+/// lines: the server and any TLS setting).
+fn write_kubeconfig(dir: &Path, cluster: &str) -> PathBuf {
+    let kc = dir.join("config");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    {cluster}\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+        ),
+    )
+    .unwrap();
+    kc
 }
 
 #[test]
 fn help_explains_options_providers_and_exit_codes() {
-    let o = kai(&["--help"], &[]);
-    assert_eq!(o.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&o.stdout);
-    for want in [
-        "--kubeconfig",
-        "--context",
-        "--namespace",
-        "--max-steps",
-        "--base-url",
-        "--read-only",
-        "Ollama",
-        "Azure",
-        "config.toml",
-        "OPENAI_API_KEY",
-        "Exit codes",
-        "130",
-    ] {
-        assert!(out.contains(want), "--help lacks {want:?}");
-    }
+    assert_prints(
+        &["--help"],
+        &[
+            "--kubeconfig",
+            "--context",
+            "--namespace",
+            "--max-steps",
+            "--base-url",
+            "--read-only",
+            "Ollama",
+            "Azure",
+            "config.toml",
+            "OPENAI_API_KEY",
+            "Exit codes",
+            "130",
+        ],
+    );
 }
 
 #[test]
@@ -63,7 +94,7 @@ fn empty_prompt_is_a_usage_error() {
 #[test]
 fn missing_api_key_says_which_variable() {
     let o = kai(&["why is backend crashlooping?"], &[]);
-    assert_eq!(o.status.code(), Some(kai::exit::NO_API_KEY));
+    assert_exit(&o, kai::exit::NO_API_KEY);
     let e = stderr(&o);
     assert!(e.contains("OPENAI_API_KEY"), "{e}");
     assert!(e.contains("--no-llm"), "offers the offline path: {e}");
@@ -71,14 +102,8 @@ fn missing_api_key_says_which_variable() {
 
 #[test]
 fn missing_kubeconfig_is_reported_with_next_steps() {
-    let o = kai(
-        &["why?"],
-        &[
-            ("OPENAI_API_KEY", "sk-test"),
-            ("KUBECONFIG", "/nonexistent/kubeconfig"),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(kai::exit::CLUSTER_UNREACHABLE));
+    let o = with_kubeconfig(Path::new("/nonexistent/kubeconfig"), &["why?"]);
+    assert_exit(&o, kai::exit::CLUSTER_UNREACHABLE);
     let e = stderr(&o);
     assert!(e.contains("no kubeconfig"), "{e}");
     assert!(e.contains("kai demo"), "{e}");
@@ -94,52 +119,21 @@ fn unreachable_cluster_is_reported() {
         .local_addr()
         .unwrap()
         .port();
-    let kc = dir.path().join("config");
-    std::fs::write(
-        &kc,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
-        ),
-    )
-    .unwrap();
-    let o = kai(
-        &["why?"],
-        &[
-            ("OPENAI_API_KEY", "sk-test"),
-            ("KUBECONFIG", kc.to_str().unwrap()),
-        ],
+    let kc = write_kubeconfig(
+        dir.path(),
+        &format!("server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true"),
     );
-    assert_eq!(
-        o.status.code(),
-        Some(kai::exit::CLUSTER_UNREACHABLE),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("cannot reach the Kubernetes API server"),
-        "{}",
-        stderr(&o)
-    );
+    let o = with_kubeconfig(&kc, &["why?"]);
+    assert_unreachable(&o, "cannot reach the Kubernetes API server");
 
-    let o = kai(
-        &["--context", "nope", "why?"],
-        &[
-            ("OPENAI_API_KEY", "sk-test"),
-            ("KUBECONFIG", kc.to_str().unwrap()),
-        ],
-    );
-    assert_eq!(o.status.code(), Some(kai::exit::CLUSTER_UNREACHABLE));
-    assert!(
-        stderr(&o).contains("\"nope\" does not exist"),
-        "{}",
-        stderr(&o)
-    );
+    let o = with_kubeconfig(&kc, &["--context", "nope", "why?"]);
+    assert_unreachable(&o, "\"nope\" does not exist");
 }
 
 #[test]
 fn unknown_provider_profile_is_a_usage_error() {
     let o = kai(&["--provider", "nope", "why?"], &[]);
-    assert_eq!(o.status.code(), Some(kai::exit::USAGE));
+    assert_exit(&o, kai::exit::USAGE);
     assert!(stderr(&o).contains("\"nope\""), "{}", stderr(&o));
 }
 
@@ -149,110 +143,53 @@ fn malformed_config_file_is_a_usage_error_naming_the_file() {
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, "default_provider = [oops\n").unwrap();
     let o = kai(&["--config", cfg.to_str().unwrap(), "why?"], &[]);
-    assert_eq!(o.status.code(), Some(kai::exit::USAGE));
+    assert_exit(&o, kai::exit::USAGE);
     assert!(stderr(&o).contains("config.toml"), "{}", stderr(&o));
 }
 
 #[test]
 fn list_causes_prints_the_vocabulary() {
-    let o = kai(&["diagnose", "--list-causes"], &[]);
-    assert_eq!(o.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&o.stdout);
-    for c in [
-        "crash-loop-app-error",
-        "oom-killed",
-        "missing-secret-key",
-        "forbidden",
-        "unknown",
-    ] {
-        assert!(out.contains(c), "{c} missing from --list-causes");
-    }
+    assert_prints(
+        &["diagnose", "--list-causes"],
+        &[
+            "crash-loop-app-error",
+            "oom-killed",
+            "missing-secret-key",
+            "forbidden",
+            "unknown",
+        ],
+    );
 }
 
 // ------------------------------------------------------------ where flags may go
 
-const MUTATING: [&str; 8] = [
-    "propose_change",
-    "apply_manifest",
-    "patch_resource",
-    "scale",
-    "rollout_restart",
-    "rollout_undo",
-    "set_image",
-    "delete_resource",
-];
+use kai_test_support::model::MUTATING_TOOLS as MUTATING;
 
 /// The shared test cluster with the `healthy` scenario (Deployment `web`) in `ns`.
 async fn healthy_ns(ns: &str) -> PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    c.setup_scenario("healthy", ns).await.unwrap();
-    c.kubeconfig_path().to_path_buf()
+    kai_test_support::scenario("healthy", ns).await
 }
 
 /// `kai` with a clean environment, its data in `data`, stdin closed; `args` as given,
 /// so each test places the flags itself.
-async fn run(args: Vec<String>, data: &std::path::Path) -> Output {
-    let data = data.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_kai"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &data)
-            .env("KAI_DATA_DIR", &data)
-            .env("XDG_CONFIG_HOME", data.join("config"))
-            .env("OPENAI_API_KEY", "sk-test-key-not-real")
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+async fn run(args: Vec<String>, data: &Path) -> Output {
+    kai!().data(data).api_key().args(args).run().await
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-fn both(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The user messages of a recorded request.
-fn user_messages(req: &Value) -> Vec<String> {
-    req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "user")
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn tool_names(req: &Value) -> Vec<String> {
-    req["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["function"]["name"].as_str().map(String::from))
-        .collect()
-}
-
-/// What the pre-gathered context (and any tool results) told the model.
-fn tool_results(req: &Value) -> String {
-    req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n---\n")
+/// The flags that point kai at the cluster and the scripted model.
+fn to(kubeconfig: &str, llm: &MockLlm) -> Vec<String> {
+    strings(&[
+        "--kubeconfig",
+        kubeconfig,
+        "--base-url",
+        &llm.base_url(),
+        "--model",
+        "mock",
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -291,14 +228,7 @@ async fn flags_after_the_question_are_obeyed_and_never_sent_as_the_question() {
     ];
     for (args, question) in cases {
         let llm = MockLlm::start(vec![Reply::text("web is healthy: 2/2 ready.")]);
-        let mut argv = strings(&[
-            "--kubeconfig",
-            kc,
-            "--base-url",
-            &llm.base_url(),
-            "--model",
-            "mock",
-        ]);
+        let mut argv = to(kc, &llm);
         argv.extend(strings(&args));
         let out = run(argv, data.path()).await;
         assert_eq!(
@@ -347,19 +277,10 @@ async fn without_read_only_the_mutating_tools_are_offered() {
     let kc = healthy_ns(ns).await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![Reply::text("fine.")]);
-    let argv = strings(&[
-        "is web healthy?",
-        "-n",
-        ns,
-        "--kubeconfig",
-        kc.to_str().unwrap(),
-        "--base-url",
-        &llm.base_url(),
-        "--model",
-        "mock",
-    ]);
+    let mut argv = strings(&["is web healthy?", "-n", ns]);
+    argv.extend(to(kc.to_str().unwrap(), &llm));
     let out = run(argv, data.path()).await;
-    assert_eq!(out.status.code(), Some(kai::exit::OK), "{}", both(&out));
+    assert_exit(&out, kai::exit::OK);
     let names = tool_names(&llm.requests()[0]);
     assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
 }
@@ -374,16 +295,9 @@ async fn json_output_and_yes_after_the_question_are_obeyed() {
     // -o json after the question: stdout is one JSON document.
     let llm = MockLlm::start(vec![Reply::text("web is healthy.")]);
     let mut argv = strings(&["is web healthy?", "-o", "json", "-n", ns]);
-    argv.extend(strings(&[
-        "--kubeconfig",
-        kc,
-        "--base-url",
-        &llm.base_url(),
-        "--model",
-        "mock",
-    ]));
+    argv.extend(to(kc, &llm));
     let out = run(argv, data.path()).await;
-    assert_eq!(out.status.code(), Some(kai::exit::OK), "{}", both(&out));
+    assert_exit(&out, kai::exit::OK);
     let doc: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", both(&out)));
     assert_eq!(doc["answer"], "web is healthy.");
@@ -392,53 +306,29 @@ async fn json_output_and_yes_after_the_question_are_obeyed() {
     // --yes after the question: with no terminal, the change is applied only because of it.
     let script = |replicas: u32| {
         vec![
-            Reply::ToolCalls(vec![(
-                "propose_change".into(),
-                json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": replicas})
-                    .to_string(),
-            )]),
+            tool_call(
+                "propose_change",
+                json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": replicas}),
+            ),
             Reply::text("Scaled web."),
         ]
     };
     let llm = MockLlm::start(script(3));
     let mut argv = strings(&["please", "web", "to", "3"]);
-    argv.extend(strings(&[
-        "--yes",
-        "-n",
-        ns,
-        "--kubeconfig",
-        kc,
-        "--base-url",
-        &llm.base_url(),
-        "--model",
-        "mock",
-    ]));
+    argv.extend(strings(&["--yes", "-n", ns]));
+    argv.extend(to(kc, &llm));
     let out = run(argv, data.path()).await;
-    assert_eq!(out.status.code(), Some(kai::exit::OK), "{}", both(&out));
+    assert_exit(&out, kai::exit::OK);
     assert_eq!(user_messages(&llm.requests()[0]), vec!["please web to 3"]);
     let audit = std::fs::read_to_string(data.path().join("audit.jsonl")).unwrap();
     assert!(audit.contains("auto_approved"), "{audit}");
 
     // Without --yes (and a change still to make): nothing applied, and the exit code says so.
     let llm = MockLlm::start(script(1));
-    let argv = strings(&[
-        "please web to 3",
-        "-n",
-        ns,
-        "--kubeconfig",
-        kc,
-        "--base-url",
-        &llm.base_url(),
-        "--model",
-        "mock",
-    ]);
+    let mut argv = strings(&["please web to 3", "-n", ns]);
+    argv.extend(to(kc, &llm));
     let out = run(argv, data.path()).await;
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::NOT_APPLIED),
-        "{}",
-        both(&out)
-    );
+    assert_exit(&out, kai::exit::NOT_APPLIED);
 }
 
 #[test]
@@ -468,7 +358,7 @@ fn unknown_flags_are_usage_errors_and_nothing_is_sent() {
 #[test]
 fn a_question_starting_with_a_command_name_gets_advice() {
     let o = kai(&["scan", "my", "cluster"], &[]);
-    assert_eq!(o.status.code(), Some(kai::exit::USAGE));
+    assert_exit(&o, kai::exit::USAGE);
     let e = stderr(&o);
     assert!(e.contains("unexpected argument 'my'"), "{e}");
     assert!(e.contains("kai \"scan my cluster\""), "{e}");
@@ -478,28 +368,7 @@ fn a_question_starting_with_a_command_name_gets_advice() {
 #[test]
 fn context_after_the_question_is_obeyed() {
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("config");
-    std::fs::write(
-        &kc,
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n",
-    )
-    .unwrap();
-    let o = kai(
-        &["why?", "--context", "nope"],
-        &[
-            ("OPENAI_API_KEY", "sk-test"),
-            ("KUBECONFIG", kc.to_str().unwrap()),
-        ],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(kai::exit::CLUSTER_UNREACHABLE),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains("\"nope\" does not exist"),
-        "{}",
-        stderr(&o)
-    );
+    let kc = write_kubeconfig(dir.path(), "server: https://127.0.0.1:1");
+    let o = with_kubeconfig(&kc, &["why?", "--context", "nope"]);
+    assert_unreachable(&o, "\"nope\" does not exist");
 }

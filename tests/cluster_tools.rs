@@ -21,20 +21,13 @@ const SECRET_VALUE: &str = "kai-test-secret-value-do-not-leak";
 static SETUPS: tokio::sync::Mutex<BTreeMap<String, ScenarioHandle>> =
     tokio::sync::Mutex::const_new(BTreeMap::new());
 
-/// rustls finds both `ring` (kube) and `aws-lc-rs` (reqwest) in this test binary and
-/// refuses to guess; pick one before the first TLS connection.
-pub fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// The scenario set up in `ct-<scenario>-<pid>` (once per process).
 async fn scenario(name: &str) -> ScenarioHandle {
-    install_crypto();
     let mut done = SETUPS.lock().await;
     if let Some(h) = done.get(name) {
         return h.clone();
     }
-    let c = kai_testcluster::shared().expect("test cluster");
+    let c = kai_test_support::shared();
     let short: String = name.chars().take(20).collect();
     let ns = format!("ct-{short}-{}", std::process::id());
     let h = c.setup_scenario(name, &ns).await.expect("scenario setup");
@@ -43,11 +36,10 @@ async fn scenario(name: &str) -> ScenarioHandle {
 }
 
 async fn ctx_for(ns: &str, restricted: bool) -> ToolEnv {
-    let c = kai_testcluster::shared().expect("test cluster");
     let config = if restricted {
-        c.restricted_config().await.expect("restricted config")
+        kai_test_support::cluster::restricted_config().await
     } else {
-        c.admin_config().await.expect("admin config")
+        kai_test_support::cluster::admin_config().await
     };
     ToolEnv {
         cluster: Some(Arc::new(
@@ -67,6 +59,11 @@ async fn call(ctx: &ToolEnv, tool: &str, args: Value) -> String {
         }
         Err(e) => panic!("{tool} {args} failed: {e}"),
     }
+}
+
+/// `tool` on the object `kind`/`name`, which must succeed.
+async fn on(ctx: &ToolEnv, tool: &str, kind: &str, name: &str) -> String {
+    call(ctx, tool, json!({"kind": kind, "name": name})).await
 }
 
 async fn call_err(ctx: &ToolEnv, tool: &str, args: Value) -> String {
@@ -94,22 +91,39 @@ fn assert_clean(text: &str) {
     );
 }
 
-fn crash_pod(h: &ScenarioHandle) -> String {
+/// The scenario and the tools' environment in its namespace, as the admin.
+async fn admin_ctx(name: &str) -> (ScenarioHandle, ToolEnv) {
+    let h = scenario(name).await;
+    let ctx = ctx_for(&h.namespace, false).await;
+    (h, ctx)
+}
+
+/// The scenario's pod whose name starts with `prefix`.
+fn pod_named(h: &ScenarioHandle, prefix: &str) -> String {
     h.pods
         .iter()
-        .find(|p| p.starts_with("backend-"))
+        .find(|p| p.starts_with(prefix))
         .cloned()
-        .unwrap_or_else(|| panic!("no backend pod in {:?}", h.pods))
+        .unwrap_or_else(|| panic!("no {prefix} pod in {:?}", h.pods))
+}
+
+fn crash_pod(h: &ScenarioHandle) -> String {
+    pod_named(h, "backend-")
+}
+
+/// `text` contains every one of `needles`.
+fn assert_has(text: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(text.contains(n), "{n:?} missing:\n{text}");
+    }
 }
 
 #[tokio::test]
 async fn list_resources_shows_status_essentials() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
+    let (h, ctx) = admin_ctx("crashloop-app-error").await;
     let pods = call(&ctx, "list_resources", json!({"kind": "pods"})).await;
     assert!(pods.contains("NAME") && pods.contains("RESTARTS"), "{pods}");
-    assert!(pods.contains("CrashLoopBackOff"), "{pods}");
-    assert!(pods.contains("0/1"), "{pods}");
+    assert_has(&pods, &["CrashLoopBackOff", "0/1"]);
     let deploys = call(&ctx, "list_resources", json!({"kind": "deploy"})).await;
     assert!(
         deploys.contains("backend") && deploys.contains("0/1"),
@@ -149,8 +163,7 @@ async fn list_resources_shows_status_essentials() {
 
 #[tokio::test]
 async fn unknown_kinds_and_names_come_with_suggestions() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
+    let (h, ctx) = admin_ctx("crashloop-app-error").await;
     let e = call_err(&ctx, "list_resources", json!({"kind": "deploymnts"})).await;
     assert!(e.contains("unknown kind"), "{e}");
     let e = call_err(&ctx, "describe", json!({"kind": "pod", "name": "backend"})).await;
@@ -164,14 +177,8 @@ async fn unknown_kinds_and_names_come_with_suggestions() {
 
 #[tokio::test]
 async fn get_resource_is_clean_yaml() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
-    let y = call(
-        &ctx,
-        "get_resource",
-        json!({"kind": "deployment", "name": "backend"}),
-    )
-    .await;
+    let (_, ctx) = admin_ctx("crashloop-app-error").await;
+    let y = on(&ctx, "get_resource", "deployment", "backend").await;
     assert!(y.contains("kind: Deployment"), "{y}");
     assert!(
         y.contains("image: registry.example.com/shop/backend:1.4.2"),
@@ -183,50 +190,28 @@ async fn get_resource_is_clean_yaml() {
 
 #[tokio::test]
 async fn secrets_show_key_names_only() {
-    let h = scenario("healthy").await;
-    let ctx = ctx_for(&h.namespace, false).await;
-    let y = call(
-        &ctx,
-        "get_resource",
-        json!({"kind": "secret", "name": "web-secret"}),
-    )
-    .await;
+    let (h, ctx) = admin_ctx("healthy").await;
+    let y = on(&ctx, "get_resource", "secret", "web-secret").await;
     assert!(
         y.contains("API_KEY") && y.contains("<redacted: 33 bytes>"),
         "{y}"
     );
-    let d = call(
-        &ctx,
-        "describe",
-        json!({"kind": "secret", "name": "web-secret"}),
-    )
-    .await;
+    let d = on(&ctx, "describe", "secret", "web-secret").await;
     assert!(d.contains("API_KEY"), "{d}");
-    let pod = h
-        .pods
-        .iter()
-        .find(|p| p.starts_with("web-"))
-        .unwrap()
-        .clone();
-    let d = call(&ctx, "describe", json!({"kind": "pod", "name": pod})).await;
+    let pod = pod_named(&h, "web-");
+    let d = on(&ctx, "describe", "pod", &pod).await;
     assert!(
         d.contains("Secret web-secret exists (keys: API_KEY)"),
         "{d}"
     );
-    let y = call(&ctx, "get_resource", json!({"kind": "pod", "name": pod})).await;
+    let y = on(&ctx, "get_resource", "pod", &pod).await;
     assert!(y.contains("kind: Pod"));
 }
 
 #[tokio::test]
 async fn a_secret_read_by_a_tool_is_scrubbed_from_any_later_text() {
-    let h = scenario("healthy").await;
-    let ctx = ctx_for(&h.namespace, false).await;
-    call(
-        &ctx,
-        "get_resource",
-        json!({"kind": "secret", "name": "web-secret"}),
-    )
-    .await;
+    let (_, ctx) = admin_ctx("healthy").await;
+    on(&ctx, "get_resource", "secret", "web-secret").await;
     // A copy with nothing around it that a pattern could recognise (an app echoing its
     // key, the key base64-encoded in someone's ConfigMap).
     let text =
@@ -241,14 +226,8 @@ async fn a_secret_read_by_a_tool_is_scrubbed_from_any_later_text() {
 
 #[tokio::test]
 async fn describe_pod_shows_the_crash_and_owner_chain() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
-    let d = call(
-        &ctx,
-        "describe",
-        json!({"kind": "pod", "name": crash_pod(&h)}),
-    )
-    .await;
+    let (h, ctx) = admin_ctx("crashloop-app-error").await;
+    let d = on(&ctx, "describe", "pod", &crash_pod(&h)).await;
     assert!(d.contains("Waiting (CrashLoopBackOff)"), "{d}");
     assert!(
         d.contains("Last state: Terminated (Error), exit code 1"),
@@ -259,54 +238,36 @@ async fn describe_pod_shows_the_crash_and_owner_chain() {
         d.contains("Controlled by: ReplicaSet/backend-") && d.contains("→ Deployment/backend"),
         "{d}"
     );
-    assert!(d.contains("ConfigMap backend-config exists"), "{d}");
-    assert!(d.contains("BackOff"), "{d}");
+    assert_has(&d, &["ConfigMap backend-config exists", "BackOff"]);
 }
 
 #[tokio::test]
 async fn describe_workload_service_and_node() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
-    let d = call(
-        &ctx,
-        "describe",
-        json!({"kind": "deployment", "name": "backend"}),
-    )
-    .await;
-    assert!(d.contains("Replicas: 1 desired"), "{d}");
-    assert!(d.contains("Pods (1): 1 CrashLoopBackOff"), "{d}");
-    assert!(d.contains("last terminated Error (exit code 1)"), "{d}");
-    assert!(d.contains("Selector: app=backend"), "{d}");
-    let s = call(
-        &ctx,
-        "describe",
-        json!({"kind": "service", "name": "backend"}),
-    )
-    .await;
+    let (_, ctx) = admin_ctx("crashloop-app-error").await;
+    let d = on(&ctx, "describe", "deployment", "backend").await;
+    assert_has(
+        &d,
+        &[
+            "Replicas: 1 desired",
+            "Pods (1): 1 CrashLoopBackOff",
+            "last terminated Error (exit code 1)",
+            "Selector: app=backend",
+        ],
+    );
+    let s = on(&ctx, "describe", "service", "backend").await;
     assert!(
         s.contains("Endpoints ready (0)") && s.contains("Endpoints not ready (1)"),
         "{s}"
     );
-    let n = call(
-        &ctx,
-        "describe",
-        json!({"kind": "node", "name": "kai-node-1"}),
-    )
-    .await;
+    let n = on(&ctx, "describe", "node", "kai-node-1").await;
     assert!(n.contains("Ready=True") && n.contains("Allocatable"), "{n}");
 }
 
 #[tokio::test]
 async fn missing_secret_is_visible_in_describe() {
-    let h = scenario("missing-secret").await;
-    let ctx = ctx_for(&h.namespace, false).await;
-    let pod = h
-        .pods
-        .iter()
-        .find(|p| p.starts_with("api-"))
-        .unwrap()
-        .clone();
-    let d = call(&ctx, "describe", json!({"kind": "pod", "name": pod})).await;
+    let (h, ctx) = admin_ctx("missing-secret").await;
+    let pod = pod_named(&h, "api-");
+    let d = on(&ctx, "describe", "pod", &pod).await;
     assert!(d.contains("CreateContainerConfigError"), "{d}");
     assert!(
         d.contains("DB_PASSWORD: <from secret db-creds key password>"),
@@ -317,8 +278,7 @@ async fn missing_secret_is_visible_in_describe() {
 
 #[tokio::test]
 async fn logs_previous_and_current() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
+    let (h, ctx) = admin_ctx("crashloop-app-error").await;
     let pod = crash_pod(&h);
     let l = call(&ctx, "get_logs", json!({"pod": pod, "previous": true})).await;
     assert!(
@@ -326,14 +286,8 @@ async fn logs_previous_and_current() {
         "{l}"
     );
     assert!(l.contains("Authorization: Bearer [REDACTED"), "{l}");
-    let healthy = scenario("healthy").await;
-    let hctx = ctx_for(&healthy.namespace, false).await;
-    let web = healthy
-        .pods
-        .iter()
-        .find(|p| p.starts_with("web-"))
-        .unwrap()
-        .clone();
+    let (healthy, hctx) = admin_ctx("healthy").await;
+    let web = pod_named(&healthy, "web-");
     let cur = call(&hctx, "get_logs", json!({"pod": web})).await;
     assert!(cur.contains("web listening on :8080"), "{cur}");
     let e = call_err(&hctx, "get_logs", json!({"pod": web, "previous": true})).await;
@@ -344,8 +298,7 @@ async fn logs_previous_and_current() {
 
 #[tokio::test]
 async fn events_are_aggregated_newest_first() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
+    let (h, ctx) = admin_ctx("crashloop-app-error").await;
     let e = call(&ctx, "list_events", json!({})).await;
     assert!(e.contains("BackOff"), "{e}");
     let w = call(
@@ -359,8 +312,7 @@ async fn events_are_aggregated_newest_first() {
 
 #[tokio::test]
 async fn analyze_runs_on_the_target() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
+    let (_, ctx) = admin_ctx("crashloop-app-error").await;
     let a = call(&ctx, "analyze", json!({"target": "deployment/backend"})).await;
     assert!(a.contains("Analyzer findings"), "{a}");
 }
@@ -369,42 +321,38 @@ async fn analyze_runs_on_the_target() {
 async fn forbidden_is_told_to_the_model() {
     let h = scenario("crashloop-app-error").await;
     let ctx = ctx_for(&h.namespace, true).await;
-    let e = call_err(&ctx, "list_resources", json!({"kind": "pods"})).await;
-    assert!(
-        e.contains("forbidden") && e.contains("list") && e.contains("pods"),
-        "{e}"
-    );
-    let e = call_err(
-        &ctx,
-        "describe",
-        json!({"kind": "deployment", "name": "backend"}),
-    )
-    .await;
-    assert!(
-        e.contains("forbidden") && e.contains("get") && e.contains("deployments"),
-        "{e}"
-    );
-    let e = call_err(
-        &ctx,
-        "get_logs",
-        json!({"pod": crash_pod(&h), "previous": true}),
-    )
-    .await;
-    assert!(e.contains("forbidden"), "{e}");
-    // Even where it may read, Secrets are off limits for the restricted user.
-    let e = call_err(
-        &ctx,
-        "get_resource",
-        json!({"kind": "secret", "name": "anything", "namespace": kai_testcluster::RESTRICTED_NAMESPACE}),
-    )
-    .await;
-    assert!(e.contains("forbidden") && e.contains("secrets"), "{e}");
+    // (tool, arguments, what the error must name)
+    let cases = [
+        (
+            "list_resources",
+            json!({"kind": "pods"}),
+            &["forbidden", "list", "pods"][..],
+        ),
+        (
+            "describe",
+            json!({"kind": "deployment", "name": "backend"}),
+            &["forbidden", "get", "deployments"],
+        ),
+        (
+            "get_logs",
+            json!({"pod": crash_pod(&h), "previous": true}),
+            &["forbidden"],
+        ),
+        // Even where it may read, Secrets are off limits for the restricted user.
+        (
+            "get_resource",
+            json!({"kind": "secret", "name": "anything", "namespace": kai_testcluster::RESTRICTED_NAMESPACE}),
+            &["forbidden", "secrets"],
+        ),
+    ];
+    for (tool, args, needles) in cases {
+        assert_has(&call_err(&ctx, tool, args).await, needles);
+    }
 }
 
 #[tokio::test]
 async fn pregather_finds_the_crash_without_leaking() {
-    let h = scenario("crashloop-app-error").await;
-    let ctx = ctx_for(&h.namespace, false).await;
+    let (_, ctx) = admin_ctx("crashloop-app-error").await;
     let got = pregather(&ctx, "why is backend crashlooping?", None).await;
     let all: String = got
         .iter()
@@ -455,15 +403,8 @@ async fn pregather_finds_the_crash_without_leaking() {
 /// Custom resources are found through discovery like any built-in kind.
 #[tokio::test]
 async fn list_and_get_custom_resources() {
-    use kube::api::{Api, DynamicObject, Patch, PatchParams};
-    use kube::discovery::ApiResource;
     let h = scenario("healthy").await;
-    let c = kai_testcluster::shared().unwrap();
-    let admin = c.admin_client().await.unwrap();
-    let crd_ar = ApiResource::erase::<
-        k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    >(&());
-    let crds: Api<DynamicObject> = Api::all_with(admin.clone(), &crd_ar);
+    let admin = kai_test_support::admin().await;
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "widgets.test.kai.dev"},
@@ -474,32 +415,13 @@ async fn list_and_get_custom_resources() {
                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
         }
     });
-    crds.patch(
-        "widgets.test.kai.dev",
-        &PatchParams::apply("kai-test").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap();
-    let widget_ar = ApiResource {
-        group: "test.kai.dev".into(),
-        version: "v1".into(),
-        api_version: "test.kai.dev/v1".into(),
-        kind: "Widget".into(),
-        plural: "widgets".into(),
-    };
-    let widgets: Api<DynamicObject> = Api::namespaced_with(admin, &h.namespace, &widget_ar);
+    kai_test_support::apply(&admin, crd).await;
     let w = json!({"apiVersion": "test.kai.dev/v1", "kind": "Widget",
         "metadata": {"name": "sprocket", "namespace": h.namespace}, "spec": {"size": 3}});
     // The CRD takes a moment to be served.
     let mut created = false;
     for _ in 0..50 {
-        if widgets
-            .patch(
-                "sprocket",
-                &PatchParams::apply("kai-test").force(),
-                &Patch::Apply(&w),
-            )
+        if kai_test_support::cluster::try_apply(&admin, &w)
             .await
             .is_ok()
         {
@@ -653,7 +575,7 @@ async fn pregather_reports_a_forbidden_namespace() {
 async fn forbidden_lists_are_reported_where_the_user_may_read_the_rest() {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, Patch, PatchParams};
-    install_crypto();
+    kai_test_support::crypto();
     let ns = kai_testcluster::RESTRICTED_NAMESPACE;
     let c = kai_testcluster::shared().expect("test cluster");
     let admin = c.admin_client().await.unwrap();
@@ -740,7 +662,7 @@ spec:
 /// `kai scan`'s output — instead of failing or showing no CronJobs.
 #[tokio::test]
 async fn a_1_20_server_without_batch_v1_cronjobs_is_read_and_noted() {
-    install_crypto();
+    kai_test_support::crypto();
     let c = kai_testcluster::shared().expect("test cluster");
     let ns = format!("ct-cron-{}", std::process::id());
     let s = kai_testcluster::Scenario {

@@ -3,43 +3,27 @@
 //! model configured, the agent runs too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use kai_test_support::{assert_exit, both as text, kai};
 use mock_llm::{MockLlm, Reply};
 
-fn demo(args: &[&str], env: &[(&str, &str)]) -> Output {
+/// `kai demo args` as a fresh user: empty home, no key.
+fn demo(args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("KAI_DATA_DIR", home.path())
+    kai!()
+        .data(home.path())
         // The cluster binaries are built once and cached under the real cache directory.
-        .env(
-            "KAI_CACHE_DIR",
-            kai_testcluster::cache_dir().to_str().unwrap(),
-        )
+        .env("KAI_CACHE_DIR", kai_testcluster::cache_dir())
         .arg("demo")
         .args(args)
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+        .output()
 }
 
 #[test]
 fn demo_without_a_model_diagnoses_offline_and_says_what_next() {
-    let o = demo(&[], &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = demo(&[]);
+    assert_exit(&o, 0);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("crash-loop-app-error"), "{}", text(&o));
     assert!(
@@ -60,17 +44,14 @@ fn demo_with_a_model_runs_the_agent_on_the_scenario_question() {
     let llm = MockLlm::start(vec![Reply::text(
         "**Cause:** the image tag does not exist in the registry.",
     )]);
-    let o = demo(
-        &[
-            "image-tag-not-found",
-            "--base-url",
-            &llm.base_url(),
-            "--model",
-            "mock",
-        ],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = demo(&[
+        "image-tag-not-found",
+        "--base-url",
+        &llm.base_url(),
+        "--model",
+        "mock",
+    ]);
+    assert_exit(&o, 0);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("image-pull-not-found"),
@@ -88,11 +69,11 @@ fn demo_with_a_model_runs_the_agent_on_the_scenario_question() {
 
 #[test]
 fn unknown_scenario_is_a_usage_error_listing_how_to_see_them() {
-    let o = demo(&["no-such-scenario"], &[]);
-    assert_eq!(o.status.code(), Some(kai::exit::USAGE), "{}", text(&o));
+    let o = demo(&["no-such-scenario"]);
+    assert_exit(&o, kai::exit::USAGE);
     assert!(text(&o).contains("kai demo --list"), "{}", text(&o));
-    let o = demo(&["--list"], &[]);
-    assert_eq!(o.status.code(), Some(0));
+    let o = demo(&["--list"]);
+    assert_exit(&o, 0);
     let out = String::from_utf8_lossy(&o.stdout);
     for s in ["crashloop-app-error", "oom-killed", "healthy"] {
         assert!(out.contains(s), "{s} missing from --list");

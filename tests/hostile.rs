@@ -10,11 +10,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
+use kai_test_support::{kai, tool_calls, tool_names, user_messages, Kai};
 use kai_testcluster::{Recorded, RecordingProxy};
-use kube::api::{Api, DynamicObject};
-use kube::discovery::ApiResource;
+use kube::api::Api;
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
 
@@ -42,10 +41,6 @@ const PLANTED: &[&str] = &[
 
 const SCENARIO: &str = "hostile-content";
 
-fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// A namespace with the hostile scenario, and a proxy in front of the API server.
 struct World {
     ns: String,
@@ -54,9 +49,8 @@ struct World {
 }
 
 async fn world(ns: &str) -> World {
-    install_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    c.setup_scenario(SCENARIO, ns).await.unwrap();
+    let c = kai_test_support::shared();
+    kai_test_support::scenario(SCENARIO, ns).await;
     let dir = tempfile::tempdir().unwrap();
     let proxy = c
         .recording_proxy(kai_testcluster::ADMIN_CONTEXT, dir.path(), ns)
@@ -143,31 +137,26 @@ impl Run {
     }
 
     fn tool_results(&self, i: usize) -> String {
-        self.requests[i]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["role"] == "tool")
-            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-            .collect::<Vec<_>>()
-            .join("\n---\n")
+        kai_test_support::tool_results(&self.requests[i])
+    }
+
+    /// The tool results of request `i` contain `needle`.
+    fn assert_told(&self, i: usize, needle: &str) {
+        let results = self.tool_results(i);
+        assert!(results.contains(needle), "{results}");
     }
 }
 
-fn kai_cmd(w: &World, data: &Path, llm: Option<&MockLlm>) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kai"));
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data)
-        .env("KAI_DATA_DIR", data)
-        .env("OPENAI_API_KEY", "sk-test-key-not-real")
-        .args(["--kubeconfig", w.proxy.kubeconfig().to_str().unwrap()])
-        .args(["-n", &w.ns])
-        .stdin(Stdio::null());
-    if let Some(llm) = llm {
-        c.args(["--base-url", &llm.base_url(), "--model", "mock"]);
+/// `kai` in the world's namespace, through its recording proxy, data in `data`.
+fn kai_cmd(w: &World, data: &Path, llm: Option<&MockLlm>) -> Kai {
+    let k = kai!()
+        .data(data)
+        .kubeconfig(w.proxy.kubeconfig())
+        .args(["-n", &w.ns]);
+    match llm {
+        Some(llm) => k.model(llm),
+        None => k.api_key(),
     }
-    c
 }
 
 fn run(w: &World, llm: Option<&MockLlm>, args: &[&str]) -> Run {
@@ -177,7 +166,7 @@ fn run(w: &World, llm: Option<&MockLlm>, args: &[&str]) -> Run {
 
 fn run_in(w: &World, llm: Option<&MockLlm>, data: &Path, args: &[&str]) -> Run {
     w.proxy.take();
-    let out: Output = kai_cmd(w, data, llm).args(args).output().unwrap();
+    let out = kai_cmd(w, data, llm).args(args).output();
     let mut raw = out.stdout.clone();
     raw.extend_from_slice(&out.stderr);
     Run {
@@ -202,34 +191,23 @@ fn run_in(w: &World, llm: Option<&MockLlm>, data: &Path, args: &[&str]) -> Run {
 /// names it) is called as the model calls it: propose_change with the change's action.
 fn model(calls: Vec<(&str, Value)>) -> MockLlm {
     MockLlm::start(vec![
-        Reply::ToolCalls(
+        tool_calls(
             calls
                 .into_iter()
                 .map(|(n, a)| kai::tools::mutate::proposal(n, a.clone()).unwrap_or((n, a)))
-                .map(|(n, a)| (n.to_string(), a.to_string()))
                 .collect(),
         ),
         Reply::text("Cause: the app's configuration check fails."),
     ])
 }
 
+/// A run with a scripted model making these calls.
+fn ask(w: &World, calls: Vec<(&str, Value)>, args: &[&str]) -> Run {
+    run(w, Some(&model(calls)), args)
+}
+
 async fn get(ns: &str, api_version: &str, kind: &str, name: &str) -> Option<Value> {
-    let c = kai_testcluster::shared().unwrap();
-    let client = c.admin_client().await.unwrap();
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let plural = format!("{}s", kind.to_ascii_lowercase());
-    let ar = ApiResource {
-        group: group.into(),
-        version: version.into(),
-        api_version: api_version.into(),
-        kind: kind.into(),
-        plural,
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &ar);
-    api.get_opt(name)
-        .await
-        .unwrap()
-        .map(|o| serde_json::to_value(o).unwrap())
+    kai_test_support::cluster::get(ns, api_version, kind, name).await
 }
 
 fn rv(v: &Option<Value>) -> String {
@@ -271,12 +249,7 @@ async fn a_question_about_hostile_content_leaks_nothing_and_changes_nothing() {
     r.assert_no_escapes();
     r.assert_no_real_write();
     // The evidence still reaches the model.
-    assert!(
-        r.tool_results(0)
-            .contains("FATAL: configuration check failed, exiting"),
-        "{}",
-        r.tool_results(0)
-    );
+    r.assert_told(0, "FATAL: configuration check failed, exiting");
     // The injected "delete the namespace" did nothing.
     assert_eq!(rv(&deployment(&w.ns).await), rv(&before));
 }
@@ -330,8 +303,7 @@ async fn model_text_with_escape_sequences_is_shown_harmless() {
 /// A change attempt by the model with `--yes`: what reached the server.
 async fn attempt(ns: &str, calls: Vec<(&str, Value)>) -> (World, Run) {
     let w = world(ns).await;
-    let llm = model(calls);
-    let r = run(&w, Some(&llm), &["--yes", "fix it"]);
+    let r = ask(&w, calls, &["--yes", "fix it"]);
     (w, r)
 }
 
@@ -354,15 +326,10 @@ async fn a_name_with_a_hash_cannot_turn_a_dry_run_into_a_write() {
         };
         let w = world(&ns).await;
         let before = deployment(&ns).await;
-        let llm = model(vec![(tool, args)]);
-        let r = run(&w, Some(&llm), &["--yes", "fix it"]);
+        let r = ask(&w, vec![(tool, args)], &["--yes", "fix it"]);
         assert_eq!(r.code, Some(0), "{tool}: {}", r.show());
         r.assert_no_write_at_all();
-        assert!(
-            r.tool_results(1).contains("invalid object name"),
-            "{tool}: {}",
-            r.tool_results(1)
-        );
+        r.assert_told(1, "invalid object name");
         assert_eq!(rv(&deployment(&ns).await), rv(&before), "{tool}");
         assert!(!r.audit.contains("\"applied\":true"), "{}", r.audit);
     }
@@ -382,18 +349,10 @@ async fn a_namespace_with_a_hash_sends_no_write_at_all() {
     .await;
     assert_eq!(r.code, Some(0), "{}", r.show());
     r.assert_no_write_at_all();
-    assert!(
-        r.tool_results(1).contains("invalid namespace"),
-        "{}",
-        r.tool_results(1)
-    );
+    r.assert_told(1, "invalid namespace");
     let nsobj = {
-        let client = kai_testcluster::shared()
-            .unwrap()
-            .admin_client()
-            .await
-            .unwrap();
-        let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+        let api: Api<k8s_openapi::api::core::v1::Namespace> =
+            Api::all(kai_test_support::admin().await);
         api.get(ns).await.unwrap()
     };
     assert!(!nsobj
@@ -431,8 +390,7 @@ async fn query_injection_through_names_is_refused_before_any_request() {
         ),
     ];
     for (tool, args) in hostile {
-        let llm = model(vec![(tool, args.clone())]);
-        let r = run(&w, Some(&llm), &["--no-pregather", "look"]);
+        let r = ask(&w, vec![(tool, args.clone())], &["--no-pregather", "look"]);
         assert_eq!(r.code, Some(0), "{tool} {args}: {}", r.show());
         let result = r.tool_results(1);
         assert!(result.contains("invalid"), "{tool} {args}: {result}");
@@ -466,9 +424,12 @@ async fn hostile_manifests_are_refused_before_any_write() {
         deep,
     ];
     for yaml in cases {
-        let llm = model(vec![("apply_manifest", json!({ "yaml": yaml }))]);
         let started = std::time::Instant::now();
-        let r = run(&w, Some(&llm), &["--yes", "--no-pregather", "create it"]);
+        let r = ask(
+            &w,
+            vec![("apply_manifest", json!({ "yaml": yaml }))],
+            &["--yes", "--no-pregather", "create it"],
+        );
         assert_eq!(r.code, Some(0), "{}", r.show());
         r.assert_no_write_at_all();
         assert!(
@@ -486,16 +447,11 @@ async fn a_bad_namespace_flag_is_a_usage_error_before_any_request() {
     let w = world("hx-nsflag").await;
     let data = tempfile::tempdir().unwrap();
     w.proxy.take();
-    let out = Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data.path())
-        .env("KAI_DATA_DIR", data.path())
-        .args(["--kubeconfig", w.proxy.kubeconfig().to_str().unwrap()])
+    let out = kai!()
+        .data(data.path())
+        .kubeconfig(w.proxy.kubeconfig())
         .args(["-n", "shop#x", "scan"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid namespace"));
     assert!(w.proxy.take().is_empty());
@@ -509,15 +465,18 @@ async fn a_patch_that_copies_a_secret_value_leaks_it_nowhere() {
     // Into an annotation: the dry run succeeds and the value is in the diff.
     let w = world("hx-copy").await;
     for (map, want_applied) in [("labels", false), ("annotations", true)] {
-        let llm = model(vec![(
-            "patch_resource",
-            json!({"kind": "Secret", "name": "app-creds", "patch_type": "json",
-            "patch": [
-                {"op": "add", "path": format!("/metadata/{map}"), "value": {"kept": "x"}},
-                {"op": "copy", "from": "/data/password", "path": format!("/metadata/{map}/leak")}
-            ]}),
-        )]);
-        let r = run(&w, Some(&llm), &["--yes", "--no-pregather", "copy it"]);
+        let r = ask(
+            &w,
+            vec![(
+                "patch_resource",
+                json!({"kind": "Secret", "name": "app-creds", "patch_type": "json",
+                "patch": [
+                    {"op": "add", "path": format!("/metadata/{map}"), "value": {"kept": "x"}},
+                    {"op": "copy", "from": "/data/password", "path": format!("/metadata/{map}/leak")}
+                ]}),
+            )],
+            &["--yes", "--no-pregather", "copy it"],
+        );
         assert_eq!(r.code, Some(0), "{}", r.show());
         r.assert_no_planted();
         assert_eq!(
@@ -528,20 +487,19 @@ async fn a_patch_that_copies_a_secret_value_leaks_it_nowhere() {
         );
         if !want_applied {
             // The server's own message quoted the value; the model got it scrubbed.
-            assert!(
-                r.tool_results(1).contains("Invalid value"),
-                "{}",
-                r.tool_results(1)
-            );
+            r.assert_told(1, "Invalid value");
         }
     }
     // -o json and the no-terminal proposal print the same diff: still nothing.
-    let llm = model(vec![(
-        "patch_resource",
-        json!({"kind": "Secret", "name": "app-creds", "patch_type": "json",
+    let r = ask(
+        &w,
+        vec![(
+            "patch_resource",
+            json!({"kind": "Secret", "name": "app-creds", "patch_type": "json",
             "patch": [{"op": "copy", "from": "/data/api-token", "path": "/metadata/annotations/leak2"}]}),
-    )]);
-    let r = run(&w, Some(&llm), &["-o", "json", "--no-pregather", "copy it"]);
+        )],
+        &["-o", "json", "--no-pregather", "copy it"],
+    );
     assert_eq!(r.code, Some(8), "{}", r.show());
     r.assert_no_planted();
     serde_json::from_str::<Value>(&r.stdout).unwrap();
@@ -550,12 +508,15 @@ async fn a_patch_that_copies_a_secret_value_leaks_it_nowhere() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_value_the_model_writes_into_a_secret_is_not_on_the_progress_line() {
     let w = world("hx-progress").await;
-    let llm = model(vec![(
-        "patch_resource",
-        json!({"kind": "secret", "name": "app-creds",
+    let r = ask(
+        &w,
+        vec![(
+            "patch_resource",
+            json!({"kind": "secret", "name": "app-creds",
             "patch": {"stringData": {"password": "PLANT-new-value-9a9a"}}}),
-    )]);
-    let r = run(&w, Some(&llm), &["--yes", "--no-pregather", "rotate it"]);
+        )],
+        &["--yes", "--no-pregather", "rotate it"],
+    );
     assert_eq!(r.code, Some(0), "{}", r.show());
     assert!(
         r.stderr.contains("patch_resource secret app-creds"),
@@ -567,14 +528,13 @@ async fn a_value_the_model_writes_into_a_secret_is_not_on_the_progress_line() {
     assert!(!r.audit.contains("PLANT-new-value-9a9a"));
     assert!(r.audit.contains("\"applied\":true"));
     let json_run = {
-        let llm = model(vec![(
-            "patch_resource",
-            json!({"kind": "Secret", "name": "app-creds",
-                "patch": {"stringData": {"password": "PLANT-new-value-9b9b"}}}),
-        )]);
-        run(
+        ask(
             &w,
-            Some(&llm),
+            vec![(
+                "patch_resource",
+                json!({"kind": "Secret", "name": "app-creds",
+                    "patch": {"stringData": {"password": "PLANT-new-value-9b9b"}}}),
+            )],
             &["--yes", "-o", "json", "--no-pregather", "rotate it"],
         )
     };
@@ -611,9 +571,8 @@ async fn dangerous_outcomes_are_marked_whatever_the_request_looked_like() {
         ),
     ];
     for (tool, args, why) in cases {
-        let llm = model(vec![(tool, args)]);
         // No terminal, no --yes: printed as a proposal, not applied.
-        let r = run(&w, Some(&llm), &["--no-pregather", "do it"]);
+        let r = ask(&w, vec![(tool, args)], &["--no-pregather", "do it"]);
         assert_eq!(r.code, Some(8), "{why}: {}", r.show());
         assert!(r.stdout.contains("DANGEROUS"), "{why}: {}", r.show());
         assert!(r.stdout.contains(why), "{why}: {}", r.show());
@@ -685,34 +644,17 @@ async fn flags_after_the_question_are_obeyed_not_sent_to_the_model() {
     let llm = MockLlm::start(vec![Reply::text("ok")]);
     let data = tempfile::tempdir_in(w.dir.path()).unwrap();
     w.proxy.take();
-    let out = Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data.path())
-        .env("KAI_DATA_DIR", data.path())
-        .env("OPENAI_API_KEY", "sk-test-key-not-real")
-        .args(["--kubeconfig", w.proxy.kubeconfig().to_str().unwrap()])
-        .args(["--base-url", &llm.base_url(), "--model", "mock"])
+    let out = kai!()
+        .data(data.path())
+        .kubeconfig(w.proxy.kubeconfig())
+        .model(&llm)
         .args(["why is hostile down?", "-n", &w.ns, "--read-only"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let req = &llm.requests()[0];
-    let user: Vec<&str> = req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "user")
-        .filter_map(|m| m["content"].as_str())
-        .collect();
-    assert_eq!(user, ["why is hostile down?"]);
-    let tools: Vec<&str> = req["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["function"]["name"].as_str())
-        .collect();
+    assert_eq!(user_messages(req), ["why is hostile down?"]);
+    let tools = tool_names(req);
+    assert!(!tools.is_empty(), "no tools offered: {req}");
     for m in [
         "propose_change",
         "scale",
@@ -721,7 +663,7 @@ async fn flags_after_the_question_are_obeyed_not_sent_to_the_model() {
         "apply_manifest",
     ] {
         assert!(
-            !tools.contains(&m),
+            !tools.iter().any(|t| t == m),
             "{m} offered despite --read-only: {tools:?}"
         );
     }

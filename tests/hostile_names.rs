@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use k8s_openapi::api::rbac::v1::Role;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use kube::Client;
 use proptest::prelude::*;
@@ -40,6 +40,8 @@ use kai::cluster::write::{check_kind, ObjectRef};
 use kai::cluster::{Cluster, ConnectOptions};
 use kai::tools::mutate::parse_manifest;
 use kai::tools::{Approver, CallCtx, ToolEnv, ToolError};
+use kai_test_support::model::MUTATING_TOOLS as MUTATING;
+use kai_test_support::{apply as ssa, model_err};
 use kai_testcluster::{Recorded, RecordingProxy};
 
 // ------------------------------------------------------------------ what may be sent
@@ -72,16 +74,6 @@ const FIXED_VALUES: &[(&str, &str)] = &[
     ("force", "true"),
     ("dryRun", "All"),
     ("previous", "true"),
-];
-
-const MUTATING: &[&str] = &[
-    "apply_manifest",
-    "patch_resource",
-    "scale",
-    "rollout_restart",
-    "rollout_undo",
-    "set_image",
-    "delete_resource",
 ];
 
 // ------------------------------------------------------------------ hostile material
@@ -545,34 +537,6 @@ fn case_strat(tool: &'static str, p: &Pools) -> BoxedStrategy<Value> {
 
 // ------------------------------------------------------------------ fixture
 
-fn crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Server-side apply as the admin (test set-up, not through kai).
-async fn ssa(client: &Client, obj: Value) {
-    let ar = match obj["kind"].as_str().unwrap() {
-        "Namespace" => ApiResource::erase::<Namespace>(&()),
-        "Deployment" => ApiResource::erase::<Deployment>(&()),
-        "ConfigMap" => ApiResource::erase::<ConfigMap>(&()),
-        "Secret" => ApiResource::erase::<Secret>(&()),
-        "Role" => ApiResource::erase::<Role>(&()),
-        k => panic!("{k}"),
-    };
-    let name = obj["metadata"]["name"].as_str().unwrap().to_string();
-    let api: Api<DynamicObject> = match obj["metadata"]["namespace"].as_str() {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
-    api.patch(
-        &name,
-        &PatchParams::apply("kai-test").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .unwrap();
-}
-
 fn web(ns: &str, image: &str) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -656,14 +620,9 @@ struct Ctx {
 }
 
 async fn fixture(ns: &str, approving: bool) -> Fx {
-    crypto();
-    let tc = kai_testcluster::shared().unwrap();
-    let admin = tc.admin_client().await.unwrap();
-    ssa(
-        &admin,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    )
-    .await;
+    let tc = kai_test_support::shared();
+    let admin = kai_test_support::admin().await;
+    ssa(&admin, kai_test_support::cluster::namespace(ns)).await;
     for (_, o) in fixture_objects(ns) {
         ssa(&admin, o).await;
     }
@@ -754,6 +713,13 @@ impl Fx {
 
     /// Call a tool as the agent does: the registry (the standard tools, bound to the
     /// context's environment) validates the raw arguments first.
+    /// A call (with the proxy's record emptied first) that must fail with a model error;
+    /// the error.
+    async fn refused(&self, approver: Arc<dyn Approver>, tool: &str, args: &Value) -> String {
+        self.proxy.take();
+        model_err(self.call(&self.ctx(approver), tool, args).await)
+    }
+
     async fn call(&self, ctx: &Ctx, tool: &str, args: &Value) -> Result<String, ToolError> {
         // A change (named as the audit log names it) is asked for as the model asks:
         // propose_change with the change's action.
@@ -1387,16 +1353,18 @@ const CASES: u32 = 96;
 /// Cases per mutating tool with an approving approver (real writes, fixture restores).
 const APPROVED_CASES: u32 = 48;
 
-macro_rules! denied {
-    ($($test:ident: $tool:literal, $ns:literal;)*) => {$(
+/// One test per tool: `property(tool, namespace, cases, approving)`.
+macro_rules! properties {
+    ($cases:expr, $approving:expr; $($test:ident: $tool:literal, $ns:literal;)*) => {$(
         #[test]
         fn $test() {
-            property($tool, $ns, CASES, false);
+            property($tool, $ns, $cases, $approving);
         }
     )*};
 }
 
-denied! {
+properties! {
+    CASES, false;
     denied_list_resources: "list_resources", "hn-list-resources";
     denied_get_resource: "get_resource", "hn-get-resource";
     denied_describe: "describe", "hn-describe";
@@ -1414,16 +1382,8 @@ denied! {
 
 // ------------------------------------------------------------------ property 2: approved writes
 
-macro_rules! approved {
-    ($($test:ident: $tool:literal, $ns:literal;)*) => {$(
-        #[test]
-        fn $test() {
-            property($tool, $ns, APPROVED_CASES, true);
-        }
-    )*};
-}
-
-approved! {
+properties! {
+    APPROVED_CASES, true;
     approved_apply_manifest: "apply_manifest", "hn-ok-apply";
     approved_patch_resource: "patch_resource", "hn-ok-patch";
     approved_scale: "scale", "hn-ok-scale";
@@ -1564,13 +1524,6 @@ async fn settled_rv(fx: &Fx) -> String {
     last
 }
 
-fn model_err(r: Result<String, ToolError>) -> String {
-    match r {
-        Err(ToolError::Model(m)) => m,
-        other => panic!("expected a model error, got {other:?}"),
-    }
-}
-
 /// The original bug: `web#x` became `.../deployments/web`, the `dryRun=All` after the
 /// `#` was dropped, and the "dry run" scaled the real Deployment.
 #[tokio::test]
@@ -1578,15 +1531,13 @@ async fn scale_of_a_name_with_a_hash_changes_nothing() {
     let fx = fixture("hn-reg-scale", false).await;
     let before = settled_rv(&fx).await;
     let approver = Rec::new(true);
-    fx.proxy.take();
-    let msg = model_err(
-        fx.call(
-            &fx.ctx(approver.clone()),
+    let msg = fx
+        .refused(
+            approver.clone(),
             "scale",
             &json!({"kind": "deploy", "name": "web#x", "replicas": 5}),
         )
-        .await,
-    );
+        .await;
     assert!(msg.contains("invalid object name"), "{msg}");
     assert!(msg.contains("'#' is not allowed"), "{msg}");
     assert!(msg.contains("nothing was sent to the cluster"), "{msg}");
@@ -1614,16 +1565,14 @@ async fn patch_with_a_hash_in_the_namespace_sends_no_write() {
     let nss: Api<Namespace> = Api::all(fx.admin.clone());
     let before = nss.get(&fx.ns).await.unwrap();
     let approver = Rec::new(true);
-    fx.proxy.take();
-    let msg = model_err(
-        fx.call(
-            &fx.ctx(approver.clone()),
+    let msg = fx
+        .refused(
+            approver.clone(),
             "patch_resource",
             &json!({"kind": "ConfigMap", "name": "settings", "namespace": format!("{}#", fx.ns),
                 "patch": {"metadata": {"labels": {"owned": "yes"}}}}),
         )
-        .await,
-    );
+        .await;
     assert!(msg.contains("invalid namespace"), "{msg}");
     let rec = fx.proxy.take();
     assert!(rec.iter().all(|r| !r.is_write()), "{rec:?}");
@@ -1645,15 +1594,13 @@ async fn patch_with_a_hash_in_the_namespace_sends_no_write() {
 #[tokio::test]
 async fn get_logs_with_query_in_the_pod_name_is_refused_before_any_request() {
     let fx = fixture("hn-reg-logs", false).await;
-    fx.proxy.take();
-    let msg = model_err(
-        fx.call(
-            &fx.ctx(Rec::new(false)),
+    let msg = fx
+        .refused(
+            Rec::new(false),
             "get_logs",
             &json!({"pod": "x?follow=true&limitBytes=1"}),
         )
-        .await,
-    );
+        .await;
     assert!(msg.contains("invalid object name"), "{msg}");
     assert!(msg.contains("'?' is not allowed"), "{msg}");
     assert!(fx.proxy.take().is_empty(), "no request at all");
@@ -1719,15 +1666,11 @@ async fn the_write_gate_refuses_unapproved_writes_on_the_wire() {
 #[tokio::test]
 async fn apply_manifest_with_an_empty_group_api_version_is_refused() {
     let fx = fixture("hn-reg-apiversion", false).await;
-    fx.proxy.take();
-    let msg = model_err(
-        fx.call(
-            &fx.ctx(Rec::new(true)),
-            "apply_manifest",
-            &json!({"yaml": "apiVersion: /v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n"}),
-        )
-        .await,
-    );
+    let yaml =
+        "apiVersion: /v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: fast\n";
+    let msg = fx
+        .refused(Rec::new(true), "apply_manifest", &json!({ "yaml": yaml }))
+        .await;
     assert!(msg.contains("invalid API version \"/v1\""), "{msg}");
     assert!(fx.proxy.take().is_empty(), "no request at all");
     let cms: Api<ConfigMap> = Api::namespaced(fx.admin.clone(), &fx.ns);

@@ -8,11 +8,11 @@
 //!   at all and no async runtime; kai-core and kai-llm know no cluster;
 //! - no library crate reaches a terminal crate (rustyline, crossterm): printing and
 //!   prompting belong to the binary's front ends;
-//! - the test cluster and the scripted model are reached only by the binary crate.
+//! - the test cluster and the scripted model are reached only by the binary crate (and
+//!   the tests' shared helpers, kai-test-support, which only tests use).
 //!
 //! Since dependencies a crate does not declare cannot be named in its code, these checks
 //! are what makes "the analyzers cannot use the kube client" a compile error.
-
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,6 +49,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kai-manifest", &["kai-text"]),
     ("kai-testcluster", &[]),
     ("mock-llm", &[]),
+    // What the integration tests share: a dev-dependency of the binary crate only.
+    (
+        "kai-test-support",
+        &["kai-core", "kai-testcluster", "mock-llm"],
+    ),
 ];
 
 /// Third-party crates each library crate must not reach, directly or through another
@@ -195,7 +200,8 @@ fn only_the_cluster_crates_hold_a_kube_client() {
         let client = features.iter().any(|f| f == "client" || f == "runtime");
         if client {
             assert!(
-                ["kai-cluster", "kai-testcluster", "kai"].contains(&name.as_str()),
+                ["kai-cluster", "kai-testcluster", "kai-test-support", "kai"]
+                    .contains(&name.as_str()),
                 "{name} turns on kube's client; only kai-cluster may hold one"
             );
         }
@@ -208,12 +214,18 @@ fn test_support_is_reached_only_by_the_binary_crate() {
     for (name, pkg) in &ws {
         for support in ["kai-testcluster", "mock-llm"] {
             if pkg.deps.contains_key(support) {
-                assert_eq!(
-                    name, "kai",
+                assert!(
+                    ["kai", "kai-test-support"].contains(&name.as_str()),
                     "{name} depends on {support}; test support must stay out of the product's crates"
                 );
             }
         }
+        // The tests' shared helpers are a dev-dependency, never a normal one: not even
+        // the binary ships them.
+        assert!(
+            !pkg.deps.contains_key("kai-test-support"),
+            "{name} depends on kai-test-support; only tests may (as a dev-dependency)"
+        );
     }
 }
 

@@ -37,6 +37,13 @@ fn ask(text: &str) -> ChatRequest {
     }
 }
 
+/// A fresh mock serving `script`, asked "?" once with the test settings.
+async fn ask_once(script: Vec<Reply>) -> (MockLlm, Result<ChatResponse, LlmError>, Vec<String>) {
+    let mock = MockLlm::start(script);
+    let (r, texts) = run(&client(&settings(&mock)), &ask("?")).await;
+    (mock, r, texts)
+}
+
 async fn run(
     client: &OpenAiClient,
     req: &ChatRequest,
@@ -137,8 +144,7 @@ async fn tool_call_deltas_are_assembled_including_parallel_calls() {
 
 #[tokio::test]
 async fn missing_finish_reason_is_fine() {
-    let mock = MockLlm::start(vec![Reply::NoFinishReason("all good".into())]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (_, r, _) = ask_once(vec![Reply::NoFinishReason("all good".into())]).await;
     let r = r.unwrap();
     assert_eq!(r.content, "all good");
     assert_eq!(r.finish_reason, None);
@@ -152,8 +158,7 @@ async fn stream_without_done_and_with_sse_noise_is_fine() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"}}]}\n\n",
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tial\"},\"finish_reason\":\"length\"}],\"timings\":{}}\n\n",
     );
-    let mock = MockLlm::start(vec![Reply::RawSse(body.into())]);
-    let (r, texts) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (_, r, texts) = ask_once(vec![Reply::RawSse(body.into())]).await;
     let r = r.unwrap();
     assert_eq!(texts, ["par", "tial"]);
     assert_eq!(r.finish_reason.as_deref(), Some("length"));
@@ -213,8 +218,7 @@ async fn rate_limit_exhausted_is_rate_limited() {
 #[tokio::test]
 async fn quota_exhaustion_is_not_retried() {
     let body = json!({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}});
-    let mock = MockLlm::start(vec![Reply::Status(429, body.to_string(), None)]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (mock, r, _) = ask_once(vec![Reply::Status(429, body.to_string(), None)]).await;
     assert!(
         matches!(r, Err(LlmError::RateLimited { attempts: 1, .. })),
         "{r:?}"
@@ -248,12 +252,12 @@ async fn server_errors_are_retried_until_the_budget_is_spent() {
 
 #[tokio::test]
 async fn transient_errors_then_success() {
-    let mock = MockLlm::start(vec![
+    let (mock, r, texts) = ask_once(vec![
         Reply::Status(529, "overloaded".into(), None),
         Reply::RawSse("data: {\"error\":{\"message\":\"upstream reset\"}}\n\n".into()),
         Reply::text("recovered"),
-    ]);
-    let (r, texts) = run(&client(&settings(&mock)), &ask("?")).await;
+    ])
+    .await;
     assert_eq!(r.unwrap().content, "recovered");
     assert_eq!(texts.concat(), "recovered", "nothing from failed attempts");
     assert_eq!(mock.request_count(), 3);
@@ -265,8 +269,7 @@ async fn no_retry_once_text_was_shown() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Half an ans\"}}]}\n\n",
         "data: {\"error\":{\"message\":\"model crashed\"}}\n\n",
     );
-    let mock = MockLlm::start(vec![Reply::RawSse(body.into()), Reply::text("never")]);
-    let (r, texts) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (mock, r, texts) = ask_once(vec![Reply::RawSse(body.into()), Reply::text("never")]).await;
     assert!(
         matches!(r, Err(LlmError::Server { attempts: 1, .. })),
         "{r:?}"
@@ -277,11 +280,11 @@ async fn no_retry_once_text_was_shown() {
 
 #[tokio::test]
 async fn unauthorized_is_auth_without_retry() {
-    let mock = MockLlm::start(vec![
+    let (mock, r, _) = ask_once(vec![
         Reply::error(401, "Invalid API key"),
         Reply::text("no"),
-    ]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    ])
+    .await;
     match r.unwrap_err() {
         LlmError::Auth(m) => assert!(m.contains("Invalid API key"), "{m}"),
         e => panic!("expected Auth, got {e:?}"),
@@ -311,11 +314,11 @@ async fn unknown_model_is_model_not_found() {
 
 #[tokio::test]
 async fn other_client_errors_are_bad_request_with_the_server_message() {
-    let mock = MockLlm::start(vec![Reply::error(
+    let (mock, r, _) = ask_once(vec![Reply::error(
         400,
         "This model's maximum context length is 8192 tokens",
-    )]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    )])
+    .await;
     match r.unwrap_err() {
         LlmError::BadRequest { status, message } => {
             assert_eq!(status, 400);
@@ -331,10 +334,10 @@ async fn other_client_errors_are_bad_request_with_the_server_message() {
 
 #[tokio::test]
 async fn html_instead_of_sse_is_a_bad_response() {
-    let mock = MockLlm::start(vec![Reply::Garbage(
+    let (mock, r, _) = ask_once(vec![Reply::Garbage(
         "<!DOCTYPE html><html><title>Sign in to the corporate proxy</title></html>".into(),
-    )]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    )])
+    .await;
     match r.unwrap_err() {
         LlmError::BadResponse(m) => assert!(m.contains("corporate proxy"), "{m}"),
         e => panic!("expected BadResponse, got {e:?}"),
@@ -344,8 +347,7 @@ async fn html_instead_of_sse_is_a_bad_response() {
 
 #[tokio::test]
 async fn non_json_stream_is_a_bad_response() {
-    let mock = MockLlm::start(vec![Reply::RawSse("data: {\"choices\": [oops\n\n".into())]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (_, r, _) = ask_once(vec![Reply::RawSse("data: {\"choices\": [oops\n\n".into())]).await;
     assert!(matches!(r, Err(LlmError::BadResponse(_))), "{r:?}");
 }
 
@@ -495,8 +497,7 @@ fn cut_tool_call() -> Reply {
 
 #[tokio::test]
 async fn a_stream_cut_mid_tool_call_is_a_clear_error_and_retried() {
-    let mock = MockLlm::start(vec![cut_tool_call(), cut_tool_call(), cut_tool_call()]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (_, r, _) = ask_once(vec![cut_tool_call(), cut_tool_call(), cut_tool_call()]).await;
     match r.unwrap_err() {
         LlmError::Connection {
             attempts, message, ..
@@ -510,11 +511,11 @@ async fn a_stream_cut_mid_tool_call_is_a_clear_error_and_retried() {
         e => panic!("expected Connection, got {e:?}"),
     }
 
-    let mock = MockLlm::start(vec![
+    let (_, r, _) = ask_once(vec![
         cut_tool_call(),
         Reply::tool_call("get_logs", r#"{"name":"backend"}"#),
-    ]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    ])
+    .await;
     let r = r.unwrap();
     assert_eq!(r.tool_calls.len(), 1);
     assert_eq!(r.tool_calls[0].arguments, r#"{"name":"backend"}"#);
@@ -527,8 +528,7 @@ async fn finish_reason_length_is_passed_on() {
         "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
         "data: [DONE]\n\n",
     );
-    let mock = MockLlm::start(vec![Reply::RawSse(body.into())]);
-    let (r, _) = run(&client(&settings(&mock)), &ask("?")).await;
+    let (_, r, _) = ask_once(vec![Reply::RawSse(body.into())]).await;
     let r = r.unwrap();
     assert_eq!(r.finish_reason.as_deref(), Some("length"));
     assert_eq!(r.content, "The cause is a mis");
@@ -658,29 +658,9 @@ async fn azure_uses_the_deployment_path_and_api_key_header() {
         .ends_with("?api-version=2025-01-01-preview"));
 }
 
-/// Collects every tracing line (all levels, all crates) for the current thread.
-#[derive(Clone, Default)]
-struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogBuf {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn credentials_in_the_base_url_never_appear_in_errors_debug_or_logs() {
-    let logs = LogBuf::default();
+    let logs = kai_test_support::SharedBuf::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)

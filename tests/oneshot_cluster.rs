@@ -2,9 +2,10 @@
 //! and a scripted model on loopback that records every request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
 
+use kai_test_support::{assert_exit, both as text, kai, tool_calls, tool_results};
 use mock_llm::{MockLlm, Reply, Usage};
 use serde_json::{json, Value};
 
@@ -12,95 +13,53 @@ const SECRET_VALUE: &str = "kai-planted-db-password-3f9a";
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2VjcmV0c2lnbmF0dXJl";
 const FATAL: &str = "FATAL: password authentication failed for user \\\"app\\\"";
 
-async fn cluster_ns(ns: &str, scenario: &str) -> PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    c.setup_scenario(scenario, ns).await.unwrap();
-    c.kubeconfig_path().to_path_buf()
+/// A scenario in its own namespace, and a data directory for kai.
+struct Oneshot {
+    kubeconfig: PathBuf,
+    ns: &'static str,
+    data: tempfile::TempDir,
 }
 
-fn kai(
-    kubeconfig: &Path,
-    ns: &str,
-    llm: &MockLlm,
-    data: &Path,
-    extra: &[&str],
-    prompt: &str,
-) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data)
-        .env("KAI_DATA_DIR", data)
-        .env("OPENAI_API_KEY", "sk-test-key-not-real")
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "-n",
+impl Oneshot {
+    async fn new(scenario: &str, ns: &'static str) -> Oneshot {
+        Oneshot {
+            kubeconfig: kai_test_support::scenario(scenario, ns).await,
             ns,
-            "--base-url",
-            &llm.base_url(),
-            "--model",
-            "mock",
-        ])
-        .args(extra)
-        .arg(prompt)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
 
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// All tool results the model saw in request `i`.
-fn tool_results(req: &Value) -> String {
-    req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n---\n")
+    /// `kai [extra] prompt` against the namespace and the scripted model.
+    fn ask(&self, llm: &MockLlm, extra: &[&str], prompt: &str) -> Output {
+        kai!()
+            .data(self.data.path())
+            .cluster(&self.kubeconfig, self.ns)
+            .model(llm)
+            .args(extra)
+            .arg(prompt)
+            .output()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_loop_question_puts_the_cause_in_front_of_the_model_and_no_secret() {
-    let ns = "oneshot-crash";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
-    let data = tempfile::tempdir().unwrap();
+    let w = Oneshot::new("crashloop-app-error", "oneshot-crash").await;
     // The model also asks for the Secret and the pod's logs itself, to prove those paths
     // are redacted too.
     let llm = MockLlm::start(vec![
-        Reply::ToolCalls(vec![
+        tool_calls(vec![
             (
-                "get_resource".into(),
-                json!({"kind": "Secret", "name": "db-creds"}).to_string(),
+                "get_resource",
+                json!({"kind": "Secret", "name": "db-creds"}),
             ),
-            (
-                "list_events".into(),
-                json!({"types": ["Warning"]}).to_string(),
-            ),
+            ("list_events", json!({"types": ["Warning"]})),
         ])
         .with_usage(Usage::new(1200, 40)),
         Reply::text("**Cause:** the database rejects the password.")
             .with_usage(Usage::new(1500, 60)),
     ]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        data.path(),
-        &[],
-        "why is backend crashlooping?",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = w.ask(&llm, &[], "why is backend crashlooping?");
+    assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("the database rejects the password"),
@@ -141,7 +100,7 @@ async fn crash_loop_question_puts_the_cause_in_front_of_the_model_and_no_secret(
             "request {i} leaks the planted bearer token"
         );
         assert!(
-            !body.contains("sk-test-key-not-real"),
+            !body.contains(kai_test_support::TEST_API_KEY),
             "request {i} contains the API key"
         );
     }
@@ -155,22 +114,13 @@ async fn crash_loop_question_puts_the_cause_in_front_of_the_model_and_no_secret(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_is_one_document_with_tool_calls_and_usage() {
-    let ns = "oneshot-json";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
-    let data = tempfile::tempdir().unwrap();
+    let w = Oneshot::new("crashloop-app-error", "oneshot-json").await;
     let llm = MockLlm::start(vec![
         Reply::tool_call("get_logs", json!({"pod": "nope-pod"}).to_string()),
         Reply::text("Done.").with_usage(Usage::new(100, 5)),
     ]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        data.path(),
-        &["-o", "json"],
-        "why is backend crashlooping?",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = w.ask(&llm, &["-o", "json"], "why is backend crashlooping?");
+    assert_exit(&out, 0);
     let doc: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     assert_eq!(doc["answer"], "Done.");
@@ -189,88 +139,48 @@ async fn json_output_is_one_document_with_tool_calls_and_usage() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn model_errors_end_with_a_clear_message_and_exit_code() {
-    let ns = "oneshot-modelerr";
-    let kc = cluster_ns(ns, "healthy").await;
-    let data = tempfile::tempdir().unwrap();
-    // 500 on every attempt (1 + 4 retries by default).
-    let llm = MockLlm::start(
-        (0..5)
-            .map(|_| Reply::error(500, "upstream exploded"))
-            .collect(),
-    );
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        data.path(),
-        &["--no-pregather"],
-        "is web healthy?",
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::MODEL_ERROR),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("HTTP 500"), "{}", text(&out));
-
-    let llm = MockLlm::start(vec![Reply::error(404, "The model `nope` does not exist")]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        data.path(),
-        &["--no-pregather"],
-        "is web healthy?",
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::MODEL_ERROR),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("not known"), "{}", text(&out));
-
-    let llm = MockLlm::start(vec![Reply::Garbage("<html>502 Bad Gateway</html>".into())]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        data.path(),
-        &["--no-pregather"],
-        "is web healthy?",
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::MODEL_ERROR),
-        "{}",
-        text(&out)
-    );
+    let w = Oneshot::new("healthy", "oneshot-modelerr").await;
+    // Each script, and what the message must say (500 on every attempt: 1 + 4 retries
+    // by default).
+    let cases: [(Vec<Reply>, Option<&str>); 3] = [
+        (
+            (0..5)
+                .map(|_| Reply::error(500, "upstream exploded"))
+                .collect(),
+            Some("HTTP 500"),
+        ),
+        (
+            vec![Reply::error(404, "The model `nope` does not exist")],
+            Some("not known"),
+        ),
+        (
+            vec![Reply::Garbage("<html>502 Bad Gateway</html>".into())],
+            None,
+        ),
+    ];
+    for (script, says) in cases {
+        let llm = MockLlm::start(script);
+        let out = w.ask(&llm, &["--no-pregather"], "is web healthy?");
+        assert_exit(&out, kai::exit::MODEL_ERROR);
+        if let Some(says) = says {
+            assert!(text(&out).contains(says), "{}", text(&out));
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn max_steps_is_reported_with_its_exit_code() {
-    let ns = "oneshot-steps";
-    let kc = cluster_ns(ns, "healthy").await;
-    let data = tempfile::tempdir().unwrap();
+    let w = Oneshot::new("healthy", "oneshot-steps").await;
     let llm = MockLlm::start(vec![
         Reply::tool_call("list_resources", json!({"kind": "pods"}).to_string()),
         Reply::tool_call("list_resources", json!({"kind": "services"}).to_string()),
     ]);
-    let out = kai(
-        &kc,
-        ns,
+    let out = w.ask(
         &llm,
-        data.path(),
         &["--max-steps", "2", "--no-pregather"],
         "what runs here?",
     );
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::MAX_STEPS),
-        "{}",
-        text(&out)
-    );
+    assert_exit(&out, kai::exit::MAX_STEPS);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("--max-steps 2"),
         "{}",
@@ -280,18 +190,13 @@ async fn max_steps_is_reported_with_its_exit_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forbidden_reads_are_told_to_the_model_with_verb_and_resource() {
-    let ns = "oneshot-forbidden";
-    let kc = cluster_ns(ns, "healthy").await;
-    let data = tempfile::tempdir().unwrap();
+    let w = Oneshot::new("healthy", "oneshot-forbidden").await;
     let llm = MockLlm::start(vec![
         Reply::tool_call("list_resources", json!({"kind": "pods"}).to_string()),
         Reply::text("You lack permission."),
     ]);
-    let out = kai(
-        &kc,
-        ns,
+    let out = w.ask(
         &llm,
-        data.path(),
         &[
             "--context",
             kai_testcluster::RESTRICTED_CONTEXT,
@@ -299,7 +204,7 @@ async fn forbidden_reads_are_told_to_the_model_with_verb_and_resource() {
         ],
         "what runs here?",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let results = tool_results(&llm.requests()[1]);
     assert!(results.contains("forbidden"), "{results}");
     assert!(

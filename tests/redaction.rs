@@ -69,13 +69,18 @@ fn scrubbing_then_budgeting_a_3000_line_log_keeps_the_fatal_line_and_no_token() 
     assert!(took < std::time::Duration::from_secs(1), "{took:?}");
 }
 
+/// A Secret `name` holding one key (its value base64-encoded, as the API returns it).
+fn secret(name: &str, key: &str, b64: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {key: b64}
+    })
+}
+
 #[test]
 fn secrets_and_inline_env_never_show_values() {
-    let mut secret = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "db-creds"},
-        "data": {"password": "czNjcjN0LXZhbHVl"}
-    });
+    let mut secret = secret("db-creds", "password", "czNjcjN0LXZhbHVl");
     redact_secret_value(&mut secret);
     assert_eq!(secret["data"]["password"], "<redacted: 12 bytes>");
 
@@ -105,11 +110,7 @@ fn ordinary_operational_text_is_untouched() {
 fn a_secret_read_once_is_scrubbed_wherever_it_reappears() {
     // The value has no `password=` in front of it anywhere below: only the registry of
     // known values can catch it.
-    let mut secret = serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "payments"},
-        "data": {"stripe": "aXQtcmVhcHBlYXJzLTQ0Mg=="}
-    });
+    let mut secret = secret("payments", "stripe", "aXQtcmVhcHBlYXJzLTQ0Mg==");
     remember_secret(&secret);
     redact_secret_value(&mut secret);
     assert_eq!(secret["data"]["stripe"], "<redacted: 16 bytes>");

@@ -1,11 +1,57 @@
-//! The interactive session in a pseudo-terminal: two questions in one session share the
-//! conversation (the second request carries the first answer), slash commands work,
-//! escape sequences in an answer are shown, not obeyed, and /exit leaves cleanly.
+//! The interactive session in a pseudo-terminal, against the real test cluster and the
+//! scripted model: memory across turns, slash commands, /namespace reaching
+//! pre-gathering, Ctrl-C during a streamed answer, a change approved inside the session
+//! and listed by /history, a saved session resumed, and tab completion of a pod name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::process::Command;
 
 use mock_llm::{MockLlm, Reply, Usage};
+use serde_json::{json, Value};
+
+/// How the session's prompt ends (`kai [context/namespace]> `).
+const PROMPT: &str = "]> ";
+const TIMEOUT_MS: u64 = 90_000;
+
+/// `kai` for a session in `ns`, on the shared test cluster and the scripted model.
+fn kai(kc: &Path, data: &Path, llm: &MockLlm, term: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
+    cmd.env("KAI_DATA_DIR", data)
+        .env("XDG_CONFIG_HOME", data.join("config"))
+        .env("OPENAI_API_KEY", "sk-test-not-real")
+        .env("NO_COLOR", "1")
+        .env("TERM", term)
+        .env_remove("KUBECONFIG")
+        .args(["--kubeconfig", kc.to_str().unwrap()])
+        .args(["--base-url", &llm.base_url(), "--model", "mock"])
+        .args(args);
+    cmd
+}
+
+async fn cluster_with(scenarios: &[(&str, &str)]) -> std::path::PathBuf {
+    kai::init_crypto();
+    let c = kai_testcluster::shared().unwrap();
+    for (scenario, ns) in scenarios {
+        c.setup_scenario(scenario, ns).await.unwrap();
+    }
+    c.kubeconfig_path().to_path_buf()
+}
+
+/// The text of every message of a recorded request with `role`.
+fn texts(req: &Value, role: &str) -> Vec<String> {
+    req["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == role)
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn exit_status(p: &rexpect::session::PtySession) -> String {
+    format!("{:?}", p.process().wait().unwrap())
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_remembers_and_obeys_slash_commands() {
@@ -32,15 +78,22 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     let transcript = tokio::task::spawn_blocking(move || {
         let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
         let mut t = String::new();
-        t += &p.exp_string("kai> ").unwrap();
+        t += &p.exp_string("[kai-admin/repl-session]> ").unwrap();
         p.send_line("is web healthy?").unwrap();
         t += &p.exp_string("2/2 ready.").unwrap();
-        t += &p.exp_string("kai> ").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
         p.send_line("/usage").unwrap();
         t += &p.exp_string("tokens: 900 in / 20 out").unwrap();
+        // How full the window is: the provider counted 900 tokens of prompt.
+        t += &p
+            .exp_string("context: last request 900 of 60,000 tokens (1%")
+            .unwrap();
         p.send_line("/nonsense").unwrap();
         t += &p.exp_string("unknown command /nonsense").unwrap();
-        p.send_line("and is web still healthy?").unwrap();
+        // A trailing backslash continues the question on the next line.
+        p.send_line("and is web \\").unwrap();
+        t += &p.exp_string("... ").unwrap();
+        p.send_line("still healthy?").unwrap();
         t += &p.exp_string("2 ready endpoints.").unwrap();
         p.send_line("/reset").unwrap();
         t += &p.exp_string("conversation cleared").unwrap();
@@ -70,7 +123,11 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     let second = reqs[1].to_string();
     assert!(second.contains("is web healthy?"), "{second}");
     assert!(second.contains("2/2 ready."), "{second}");
-    assert!(second.contains("and is web still healthy?"), "{second}");
+    assert_eq!(
+        texts(&reqs[1], "user"),
+        vec!["is web healthy?", "and is web\nstill healthy?"],
+        "{second}"
+    );
     // The first turn pre-gathered web's context; asking about web again does not send
     // the same context twice.
     let tool_msgs = |r: &serde_json::Value| {
@@ -89,7 +146,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     assert!(third.contains("hello again"), "{third}");
     // The history file is written for the next session.
     let history = std::fs::read_to_string(data.path().join("history.txt")).unwrap();
-    assert!(history.contains("and is web still healthy?"), "{history}");
+    assert!(history.contains("still healthy?"), "{history}");
 }
 
 #[test]
@@ -123,4 +180,345 @@ fn a_question_can_come_on_stdin() {
         "{err}"
     );
     assert!(!err.contains("empty prompt"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_switch_reaches_pre_gathering() {
+    let kc = cluster_with(&[
+        ("healthy", "repl-ns-a"),
+        ("crashloop-app-error", "repl-ns-b"),
+    ])
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![Reply::text(
+        "The backend cannot log in to its database.",
+    )]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", "repl-ns-a"]);
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string("/repl-ns-a]> ").unwrap();
+        p.send_line("/namespace repl-ns-b").unwrap();
+        t += &p
+            .exp_string("now in context kai-admin, namespace repl-ns-b")
+            .unwrap();
+        t += &p.exp_string("/repl-ns-b]> ").unwrap();
+        p.send_line("/namespace").unwrap();
+        t += &p.exp_string("namespace repl-ns-b").unwrap();
+        p.send_line("why is backend crashlooping?").unwrap();
+        t += &p.exp_string("database.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        t
+    })
+    .await
+    .unwrap();
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 1, "{t}");
+    // Pre-gathering read backend in the new namespace (it does not exist in the old one).
+    let tools = texts(&reqs[0], "tool").join("\n");
+    assert!(tools.contains("backend"), "{tools}");
+    assert!(tools.contains("repl-ns-b"), "{tools}");
+    assert!(!tools.contains("repl-ns-a"), "{tools}");
+    let calls = reqs[0].to_string();
+    assert!(calls.contains("repl-ns-b"), "{calls}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_a_streaming_answer_and_the_session_goes_on() {
+    let kc = cluster_with(&[("healthy", "repl-ctrlc")]).await;
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        // The first answer streams a line, then never ends.
+        Reply::KeepAliveAfter("Let me think about that first.\nStill".into()),
+        Reply::text("Here I am again."),
+    ]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", "repl-ctrlc"]);
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string(PROMPT).unwrap();
+        p.send_line("tell me a long story").unwrap();
+        t += &p.exp_string("Let me think about that first.").unwrap();
+        p.send_control('c').unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("are you still there?").unwrap();
+        t += &p.exp_string("Here I am again.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        (t, exit_status(&p))
+    })
+    .await
+    .unwrap();
+    assert!(t.1.ends_with(", 0)"), "exit {}: {}", t.1, t.0);
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{}", t.0);
+    let users = texts(&reqs[1], "user");
+    assert_eq!(
+        users,
+        vec!["tell me a long story", "are you still there?"],
+        "{}",
+        reqs[1]
+    );
+    // The model is told the first question went unanswered.
+    assert!(
+        texts(&reqs[1], "assistant")
+            .iter()
+            .any(|a| a.contains("interrupted")),
+        "{}",
+        reqs[1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_approved_in_the_session_is_in_history() {
+    let ns = "repl-change";
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "scale".into(),
+            json!({"kind": "Deployment", "name": "web", "replicas": 3}).to_string(),
+        )]),
+        Reply::text("Scaled web to 3 replicas."),
+    ]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string(PROMPT).unwrap();
+        p.send_line("please scale web to 3").unwrap();
+        // The one-shot mode's prompt: the diff, then the question.
+        t += &p.exp_string("+  replicas: 3").unwrap();
+        t += &p.exp_string("Apply this change?").unwrap();
+        p.send_line("y").unwrap();
+        t += &p.exp_string("Scaled web to 3 replicas.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/history").unwrap();
+        let history = p.exp_string(PROMPT).unwrap();
+        t += &history;
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        (t, history)
+    })
+    .await
+    .unwrap();
+    let (t, history) = t;
+    let line = history
+        .lines()
+        .find(|l| l.contains("scale"))
+        .unwrap_or_else(|| panic!("no scale line in /history:\n{t}"));
+    assert!(line.contains("approved") && line.contains("yes"), "{line}");
+    assert!(line.contains(&format!("{ns}/web")), "{line}");
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_session_is_listed_and_resumed() {
+    let ns = "repl-resume";
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let data = tempfile::tempdir().unwrap();
+    let token = format!("ghp_{}", "Q".repeat(36));
+    let llm = MockLlm::start(vec![
+        Reply::text("Noted: the cache is cold after each deploy."),
+        Reply::text("As I said, the cache is cold."),
+    ]);
+    let first = format!("why is the cache slow after deploys? my token is {token}");
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    let q = first.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        p.exp_string(PROMPT).unwrap();
+        p.send_line(&q).unwrap();
+        p.exp_string("after each deploy.").unwrap();
+        p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await
+    .unwrap();
+
+    // Saved: one private file holding what the model saw (the token scrubbed).
+    let dir = data.path().join("sessions");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(!text.contains(&token), "{text}");
+    assert!(text.contains("after each deploy."), "{text}");
+    let id = files[0].file_stem().unwrap().to_string_lossy().into_owned();
+
+    // Listed.
+    let out = kai(&kc, data.path(), &llm, "dumb", &["sessions"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}");
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(row.contains("kai-admin") && row.contains(ns), "{row}");
+    assert!(row.contains("why is the cache slow"), "{row}");
+    assert!(!listing.contains(&token), "{listing}");
+
+    // Resumed without -n: the namespace comes from the saved session.
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["--resume"]);
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string("resumed session").unwrap();
+        t += &p.exp_string(&format!("/{}]> ", "repl-resume")).unwrap();
+        p.send_line("and what did you say before?").unwrap();
+        t += &p.exp_string("the cache is cold.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        t
+    })
+    .await
+    .unwrap();
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{t}");
+    let users = texts(&reqs[1], "user");
+    assert_eq!(users.len(), 2, "{}", reqs[1]);
+    assert!(
+        users[0].starts_with("why is the cache slow after deploys?"),
+        "{users:?}"
+    );
+    assert!(!users[0].contains(&token), "{users:?}");
+    assert_eq!(users[1], "and what did you say before?");
+    assert!(
+        texts(&reqs[1], "assistant")
+            .iter()
+            .any(|a| a.contains("the cache is cold after each deploy.")),
+        "{}",
+        reqs[1]
+    );
+    // The same session goes on in the same file.
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("and what did you say before?"), "{text}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
+    use k8s_openapi::api::core::v1::Pod;
+    let ns = "repl-complete";
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let client = kai_testcluster::shared()
+        .unwrap()
+        .admin_client()
+        .await
+        .unwrap();
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client, ns);
+    let mut names: Vec<String> = Vec::new();
+    for _ in 0..60 {
+        names = pods
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        if !names.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let pod = names.first().cloned().expect("the scenario has pods");
+    // A prefix only this pod has.
+    let prefix_len = (1..=pod.len())
+        .find(|&n| names.iter().filter(|x| x.starts_with(&pod[..n])).count() == 1)
+        .unwrap();
+    let typed = pod[..prefix_len].to_string();
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        Reply::text("That pod is running."),
+        Reply::text("Both pasted lines arrived."),
+    ]);
+    let cmd = kai(&kc, data.path(), &llm, "xterm", &["-n", ns]);
+    let full = pod.clone();
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string(PROMPT).unwrap();
+        // `send` does not flush (the writer flushes on a newline): flush each piece, so
+        // the Tab arrives after the prefix and before the rest.
+        p.send(&format!("is {typed}")).unwrap();
+        p.flush().unwrap();
+        p.send("\t").unwrap();
+        p.flush().unwrap();
+        // The completed name, then the rest of the question.
+        t += &p.exp_string(&full).unwrap();
+        p.send(" healthy?\r").unwrap();
+        p.flush().unwrap();
+        t += &p.exp_string("That pod is running.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        // A pasted block (bracketed paste) is one question, newlines and all.
+        p.send("\x1b[200~first pasted line\nsecond pasted line\x1b[201~")
+            .unwrap();
+        p.flush().unwrap();
+        p.send("\r").unwrap();
+        p.flush().unwrap();
+        t += &p.exp_string("Both pasted lines arrived.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send("/exit\r").unwrap();
+        p.flush().unwrap();
+        t += &p.exp_eof().unwrap();
+        t
+    })
+    .await
+    .unwrap();
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{t}");
+    let users = texts(&reqs[0], "user");
+    assert_eq!(users, vec![format!("is {pod} healthy?")], "{t}");
+    assert_eq!(
+        texts(&reqs[1], "user").last().map(String::as_str),
+        Some("first pasted line\nsecond pasted line"),
+        "{t}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_question() {
+    let ns = "repl-abort";
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let data = tempfile::tempdir().unwrap();
+    let llm = MockLlm::start(vec![
+        Reply::ToolCalls(vec![(
+            "scale".into(),
+            json!({"kind": "Deployment", "name": "web", "replicas": 5}).to_string(),
+        )]),
+        Reply::text("Nothing was changed."),
+    ]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    let t = tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string(PROMPT).unwrap();
+        p.send_line("scale web to 5").unwrap();
+        t += &p.exp_string("Apply this change?").unwrap();
+        p.send_control('c').unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        // The abandoned prompt must not swallow this line.
+        p.send_line("what did you change?").unwrap();
+        t += &p.exp_string("Nothing was changed.").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        t
+    })
+    .await
+    .unwrap();
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 2, "{t}");
+    assert_eq!(
+        texts(&reqs[1], "user").last().map(String::as_str),
+        Some("what did you change?"),
+        "{t}"
+    );
+    let log = kai::changes::audit::read_all(data.path()).unwrap();
+    assert!(log.iter().all(|r| !r.applied), "{log:?}");
 }

@@ -5,13 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::Command;
 
-use kai_testcluster::{Scenario, ScenarioSpec};
+use kai_test_support::{blocking, exit_code, kai, tool_call, Kai, PTY_TIMEOUT_MS};
 use mock_llm::{MockLlm, Reply};
 use serde_json::json;
-
-const TIMEOUT_MS: u64 = 90_000;
 
 /// Escapes as YAML writes them (`\e` is ESC, `\a` BEL): the pod's previous log retitles
 /// the terminal window, clears the screen and overwrites the line with a bare CR.
@@ -51,46 +48,27 @@ spec:
 "#;
 
 async fn setup(ns: &str) -> std::path::PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    let scenario = Scenario {
-        name: ns.into(),
-        spec: ScenarioSpec::parse(ns, SCENARIO).unwrap(),
-        manifests: MANIFESTS.into(),
-    };
-    c.setup_custom(&scenario, ns).await.unwrap();
-    c.kubeconfig_path().to_path_buf()
+    kai_test_support::custom_scenario(ns, SCENARIO, MANIFESTS).await
 }
 
-fn kai(kubeconfig: &Path, ns: &str, data: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    cmd.env("KAI_DATA_DIR", data)
-        .env("XDG_CONFIG_HOME", data.join("config"))
-        .env("OPENAI_API_KEY", "sk-test-not-a-real-key")
+/// On a colour terminal.
+fn kai(kubeconfig: &Path, ns: &str, data: &Path) -> Kai {
+    kai!()
+        .data(data)
+        .api_key()
         .env("TERM", "xterm-256color")
-        .env_remove("KUBECONFIG")
-        .env_remove("NO_COLOR")
-        .args(["--kubeconfig", kubeconfig.to_str().unwrap(), "-n", ns]);
-    cmd
-}
-
-/// Exit code of a finished rexpect process (its WaitStatus comes from `nix`, which this
-/// crate does not depend on directly, so read its Debug form: `Exited(Pid(1), 8)`).
-fn exit_code(p: &rexpect::session::PtySession) -> i32 {
-    let s = format!("{:?}", p.process().wait().unwrap());
-    let code = s.rsplit(", ").next().unwrap().trim_end_matches(')');
-    code.parse().unwrap_or_else(|_| panic!("not an exit: {s}"))
+        .cluster(kubeconfig, ns)
 }
 
 /// Run to the end in a pseudo-terminal; (exit code, everything it wrote).
-async fn run_pty(cmd: Command) -> (i32, String) {
-    tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+async fn run_pty(cmd: Kai) -> (i32, String) {
+    let cmd = cmd.command();
+    blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(PTY_TIMEOUT_MS)).unwrap();
         let out = p.exp_eof().unwrap();
         (exit_code(&p), out)
     })
     .await
-    .unwrap()
 }
 
 /// No escape sequence other than kai's own colours (`ESC [ … m`) and the spinner's line
@@ -103,29 +81,33 @@ fn foreign_escapes(out: &str) -> Vec<String> {
         .collect()
 }
 
+/// Neither a raw window-title sequence nor any escape but kai's own reached the terminal.
+fn assert_no_foreign_escapes(out: &str) {
+    assert!(
+        !out.contains("\x1b]0;"),
+        "raw OSC reached the terminal: {out:?}"
+    );
+    assert!(
+        foreign_escapes(out).is_empty(),
+        "{:?}\n{out:?}",
+        foreign_escapes(out)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pod_log_cannot_drive_the_terminal_in_a_diagnosis() {
     let ns = "pty-escape-log";
     let kc = setup(ns).await;
     let data = tempfile::tempdir().unwrap();
-    let mut cmd = kai(&kc, ns, data.path());
-    cmd.args(["diagnose", "deployment/worker", "--no-llm"]);
+    let cmd = kai(&kc, ns, data.path()).args(["diagnose", "deployment/worker", "--no-llm"]);
     let (code, out) = run_pty(cmd).await;
     assert_eq!(code, kai::exit::PROBLEMS_FOUND, "{out:?}");
     // The log line is quoted as evidence, its escapes shown, not obeyed.
-    assert!(
-        !out.contains("\x1b]0;"),
-        "raw OSC reached the terminal: {out:?}"
-    );
+    assert_no_foreign_escapes(&out);
     assert!(!out.contains("\x1b[2J"), "raw clear-screen: {out:?}");
     assert!(
         out.contains("^[]0;pwned-by-log^G^[[2J^[[H^Mall good"),
         "visible form missing: {out:?}"
-    );
-    assert!(
-        foreign_escapes(&out).is_empty(),
-        "{:?}\n{out:?}",
-        foreign_escapes(&out)
     );
     // kai's own colours still work on a terminal (the severity, in red).
     assert!(out.contains("\x1b[1;31mCRITICAL"), "{out:?}");
@@ -138,33 +120,25 @@ async fn model_text_and_tool_arguments_cannot_drive_the_terminal() {
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
         // A model-chosen name carrying an escape: shown in the tool line and its error.
-        Reply::ToolCalls(vec![(
-            "get_logs".into(),
-            json!({"pod": "worker\u{1b}]0;pwned-by-tool\u{7}", "previous": true}).to_string(),
-        )]),
+        tool_call(
+            "get_logs",
+            json!({"pod": "worker\u{1b}]0;pwned-by-tool\u{7}", "previous": true}),
+        ),
         // The answer, streamed in chunks split mid-sequence by the mock.
         Reply::text(
             "**Cause:** the queue is down.\nThe log said \u{1b}]0;pwned-by-model\u{7}\u{1b}[2J\u{1b}[H and \u{9b}31m red.\nFix `QUEUE_URL`.\n",
         ),
     ]);
-    let mut cmd = kai(&kc, ns, data.path());
-    cmd.args(["--base-url", &llm.base_url(), "--model", "mock"])
+    let cmd = kai(&kc, ns, data.path())
+        .model(&llm)
         .arg("why is worker crashlooping?");
     let (code, out) = run_pty(cmd).await;
     assert_eq!(code, kai::exit::OK, "{out:?}");
     assert_eq!(llm.requests().len(), 2, "{out:?}");
-    assert!(
-        !out.contains("\x1b]0;"),
-        "raw OSC reached the terminal: {out:?}"
-    );
+    assert_no_foreign_escapes(&out);
     assert!(
         !out.contains("\x1b[2J") && !out.contains('\u{9b}'),
         "{out:?}"
-    );
-    assert!(
-        foreign_escapes(&out).is_empty(),
-        "{:?}\n{out:?}",
-        foreign_escapes(&out)
     );
     // The tool line shows the model's argument, visibly.
     assert!(out.contains("worker^[]0;pwned-by-tool^G"), "{out:?}");

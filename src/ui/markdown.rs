@@ -47,38 +47,39 @@ pub fn inline(s: &str) -> String {
     loop {
         let bold = rest.find("**");
         let code = rest.find('`');
-        match (bold, code) {
-            (Some(b), c) if c.is_none_or(|c| b < c) => {
-                if let Some(end) = rest[b + 2..].find("**") {
-                    out.push_str(&rest[..b]);
-                    out.push_str(BOLD);
-                    out.push_str(&rest[b + 2..b + 2 + end]);
-                    out.push_str(RESET);
-                    rest = &rest[b + 2 + end + 2..];
-                } else {
-                    out.push_str(rest);
-                    break;
-                }
-            }
-            (_, Some(c)) => {
-                if let Some(end) = rest[c + 1..].find('`') {
-                    out.push_str(&rest[..c]);
-                    out.push_str(CYAN);
-                    out.push_str(&rest[c + 1..c + 1 + end]);
-                    out.push_str(RESET);
-                    rest = &rest[c + 1 + end + 1..];
-                } else {
-                    out.push_str(rest);
-                    break;
-                }
-            }
-            _ => {
+        let styled = match (bold, code) {
+            (Some(b), c) if c.is_none_or(|c| b < c) => styled(&mut out, rest, b, "**", BOLD),
+            (_, Some(c)) => styled(&mut out, rest, c, "`", CYAN),
+            _ => None,
+        };
+        match styled {
+            Some(after) => rest = after,
+            None => {
                 out.push_str(rest);
                 break;
             }
         }
     }
     out
+}
+
+/// The span of `rest` that `delim` opens at `at` and the next `delim` closes, written to
+/// `out` in `style` after the text before it; what follows the span. None when the span
+/// is not closed (then nothing is written).
+fn styled<'a>(
+    out: &mut String,
+    rest: &'a str,
+    at: usize,
+    delim: &str,
+    style: &str,
+) -> Option<&'a str> {
+    let inner = at + delim.len();
+    let end = inner + rest[inner..].find(delim)?;
+    out.push_str(&rest[..at]);
+    out.push_str(style);
+    out.push_str(&rest[inner..end]);
+    out.push_str(RESET);
+    Some(&rest[end + delim.len()..])
 }
 
 #[cfg(test)]

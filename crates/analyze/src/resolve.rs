@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
 use super::rules::near_misses;
@@ -200,6 +201,26 @@ fn pods_owned_by<'a>(
     })
 }
 
+/// The `child_kind` objects (their metadata in `children`) that `root` controls, each
+/// with its pods.
+fn expand_children<'a>(
+    snap: &Snapshot,
+    root: &ObjectRef,
+    child_kind: &str,
+    children: impl Iterator<Item = &'a ObjectMeta>,
+    out: &mut BTreeSet<ObjectRef>,
+) {
+    let ns = root.namespace.as_deref().unwrap_or_default();
+    let owner = Some((root.kind.clone(), root.name.clone()));
+    for child in children.filter(|m| ns_of(m) == ns && controller_of(m) == owner) {
+        let child_name = name_of(child);
+        out.insert(ObjectRef::new(child_kind, Some(ns), child_name));
+        for p in pods_owned_by(snap, ns, child_kind, child_name) {
+            pod_closure(snap, p, out);
+        }
+    }
+}
+
 /// The target, everything it owns, everything that owns it, and what its pods use.
 fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
     out.insert(root.clone());
@@ -207,16 +228,8 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
     let name = root.name.as_str();
     match root.kind.as_str() {
         "Deployment" => {
-            for rs in snap.replicasets.iter().filter(|r| {
-                ns_of(&r.metadata) == ns
-                    && controller_of(&r.metadata) == Some(("Deployment".into(), name.into()))
-            }) {
-                let rs_name = name_of(&rs.metadata);
-                out.insert(ObjectRef::new("ReplicaSet", Some(ns), rs_name));
-                for p in pods_owned_by(snap, ns, "ReplicaSet", rs_name) {
-                    pod_closure(snap, p, out);
-                }
-            }
+            let replicasets = snap.replicasets.iter().map(|r| &r.metadata);
+            expand_children(snap, root, "ReplicaSet", replicasets, out);
         }
         "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
             for p in pods_owned_by(snap, ns, &root.kind, name) {
@@ -227,16 +240,8 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "CronJob" => {
-            for j in snap.jobs.iter().filter(|j| {
-                ns_of(&j.metadata) == ns
-                    && controller_of(&j.metadata) == Some(("CronJob".into(), name.into()))
-            }) {
-                let jn = name_of(&j.metadata);
-                out.insert(ObjectRef::new("Job", Some(ns), jn));
-                for p in pods_owned_by(snap, ns, "Job", jn) {
-                    pod_closure(snap, p, out);
-                }
-            }
+            let jobs = snap.jobs.iter().map(|j| &j.metadata);
+            expand_children(snap, root, "Job", jobs, out);
         }
         "Pod" => {
             if let Some(p) = snap
@@ -436,38 +441,25 @@ mod tests {
         let spec = json!({"containers": [container("app", json!({}))]});
         let mut s = snap();
         s.namespace = Some(NS.into());
-        add_deployment(&mut s, "web", 1, spec.clone());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec.clone(),
-            pod_status(
-                "Running",
-                vec![waiting(
-                    "app",
-                    "CrashLoopBackOff",
-                    "",
-                    5,
-                    terminated("Error", 1, 10),
-                )],
-            ),
-        ));
-        add_deployment(&mut s, "other", 1, spec.clone());
-        s.pods.push(pod(
-            "other-0",
-            "other",
-            spec,
-            pod_status(
-                "Running",
-                vec![waiting(
-                    "app",
-                    "CrashLoopBackOff",
-                    "",
-                    5,
-                    terminated("Error", 1, 10),
-                )],
-            ),
-        ));
+        // Two crashing Deployments; only `web` has a Service.
+        for name in ["web", "other"] {
+            add_deployment(&mut s, name, 1, spec.clone());
+            s.pods.push(pod(
+                &format!("{name}-0"),
+                name,
+                spec.clone(),
+                pod_status(
+                    "Running",
+                    vec![waiting(
+                        "app",
+                        "CrashLoopBackOff",
+                        "",
+                        5,
+                        terminated("Error", 1, 10),
+                    )],
+                ),
+            ));
+        }
         s.services.push(obj(json!({"metadata": {"name": "web", "namespace": NS},
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}})));
         s

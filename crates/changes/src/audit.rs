@@ -200,9 +200,10 @@ fn fold(lines: Vec<AuditRecord>) -> Vec<AuditRecord> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A record of a one-object change, for tests here and in `undo`.
     pub(crate) fn record(id: &str, applied: bool) -> AuditRecord {
         AuditRecord {
             id: id.into(),

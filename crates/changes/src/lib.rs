@@ -95,17 +95,7 @@ pub async fn read_live(cluster: &Cluster, step: &Step) -> Result<Option<Value>, 
 }
 
 /// The change `patch_resource` proposes (shared with analyzer proposals).
-pub async fn patch_change_for_tool(
-    cluster: &Cluster,
-    tool: &str,
-    kind: &str,
-    name: &str,
-    namespace: Option<&str>,
-    pt: PatchType,
-    patch: &Value,
-) -> Result<Change, ChangeError> {
-    propose::patch_change(cluster, tool, kind, name, namespace, pt, patch).await
-}
+pub use propose::patch_change as patch_change_for_tool;
 
 /// The `tool` of an analyzer fix proposed as one step ("apply the suggested fix? [y/N]").
 pub const PROPOSAL_TOOL: &str = "propose_fix";

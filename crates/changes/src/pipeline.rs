@@ -299,11 +299,7 @@ pub async fn run_with(
                 &req,
                 &decision,
                 auto,
-                Objects {
-                    lives: &lives(&prepared),
-                    afters: &[],
-                    applied: &[],
-                },
+                Objects::unapplied(&lives(&prepared)),
                 None,
                 None,
             )?;
@@ -329,11 +325,7 @@ pub async fn run_with(
                     &req,
                     &decision,
                     auto,
-                    Objects {
-                        lives: &l,
-                        afters: &[],
-                        applied: &[],
-                    },
+                    Objects::unapplied(&l),
                     None,
                     Some(audit::PENDING),
                 )?;
@@ -353,11 +345,7 @@ pub async fn run_with(
                         &req,
                         &decision,
                         auto,
-                        Objects {
-                            lives: &lives(&prepared),
-                            afters: &[],
-                            applied: &[],
-                        },
+                        Objects::unapplied(&lives(&prepared)),
                         Some("the object changed after the diff was shown; not applied, re-diffed and asked again".into()),
                         None,
                     )?;

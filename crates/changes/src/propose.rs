@@ -65,7 +65,7 @@ pub fn parse_patch(patch: &Value, pt: PatchType) -> Result<Value, ChangeError> {
 }
 
 /// The change for one patch of one object.
-pub(crate) async fn patch_change(
+pub async fn patch_change(
     cluster: &Cluster,
     tool: &str,
     kind: &str,

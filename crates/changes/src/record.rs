@@ -43,6 +43,17 @@ pub(crate) struct Objects<'a> {
     pub applied: &'a [bool],
 }
 
+impl<'a> Objects<'a> {
+    /// The objects as they were before anything was sent (nothing applied yet).
+    pub(crate) fn unapplied(lives: &'a [Option<Value>]) -> Objects<'a> {
+        Objects {
+            lives,
+            afters: &[],
+            applied: &[],
+        }
+    }
+}
+
 impl Recorder<'_> {
     pub(crate) fn write(
         &self,

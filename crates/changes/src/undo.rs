@@ -335,22 +335,11 @@ mod tests {
 
     fn rec(id: &str, applied: bool) -> AuditRecord {
         AuditRecord {
-            id: id.into(),
-            time: "2024-01-01T00:00:00Z".into(),
             context: "c".into(),
             user: "u".into(),
-            tool: "scale".into(),
             title: "scale Deployment shop/web to 3 replicas".into(),
-            object: "Deployment shop/web".into(),
-            diff: String::new(),
-            kubectl: String::new(),
-            dangerous: false,
             decision: if applied { "approved" } else { "denied" }.into(),
-            feedback: None,
-            applied,
-            error: None,
-            objects: vec![],
-            status: None,
+            ..crate::audit::tests::record(id, applied)
         }
     }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod fetch;
 pub mod gate;
 mod kinds;
+pub mod listing;
 pub mod logs;
 pub mod names;
 pub mod objects;

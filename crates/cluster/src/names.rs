@@ -61,27 +61,37 @@ fn err(what: &'static str, value: &str, why: impl Into<String>) -> NameError {
     }
 }
 
-/// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
-fn dns1123_label(what: &'static str, s: &str) -> Result<(), NameError> {
+/// `s` is not empty and at most `max` bytes long.
+fn not_empty_nor_over(what: &'static str, s: &str, max: usize) -> Result<(), NameError> {
     if s.is_empty() {
         return Err(err(what, s, "it is empty"));
     }
-    if s.len() > 63 {
-        return Err(err(what, s, "it is longer than 63 characters"));
+    if s.len() > max {
+        return Err(err(what, s, format!("it is longer than {max} characters")));
     }
-    if let Some(c) = s
+    Ok(())
+}
+
+/// `s` holds only lowercase ASCII letters, digits and the characters in `also`
+/// (`allowed` says so in words).
+fn only(what: &'static str, s: &str, also: &str, allowed: &str) -> Result<(), NameError> {
+    match s
         .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || also.contains(*c)))
     {
-        return Err(err(
+        Some(c) => Err(err(
             what,
             s,
-            format!(
-                "{:?} is not allowed (lowercase letters, digits and '-' only)",
-                c
-            ),
-        ));
+            format!("{c:?} is not allowed ({allowed} only)"),
+        )),
+        None => Ok(()),
     }
+}
+
+/// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
+fn dns1123_label(what: &'static str, s: &str) -> Result<(), NameError> {
+    not_empty_nor_over(what, s, 63)?;
+    only(what, s, "-", "lowercase letters, digits and '-'")?;
     if s.starts_with('-') || s.ends_with('-') {
         return Err(err(what, s, "it must start and end with a letter or digit"));
     }
@@ -90,25 +100,8 @@ fn dns1123_label(what: &'static str, s: &str) -> Result<(), NameError> {
 
 /// DNS-1123 subdomain: dot-separated labels, at most 253 characters.
 fn dns1123_subdomain(what: &'static str, s: &str) -> Result<(), NameError> {
-    if s.is_empty() {
-        return Err(err(what, s, "it is empty"));
-    }
-    if s.len() > 253 {
-        return Err(err(what, s, "it is longer than 253 characters"));
-    }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
-    {
-        return Err(err(
-            what,
-            s,
-            format!(
-                "{:?} is not allowed (lowercase letters, digits, '-' and '.' only)",
-                c
-            ),
-        ));
-    }
+    not_empty_nor_over(what, s, 253)?;
+    only(what, s, "-.", "lowercase letters, digits, '-' and '.'")?;
     for part in s.split('.') {
         if part.is_empty() || part.starts_with('-') || part.ends_with('-') {
             return Err(err(
@@ -124,12 +117,7 @@ fn dns1123_subdomain(what: &'static str, s: &str) -> Result<(), NameError> {
 /// What the API server accepts as a path segment, narrowed to characters that need no
 /// escaping in a URL path: no `/`, `%`, `?`, `#`, `&`, spaces or controls.
 fn path_segment(what: &'static str, s: &str) -> Result<(), NameError> {
-    if s.is_empty() {
-        return Err(err(what, s, "it is empty"));
-    }
-    if s.len() > 253 {
-        return Err(err(what, s, "it is longer than 253 characters"));
-    }
+    not_empty_nor_over(what, s, 253)?;
     if s == "." || s == ".." {
         return Err(err(what, s, "'.' and '..' are not names"));
     }

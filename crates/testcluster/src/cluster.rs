@@ -579,39 +579,33 @@ async fn launch(
 
     bootstrap_rbac(&admin).await?;
 
-    let comp_kc = s(f("components.kubeconfig"));
-    let kcm = process::spawn(
-        "kube-controller-manager",
-        &bin.join("kube-controller-manager"),
-        &args(&[
-            &format!("--kubeconfig={comp_kc}"),
+    // The controller manager and the scheduler: the same client set-up, no leader
+    // election, no serving ports.
+    let comp_kc = format!("--kubeconfig={}", s(f("components.kubeconfig")));
+    let component = |name: &str, own: &[&str]| -> Result<(), Error> {
+        let mut argv = args(&[
+            &comp_kc,
             "--leader-elect=false",
             "--port=0",
             "--secure-port=0",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+        ]);
+        argv.extend(args(own));
+        let child = process::spawn(name, &bin.join(name), &argv, &f(&format!("{name}.log")))?;
+        lock(procs).push(child);
+        Ok(())
+    };
+    component(
+        "kube-controller-manager",
+        &[
             &format!("--service-account-private-key-file={}", s(f("sa.key"))),
             &format!("--root-ca-file={}", s(f("ca.crt"))),
             "--use-service-account-credentials=false",
-            "--kube-api-qps=200",
-            "--kube-api-burst=400",
             "--cluster-name=kai",
-        ]),
-        &f("kube-controller-manager.log"),
+        ],
     )?;
-    lock(procs).push(kcm);
-    let sched = process::spawn(
-        "kube-scheduler",
-        &bin.join("kube-scheduler"),
-        &args(&[
-            &format!("--kubeconfig={comp_kc}"),
-            "--leader-elect=false",
-            "--port=0",
-            "--secure-port=0",
-            "--kube-api-qps=200",
-            "--kube-api-burst=400",
-        ]),
-        &f("kube-scheduler.log"),
-    )?;
-    lock(procs).push(sched);
+    component("kube-scheduler", &[])?;
 
     let kubelet = Kubelet::start(admin.clone()).await?;
     let kubelet_port = kubelet.state.port.load(std::sync::atomic::Ordering::SeqCst);

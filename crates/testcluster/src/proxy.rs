@@ -52,7 +52,7 @@ impl Recorded {
                     .filter(|p| !p.is_empty())
                     .map(|p| {
                         let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                        (decode(k), decode(v))
+                        (percent_decode(k), percent_decode(v))
                     })
                     .collect()
             })
@@ -71,7 +71,9 @@ impl Recorded {
     }
 }
 
-fn decode(s: &str) -> String {
+/// Percent-decoding of a query parameter or path segment (`+` is a space; an invalid
+/// escape stays as it is), as the API server and the kubelet read them.
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -120,6 +122,18 @@ impl Drop for RecordingProxy {
     }
 }
 
+/// A listener on a free loopback port, and the port; `what` names the server in errors.
+pub(crate) async fn bind_loopback(what: &str) -> Result<(TcpListener, u16), Error> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::io(format!("binding {what}'s port"), e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::io(format!("reading {what}'s port"), e))?
+        .port();
+    Ok((listener, port))
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -128,13 +142,7 @@ impl RecordingProxy {
     /// Start a proxy that forwards with `client`, writing a kubeconfig for it into `dir`
     /// (context `proxied`, default namespace `namespace`).
     pub async fn start(client: Client, dir: &Path, namespace: &str) -> Result<Self, Error> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| Error::io("binding the recording proxy's port", e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::io("reading the recording proxy's port", e))?
-            .port();
+        let (listener, port) = bind_loopback("the recording proxy").await?;
         let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let task_log = log.clone();

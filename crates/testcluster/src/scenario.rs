@@ -121,20 +121,17 @@ pub struct TaintSpec {
 }
 
 /// How the fake kubelet plays the pods matched by `match`.
+// Every field may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct KubeletRule {
     /// Pod label selector: all labels must match (empty matches every pod).
-    #[serde(default, rename = "match")]
+    #[serde(rename = "match")]
     pub match_labels: BTreeMap<String, String>,
     /// Pod phase override (`Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`).
-    #[serde(default)]
     pub phase: Option<String>,
-    #[serde(default)]
     pub containers: BTreeMap<String, ContainerSpec>,
-    #[serde(default)]
     pub init_containers: BTreeMap<String, ContainerSpec>,
-    #[serde(default)]
     pub events: Vec<EventSpec>,
 }
 
@@ -146,25 +143,18 @@ impl KubeletRule {
     }
 }
 
+// Every field may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ContainerSpec {
     /// `None` means the default: `running` for containers, completed (exit 0) for init containers.
-    #[serde(default)]
     pub state: Option<ContainerState>,
-    #[serde(default)]
     pub restarts: Option<i32>,
-    #[serde(default)]
     pub exit_code: Option<i32>,
-    #[serde(default)]
     pub reason: Option<String>,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub ready: Option<bool>,
-    #[serde(default)]
     pub logs: Option<String>,
-    #[serde(default)]
     pub previous_logs: Option<String>,
 }
 

@@ -5,9 +5,11 @@
 //! [`Event::ApprovalRequested`] and wait for the matching [`Op::Approval`]; the model has no
 //! path to produce an `Op`.
 
+pub mod context;
 mod gather;
 pub mod guard;
 pub mod protocol;
+pub mod state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +21,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::tools::{Approver, CallCtx, Registry, ToolError};
+pub use context::{budget_for_window, ContextReport};
 pub use gather::{Gathered, Gatherer};
 use guard::RepeatGuard;
 use kai_llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
 use protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
+pub use state::{Reconfigure, Snapshot};
 
 /// The system prompt, compiled in from `prompts/` at the top of the repository.
 pub const SYSTEM_PROMPT: &str = include_str!(concat!(
@@ -41,20 +45,6 @@ pub use kai_text::budget::estimate_tokens;
 /// model is told so.
 pub const MAX_TOOL_CALLS_PER_RESPONSE: usize = 16;
 
-/// What replaces an old tool result that no longer fits.
-const ELIDED_TOOL_OUTPUT: &str =
-    "[older tool output elided to fit the context window; call the tool again if needed]";
-/// What replaces an earlier turn's question or answer that no longer fits.
-const ELIDED_MESSAGE: &str = "[earlier message elided to fit the context window]";
-/// A tool result is not truncated below this many bytes: a little evidence beats none.
-const TRUNCATE_FLOOR_BYTES: usize = 2048;
-/// JSON around the messages and tools that is not in our own serialisation of them:
-/// model, stream, temperature, tool_choice, stream_options, per-item wrappers.
-const REQUEST_OVERHEAD_BYTES: usize = 256;
-const MESSAGE_OVERHEAD_BYTES: usize = 16;
-/// `"type":"function","function":{...}` around each tool call and declaration.
-const WRAPPER_OVERHEAD_BYTES: usize = 40;
-
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     pub model: String,
@@ -71,7 +61,8 @@ pub struct AgentConfig {
     /// Refuse the Nth identical tool call in a row.
     pub repeat_limit: u32,
     /// Keep every request (messages and tool declarations) under this many estimated
-    /// tokens: old tool results are elided first, then the largest are truncated.
+    /// tokens (see [`context::fit`] for what gives way first). Front ends set it from
+    /// the model's context window with [`budget_for_window`].
     pub context_budget_tokens: usize,
     pub temperature: Option<f32>,
     /// Tool calls run per model response; see [`MAX_TOOL_CALLS_PER_RESPONSE`].
@@ -100,12 +91,19 @@ pub struct AgentHandle {
     pub ops: mpsc::UnboundedSender<Op>,
     pub events: mpsc::UnboundedReceiver<Event>,
     task: tokio::task::JoinHandle<()>,
+    published: Arc<Mutex<Snapshot>>,
 }
 
 impl AgentHandle {
     pub fn send(&self, op: Op) {
         // The agent only goes away after Shutdown; a send after that has nobody to tell.
         let _ = self.ops.send(op);
+    }
+
+    /// The session as of the end of the last turn (or change between turns): what a
+    /// front end saves. Read it after `TurnDone`; the agent publishes before sending it.
+    pub fn snapshot(&self) -> Snapshot {
+        self.published.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub async fn shutdown(self) {
@@ -143,15 +141,34 @@ impl Approver for ChannelApprover {
 pub fn spawn(
     llm: Arc<dyn LlmClient>,
     registry: Arc<Registry>,
+    ctx: CallCtx,
+    cfg: AgentConfig,
+) -> AgentHandle {
+    spawn_resumed(llm, registry, ctx, cfg, Vec::new())
+}
+
+/// What the agent task works through, in order: turns, and changes between them.
+enum Work {
+    Turn(String),
+    Reconfigure(Box<Reconfigure>),
+}
+
+/// Start the agent on a saved conversation (`history` as a [`Snapshot`] holds it; empty
+/// for a new session). Approvals "for this session" are never part of it: a resumed
+/// session asks again.
+pub fn spawn_resumed(
+    llm: Arc<dyn LlmClient>,
+    registry: Arc<Registry>,
     mut ctx: CallCtx,
     cfg: AgentConfig,
+    history: Vec<ChatMessage>,
 ) -> AgentHandle {
     let (ops_tx, mut ops_rx) = mpsc::unbounded_channel::<Op>();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel::<Event>();
     let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
     // "Yes for the rest of this session" is remembered here, once per session.
     let notices = ev_tx.clone();
-    ctx.approver = Arc::new(crate::session::SessionApprovals::with_notifier(
+    let approvals = Arc::new(crate::session::SessionApprovals::with_notifier(
         Arc::new(ChannelApprover {
             events: ev_tx.clone(),
             pending: pending.clone(),
@@ -165,7 +182,8 @@ pub fn spawn(
             });
         },
     ));
-    let (turn_tx, mut turn_rx) = mpsc::unbounded_channel::<String>();
+    ctx.approver = approvals.clone();
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Work>();
     let current: Arc<Mutex<CancellationToken>> = Arc::new(Mutex::new(CancellationToken::new()));
 
     // Router: approvals and interrupts must reach a turn while it is running.
@@ -174,7 +192,12 @@ pub fn spawn(
         while let Some(op) = ops_rx.recv().await {
             match op {
                 Op::UserTurn(text) => {
-                    if turn_tx.send(text).is_err() {
+                    if work_tx.send(Work::Turn(text)).is_err() {
+                        break;
+                    }
+                }
+                Op::Reconfigure(r) => {
+                    if work_tx.send(Work::Reconfigure(r)).is_err() {
                         break;
                     }
                 }
@@ -200,19 +223,29 @@ pub fn spawn(
         }
     });
 
+    let mut agent = Agent::new(llm, registry, ctx, cfg);
+    agent.restore(history);
+    let published = agent.published.clone();
     let task = tokio::spawn(async move {
-        let mut agent = Agent::new(llm, registry, ctx, cfg);
         loop {
             tokio::select! {
-                turn = turn_rx.recv() => {
-                    let Some(text) = turn else { break };
-                    let token = CancellationToken::new();
-                    if let Ok(mut c) = current.lock() {
-                        *c = token.clone();
+                work = work_rx.recv() => match work {
+                    None => break,
+                    Some(Work::Turn(text)) => {
+                        let token = CancellationToken::new();
+                        if let Ok(mut c) = current.lock() {
+                            *c = token.clone();
+                        }
+                        agent.ctx.cancel = token.clone();
+                        agent.run_turn(&text, &ev_tx, &token).await;
                     }
-                    agent.ctx.cancel = token.clone();
-                    agent.run_turn(&text, &ev_tx, &token).await;
-                }
+                    Some(Work::Reconfigure(r)) => {
+                        if r.forget_approvals {
+                            approvals.reset();
+                        }
+                        agent.reconfigure(*r);
+                    }
+                },
                 _ = ev_tx.closed() => break,
             }
             if router.is_finished() {
@@ -226,6 +259,7 @@ pub fn spawn(
         ops: ops_tx,
         events: ev_rx,
         task,
+        published,
     }
 }
 
@@ -240,6 +274,14 @@ pub struct Agent {
     turns: u32,
     /// (tool, arguments) already pre-gathered in this session.
     gathered: std::collections::HashSet<(String, String)>,
+    /// Size of the last request sent, in bytes (see [`context::fit`]).
+    last_request_bytes: usize,
+    /// The provider's count of the last request's prompt, when it reported one.
+    last_prompt_tokens: Option<u64>,
+    /// Provider tokens per estimated token (at least 1): see [`Agent::calibrate`].
+    token_ratio: f64,
+    /// The state the front end reads between turns ([`AgentHandle::snapshot`]).
+    published: Arc<Mutex<Snapshot>>,
 }
 
 impl Agent {
@@ -258,6 +300,10 @@ impl Agent {
             usage: Usage::default(),
             turns: 0,
             gathered: Default::default(),
+            last_request_bytes: 0,
+            last_prompt_tokens: None,
+            token_ratio: 1.0,
+            published: Arc::new(Mutex::new(Snapshot::default())),
         }
     }
 
@@ -296,12 +342,13 @@ impl Agent {
         let mut steps = 0u32;
         loop {
             if cancel.is_cancelled() {
-                emit(Event::TurnDone {
-                    end: TurnEnd::Interrupted,
-                    answer: String::new(),
-                    usage: turn_usage,
+                self.end_turn(
+                    events,
+                    TurnEnd::Interrupted,
+                    String::new(),
+                    turn_usage,
                     steps,
-                });
+                );
                 return;
             }
             if steps >= self.cfg.max_steps {
@@ -311,12 +358,7 @@ impl Agent {
                     self.cfg.max_steps
                 );
                 self.history.push(ChatMessage::assistant(answer.clone()));
-                emit(Event::TurnDone {
-                    end: TurnEnd::MaxSteps,
-                    answer,
-                    usage: turn_usage,
-                    steps,
-                });
+                self.end_turn(events, TurnEnd::MaxSteps, answer, turn_usage, steps);
                 return;
             }
             steps += 1;
@@ -328,12 +370,7 @@ impl Agent {
                         message,
                         exit_code: crate::exit::MODEL_ERROR,
                     });
-                    emit(Event::TurnDone {
-                        end: TurnEnd::Failed,
-                        answer: String::new(),
-                        usage: turn_usage,
-                        steps,
-                    });
+                    self.end_turn(events, TurnEnd::Failed, String::new(), turn_usage, steps);
                     return;
                 }
             };
@@ -357,12 +394,13 @@ impl Agent {
             let response = match result {
                 Ok(r) => r,
                 Err(LlmError::Cancelled) => {
-                    emit(Event::TurnDone {
-                        end: TurnEnd::Interrupted,
-                        answer: String::new(),
-                        usage: turn_usage,
+                    self.end_turn(
+                        events,
+                        TurnEnd::Interrupted,
+                        String::new(),
+                        turn_usage,
                         steps,
-                    });
+                    );
                     return;
                 }
                 Err(e) => {
@@ -370,18 +408,14 @@ impl Agent {
                         message: e.to_string(),
                         exit_code: crate::exit::MODEL_ERROR,
                     });
-                    emit(Event::TurnDone {
-                        end: TurnEnd::Failed,
-                        answer: String::new(),
-                        usage: turn_usage,
-                        steps,
-                    });
+                    self.end_turn(events, TurnEnd::Failed, String::new(), turn_usage, steps);
                     return;
                 }
             };
             if let Some(u) = &response.usage {
                 turn_usage.add(u);
                 self.usage.add(u);
+                self.calibrate(u.prompt_tokens);
                 emit(Event::Usage { usage: *u });
             }
             if response.finish_reason.as_deref() == Some("length") {
@@ -397,12 +431,7 @@ impl Agent {
             if response.tool_calls.is_empty() {
                 let answer = response.content.clone();
                 self.history.push(ChatMessage::assistant(answer.clone()));
-                emit(Event::TurnDone {
-                    end: TurnEnd::Answered,
-                    answer,
-                    usage: turn_usage,
-                    steps,
-                });
+                self.end_turn(events, TurnEnd::Answered, answer, turn_usage, steps);
                 return;
             }
 
@@ -468,12 +497,7 @@ impl Agent {
             }
             if let Some((end, msg)) = fatal {
                 emit(Event::Notice { message: msg });
-                emit(Event::TurnDone {
-                    end,
-                    answer: String::new(),
-                    usage: turn_usage,
-                    steps,
-                });
+                self.end_turn(events, end, String::new(), turn_usage, steps);
                 return;
             }
         }
@@ -593,130 +617,135 @@ impl Agent {
 
     /// The messages of the next request: the system prompt, then the history as the
     /// model may see it (every message through [`to_model`], the one egress point),
-    /// fitted to the context budget. `Err` when even the most eliding leaves the request
-    /// over budget: better a clear error than a request the endpoint rejects or, worse,
-    /// silently truncates.
-    ///
-    /// Eliding edits the history itself, so the work is not redone every step: first old
-    /// tool results (before the latest assistant message), oldest first; then the
-    /// largest remaining tool results are truncated (down to a floor); then earlier
-    /// turns' questions and answers, oldest first.
+    /// fitted to the context budget ([`context::fit`]: old tool output first, then
+    /// earlier turns summarised; the latest question and step are never dropped). `Err`
+    /// when even that leaves the request over budget: better a clear error than a
+    /// request the endpoint rejects or, worse, silently truncates.
     fn request_messages(&mut self, tools: &[ToolSpec]) -> Result<Vec<ChatMessage>, String> {
-        let budget = kai_text::budget::bytes_for_tokens(self.cfg.context_budget_tokens);
+        let budget = self.budget_bytes();
         // The system prompt is kai's own constant, so it is not rewritten by egress.
         let system = ChatMessage::system(self.cfg.system_prompt.clone());
-        let fixed = wire_bytes(&system)
-            + serde_json::to_string(tools).map_or(0, |t| t.len())
-            + tools.len() * WRAPPER_OVERHEAD_BYTES
-            + REQUEST_OVERHEAD_BYTES;
-        let mut fit = Fitting::new(&self.history, fixed);
-
-        // 1. Old tool results, oldest first; the latest step's are what the model is
-        //    about to read.
-        let last_assistant = self
-            .history
-            .iter()
-            .rposition(|m| m.role == Role::Assistant)
-            .unwrap_or(0);
-        for i in 0..last_assistant {
-            if fit.total <= budget {
-                break;
+        match context::fit(&mut self.history, system, tools, budget, to_model) {
+            Ok(fitted) => {
+                self.last_request_bytes = fitted.bytes;
+                Ok(fitted.messages)
             }
-            if self.history[i].role == Role::Tool && fit.sizes[i] > ELIDED_TOOL_OUTPUT.len() * 2 {
-                fit.replace(&mut self.history, i, ELIDED_TOOL_OUTPUT.to_string());
-            }
-        }
-
-        // 2. Truncate the largest tool result, repeatedly, never below the floor.
-        let mut at_floor = vec![false; self.history.len()];
-        while fit.total > budget {
-            let Some(i) = (0..self.history.len())
-                .filter(|&i| self.history[i].role == Role::Tool && !at_floor[i])
-                .max_by_key(|&i| fit.sizes[i])
-            else {
-                break;
-            };
-            // Cut what is sent, not the raw text: a cut through a credential could leave a
-            // prefix the scrubber no longer recognises. The cut text is kept as the history,
-            // and passing it through egress again changes nothing.
-            let content = fit.out[i].content.clone().unwrap_or_default();
-            let excess = fit.total - budget;
-            // The marker and JSON escaping cost a little; ask for a bit more than the
-            // excess so one cut usually suffices.
-            let keep = content
-                .len()
-                .saturating_sub(excess + 128)
-                .max(TRUNCATE_FLOOR_BYTES);
-            if keep >= content.len() {
-                at_floor[i] = true;
-                continue;
-            }
-            let head = &content[..floor_char_boundary(&content, keep)];
-            let text = format!(
-                "{head}\n[... {} bytes cut here to fit the context window]",
-                content.len() - head.len()
-            );
-            at_floor[i] = head.len() <= TRUNCATE_FLOOR_BYTES;
-            fit.replace(&mut self.history, i, text);
-        }
-
-        // 3. Earlier turns' questions and answers, oldest first.
-        let current_turn = self
-            .history
-            .iter()
-            .rposition(|m| m.role == Role::User)
-            .unwrap_or(0);
-        for i in 0..current_turn {
-            if fit.total <= budget {
-                break;
-            }
-            let m = &self.history[i];
-            if matches!(m.role, Role::User | Role::Assistant)
-                && m.content
-                    .as_deref()
-                    .is_some_and(|c| c.len() > ELIDED_MESSAGE.len() * 2)
-            {
-                fit.replace(&mut self.history, i, ELIDED_MESSAGE.to_string());
-            }
-        }
-
-        if fit.total > budget {
-            return Err(format!(
+            Err(bytes) => Err(format!(
                 "the next request to the model would be about {} tokens, over the context budget of {} tokens, \
-                 even with tool output elided; ask a narrower question or start a new session",
-                kai_text::budget::tokens_for_bytes(fit.total),
+                 even with old tool output elided and earlier turns summarised; ask a narrower question or start a new session",
+                self.scaled_tokens(bytes),
                 self.cfg.context_budget_tokens
+            )),
+        }
+    }
+
+    /// The budget in bytes of request: 4 bytes a token, fewer when the provider's own
+    /// counts showed the estimate runs low for this conversation.
+    fn budget_bytes(&self) -> usize {
+        (kai_text::budget::bytes_for_tokens(self.cfg.context_budget_tokens) as f64
+            / self.token_ratio) as usize
+    }
+
+    /// Estimated tokens of `bytes` of request, scaled like the budget.
+    fn scaled_tokens(&self, bytes: usize) -> usize {
+        (kai_text::budget::tokens_for_bytes(bytes) as f64 * self.token_ratio).ceil() as usize
+    }
+
+    /// Learn from the provider's count of the request just sent how far off the 4-bytes
+    /// estimate is. Only an estimate that runs low matters (it would let a request over
+    /// the window through); a wild count is not believed beyond a factor of 2.
+    fn calibrate(&mut self, prompt_tokens: u64) {
+        self.last_prompt_tokens = Some(prompt_tokens);
+        let estimate = kai_text::budget::tokens_for_bytes(self.last_request_bytes);
+        if estimate > 0 && prompt_tokens > 0 {
+            self.token_ratio = (prompt_tokens as f64 / estimate as f64).clamp(1.0, 2.0);
+        }
+    }
+
+    /// How full the context is.
+    pub fn context_report(&self) -> ContextReport {
+        ContextReport {
+            budget_tokens: self.cfg.context_budget_tokens,
+            last_request_tokens: self.scaled_tokens(self.last_request_bytes),
+            last_prompt_tokens: self.last_prompt_tokens,
+            ..ContextReport::of_history(&self.history)
+        }
+    }
+
+    /// The session as the front end may save it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            history: self.history.iter().map(to_model).collect(),
+            usage: self.usage,
+            context: self.context_report(),
+            turns: self.turns,
+        }
+    }
+
+    /// Continue a saved conversation: `history` (what the model saw, as a
+    /// [`Snapshot`] holds it) replaces this agent's, repaired where it would not be a
+    /// valid conversation ([`state::restorable`]).
+    pub fn restore(&mut self, history: Vec<ChatMessage>) {
+        self.history = state::restorable(history);
+        self.turns = self.history.iter().filter(|m| m.role == Role::User).count() as u32;
+        self.publish();
+    }
+
+    /// Change what later turns run with.
+    pub fn reconfigure(&mut self, r: Reconfigure) {
+        if let Some(m) = r.model {
+            self.cfg.model = m;
+        }
+        if let Some(b) = r.context_budget_tokens {
+            self.cfg.context_budget_tokens = b;
+        }
+        if let Some(ns) = r.namespace {
+            self.cfg.namespace = ns;
+            // Another namespace's objects may share names with what was gathered.
+            self.gathered.clear();
+        }
+        if let Some(reg) = r.registry {
+            self.registry = reg;
+        }
+        if let Some(g) = r.gatherer {
+            self.cfg.gatherer = g;
+            self.gathered.clear();
+        }
+        self.publish();
+    }
+
+    /// Make the current state what [`AgentHandle::snapshot`] returns.
+    fn publish(&self) {
+        let snap = self.snapshot();
+        if let Ok(mut p) = self.published.lock() {
+            *p = snap;
+        }
+    }
+
+    /// End the turn: publish the state, then tell the front end (which may read the
+    /// state as soon as it sees `TurnDone`).
+    fn end_turn(
+        &mut self,
+        events: &mpsc::UnboundedSender<Event>,
+        end: TurnEnd,
+        answer: String,
+        usage: Usage,
+        steps: u32,
+    ) {
+        if end == TurnEnd::Interrupted {
+            // The next question follows an unanswered one; say why, so the model does
+            // not take the silence for an answer.
+            self.history.push(ChatMessage::assistant(
+                "[the user interrupted this turn before it was answered]",
             ));
         }
-        let mut messages = Vec::with_capacity(fit.out.len() + 1);
-        messages.push(system);
-        messages.extend(fit.out);
-        Ok(messages)
-    }
-}
-
-/// The history as it will be sent, with each message's size, while it is being fitted.
-struct Fitting {
-    out: Vec<ChatMessage>,
-    sizes: Vec<usize>,
-    total: usize,
-}
-
-impl Fitting {
-    fn new(history: &[ChatMessage], fixed: usize) -> Self {
-        let out: Vec<ChatMessage> = history.iter().map(to_model).collect();
-        let sizes: Vec<usize> = out.iter().map(wire_bytes).collect();
-        let total = fixed + sizes.iter().sum::<usize>();
-        Self { out, sizes, total }
-    }
-
-    /// Replace message `i`'s content in the history and re-measure what is sent for it.
-    fn replace(&mut self, history: &mut [ChatMessage], i: usize, text: String) {
-        history[i].content = Some(text);
-        self.out[i] = to_model(&history[i]);
-        let size = wire_bytes(&self.out[i]);
-        self.total = self.total - self.sizes[i] + size;
-        self.sizes[i] = size;
+        self.publish();
+        let _ = events.send(Event::TurnDone {
+            end,
+            answer,
+            usage,
+            steps,
+        });
     }
 }
 
@@ -739,22 +768,6 @@ fn to_model(m: &ChatMessage) -> ChatMessage {
             .collect(),
         tool_call_id: m.tool_call_id.as_deref().map(kai_text::egress::for_model),
     }
-}
-
-/// Bytes `m` takes in the request body (a slight overestimate of the wire form).
-fn wire_bytes(m: &ChatMessage) -> usize {
-    serde_json::to_string(m).map_or(0, |s| s.len())
-        + MESSAGE_OVERHEAD_BYTES
-        + m.tool_calls.len() * WRAPPER_OVERHEAD_BYTES
-}
-
-/// The largest char boundary of `s` at or below `at`.
-fn floor_char_boundary(s: &str, at: usize) -> usize {
-    let mut i = at.min(s.len());
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 /// Give every call a unique id: some compatible servers send none, or reuse one.
@@ -838,7 +851,13 @@ mod tests {
         assert!(sent_bytes(&m) <= 2_000 * 4, "{}", sent_bytes(&m));
         assert_eq!(m[0].content.as_deref(), Some("sys"));
         assert_eq!(m[1].content.as_deref(), Some("q red"), "egress on the way");
-        assert_eq!(m[3].content.as_deref(), Some(ELIDED_TOOL_OUTPUT));
+        // The earlier step's output became a note naming the call.
+        let note = m[3].content.as_deref().unwrap_or_default();
+        assert!(note.starts_with(context::ELIDED_PREFIX), "{note}");
+        assert!(
+            note.contains(": t (≈1,000 tokens); call the tool again if needed]"),
+            "{note}"
+        );
         assert_eq!(m[5].content.as_deref(), Some("small result"));
         let cut = m[6].content.as_deref().unwrap_or_default();
         assert!(
@@ -846,7 +865,10 @@ mod tests {
             "{cut}"
         );
         // The history keeps the fitting, so the next step starts from it.
-        assert_eq!(a.history[2].content.as_deref(), Some(ELIDED_TOOL_OUTPUT));
+        assert_eq!(a.history[2].content.as_deref(), Some(note));
+        let r = a.context_report();
+        assert_eq!(r.elided_outputs, 1);
+        assert!(r.last_request_tokens > 0 && r.last_request_tokens <= 2_000);
     }
 
     #[test]
@@ -869,7 +891,7 @@ mod tests {
     }
 
     #[test]
-    fn earlier_turns_go_before_giving_up_and_giving_up_is_an_error() {
+    fn earlier_turns_are_summarised_before_giving_up_and_giving_up_is_an_error() {
         let mut a = agent(500);
         a.history = vec![
             ChatMessage::user("first question ".repeat(200)),
@@ -877,14 +899,73 @@ mod tests {
             ChatMessage::user("second question"),
         ];
         let m = a.request_messages(&[]).unwrap_or_default();
-        assert_eq!(m[1].content.as_deref(), Some(ELIDED_MESSAGE));
-        assert_eq!(m[2].content.as_deref(), Some(ELIDED_MESSAGE));
+        assert_eq!(m.len(), 4, "{m:?}");
+        let q = m[1].content.as_deref().unwrap_or_default();
+        assert!(
+            q.starts_with("first question") && q.ends_with('…') && q.len() < 320,
+            "{q}"
+        );
+        let s = m[2].content.as_deref().unwrap_or_default();
+        assert!(s.starts_with(context::SUMMARY_MARK), "{s}");
+        assert!(s.contains("first answer") && s.len() < 500, "{s}");
         assert_eq!(m[3].content.as_deref(), Some("second question"));
 
         let mut a = agent(1_000);
         a.history = vec![ChatMessage::user("a question far too long ".repeat(400))];
         let e = a.request_messages(&[]).unwrap_err();
         assert!(e.contains("context budget of 1000 tokens"), "{e}");
+    }
+
+    #[test]
+    fn the_providers_count_shrinks_the_budget_when_the_estimate_runs_low() {
+        let mut a = agent(2_000);
+        a.history = vec![
+            ChatMessage::user("q"),
+            ChatMessage::assistant_tool_calls(None, vec![call("a")]),
+            ChatMessage::tool_result("a", "x".repeat(6_000)),
+        ];
+        let m = a.request_messages(&[]).unwrap();
+        let before = sent_bytes(&m);
+        assert!(!serde_json::to_string(&m)
+            .unwrap_or_default()
+            .contains("cut here"));
+        // The provider counted twice what 4 bytes a token estimates.
+        a.calibrate((kai_text::budget::tokens_for_bytes(a.last_request_bytes) * 2) as u64);
+        let m = a.request_messages(&[]).unwrap();
+        assert!(
+            sent_bytes(&m) <= 2_000 * 4 / 2,
+            "{} (was {before})",
+            sent_bytes(&m)
+        );
+        let r = a.context_report();
+        assert!(r.last_request_tokens <= 2_000, "{r:?}");
+        assert!(r.last_prompt_tokens.is_some());
+        // A count below the estimate is not believed to make room.
+        a.calibrate(1);
+        assert_eq!(a.budget_bytes(), 8_000);
+    }
+
+    #[test]
+    fn a_restored_history_is_continued_and_reconfiguring_changes_later_requests() {
+        let mut a = agent(10_000);
+        a.restore(vec![
+            ChatMessage::system("stale"),
+            ChatMessage::user("earlier question"),
+            ChatMessage::assistant("earlier answer"),
+        ]);
+        assert_eq!(a.turns, 1);
+        assert_eq!(a.history().len(), 2);
+        a.reconfigure(Reconfigure {
+            model: Some("other".into()),
+            context_budget_tokens: Some(20_000),
+            namespace: Some(Some("shop".into())),
+            ..Default::default()
+        });
+        assert_eq!(a.cfg.model, "other");
+        assert_eq!(a.cfg.namespace.as_deref(), Some("shop"));
+        let snap = a.published.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(snap.context.budget_tokens, 20_000);
+        assert_eq!(snap.history.len(), 2);
     }
 
     #[test]

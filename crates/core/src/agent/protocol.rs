@@ -20,6 +20,9 @@ pub enum Op {
     },
     /// Ctrl-C: end the current turn cleanly.
     Interrupt,
+    /// Between turns: change what later turns run with (model, namespace, tools). Sent
+    /// by a front end, like every `Op`; the model has no path to it.
+    Reconfigure(Box<super::state::Reconfigure>),
     Shutdown,
 }
 

@@ -13,11 +13,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use jiff::{SignedDuration, Timestamp};
-use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::play::LogText;
 use super::KubeletState;
+use crate::proxy::{bind_loopback, percent_decode};
 use crate::Error;
 
 /// Query parameters of `/containerLogs/{ns}/{pod}/{container}` (as the apiserver sends them).
@@ -50,40 +50,6 @@ impl LogQuery {
         }
         q
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Renders a log as the kubelet would: each line gets a time (lines 10 ms apart, the last
@@ -199,13 +165,7 @@ pub(crate) async fn serve(state: Arc<KubeletState>) -> Result<u16, Error> {
     )
     .map_err(|e| Error::Other(format!("kubelet TLS: {e}")))?;
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Error::io("binding the fake kubelet's port", e))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| Error::io("reading the fake kubelet's port", e))?
-        .port();
+    let (listener, port) = bind_loopback("the fake kubelet").await?;
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {

@@ -284,14 +284,9 @@ pub(super) fn text_key(key: &str) -> Verdict {
             return Verdict::No;
         }
     }
-    let Some(last) = w.last().map(String::as_str) else {
+    let Some((last, prev)) = last_two(&w) else {
         return Verdict::No;
     };
-    let prev = w
-        .len()
-        .checked_sub(2)
-        .and_then(|i| w.get(i))
-        .map(String::as_str);
     if NON_SECRET_LAST.contains(&last) {
         // A Vault AppRole `secret_id` is a credential, not an identifier.
         return if last == "id" && prev == Some("secret") {
@@ -330,6 +325,12 @@ pub(super) fn text_key(key: &str) -> Verdict {
     }
 }
 
+/// The last word of `w` and the one before it, if any.
+fn last_two(w: &[String]) -> Option<(&str, Option<&str>)> {
+    let (last, rest) = w.split_last()?;
+    Some((last.as_str(), rest.last().map(String::as_str)))
+}
+
 /// An env var or key name that says it holds a credential (`DB_PASSWORD`, `DB_PASS`,
 /// `MYSQL_PWD`, `REDIS_AUTH`, `GPG_PASSPHRASE`, `GOOGLE_CREDENTIALS`, `API_KEY`,
 /// `SECRET_KEY_BASE`, `ENCRYPTION_KEY`), as opposed to one that refers to or describes one
@@ -339,17 +340,12 @@ pub(super) fn text_key(key: &str) -> Verdict {
 /// last word says the value is something else.
 pub fn sensitive_name(name: &str) -> bool {
     let w = core_words(name);
-    let Some(last) = w.last().map(String::as_str) else {
+    let Some((last, prev)) = last_two(&w) else {
         return false;
     };
     if w.len() == 1 && (last == "pwd" || last == "oldpwd") {
         return false;
     }
-    let prev = w
-        .len()
-        .checked_sub(2)
-        .and_then(|i| w.get(i))
-        .map(String::as_str);
     if NON_SECRET_LAST.contains(&last) {
         return last == "id" && prev == Some("secret");
     }

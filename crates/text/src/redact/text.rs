@@ -627,12 +627,48 @@ fn block_span(text: &str, key_start: usize, after: usize) -> Option<(usize, usiz
     Some((first?, last_end?))
 }
 
+/// A text with some spans replaced by [`MARK`], built left to right as a scan finds them.
+struct Masked<'t> {
+    text: &'t str,
+    out: String,
+    /// Everything before this offset is in `out`; a span starting earlier overlaps one
+    /// already masked.
+    copied: usize,
+    changed: bool,
+}
+
+impl<'t> Masked<'t> {
+    fn new(text: &'t str) -> Self {
+        Masked {
+            text,
+            out: String::new(),
+            copied: 0,
+            changed: false,
+        }
+    }
+
+    /// Replace `text[start..end]` (at or after [`Masked::copied`]) with the mark.
+    fn mask(&mut self, start: usize, end: usize) {
+        self.out.push_str(&self.text[self.copied..start]);
+        self.out.push_str(MARK);
+        self.copied = end;
+        self.changed = true;
+    }
+
+    /// The masked text, or None when nothing was masked.
+    fn finish(mut self) -> Option<String> {
+        if !self.changed {
+            return None;
+        }
+        self.out.push_str(&self.text[self.copied..]);
+        Some(self.out)
+    }
+}
+
 /// `password=…`, `"password": "…"`, `{\"password\":\"…\"}`, `password: |` and the like.
 fn key_values(p: &Patterns, text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut changed = false;
+    let mut masked = Masked::new(text);
     let mut pos = 0;
     while pos < text.len() {
         let Some(c) = p.key_value.captures_at(text, pos) else {
@@ -686,7 +722,7 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
             },
         };
         let value = &text[vs..ve];
-        if value.trim().is_empty() || vs < copied {
+        if value.trim().is_empty() || vs < masked.copied {
             continue;
         }
         // A nested structure: its own keys are judged one by one.
@@ -700,17 +736,10 @@ fn key_values(p: &Patterns, text: &str) -> Option<String> {
             pos = ve.max(pos);
             continue;
         }
-        out.push_str(&text[copied..vs]);
-        out.push_str(MARK);
-        copied = ve;
-        changed = true;
+        masked.mask(vs, ve);
         pos = ve.max(pos);
     }
-    if !changed {
-        return None;
-    }
-    out.push_str(&text[copied..]);
-    Some(out)
+    masked.finish()
 }
 
 /// `{` or `[` that opens JSON/YAML flow structure rather than starting a password:
@@ -727,9 +756,7 @@ fn structure_follows(value: &str) -> bool {
 /// pair and handled there.
 fn flags(p: &Patterns, text: &str) -> Option<String> {
     let b = text.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut changed = false;
+    let mut masked = Masked::new(text);
     let mut pos = 0;
     while pos < text.len() {
         let Some(c) = p.flag.captures_at(text, pos) else {
@@ -738,7 +765,7 @@ fn flags(p: &Patterns, text: &str) -> Option<String> {
         let Some(f) = c.get(1) else { break };
         let after = f.end();
         pos = after.max(pos + 1);
-        if f.start() < copied || !names::secret_flag(f.as_str()) {
+        if f.start() < masked.copied || !names::secret_flag(f.as_str()) {
             continue;
         }
         let Some((vs, quote)) = flag_value_start(text, f.start(), after) else {
@@ -773,17 +800,10 @@ fn flags(p: &Patterns, text: &str) -> Option<String> {
             pos = ve.max(pos);
             continue;
         }
-        out.push_str(&text[copied..vs]);
-        out.push_str(MARK);
-        copied = ve;
-        changed = true;
+        masked.mask(vs, ve);
         pos = ve.max(pos);
     }
-    if !changed {
-        return None;
-    }
-    out.push_str(&text[copied..]);
-    Some(out)
+    masked.finish()
 }
 
 /// Where the value after a flag starts, and how it is quoted: after blanks, after
