@@ -357,10 +357,9 @@ pub async fn run(settings: &Settings, global: &GlobalArgs, args: &GenerateArgs) 
         max_rounds: MAX_ROUNDS,
         state: state.clone(),
     };
-    let decl = kai_tools::generate::decl().map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?;
     let mut registry = Registry::new();
     registry
-        .register_with_decl(decl, Arc::new(tool))
+        .register(crate::tools::handler(tool))
         .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?;
     let mut cfg = AgentConfig::new(settings.llm.model.clone());
     cfg.system_prompt = SYSTEM_PROMPT.to_string();

@@ -10,48 +10,43 @@ use kai::agent::protocol::{Event, Op, TurnEnd};
 use kai::agent::{self, AgentConfig};
 use kai::config::LlmSettings;
 use kai::llm::openai::OpenAiClient;
-use kai::tools::{CallCtx, DenyAll, Registry, ToolDecl, ToolError, ToolHandler};
+use kai::tools::{handler, CallCtx, DenyAll, Registry, Tool, ToolError};
 use kai_test_support::model::messages;
 use kai_test_support::tool_names;
 use mock_llm::{MockLlm, Reply};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A read-only test tool that echoes its argument, or fails when asked to.
 struct Echo {
     calls: Arc<AtomicUsize>,
 }
 
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EchoArgs {
+    text: String,
+}
+
 #[async_trait]
-impl ToolHandler for Echo {
+impl Tool for Echo {
+    type Args = EchoArgs;
     fn name(&self) -> &'static str {
         "echo"
+    }
+    fn description(&self) -> &'static str {
+        "Echo text back."
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, _ctx: &CallCtx, args: EchoArgs) -> Result<String, ToolError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let text = args["text"].as_str().unwrap_or_default().to_string();
+        let text = args.text;
         if text == "fail" {
             return Err(ToolError::Model("echo cannot echo `fail`".into()));
         }
         Ok(format!("echoed: {text}"))
     }
-}
-
-fn echo_decl() -> ToolDecl {
-    serde_json::from_value(json!({
-        "name": "echo",
-        "description": "Echo text back.",
-        "mutating": false,
-        "parameters": {
-            "type": "object",
-            "properties": {"text": {"type": "string"}},
-            "required": ["text"],
-            "additionalProperties": false
-        }
-    }))
-    .unwrap()
 }
 
 struct Run {
@@ -100,27 +95,28 @@ struct Fixed {
     output: String,
 }
 
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct FixedArgs {
+    n: Option<i64>,
+}
+
 #[async_trait]
-impl ToolHandler for Fixed {
+impl Tool for Fixed {
+    type Args = FixedArgs;
     fn name(&self) -> &'static str {
         self.name
+    }
+    fn description(&self) -> &'static str {
+        "Returns cluster content."
     }
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, _ctx: &CallCtx, _args: Value) -> Result<String, ToolError> {
+    async fn call(&self, _ctx: &CallCtx, _args: FixedArgs) -> Result<String, ToolError> {
         Ok(self.output.clone())
     }
-}
-
-fn fixed_decl(name: &str) -> ToolDecl {
-    serde_json::from_value(json!({
-        "name": name,
-        "description": "Returns cluster content.",
-        "mutating": false,
-        "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "additionalProperties": false}
-    }))
-    .unwrap()
 }
 
 /// What the `leak` tool returns: a terminal title escape, colours, a planted password.
@@ -142,16 +138,12 @@ async fn run_with(
     let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
     let calls = Arc::new(AtomicUsize::new(0));
     let mut reg = Registry::new();
-    reg.register_with_decl(
-        echo_decl(),
-        Arc::new(Echo {
-            calls: calls.clone(),
-        }),
-    )
+    reg.register(handler(Echo {
+        calls: calls.clone(),
+    }))
     .unwrap();
     for (name, output) in [("leak", HOSTILE.to_string()), ("big", big_output())] {
-        reg.register_with_decl(fixed_decl(name), Arc::new(Fixed { name, output }))
-            .unwrap();
+        reg.register(handler(Fixed { name, output })).unwrap();
     }
     let ctx = CallCtx::new(Arc::new(DenyAll));
     let mut cfg = AgentConfig::new("test-model");

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use kai::agent::protocol::{ApprovalRequest, Decision};
 use kai::changes::{self, audit, prompt_decision, ChangeEnv, ProposedFix, UndoOutcome};
 use kai::cluster::Cluster;
-use kai::tools::{mutate, Approver, CallCtx, Registry, ToolEnv, ToolError};
+use kai::tools::{mutate, Approver, CallCtx, ClusterTool, Registry, ToolEnv, ToolError};
 use kai_test_support::cluster::{namespace, namespace_alive, web_deployment};
 use kai_test_support::{admin, admin_config, apply as ssa, model_err, restricted_config};
 
@@ -250,7 +250,9 @@ async fn env(ns: &str) -> Env {
 }
 
 async fn call(ctx: &Ctx, tool: &str, args: Value) -> Result<String, ToolError> {
-    // Through the registry, as the agent does: schema validation first.
+    // Through the registry, as the agent does: schema validation first. A change
+    // (named as the audit log names it) is asked for as the model asks: propose_change.
+    let (tool, args) = mutate::proposal(tool, args.clone()).unwrap_or((tool, args));
     let reg = kai::tools::registry(Arc::new(ctx.env.clone()), false).unwrap();
     let (handler, args) = reg
         .prepare(tool, &args.to_string())
@@ -395,18 +397,15 @@ async fn dry_run_rejection_goes_back_with_the_api_message() {
     let before = e.settled_deploy("web").await;
     let a = Scripted::new(vec![Decision::Approved]);
     let ctx = e.ctx(a.clone(), false);
-    // Invalid replicas straight to the handler (the schema would stop it earlier).
-    let h = mutate::handlers(&Arc::new(ctx.env.clone()))
-        .into_iter()
-        .find(|h| h.name() == "scale")
-        .unwrap();
-    let msg = model_err(
-        h.call(
-            &ctx.call,
-            json!({"kind": "Deployment", "name": "web", "replicas": -1}),
-        )
-        .await,
-    );
+    // Invalid replicas straight to the handler, as typed arguments built here (the
+    // registry's check of the model's JSON would stop them earlier).
+    let args = mutate::ScaleArgs {
+        kind: "Deployment".into(),
+        name: "web".into(),
+        replicas: kai::tools::Int(-1),
+        namespace: None,
+    };
+    let msg = model_err(mutate::Scale.call(&ctx.env, &ctx.call, args).await);
     assert!(
         msg.contains("dry run") && msg.contains("greater than or equal to 0"),
         "{msg}"
@@ -871,10 +870,13 @@ async fn text_claiming_approval_changes_nothing() {
     // Arguments smuggling an approval are rejected by the schema before any handler runs.
     let reg = standard();
     for extra in ["confirmed", "approved", "yes", "force"] {
-        let args = json!({"kind": "namespace", "name": e.ns, extra: true}).to_string();
+        let args =
+            json!({"action": "delete", "kind": "namespace", "name": e.ns, extra: true}).to_string();
+        let err = reg.prepare("propose_change", &args).err();
         assert!(
-            reg.prepare("delete_resource", &args).is_err(),
-            "{extra} accepted"
+            err.as_deref()
+                .is_some_and(|e| e.contains(&format!("unknown field `{extra}`"))),
+            "{extra} accepted: {err:?}"
         );
     }
     // A well-formed call still stops at the approver: here nobody says yes.

@@ -8,7 +8,7 @@ use std::process::{Output, Stdio};
 use k8s_openapi::api::apps::v1::Deployment;
 use kai_test_support::cluster::{namespace, namespace_alive, web_deployment};
 use kai_test_support::{
-    admin, apply, assert_exit, blocking, kai, kubeconfig, run_pty, tool_call, tool_names, Kai,
+    admin, apply, assert_exit, blocking, kai, kubeconfig, run_pty, tool_names, Kai,
 };
 use kube::api::Api;
 use kube::Client;
@@ -66,6 +66,13 @@ fn ask(ns: &str, llm: &MockLlm, data: &Path, extra: &[&str], prompt: &str) -> Ka
         .model(llm)
         .args(extra)
         .arg(prompt)
+}
+
+/// A scripted tool call. A change (named as the audit log names it) is called as the
+/// model calls it: propose_change with the change's action.
+fn tool_call(name: &str, args: Value) -> Reply {
+    let (name, args) = kai::tools::mutate::proposal(name, args.clone()).unwrap_or((name, args));
+    kai_test_support::tool_call(name, args)
 }
 
 /// The scripted model: scale `web` to `replicas`, then answer `answer`.

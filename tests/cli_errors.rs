@@ -282,7 +282,7 @@ async fn without_read_only_the_mutating_tools_are_offered() {
     let out = run(argv, data.path()).await;
     assert_exit(&out, kai::exit::OK);
     let names = tool_names(&llm.requests()[0]);
-    assert!(names.iter().any(|n| n == "scale"), "{names:?}");
+    assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -307,8 +307,8 @@ async fn json_output_and_yes_after_the_question_are_obeyed() {
     let script = |replicas: u32| {
         vec![
             tool_call(
-                "scale",
-                json!({"kind": "Deployment", "name": "web", "replicas": replicas}),
+                "propose_change",
+                json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": replicas}),
             ),
             Reply::text("Scaled web."),
         ]

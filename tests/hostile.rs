@@ -187,10 +187,16 @@ fn run_in(w: &World, llm: Option<&MockLlm>, data: &Path, args: &[&str]) -> Run {
     }
 }
 
-/// A scripted model: these tool calls, then an answer.
+/// A scripted model: these tool calls, then an answer. A change (named as the audit log
+/// names it) is called as the model calls it: propose_change with the change's action.
 fn model(calls: Vec<(&str, Value)>) -> MockLlm {
     MockLlm::start(vec![
-        tool_calls(calls),
+        tool_calls(
+            calls
+                .into_iter()
+                .map(|(n, a)| kai::tools::mutate::proposal(n, a.clone()).unwrap_or((n, a)))
+                .collect(),
+        ),
         Reply::text("Cause: the app's configuration check fails."),
     ])
 }
@@ -650,6 +656,7 @@ async fn flags_after_the_question_are_obeyed_not_sent_to_the_model() {
     let tools = tool_names(req);
     assert!(!tools.is_empty(), "no tools offered: {req}");
     for m in [
+        "propose_change",
         "scale",
         "patch_resource",
         "delete_resource",

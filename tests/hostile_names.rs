@@ -721,6 +721,10 @@ impl Fx {
     }
 
     async fn call(&self, ctx: &Ctx, tool: &str, args: &Value) -> Result<String, ToolError> {
+        // A change (named as the audit log names it) is asked for as the model asks:
+        // propose_change with the change's action.
+        let (tool, args) =
+            kai::tools::mutate::proposal(tool, args.clone()).unwrap_or((tool, args.clone()));
         let registry = kai::tools::registry(Arc::new(ctx.env.clone()), false).unwrap();
         let (handler, args) = registry
             .prepare(tool, &args.to_string())

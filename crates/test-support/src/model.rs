@@ -53,6 +53,8 @@ pub fn tool_names(req: &Value) -> Vec<String> {
 /// The tools that change the cluster: what `--read-only` must not offer and what needs an
 /// approval. Written out here, not taken from kai, so the tests check kai against it.
 pub const MUTATING_TOOLS: &[&str] = &[
+    // Every change, as the model is offered them; the rest are the changes' own names.
+    "propose_change",
     "apply_manifest",
     "patch_resource",
     "scale",

@@ -10,23 +10,25 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
 use kai_cluster::Cluster;
-use kai_core::tools::{CallCtx, ToolDecl, ToolError, ToolHandler};
+use kai_core::tools::{CallCtx, Tool, ToolError};
 use kai_manifest::{Finding, Options, Report, Severity};
 
 /// How many drafts the model gets.
 pub const MAX_ROUNDS: u32 = 3;
 
-/// The declaration (`tools/submit_manifests.json`); registered only in generate sessions.
-pub const DECL: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tools/submit_manifests.json"
-));
+/// The tool's name; registered only in generate sessions.
+pub const NAME: &str = "submit_manifests";
 
-pub fn decl() -> Result<ToolDecl, serde_json::Error> {
-    serde_json::from_str(DECL)
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitManifestsArgs {
+    /// The complete manifest: one or more YAML documents separated by ---.
+    pub yaml: String,
 }
 
 /// The accepted draft.
@@ -162,9 +164,18 @@ pub async fn apply_change(
 }
 
 #[async_trait]
-impl ToolHandler for SubmitManifests {
+impl Tool for SubmitManifests {
+    type Args = SubmitManifestsArgs;
+
     fn name(&self) -> &'static str {
-        "submit_manifests"
+        NAME
+    }
+
+    fn description(&self) -> &'static str {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tools/submit_manifests.md"
+        ))
     }
 
     fn is_mutating(&self) -> bool {
@@ -193,7 +204,7 @@ impl ToolHandler for SubmitManifests {
         shown
     }
 
-    async fn call(&self, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, _ctx: &CallCtx, args: SubmitManifestsArgs) -> Result<String, ToolError> {
         let round = {
             let mut s = self.state()?;
             if s.gave_up {
@@ -202,9 +213,7 @@ impl ToolHandler for SubmitManifests {
             s.rounds += 1;
             s.rounds
         };
-        let yaml = args
-            .get("yaml")
-            .and_then(Value::as_str)
+        let yaml = Some(args.yaml.as_str())
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| ToolError::Model("missing required string argument `yaml`".into()))?;
         let (problems, objects, report) = self.check(yaml).await;
@@ -261,7 +270,11 @@ impl ToolHandler for SubmitManifests {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use kai_core::tools::DenyAll;
+    use kai_core::tools::{handler, DenyAll};
+
+    fn args(yaml: &str) -> SubmitManifestsArgs {
+        SubmitManifestsArgs { yaml: yaml.into() }
+    }
 
     fn tool() -> SubmitManifests {
         SubmitManifests {
@@ -276,10 +289,12 @@ mod tests {
 
     #[test]
     fn the_declaration_parses_and_is_not_mutating() {
-        let d = decl().unwrap();
+        let d = handler(tool()).decl();
         assert_eq!(d.name, "submit_manifests");
         assert!(!d.mutating);
         assert!(!tool().is_mutating());
+        assert_eq!(d.parameters["required"], serde_json::json!(["yaml"]));
+        assert_eq!(d.parameters["additionalProperties"], false);
     }
 
     #[tokio::test]
@@ -287,10 +302,7 @@ mod tests {
         let t = tool();
         let ctx = CallCtx::new(Arc::new(DenyAll));
         let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndatta:\n  k: v\n";
-        let e = t
-            .call(&ctx, serde_json::json!({ "yaml": bad }))
-            .await
-            .unwrap_err();
+        let e = t.call(&ctx, args(bad)).await.unwrap_err();
         let ToolError::Model(m) = e else {
             panic!("{e:?}")
         };
@@ -299,10 +311,7 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("(line 5)"), "{m}");
-        let e = t
-            .call(&ctx, serde_json::json!({ "yaml": bad }))
-            .await
-            .unwrap_err();
+        let e = t.call(&ctx, args(bad)).await.unwrap_err();
         assert!(
             matches!(e, ToolError::Fatal(ref m) if m.contains("gave up after 2 rounds")),
             "{e:?}"
@@ -310,10 +319,7 @@ mod tests {
         assert!(t.state.lock().unwrap().gave_up);
 
         let t = tool();
-        let ok = t
-            .call(&ctx, serde_json::json!({ "yaml": GOOD }))
-            .await
-            .unwrap();
+        let ok = t.call(&ctx, args(GOOD)).await.unwrap();
         assert!(ok.starts_with("accepted: 1 object(s)"), "{ok}");
         let s = t.state.lock().unwrap();
         assert_eq!(s.accepted.as_ref().unwrap().yaml, GOOD);

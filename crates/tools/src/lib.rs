@@ -1,10 +1,35 @@
 //! kai's standard tools: the cluster reads ([`read`]), the changes ([`mutate`]), and
 //! pre-gathering ([`gather`]), bound to the core's tool framework.
 //!
-//! A tool here is a [`ClusterTool`]: it gets its environment ([`ToolEnv`]: the cluster,
-//! the output budget, `--yes`, the audit directory) next to the core's per-call
-//! [`CallCtx`]. [`registry`] binds the standard set to one environment; the agent only
+//! A tool here is a [`ClusterTool`]: an arguments struct (the schema the model sees is
+//! generated from it), a description in `tools/<name>.md` at the top of the repository,
+//! and a handler that gets its environment ([`ToolEnv`]: the cluster, the output budget,
+//! `--yes`, the audit directory) next to the core's per-call [`CallCtx`]. [`handlers`]
+//! is the one list of them; [`registry`] binds it to one environment, and the agent only
 //! ever sees the bound handlers.
+
+/// `const NAME` and `const DESCRIPTION` of a [`ClusterTool`] impl: the name, and the
+/// text of `tools/<name>.md` (compiled in, so the binary is whole).
+///
+/// `named!("scale", action)` is for a change the model reaches only as an action of
+/// `propose_change` ([`mutate::ProposeChange`]): it has no description of its own, and
+/// since a [`Registry`] refuses a tool without one, it can never be offered by itself.
+/// Its name is what the audit log and the progress lines call the change.
+macro_rules! named {
+    ($name:literal) => {
+        const NAME: &'static str = $name;
+        const DESCRIPTION: &'static str = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tools/",
+            $name,
+            ".md"
+        ));
+    };
+    ($name:literal, action) => {
+        const NAME: &'static str = $name;
+        const DESCRIPTION: &'static str = "";
+    };
+}
 
 pub mod decls;
 pub mod gather;
@@ -16,11 +41,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use kai_changes::{Change, ChangeEnv, ChangeError};
 use kai_cluster::{Cluster, ClusterError};
-use kai_core::tools::{summarize_args, CallCtx, Registry, RegistryError, ToolError, ToolHandler};
+use kai_core::tools::{
+    handler, summarize_args, CallCtx, Registry, RegistryError, Tool, ToolError, ToolHandler,
+};
 
 pub use gather::ClusterGatherer;
 
@@ -47,26 +76,36 @@ impl ToolEnv {
     }
 }
 
-/// A tool of the standard set: a [`ToolHandler`] that is also given its [`ToolEnv`].
+/// A tool of the standard set: a [`Tool`] that is also given its [`ToolEnv`]. Write
+/// `named!("my_tool");` in the impl for `NAME` and `DESCRIPTION` (`tools/my_tool.md`).
 #[async_trait]
 pub trait ClusterTool: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
+    /// See [`Tool::Args`].
+    type Args: DeserializeOwned + JsonSchema + Send;
+    const NAME: &'static str;
+    /// `tools/<NAME>.md`, as [`kai_core::tools::prose`].
+    const DESCRIPTION: &'static str;
     /// True when the tool can change anything. Defaults to true: safe when in doubt.
     fn is_mutating(&self) -> bool {
         true
     }
-    /// See [`ToolHandler::shown_args`].
+    /// See [`Tool::shown_args`].
     fn shown_args(&self, args: &Value) -> Value {
         args.clone()
     }
-    /// See [`ToolHandler::summarize`].
+    /// See [`Tool::summarize`].
     fn summarize(&self, args: &Value) -> String {
-        summarize_args(self.name(), &self.shown_args(args))
+        summarize_args(Self::NAME, &self.shown_args(args))
     }
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError>;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        args: Self::Args,
+    ) -> Result<String, ToolError>;
 }
 
-/// A [`ClusterTool`] bound to its environment: what a [`Registry`] holds.
+/// A [`ClusterTool`] bound to its environment: the [`Tool`] a [`Registry`] holds.
 pub struct Bound<T> {
     tool: T,
     env: Arc<ToolEnv>,
@@ -74,16 +113,20 @@ pub struct Bound<T> {
 
 /// `tool` as a handler that runs with `env`.
 pub fn bind<T: ClusterTool>(env: &Arc<ToolEnv>, tool: T) -> Arc<dyn ToolHandler> {
-    Arc::new(Bound {
+    handler(Bound {
         tool,
         env: env.clone(),
     })
 }
 
 #[async_trait]
-impl<T: ClusterTool> ToolHandler for Bound<T> {
+impl<T: ClusterTool> Tool for Bound<T> {
+    type Args = T::Args;
     fn name(&self) -> &'static str {
-        self.tool.name()
+        T::NAME
+    }
+    fn description(&self) -> &'static str {
+        T::DESCRIPTION
     }
     fn is_mutating(&self) -> bool {
         self.tool.is_mutating()
@@ -94,29 +137,35 @@ impl<T: ClusterTool> ToolHandler for Bound<T> {
     fn summarize(&self, args: &Value) -> String {
         self.tool.summarize(args)
     }
-    async fn call(&self, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(&self, ctx: &CallCtx, args: T::Args) -> Result<String, ToolError> {
         self.tool.call(&self.env, ctx, args).await
     }
 }
 
-/// Register `handler` with its declaration from `tools/` (the mutating cross-check of
-/// [`Registry::register_with_decl`] applies).
-pub fn register(r: &mut Registry, handler: Arc<dyn ToolHandler>) -> Result<(), RegistryError> {
-    let name = handler.name();
-    let decl = decls::find(name).ok_or_else(|| RegistryError::NoDecl(name.to_string()))?;
-    r.register_with_decl(decl, handler)
+/// The standard set, bound to `env`: one entry per tool, and the only list there is
+/// (the registry, read-only sessions and pre-gathering's [`read::run`] all take it from
+/// here). Whether a tool mutates is its handler's answer.
+pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
+    vec![
+        bind(env, read::ListResources),
+        bind(env, read::GetResource),
+        bind(env, read::Describe),
+        bind(env, read::GetLogs),
+        bind(env, read::ListEvents),
+        bind(env, read::Analyze),
+        // Every change, as one tool with an `action` (apply, patch, scale, restart,
+        // undo, set_image, delete): one compact declaration instead of seven.
+        bind(env, mutate::ProposeChange),
+    ]
 }
 
 /// The standard set, bound to `env`. With `read_only`, mutating tools are not registered
 /// at all, so they are neither declared to the model nor callable.
 pub fn registry(env: Arc<ToolEnv>, read_only: bool) -> Result<Registry, RegistryError> {
     let mut r = Registry::new();
-    for h in read::handlers(&env) {
-        register(&mut r, h)?;
-    }
-    if !read_only {
-        for h in mutate::handlers(&env) {
-            register(&mut r, h)?;
+    for h in handlers(&env) {
+        if !(read_only && h.is_mutating()) {
+            r.register(h)?;
         }
     }
     Ok(r)

@@ -1,61 +1,58 @@
 //! Mutating cluster tools. Each handler only *describes* a change (a [`Change`]); the
 //! dry run, diff, approval, apply and audit all happen in [`kai_changes::run`], so no
-//! tool can skip them. No schema has an argument that could approve a change: approval
-//! comes only from the person at the keyboard (see [`kai_changes`]).
+//! tool can skip them. No arguments struct has a field that could approve a change
+//! (and none accepts unknown fields): approval comes only from the person at the
+//! keyboard (see [`kai_changes`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use serde::Deserialize;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use crate::{bind, change_error, cluster_error, run_change, ClusterTool, ToolEnv};
+use crate::{change_error, cluster_error, run_change, ClusterTool, ToolEnv};
 use kai_changes::{
     kubectl_ns, kubectl_ref, shell_quote, Action, Change, ChangeError, PatchType, Step,
 };
 use kai_cluster::{Cluster, ClusterError, Kind};
-use kai_core::tools::{CallCtx, ToolError, ToolHandler};
+use kai_core::tools::{CallCtx, Int, ToolError};
 
-pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
-    vec![
-        bind(env, ApplyManifest),
-        bind(env, PatchResource),
-        bind(env, Scale),
-        bind(env, RolloutRestart),
-        bind(env, RolloutUndo),
-        bind(env, SetImage),
-        bind(env, DeleteResource),
-    ]
-}
-
-fn req_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolError> {
-    args.get(key)
-        .and_then(Value::as_str)
+/// `value` when it is not blank: a blank kind or name is as good as none.
+fn required<'a>(value: &'a str, key: &str) -> Result<&'a str, ToolError> {
+    Some(value)
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ToolError::Model(format!("missing required string argument `{key}`")))
 }
 
+/// `value` when given and not blank (a blank namespace means the session's).
+fn optional(value: Option<&str>) -> Option<&str> {
+    value.filter(|s| !s.trim().is_empty())
+}
+
+/// A string argument of the model's JSON, for progress lines (before the typed
+/// arguments exist).
 fn opt_str<'a>(args: &'a Value, key: &str) -> Option<&'a str> {
-    args.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
+    optional(args.get(key).and_then(Value::as_str))
 }
 
 /// A single-object change of the object `kind/name`.
 async fn one(
     env: &ToolEnv,
-    args: &Value,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
 ) -> Result<(Arc<Cluster>, Kind, String, Option<String>), ToolError> {
     let cluster = env.cluster()?.clone();
     let kind = cluster
-        .resolve(req_str(args, "kind")?)
+        .resolve(required(kind, "kind")?)
         .await
         .map_err(cluster_error)?;
-    let name = req_str(args, "name")?.to_string();
+    let name = required(name, "name")?.to_string();
     // Checked here, before any read the tool makes: both go into request paths.
     Cluster::check_name(&kind, &name).map_err(cluster_error)?;
-    let namespace = opt_str(args, "namespace").map(String::from);
+    let namespace = optional(namespace).map(String::from);
     if kind.namespaced() {
         cluster
             .checked_namespace(namespace.as_deref())
@@ -71,6 +68,12 @@ fn mentions_secret(s: &str) -> bool {
 }
 
 // ---------------------------------------------------------------- apply_manifest
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyManifestArgs {
+    pub yaml: String,
+}
 
 pub struct ApplyManifest;
 
@@ -191,9 +194,8 @@ pub(crate) async fn manifest_step(cluster: &Cluster, mut doc: Value) -> Result<S
 
 #[async_trait]
 impl ClusterTool for ApplyManifest {
-    fn name(&self) -> &'static str {
-        "apply_manifest"
-    }
+    type Args = ApplyManifestArgs;
+    named!("apply_manifest", action);
 
     fn summarize(&self, args: &Value) -> String {
         let docs = opt_str(args, "yaml")
@@ -211,9 +213,14 @@ impl ClusterTool for ApplyManifest {
         shown
     }
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: ApplyManifestArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?.clone();
-        let yaml = req_str(&args, "yaml")?;
+        let yaml = required(&a.yaml, "yaml")?;
         let docs = parse_manifest(yaml).map_err(change_error)?;
         let mut steps = Vec::new();
         for doc in docs {
@@ -241,7 +248,7 @@ impl ClusterTool for ApplyManifest {
             env,
             ctx,
             Change {
-                tool: self.name().into(),
+                tool: Self::NAME.into(),
                 title,
                 kubectl,
                 steps,
@@ -253,13 +260,62 @@ impl ClusterTool for ApplyManifest {
 
 // ---------------------------------------------------------------- patch_resource
 
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PatchKind {
+    Merge,
+    Strategic,
+    Json,
+}
+
+impl From<PatchKind> for PatchType {
+    fn from(k: PatchKind) -> Self {
+        match k {
+            PatchKind::Merge => PatchType::Merge,
+            PatchKind::Strategic => PatchType::Strategic,
+            PatchKind::Json => PatchType::Json,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchResourceArgs {
+    /// Kind, plural or short name.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session's.
+    pub namespace: Option<String>,
+    // An object (merge/strategic) or an array of operations (json); JSON text is
+    // accepted too (the tool's description says so).
+    #[serde(deserialize_with = "patch_body")]
+    #[schemars(schema_with = "patch_body_schema")]
+    pub patch: Value,
+    /// Defaults to merge.
+    pub patch_type: Option<PatchKind>,
+}
+
+/// A patch is an object, an array of operations, or either as JSON (or YAML) text.
+fn patch_body<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    let v = Value::deserialize(d)?;
+    match v {
+        Value::Object(_) | Value::Array(_) | Value::String(_) => Ok(v),
+        other => Err(serde::de::Error::custom(format!(
+            "invalid type: {other}, expected an object, an array of operations or JSON text"
+        ))),
+    }
+}
+
+fn patch_body_schema(_generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": ["object", "array", "string"]})
+}
+
 pub struct PatchResource;
 
 #[async_trait]
 impl ClusterTool for PatchResource {
-    fn name(&self) -> &'static str {
-        "patch_resource"
-    }
+    type Args = PatchResourceArgs;
+    named!("patch_resource", action);
 
     fn shown_args(&self, args: &Value) -> Value {
         let mut shown = args.clone();
@@ -274,22 +330,22 @@ impl ClusterTool for PatchResource {
         shown
     }
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: PatchResourceArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?.clone();
-        let pt =
-            kai_changes::parse_patch_type(opt_str(&args, "patch_type")).map_err(change_error)?;
-        let patch = args
-            .get("patch")
-            .filter(|p| !p.is_null())
-            .ok_or_else(|| ToolError::Model("missing required argument `patch`".into()))?;
+        let pt = a.patch_type.map_or(PatchType::Merge, PatchType::from);
         let change = kai_changes::patch_change_for_tool(
             &cluster,
-            self.name(),
-            req_str(&args, "kind")?,
-            req_str(&args, "name")?,
-            opt_str(&args, "namespace"),
+            Self::NAME,
+            required(&a.kind, "kind")?,
+            required(&a.name, "name")?,
+            optional(a.namespace.as_deref()),
             pt,
-            patch,
+            &a.patch,
         )
         .await
         .map_err(change_error)?;
@@ -298,6 +354,17 @@ impl ClusterTool for PatchResource {
 }
 
 // ---------------------------------------------------------------- scale
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleArgs {
+    /// Deployment, StatefulSet or ReplicaSet (or a short name).
+    pub kind: String,
+    pub name: String,
+    pub replicas: Int<0>,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+}
 
 pub struct Scale;
 
@@ -314,19 +381,12 @@ fn scalable(kind: &Kind) -> bool {
 
 #[async_trait]
 impl ClusterTool for Scale {
-    fn name(&self) -> &'static str {
-        "scale"
-    }
+    type Args = ScaleArgs;
+    named!("scale", action);
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
-        let replicas = args
-            .get("replicas")
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            })
-            .ok_or_else(|| ToolError::Model("missing integer argument `replicas`".into()))?;
+    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, a: ScaleArgs) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
+        let replicas = a.replicas.get();
         if !scalable(&kind) {
             return Err(ToolError::Model(format!(
                 "{} cannot be scaled; scale the Deployment, StatefulSet or ReplicaSet that owns it",
@@ -342,7 +402,7 @@ impl ClusterTool for Scale {
         )
         .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("scale {} to {replicas} replicas", step.label()),
             kubectl: format!(
                 "kubectl scale {}{} --replicas={replicas}",
@@ -356,6 +416,16 @@ impl ClusterTool for Scale {
 }
 
 // ---------------------------------------------------------------- rollout_restart
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRestartArgs {
+    /// Deployment, DaemonSet or StatefulSet.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+}
 
 pub struct RolloutRestart;
 
@@ -373,15 +443,19 @@ fn require_workload(kind: &Kind, tool: &str, allowed: &[&str]) -> Result<(), Too
 
 #[async_trait]
 impl ClusterTool for RolloutRestart {
-    fn name(&self) -> &'static str {
-        "rollout_restart"
-    }
+    type Args = RolloutRestartArgs;
+    named!("rollout_restart", action);
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: RolloutRestartArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         require_workload(
             &kind,
-            self.name(),
+            Self::NAME,
             &["Deployment", "DaemonSet", "StatefulSet"],
         )?;
         // kubectl's mechanism: a new template annotation makes the controller roll pods.
@@ -398,7 +472,7 @@ impl ClusterTool for RolloutRestart {
         )
         .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("restart the pods of {}", step.label()),
             kubectl: format!(
                 "kubectl rollout restart {}{}",
@@ -412,6 +486,18 @@ impl ClusterTool for RolloutRestart {
 }
 
 // ---------------------------------------------------------------- rollout_undo
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutUndoArgs {
+    /// Deployment.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+    /// Omit for the previous one.
+    pub to_revision: Option<Int<1>>,
+}
 
 pub struct RolloutUndo;
 
@@ -493,19 +579,23 @@ async fn template_for_revision(
 
 #[async_trait]
 impl ClusterTool for RolloutUndo {
-    fn name(&self) -> &'static str {
-        "rollout_undo"
-    }
+    type Args = RolloutUndoArgs;
+    named!("rollout_undo", action);
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: RolloutUndoArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         if !(kind.resource.group == "apps" && kind.resource.kind == "Deployment") {
             return Err(ToolError::Model(format!(
                 "rollout_undo supports Deployments; for a {} use patch_resource to set the template you want",
                 kind.resource.kind
             )));
         }
-        let to = args.get("to_revision").and_then(Value::as_i64);
+        let to = a.to_revision.map(Int::get);
         let ns = cluster
             .checked_namespace(ns.as_deref())
             .map_err(cluster_error)?;
@@ -532,7 +622,7 @@ impl ClusterTool for RolloutUndo {
         )
         .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("roll {} back to revision {rev}", step.label()),
             kubectl: format!(
                 "kubectl rollout undo {}{} --to-revision={rev}",
@@ -546,6 +636,19 @@ impl ClusterTool for RolloutUndo {
 }
 
 // ---------------------------------------------------------------- set_image
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetImageArgs {
+    /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob or Pod.
+    pub kind: String,
+    pub name: String,
+    pub container: String,
+    /// e.g. nginx:1.25
+    pub image: String,
+    /// Omit for the session namespace.
+    pub namespace: Option<String>,
+}
 
 pub struct SetImage;
 
@@ -586,14 +689,18 @@ fn image_path(obj: &Value, kind: &str, container: &str) -> Result<String, String
 
 #[async_trait]
 impl ClusterTool for SetImage {
-    fn name(&self) -> &'static str {
-        "set_image"
-    }
+    type Args = SetImageArgs;
+    named!("set_image", action);
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
-        let container = req_str(&args, "container")?;
-        let image = req_str(&args, "image")?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: SetImageArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
+        let container = required(&a.container, "container")?;
+        let image = required(&a.image, "image")?;
         let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete)
             .map_err(change_error)?;
         let live = kai_changes::read_live(&cluster, &probe)
@@ -613,7 +720,7 @@ impl ClusterTool for SetImage {
             ..probe
         };
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!(
                 "set image of container {container:?} in {} to {image}",
                 step.label()
@@ -632,25 +739,172 @@ impl ClusterTool for SetImage {
 
 // ---------------------------------------------------------------- delete_resource
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteResourceArgs {
+    /// Kind, plural or short name.
+    pub kind: String,
+    pub name: String,
+    /// Omit for the session namespace; ignored for cluster-scoped kinds.
+    pub namespace: Option<String>,
+}
+
 pub struct DeleteResource;
 
 #[async_trait]
 impl ClusterTool for DeleteResource {
-    fn name(&self) -> &'static str {
-        "delete_resource"
-    }
+    type Args = DeleteResourceArgs;
+    named!("delete_resource", action);
 
-    async fn call(&self, env: &ToolEnv, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let (cluster, kind, name, ns) = one(env, &args).await?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: DeleteResourceArgs,
+    ) -> Result<String, ToolError> {
+        let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete)
             .map_err(change_error)?;
         let change = Change {
-            tool: self.name().into(),
+            tool: Self::NAME.into(),
             title: format!("delete {}", step.label()),
             kubectl: format!("kubectl delete {}{}", kubectl_ref(&step), kubectl_ns(&step)),
             steps: vec![step],
         };
         run_change(env, ctx, change).await
+    }
+}
+
+// ---------------------------------------------------------------- propose_change
+
+/// Every change the model can propose, as one tool: the `action` picks the change, the
+/// rest are that change's arguments, checked by its own struct (unknown fields refused
+/// per action). The schema the model sees is one object (see
+/// [`kai_core::tools::args::parameters`]), far smaller than seven declarations.
+#[derive(Debug, JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ProposeChangeArgs {
+    Patch(PatchResourceArgs),
+    Scale(ScaleArgs),
+    SetImage(SetImageArgs),
+    Restart(RolloutRestartArgs),
+    Undo(RolloutUndoArgs),
+    Delete(DeleteResourceArgs),
+    Apply(ApplyManifestArgs),
+}
+
+impl<'de> Deserialize<'de> for ProposeChangeArgs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use kai_core::tools::args::{parse, parse_tagged};
+        use ProposeChangeArgs as A;
+        let args = serde_json::Map::deserialize(d)?;
+        // The names are the derive's `rename_all`; a test ties the two together.
+        parse_tagged(args, "action", |action, rest| {
+            Some(match action {
+                "patch" => parse(rest).map(A::Patch),
+                "scale" => parse(rest).map(A::Scale),
+                "set_image" => parse(rest).map(A::SetImage),
+                "restart" => parse(rest).map(A::Restart),
+                "undo" => parse(rest).map(A::Undo),
+                "delete" => parse(rest).map(A::Delete),
+                "apply" => parse(rest).map(A::Apply),
+                _ => return None,
+            })
+        })
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+pub struct ProposeChange;
+
+/// Each `propose_change` action and the name of the change it makes, as the audit log,
+/// the approval prompt and progress lines call it.
+pub const ACTIONS: [(&str, &str); 7] = [
+    ("patch", PatchResource::NAME),
+    ("scale", Scale::NAME),
+    ("set_image", SetImage::NAME),
+    ("restart", RolloutRestart::NAME),
+    ("undo", RolloutUndo::NAME),
+    ("delete", DeleteResource::NAME),
+    ("apply", ApplyManifest::NAME),
+];
+
+/// The `propose_change` call that makes the change named `change` with that change's
+/// `args` (`scale`, `{"kind": ...}`): its name and arguments; `None` when `change` is not
+/// one of [`ACTIONS`]. Arguments that are not an object are left as they are (and will
+/// be refused as such).
+pub fn proposal(change: &str, mut args: Value) -> Option<(&'static str, Value)> {
+    let action = action_for(change)?;
+    if let Value::Object(m) = &mut args {
+        m.insert("action".into(), Value::String(action.into()));
+    }
+    Some((ProposeChange::NAME, args))
+}
+
+/// The `propose_change` action that makes the change named `change` (`scale`,
+/// `delete_resource`, ...; see [`ACTIONS`]).
+pub fn action_for(change: &str) -> Option<&'static str> {
+    ACTIONS
+        .iter()
+        .find(|(_, name)| *name == change)
+        .map(|(action, _)| *action)
+}
+
+/// The progress line of the action's own tool for `args` (secret values already hidden),
+/// `None` for an unknown action.
+fn summarize_action(args: &Value) -> Option<String> {
+    let action = args.get("action").and_then(Value::as_str)?;
+    let mut rest = args.clone();
+    if let Value::Object(m) = &mut rest {
+        m.remove("action");
+    }
+    Some(match action {
+        "patch" => PatchResource.summarize(&rest),
+        "scale" => Scale.summarize(&rest),
+        "set_image" => SetImage.summarize(&rest),
+        "restart" => RolloutRestart.summarize(&rest),
+        "undo" => RolloutUndo.summarize(&rest),
+        "delete" => DeleteResource.summarize(&rest),
+        "apply" => ApplyManifest.summarize(&rest),
+        _ => return None,
+    })
+}
+
+#[async_trait]
+impl ClusterTool for ProposeChange {
+    type Args = ProposeChangeArgs;
+    named!("propose_change");
+
+    /// Secret values are hidden whatever the action says: the arguments shown may be
+    /// ones the check will refuse (a patch sent with `action: scale`), and they are
+    /// shown all the same.
+    fn shown_args(&self, args: &Value) -> Value {
+        ApplyManifest.shown_args(&PatchResource.shown_args(args))
+    }
+
+    /// The progress line the action's own tool writes (`scale deployment web
+    /// --replicas=3`), so a change reads the same whichever way it was asked for.
+    fn summarize(&self, args: &Value) -> String {
+        let shown = self.shown_args(args);
+        summarize_action(&shown)
+            .unwrap_or_else(|| kai_core::tools::summarize_args(Self::NAME, &shown))
+    }
+
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        ctx: &CallCtx,
+        a: ProposeChangeArgs,
+    ) -> Result<String, ToolError> {
+        match a {
+            ProposeChangeArgs::Patch(a) => PatchResource.call(env, ctx, a).await,
+            ProposeChangeArgs::Scale(a) => Scale.call(env, ctx, a).await,
+            ProposeChangeArgs::SetImage(a) => SetImage.call(env, ctx, a).await,
+            ProposeChangeArgs::Restart(a) => RolloutRestart.call(env, ctx, a).await,
+            ProposeChangeArgs::Undo(a) => RolloutUndo.call(env, ctx, a).await,
+            ProposeChangeArgs::Delete(a) => DeleteResource.call(env, ctx, a).await,
+            ProposeChangeArgs::Apply(a) => ApplyManifest.call(env, ctx, a).await,
+        }
     }
 }
 
@@ -742,30 +996,184 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_mutating_tool_is_declared_mutating_without_an_approval_argument() {
-        let env = Arc::new(ToolEnv {
+    fn env() -> Arc<ToolEnv> {
+        Arc::new(ToolEnv {
             cluster: None,
             budget_tokens: 1000,
             auto_approve: false,
             data_dir: std::env::temp_dir(),
-        });
-        for h in handlers(&env) {
-            assert!(h.is_mutating(), "{}", h.name());
-            let decl = crate::decls::find(h.name()).unwrap();
-            assert!(decl.mutating, "{}", h.name());
-            assert_eq!(
-                decl.parameters["additionalProperties"],
-                json!(false),
-                "{}",
-                h.name()
-            );
-            let props = decl.parameters["properties"].as_object().unwrap();
-            for p in props.keys() {
-                for banned in ["confirm", "approve", "force", "yes"] {
-                    assert!(!p.contains(banned), "{} has argument {p}", h.name());
-                }
+        })
+    }
+
+    /// Arguments of each action that pass the check.
+    fn valid_actions() -> Vec<Value> {
+        vec![
+            json!({"action": "patch", "kind": "cm", "name": "a", "patch": {}}),
+            json!({"action": "scale", "kind": "deploy", "name": "a", "replicas": 1}),
+            json!({"action": "set_image", "kind": "deploy", "name": "a", "container": "c", "image": "i"}),
+            json!({"action": "restart", "kind": "deploy", "name": "a"}),
+            json!({"action": "undo", "kind": "deploy", "name": "a", "to_revision": 2}),
+            json!({"action": "delete", "kind": "cm", "name": "a"}),
+            json!({"action": "apply", "yaml": "kind: ConfigMap"}),
+        ]
+    }
+
+    #[test]
+    fn every_change_is_one_mutating_tool_without_an_approval_argument() {
+        let all = crate::registry(env(), false).unwrap();
+        let reads = crate::registry(env(), true).unwrap();
+        let mutating: Vec<_> = all
+            .decls()
+            .filter(|d| reads.handler(&d.name).is_none())
+            .collect();
+        assert_eq!(
+            mutating.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["propose_change"]
+        );
+        let decl = mutating[0];
+        let h = all.handler(&decl.name).unwrap();
+        assert!(h.is_mutating() && decl.mutating);
+        assert_eq!(decl.parameters["additionalProperties"], json!(false));
+        let props = decl.parameters["properties"].as_object().unwrap();
+        for p in props.keys() {
+            for banned in ["confirm", "approve", "force", "yes"] {
+                assert!(!p.contains(banned), "{} has argument {p}", decl.name);
             }
+        }
+        // The schema's actions are exactly the ones the check accepts.
+        let actions: Vec<&str> = decl.parameters["properties"]["action"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let valid = valid_actions();
+        assert_eq!(
+            actions,
+            valid
+                .iter()
+                .map(|v| v["action"].as_str().unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(actions, ACTIONS.map(|(a, _)| a));
+        assert_eq!(action_for("delete_resource"), Some("delete"));
+        assert_eq!(action_for("propose_change"), None);
+        assert_eq!(
+            proposal("rollout_undo", json!({"kind": "deploy", "name": "a"})),
+            Some((
+                "propose_change",
+                json!({"action": "undo", "kind": "deploy", "name": "a"})
+            ))
+        );
+        assert_eq!(proposal("describe", json!({})), None);
+        for args in valid {
+            h.check(&args).unwrap_or_else(|e| panic!("{args}: {e}"));
+            // An approval smuggled in as an extra field is refused before anything runs,
+            // whatever the action.
+            for extra in ["confirmed", "approved", "yes", "force"] {
+                let mut a = args.clone();
+                a[extra] = json!(true);
+                let e = h.check(&a).unwrap_err();
+                assert!(e.contains(&format!("unknown field `{extra}`")), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_action_takes_only_its_own_fields_and_errors_name_them() {
+        let h = crate::bind(&env(), ProposeChange);
+        for (args, want) in [
+            (
+                json!({"kind": "deploy", "name": "a"}),
+                "missing required field `action`",
+            ),
+            (
+                json!({"action": "rollout", "kind": "deploy", "name": "a"}),
+                "`action`: unknown variant `rollout`, expected one of `patch`, `scale`",
+            ),
+            (
+                json!({"action": "scale", "kind": "deploy", "name": "a"}),
+                "action `scale`: missing required field `replicas`",
+            ),
+            (
+                json!({"action": "scale", "kind": "deploy", "name": "a", "replicas": -1}),
+                "action `scale`: `replicas`: must be at least 0, got -1",
+            ),
+            (
+                json!({"action": "delete", "kind": "deploy", "name": "a", "replicas": 0}),
+                "action `delete`: unknown field `replicas`",
+            ),
+            (
+                json!({"action": "apply", "yaml": 3}),
+                "action `apply`: `yaml`: invalid type: integer `3`, expected a string",
+            ),
+        ] {
+            let e = h.check(&args).unwrap_err();
+            assert!(e.contains(want), "{args}: {e}");
+        }
+    }
+
+    #[test]
+    fn proposals_show_the_actions_progress_line_and_never_secret_values() {
+        let p = ProposeChange;
+        let s = p.summarize(
+            &json!({"action": "scale", "kind": "deployment", "name": "web", "replicas": 3}),
+        );
+        assert_eq!(
+            s,
+            Scale.summarize(&json!({"kind": "deployment", "name": "web", "replicas": 3}))
+        );
+        assert!(s.starts_with("scale deployment web"), "{s}");
+        let s = p.summarize(&json!({"action": "apply", "yaml": "kind: ConfigMap\n"}));
+        assert_eq!(s, "apply_manifest (1 object(s))");
+        for args in [
+            json!({"action": "patch", "kind": "Secret", "name": "db",
+                "patch": {"stringData": {"password": "s3cr3t-value-9"}}}),
+            // A patch sent with the wrong action is shown (and then refused): masked too.
+            json!({"action": "scale", "kind": "secrets", "name": "db",
+                "patch": "stringData: {password: s3cr3t-value-9}"}),
+            json!({"action": "apply", "yaml": "kind: Secret\nstringData: {a: s3cr3t-value-9}\n"}),
+            json!({"action": "nope", "kind": "Secret", "patch": {"data": {"k": "s3cr3t-value-9"}}}),
+        ] {
+            assert!(
+                !p.shown_args(&args).to_string().contains("s3cr3t"),
+                "{args}"
+            );
+            assert!(!p.summarize(&args).contains("s3cr3t"), "{args}");
+        }
+    }
+
+    #[test]
+    fn patches_are_objects_arrays_or_text_and_patch_types_are_known() {
+        let h = crate::bind(&env(), ProposeChange);
+        for patch in [
+            json!({"data": {}}),
+            json!([{"op": "remove", "path": "/x"}]),
+            json!("{}"),
+        ] {
+            h.check(&json!({"action": "patch", "kind": "cm", "name": "a", "patch": patch}))
+                .unwrap();
+        }
+        for (args, want) in [
+            (
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": 3}),
+                "`patch`: invalid type: 3, expected an object",
+            ),
+            (
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": null}),
+                "missing required field `patch`",
+            ),
+            (
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": {}, "patch_type": "Merge"}),
+                "`patch_type`: unknown variant `Merge`",
+            ),
+            (
+                json!({"action": "patch", "kind": "cm", "name": "a", "patch": {}, "patch_type": "apply"}),
+                "expected one of `merge`, `strategic`, `json`",
+            ),
+        ] {
+            let e = h.check(&args).unwrap_err();
+            assert!(e.contains(want), "{args}: {e}");
         }
     }
 }

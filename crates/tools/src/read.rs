@@ -1,100 +1,107 @@
-//! Read-only cluster tools. Handlers are thin: parse arguments, call kai-cluster,
-//! which scrubs and budgets every output; map failures to messages for the model.
+//! Read-only cluster tools. Handlers are thin: take the typed arguments, call
+//! kai-cluster, which scrubs and budgets every output; map failures to messages for the
+//! model.
 //!
-//! [`run`] is the same dispatch by name, for pre-gathering: what it returns is exactly
-//! what the model would get for the same call.
+//! [`run`] calls a read tool by name for pre-gathering, through the same list and the
+//! same argument check as the model's calls: what it returns is exactly what the model
+//! would get for the same call.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{bind, ClusterTool, ToolEnv};
+use crate::{cluster_error, ClusterTool, ToolEnv};
 use kai_cluster::budget::chars_for;
+use kai_cluster::describe;
 use kai_cluster::events::{self, EventArgs};
 use kai_cluster::logs::{self, LogArgs};
 use kai_cluster::objects::{self, ListArgs};
-use kai_cluster::{describe, ClusterError, NamespaceView};
-use kai_core::tools::{CallCtx, DenyAll, ToolError, ToolHandler};
+use kai_cluster::NamespaceView;
+use kai_core::tools::{CallCtx, DenyAll, Int, ToolError};
 
-pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
-    vec![
-        bind(env, ListResources),
-        bind(env, GetResource),
-        bind(env, Describe),
-        bind(env, GetLogs),
-        bind(env, ListEvents),
-        bind(env, Analyze),
-    ]
-}
-
-/// Run a read tool by name (pre-gathering, tests).
+/// Run the read tool `tool` with `env` (pre-gathering, tests). `args` are checked as the
+/// model's are; a mutating or unknown tool is refused.
 pub async fn run(env: &ToolEnv, tool: &str, args: Value) -> Result<String, ToolError> {
+    let env = Arc::new(env.clone());
+    let handler = crate::handlers(&env)
+        .into_iter()
+        .find(|h| h.name() == tool && !h.is_mutating())
+        .ok_or_else(|| ToolError::Model(format!("{tool} is not a read tool")))?;
     // Reads ask nobody.
-    let ctx = CallCtx::new(Arc::new(DenyAll));
-    match tool {
-        "list_resources" => ListResources.call(env, &ctx, args).await,
-        "get_resource" => GetResource.call(env, &ctx, args).await,
-        "describe" => Describe.call(env, &ctx, args).await,
-        "get_logs" => GetLogs.call(env, &ctx, args).await,
-        "list_events" => ListEvents.call(env, &ctx, args).await,
-        "analyze" => Analyze.call(env, &ctx, args).await,
-        other => Err(ToolError::Model(format!("{other} is not a read tool"))),
-    }
+    handler.call(&CallCtx::new(Arc::new(DenyAll)), args).await
 }
 
-fn parse<T: DeserializeOwned>(tool: &str, args: Value) -> Result<T, ToolError> {
-    serde_json::from_value(args).map_err(|e| {
-        ToolError::Model(format!(
-            "invalid arguments for {tool}: {e}; send a JSON object matching the tool's schema"
-        ))
-    })
-}
+// ---------------------------------------------------------------- list_resources
 
-/// Cluster failures are the model's to handle (wrong name, RBAC): the loop goes on.
-fn model_err(e: ClusterError) -> ToolError {
-    ToolError::Model(e.to_string())
-}
-
-#[derive(serde::Deserialize)]
-struct ObjectArgs {
-    kind: String,
-    name: String,
-    namespace: Option<String>,
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListResourcesArgs {
+    /// Kind, plural or short name: pods, deploy, svc, a CRD kind.
+    pub kind: String,
+    /// Omit for the session's; "*" for all.
+    pub namespace: Option<String>,
+    /// e.g. app=web,tier!=cache
+    pub label_selector: Option<String>,
+    /// e.g. status.phase!=Running
+    pub field_selector: Option<String>,
 }
 
 pub struct ListResources;
 
 #[async_trait]
 impl ClusterTool for ListResources {
-    fn name(&self) -> &'static str {
-        "list_resources"
-    }
+    type Args = ListResourcesArgs;
+    named!("list_resources");
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let a: ListArgs = parse(self.name(), args)?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        _ctx: &CallCtx,
+        a: ListResourcesArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?;
+        let a = ListArgs {
+            kind: a.kind,
+            namespace: a.namespace,
+            label_selector: a.label_selector,
+            field_selector: a.field_selector,
+        };
         objects::list_resources(cluster, &a, chars_for(env.budget_tokens))
             .await
-            .map_err(model_err)
+            .map_err(cluster_error)
     }
+}
+
+// ---------------------------------------------------------------- get_resource
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetResourceArgs {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
 }
 
 pub struct GetResource;
 
 #[async_trait]
 impl ClusterTool for GetResource {
-    fn name(&self) -> &'static str {
-        "get_resource"
-    }
+    type Args = GetResourceArgs;
+    named!("get_resource");
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let a: ObjectArgs = parse(self.name(), args)?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        _ctx: &CallCtx,
+        a: GetResourceArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?;
         objects::get_resource(
             cluster,
@@ -104,22 +111,35 @@ impl ClusterTool for GetResource {
             chars_for(env.budget_tokens),
         )
         .await
-        .map_err(model_err)
+        .map_err(cluster_error)
     }
+}
+
+// ---------------------------------------------------------------- describe
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeArgs {
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
 }
 
 pub struct Describe;
 
 #[async_trait]
 impl ClusterTool for Describe {
-    fn name(&self) -> &'static str {
-        "describe"
-    }
+    type Args = DescribeArgs;
+    named!("describe");
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let a: ObjectArgs = parse(self.name(), args)?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        _ctx: &CallCtx,
+        a: DescribeArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?;
         describe::describe(
             cluster,
@@ -129,72 +149,143 @@ impl ClusterTool for Describe {
             chars_for(env.budget_tokens),
         )
         .await
-        .map_err(model_err)
+        .map_err(cluster_error)
     }
+}
+
+// ---------------------------------------------------------------- get_logs
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetLogsArgs {
+    pub pod: String,
+    pub namespace: Option<String>,
+    /// Needed if the pod has several (init containers too).
+    pub container: Option<String>,
+    pub previous: Option<bool>,
+    /// Default 200.
+    pub tail_lines: Option<Int<1>>,
+    pub since_seconds: Option<Int<1>>,
 }
 
 pub struct GetLogs;
 
 #[async_trait]
 impl ClusterTool for GetLogs {
-    fn name(&self) -> &'static str {
-        "get_logs"
-    }
+    type Args = GetLogsArgs;
+    named!("get_logs");
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let a: LogArgs = parse(self.name(), args)?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        _ctx: &CallCtx,
+        a: GetLogsArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?;
+        let a = LogArgs {
+            pod: a.pod,
+            namespace: a.namespace,
+            container: a.container,
+            previous: a.previous.unwrap_or(false),
+            tail_lines: a.tail_lines.map(Int::get),
+            since_seconds: a.since_seconds.map(Int::get),
+        };
         logs::get_logs(cluster, &a, chars_for(env.budget_tokens))
             .await
-            .map_err(model_err)
+            .map_err(cluster_error)
     }
+}
+
+// ---------------------------------------------------------------- list_events
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+pub enum EventType {
+    Warning,
+    Normal,
+}
+
+impl EventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventType::Warning => "Warning",
+            EventType::Normal => "Normal",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListEventsArgs {
+    /// "*" for all.
+    pub namespace: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub types: Option<Vec<EventType>>,
 }
 
 pub struct ListEvents;
 
 #[async_trait]
 impl ClusterTool for ListEvents {
-    fn name(&self) -> &'static str {
-        "list_events"
-    }
+    type Args = ListEventsArgs;
+    named!("list_events");
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let a: EventArgs = parse(self.name(), args)?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        _ctx: &CallCtx,
+        a: ListEventsArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?;
+        let a = EventArgs {
+            namespace: a.namespace,
+            kind: a.kind,
+            name: a.name,
+            types: a
+                .types
+                .map(|ts| ts.into_iter().map(|t| t.as_str().to_string()).collect()),
+        };
         events::list_events(cluster, &a, chars_for(env.budget_tokens))
             .await
-            .map_err(model_err)
+            .map_err(cluster_error)
     }
 }
 
-#[derive(serde::Deserialize)]
-struct AnalyzeArgs {
-    target: Option<String>,
-    namespace: Option<String>,
+// ---------------------------------------------------------------- analyze
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeArgs {
+    /// kind/name or name, e.g. deploy/web
+    pub target: Option<String>,
+    pub namespace: Option<String>,
 }
 
 pub struct Analyze;
 
 #[async_trait]
 impl ClusterTool for Analyze {
-    fn name(&self) -> &'static str {
-        "analyze"
-    }
+    type Args = AnalyzeArgs;
+    named!("analyze");
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, env: &ToolEnv, _ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
-        let a: AnalyzeArgs = parse(self.name(), args)?;
+    async fn call(
+        &self,
+        env: &ToolEnv,
+        _ctx: &CallCtx,
+        a: AnalyzeArgs,
+    ) -> Result<String, ToolError> {
         let cluster = env.cluster()?;
         let ns = cluster
             .list_namespace(a.namespace.as_deref())
-            .map_err(model_err)?;
+            .map_err(cluster_error)?;
         let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        let view = NamespaceView::new(cluster, Some(&ns)).map_err(model_err)?;
+        let view = NamespaceView::new(cluster, Some(&ns)).map_err(cluster_error)?;
         kai_cluster::fetch::analyze_text(&view, target, chars_for(env.budget_tokens))
             .await
             .map_err(|e| ToolError::Model(e.to_string()))
@@ -216,12 +307,20 @@ mod tests {
     }
 
     #[test]
-    fn read_tools_are_declared_and_not_mutating() {
-        let mut r = kai_core::tools::Registry::new();
-        for h in handlers(&env()) {
-            assert!(!h.is_mutating(), "{}", h.name());
-            crate::register(&mut r, h).unwrap();
-        }
+    fn the_read_only_set_is_the_reads() {
+        let r = crate::registry(env(), true).unwrap();
+        assert_eq!(
+            r.names(),
+            [
+                "analyze",
+                "describe",
+                "get_logs",
+                "get_resource",
+                "list_events",
+                "list_resources"
+            ]
+        );
+        assert!(r.decls().all(|d| !d.mutating));
     }
 
     #[tokio::test]
@@ -239,5 +338,26 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("invalid arguments"), "{e}");
+        // Checked before the cluster is even looked for.
+        let e = run(
+            &ctx,
+            "get_logs",
+            serde_json::json!({"pod": "x", "tail_lines": 0}),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("invalid arguments for get_logs: `tail_lines`: must be at least 1"),
+            "{e}"
+        );
+        let e = run(
+            &ctx,
+            "scale",
+            serde_json::json!({"kind": "deploy", "name": "x", "replicas": 0}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.to_string(), "scale is not a read tool");
     }
 }

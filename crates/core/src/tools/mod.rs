@@ -1,31 +1,38 @@
-//! The tool framework: a handler per tool, bound to its declaration in a [`Registry`].
-//! The tools themselves (cluster reads and changes) live in kai-tools; this crate knows
-//! nothing of clusters.
+//! The tool framework: a tool is a typed [`Tool`] (its arguments one struct, see
+//! [`args`]), erased into a [`ToolHandler`] that a [`Registry`] holds with the
+//! declaration generated from it. The tools themselves (cluster reads and changes) live
+//! in kai-tools; this crate knows nothing of clusters.
 //!
-//! Whether a tool mutates is the handler's answer ([`ToolHandler::is_mutating`], true
-//! when in doubt), never the model's claim; the declaration's `mutating` flag must agree
-//! (a test checks every tool).
+//! Whether a tool mutates is the handler's answer ([`Tool::is_mutating`], true when in
+//! doubt), never the model's claim; the declaration says what the handler says.
 
-pub mod schema;
+pub mod args;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::protocol::{ApprovalRequest, Decision};
 use kai_llm::ToolSpec;
 
-/// A tool's declaration (kai's own are `tools/<name>.json`, compiled in by kai-tools).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+pub use args::Int;
+
+/// A tool's declaration as offered to the model, generated from the tool
+/// ([`ToolHandler::decl`]): never written by hand, so it cannot disagree with what the
+/// handler accepts or does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolDecl {
     pub name: String,
     pub description: String,
+    /// The JSON schema of the arguments ([`args::parameters`]).
     pub parameters: Value,
+    /// The handler's [`Tool::is_mutating`]; not sent to the model.
     pub mutating: bool,
 }
 
@@ -37,6 +44,28 @@ impl ToolDecl {
             parameters: self.parameters.clone(),
         }
     }
+}
+
+/// A description written for review (one sentence or clause per line, say) as the model
+/// reads it: the lines of a paragraph joined with single spaces, paragraphs (separated
+/// by a blank line) by a blank line, no surrounding white space.
+pub fn prose(text: &str) -> String {
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            if !current.is_empty() {
+                paragraphs.push(current.join(" "));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        paragraphs.push(current.join(" "));
+    }
+    paragraphs.join("\n\n")
 }
 
 /// Two kinds of failure, as in codex: the model is told and the loop goes on, or the
@@ -89,9 +118,18 @@ impl CallCtx {
     }
 }
 
+/// A tool, defined once: its name, its description, its arguments type (from which
+/// the schema shown to the model is generated and against which the model's arguments
+/// are checked before anything runs) and what it does with them. [`handler`] makes it
+/// something a [`Registry`] holds.
 #[async_trait]
-pub trait ToolHandler: Send + Sync {
+pub trait Tool: Send + Sync + 'static {
+    /// The arguments: a struct deriving `Deserialize` and `JsonSchema`, with
+    /// `#[serde(deny_unknown_fields)]` and a doc comment per field (see [`args`]).
+    type Args: DeserializeOwned + JsonSchema + Send;
     fn name(&self) -> &'static str;
+    /// What the model reads about the tool, as [`prose`].
+    fn description(&self) -> &'static str;
     /// True when the tool can change anything. Defaults to true: safe when in doubt.
     fn is_mutating(&self) -> bool {
         true
@@ -106,7 +144,71 @@ pub trait ToolHandler: Send + Sync {
     fn summarize(&self, args: &Value) -> String {
         summarize_args(self.name(), &self.shown_args(args))
     }
+    async fn call(&self, ctx: &CallCtx, args: Self::Args) -> Result<String, ToolError>;
+}
+
+/// A tool as a [`Registry`] and the agent hold it: arguments as the model's JSON,
+/// checked against the tool's arguments type. Made from a [`Tool`] by [`handler`].
+#[async_trait]
+pub trait ToolHandler: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// See [`Tool::is_mutating`].
+    fn is_mutating(&self) -> bool;
+    /// The declaration offered to the model, generated from the tool.
+    fn decl(&self) -> ToolDecl;
+    /// Whether `args` are arguments of this tool; `Err` is the reason for the model.
+    fn check(&self, args: &Value) -> Result<(), String>;
+    /// See [`Tool::shown_args`].
+    fn shown_args(&self, args: &Value) -> Value;
+    /// See [`Tool::summarize`].
+    fn summarize(&self, args: &Value) -> String;
+    /// Check `args` as [`ToolHandler::check`] does (a failure is a [`ToolError::Model`]
+    /// naming the tool), then run the tool.
     async fn call(&self, ctx: &CallCtx, args: Value) -> Result<String, ToolError>;
+}
+
+/// `tool` as a [`ToolHandler`].
+pub fn handler<T: Tool>(tool: T) -> Arc<dyn ToolHandler> {
+    Arc::new(Typed(tool))
+}
+
+struct Typed<T>(T);
+
+/// How a failed check reads in a tool result.
+fn invalid(tool: &str, reason: &str) -> String {
+    format!("invalid arguments for {tool}: {reason}")
+}
+
+#[async_trait]
+impl<T: Tool> ToolHandler for Typed<T> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn is_mutating(&self) -> bool {
+        self.0.is_mutating()
+    }
+    fn decl(&self) -> ToolDecl {
+        ToolDecl {
+            name: self.0.name().to_string(),
+            description: prose(self.0.description()),
+            parameters: args::parameters::<T::Args>(),
+            mutating: self.0.is_mutating(),
+        }
+    }
+    fn check(&self, args: &Value) -> Result<(), String> {
+        args::parse::<T::Args>(args).map(drop)
+    }
+    fn shown_args(&self, args: &Value) -> Value {
+        self.0.shown_args(args)
+    }
+    fn summarize(&self, args: &Value) -> String {
+        self.0.summarize(args)
+    }
+    async fn call(&self, ctx: &CallCtx, args: Value) -> Result<String, ToolError> {
+        let typed = args::parse::<T::Args>(&args)
+            .map_err(|reason| ToolError::Model(invalid(self.0.name(), &reason)))?;
+        self.0.call(ctx, typed).await
+    }
 }
 
 /// Default summary: the tool name, the object it is about, then the other arguments as
@@ -190,14 +292,12 @@ pub struct Registry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("tool {0:?} has a handler but no declaration in tools/")]
-    NoDecl(String),
-    #[error("tool {name:?}: the declaration says mutating={decl} but the handler says {handler}")]
-    MutatingMismatch {
-        name: String,
-        decl: bool,
-        handler: bool,
-    },
+    #[error("tool {0:?} is registered twice")]
+    Duplicate(String),
+    #[error("tool {name:?} cannot be offered to a model: {reason}")]
+    Parameters { name: String, reason: String },
+    #[error("tool {0:?} has no description")]
+    NoDescription(String),
 }
 
 impl Registry {
@@ -207,20 +307,21 @@ impl Registry {
         }
     }
 
-    /// Register a handler with its declaration (kai's standard set: kai-tools'
-    /// `registry`). The declaration's `mutating` flag must agree with the handler's.
-    pub fn register_with_decl(
-        &mut self,
-        decl: ToolDecl,
-        handler: Arc<dyn ToolHandler>,
-    ) -> Result<(), RegistryError> {
-        if decl.mutating != handler.is_mutating() {
-            return Err(RegistryError::MutatingMismatch {
-                name: decl.name.clone(),
-                decl: decl.mutating,
-                handler: handler.is_mutating(),
-            });
+    /// Register `handler` (kai's standard set: kai-tools' `registry`) with the
+    /// declaration generated from it, which must be one a model can be offered: an
+    /// object schema that refuses unknown fields, and a description.
+    pub fn register(&mut self, handler: Arc<dyn ToolHandler>) -> Result<(), RegistryError> {
+        let decl = handler.decl();
+        if self.tools.contains_key(&decl.name) {
+            return Err(RegistryError::Duplicate(decl.name));
         }
+        if decl.description.is_empty() {
+            return Err(RegistryError::NoDescription(decl.name));
+        }
+        args::check_parameters(&decl.parameters).map_err(|reason| RegistryError::Parameters {
+            name: decl.name.clone(),
+            reason,
+        })?;
         self.tools
             .insert(decl.name.clone(), Entry { decl, handler });
         Ok(())
@@ -228,6 +329,11 @@ impl Registry {
 
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.tools.values().map(|e| e.decl.spec()).collect()
+    }
+
+    /// The declarations, by name.
+    pub fn decls(&self) -> impl Iterator<Item = &ToolDecl> {
+        self.tools.values().map(|e| &e.decl)
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -238,7 +344,8 @@ impl Registry {
         self.tools.get(name).map(|e| e.handler.clone())
     }
 
-    /// Parse and validate a model-written call. Every failure is a message for the model.
+    /// Parse and check a model-written call against the tool's arguments type, before
+    /// anything runs. Every failure is a message for the model.
     pub fn prepare(
         &self,
         name: &str,
@@ -260,8 +367,10 @@ impl Registry {
                 format!("the arguments for {name} are not valid JSON ({e}); send a JSON object matching the tool's schema")
             })?
         };
-        schema::validate(&entry.decl.parameters, &args)
-            .map_err(|e| format!("invalid arguments for {name}: {e}"))?;
+        entry
+            .handler
+            .check(&args)
+            .map_err(|reason| invalid(name, &reason))?;
         Ok((entry.handler.clone(), args))
     }
 }
@@ -269,5 +378,164 @@ impl Registry {
 impl Default for Registry {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod registry_tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct EchoArgs {
+        /// What to echo.
+        text: String,
+        times: Option<Int<1>>,
+    }
+
+    #[derive(Default)]
+    struct Echo {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Tool for Echo {
+        type Args = EchoArgs;
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        fn description(&self) -> &'static str {
+            "Echo text back.\n  Several times if asked.\n\nNothing else.\n"
+        }
+        fn is_mutating(&self) -> bool {
+            false
+        }
+        async fn call(&self, _ctx: &CallCtx, args: EchoArgs) -> Result<String, ToolError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(args.text.repeat(args.times.map_or(1, |t| t.get() as usize)))
+        }
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct LaxArgs {
+        text: String,
+    }
+
+    struct Lax;
+
+    #[async_trait]
+    impl Tool for Lax {
+        type Args = LaxArgs;
+        fn name(&self) -> &'static str {
+            "lax"
+        }
+        fn description(&self) -> &'static str {
+            "Accepts anything."
+        }
+        async fn call(&self, _ctx: &CallCtx, _args: LaxArgs) -> Result<String, ToolError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn descriptions_are_prose() {
+        assert_eq!(
+            prose("  One line\n  and its continuation.\n\n\nA second paragraph.\n"),
+            "One line and its continuation.\n\nA second paragraph."
+        );
+        assert_eq!(prose("Single."), "Single.");
+    }
+
+    #[test]
+    fn the_declaration_is_generated_from_the_tool() {
+        let mut r = Registry::new();
+        r.register(handler(Echo::default())).unwrap();
+        let d = r.decls().next().unwrap();
+        assert_eq!(d.name, "echo");
+        assert_eq!(
+            d.description,
+            "Echo text back. Several times if asked.\n\nNothing else."
+        );
+        assert!(!d.mutating);
+        assert_eq!(d.parameters["required"], json!(["text"]));
+        assert_eq!(
+            d.parameters["properties"]["text"]["description"],
+            "What to echo."
+        );
+        assert_eq!(r.specs()[0].parameters, d.parameters);
+    }
+
+    #[test]
+    fn tools_that_cannot_be_offered_are_refused() {
+        let mut r = Registry::new();
+        let e = r.register(handler(Lax)).unwrap_err();
+        assert!(matches!(e, RegistryError::Parameters { .. }), "{e}");
+        r.register(handler(Echo::default())).unwrap();
+        let e = r.register(handler(Echo::default())).unwrap_err();
+        assert!(matches!(e, RegistryError::Duplicate(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn arguments_are_checked_before_the_tool_runs() {
+        let echo = Arc::new(Echo::default());
+        struct Shared(Arc<Echo>);
+        #[async_trait]
+        impl Tool for Shared {
+            type Args = EchoArgs;
+            fn name(&self) -> &'static str {
+                self.0.name()
+            }
+            fn description(&self) -> &'static str {
+                self.0.description()
+            }
+            async fn call(&self, ctx: &CallCtx, args: EchoArgs) -> Result<String, ToolError> {
+                self.0.call(ctx, args).await
+            }
+        }
+        let mut r = Registry::new();
+        r.register(handler(Shared(echo.clone()))).unwrap();
+        for (raw, want) in [
+            (
+                r#"{"txt": "x"}"#,
+                "invalid arguments for echo: unknown field `txt`",
+            ),
+            (
+                "{}",
+                "invalid arguments for echo: missing required field `text`",
+            ),
+            (
+                r#"{"text": "x", "times": 0}"#,
+                "`times`: must be at least 1, got 0",
+            ),
+            (r#"{"text": "#, "not valid JSON"),
+        ] {
+            let e = r.prepare("echo", raw).err().unwrap();
+            assert!(e.contains(want), "{raw}: {e}");
+        }
+        assert!(r
+            .prepare("nope", "{}")
+            .err()
+            .unwrap()
+            .contains("available tools: echo"));
+        let ctx = CallCtx::new(Arc::new(DenyAll));
+        // The erased call checks too, for callers that skip `prepare`.
+        let h = r.handler("echo").unwrap();
+        let e = h.call(&ctx, json!({"text": 1})).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("invalid arguments for echo: `text`"),
+            "{e}"
+        );
+        assert_eq!(echo.calls.load(Ordering::SeqCst), 0, "no call ran");
+        let (h, args) = r
+            .prepare("echo", r#"{"text": "ab", "times": 2.0}"#)
+            .unwrap();
+        assert_eq!(h.call(&ctx, args).await.unwrap(), "abab");
+        assert_eq!(echo.calls.load(Ordering::SeqCst), 1);
     }
 }
