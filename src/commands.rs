@@ -29,6 +29,7 @@ pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) ->
         Command::Undo { id } => undo(settings, id).await,
         Command::Demo(args) => crate::demo::run(settings, global, &args).await,
         Command::Testcluster(cmd) => crate::demo::testcluster(cmd).await,
+        Command::Docs(cmd) => crate::docs::dispatch(cmd, settings, global.output).await,
     }
 }
 

@@ -17,6 +17,7 @@ pub const ALL: &[(&str, &str)] = decls!(
     "get_logs",
     "list_events",
     "analyze",
+    "search_docs",
     "apply_manifest",
     "patch_resource",
     "scale",

@@ -7,6 +7,7 @@
 //! ever sees the bound handlers.
 
 pub mod decls;
+pub mod docs;
 pub mod gather;
 pub mod mutate;
 pub mod read;
