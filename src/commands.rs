@@ -99,9 +99,10 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
     } else {
         Some(cluster.default_namespace.as_str())
     };
-    let findings = crate::analyze::scan(&cluster.client, ns)
+    let mut findings = crate::analyze::scan(&cluster.client, ns)
         .await
         .map_err(analyze_exit)?;
+    crate::docs::link_user_runbooks(settings, &mut findings).await;
     print_findings(&findings, global.output);
     Ok(findings_exit(&findings))
 }
@@ -131,13 +132,14 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
         return crate::oneshot::run(settings, global, &prompt).await;
     }
     let cluster = crate::oneshot::connect_cluster(settings).await?;
-    let findings = crate::analyze::diagnose(
+    let mut findings = crate::analyze::diagnose(
         &cluster.client,
         &cluster.default_namespace,
         args.target.as_deref(),
     )
     .await
     .map_err(analyze_exit)?;
+    crate::docs::link_user_runbooks(settings, &mut findings).await;
     print_findings(&findings, global.output);
     let code = findings_exit(&findings);
     // A concrete fix on the top finding becomes a one-step proposal (text mode, terminal).

@@ -96,6 +96,40 @@ pub fn session_docs(settings: &Settings) -> Arc<Docs> {
     }))
 }
 
+/// Adds to each finding's `docs` the user's documents whose front matter lists its cause
+/// (for `kai scan` and `kai diagnose --no-llm`). Only when the user has documents (folders
+/// in the config file or a saved index): otherwise nothing is read. A failure is a warning;
+/// the findings matter more.
+pub async fn link_user_runbooks(settings: &Settings, findings: &mut [crate::analyze::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    let docs = Docs::new(DocsOptions {
+        paths: settings.docs.paths.clone(),
+        cache_dir: Some(settings.docs.cache_dir.clone()),
+        embedder: None,
+    });
+    if docs.dirs().is_empty() {
+        return;
+    }
+    match docs.load().await {
+        Ok(loaded) => {
+            print_warnings(loaded.report.as_ref());
+            for f in findings.iter_mut() {
+                for source in loaded.index.sources_for_cause(f.cause.as_str()) {
+                    if !source.starts_with(kai_docs::BUILTIN_PREFIX) && !f.docs.contains(&source) {
+                        f.docs.push(source);
+                    }
+                }
+            }
+        }
+        Err(e) => eprintln!(
+            "kai: warning: your runbooks are not linked: {}",
+            for_terminal(&e.to_string())
+        ),
+    }
+}
+
 pub async fn dispatch(cmd: DocsCmd, settings: &Settings, output: Output) -> Result<i32> {
     match cmd {
         DocsCmd::Search { query, k } => search(settings, &query.join(" "), k, output).await,

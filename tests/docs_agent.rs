@@ -228,4 +228,57 @@ async fn diagnose_without_a_model_links_each_findings_runbook() {
         "{stdout}"
     );
     assert_eq!(llm.request_count(), 0);
+    // No user documents: nothing was indexed or written.
+    assert!(!home.path().join(".cache/kai").exists());
+
+    // With a team runbook for the cause in docs.paths, the finding links it too, in text
+    // and in JSON (`docs`).
+    let notes = home.path().join("runbooks");
+    std::fs::create_dir_all(&notes).unwrap();
+    let team = notes.join("backend.md");
+    std::fs::write(
+        &team,
+        "---\ntitle: Backend crash loop\ncauses: [crash-loop-app-error]\n---\n## Fix\nRotate db-creds.\n",
+    )
+    .unwrap();
+    let cfg = home.path().join(".config/kai/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        home.path(),
+        &["diagnose", "deployment/backend", "--no-llm"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("runbook: {}\n", team.display())),
+        "{stdout}"
+    );
+    let out = kai(
+        &kc,
+        ns,
+        &llm,
+        home.path(),
+        &["diagnose", "deployment/backend", "--no-llm", "-o", "json"],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top = &v["findings"][0];
+    assert_eq!(top["cause"], "crash-loop-app-error", "{v:#}");
+    assert_eq!(top["runbook"], "docs/runbooks/crash-loop-app-error.md");
+    let docs: Vec<&str> = top["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        docs,
+        [
+            "docs/causes.md#crash-loop-app-error",
+            team.to_str().unwrap()
+        ]
+    );
 }

@@ -97,6 +97,19 @@ pub fn render_text_with(
                 };
                 let _ = writeln!(out, "      {} {link}", paint("runbook:", "36", color));
             }
+            // The user's own runbooks for the cause (kai adds them to `docs` when the
+            // user has indexed documents); the vocabulary link is not a runbook.
+            for d in f
+                .docs
+                .iter()
+                .filter(|d| !d.starts_with(crate::cause::VOCABULARY_PAGE))
+            {
+                let link = match runbook_title(d) {
+                    Some(title) => format!("{} ({})", clean(&title), clean(d)),
+                    None => clean(d),
+                };
+                let _ = writeln!(out, "      {} {link}", paint("runbook:", "36", color));
+            }
         }
     }
     let n = findings.len();
@@ -153,6 +166,12 @@ mod tests {
             titled.contains("runbook: docs/runbooks/rollout-stuck.md"),
             "{titled}"
         );
+        // A user runbook added to `docs` is linked too; the vocabulary page is not.
+        let mut g = f[0].clone();
+        g.docs.push("/srv/team/oom.md".into());
+        let text = render_text(&[g], false, &same);
+        assert!(text.contains("      runbook: /srv/team/oom.md\n"), "{text}");
+        assert!(!text.contains("causes.md"), "{text}");
         assert!(!text.contains('\x1b'));
         assert!(render_text(&f, true, &same).contains('\x1b'));
         let j = to_json(&f);
