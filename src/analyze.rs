@@ -2,7 +2,9 @@
 //! kai-cluster's read, under the one path they always had (`kai::analyze`).
 
 pub use kai_analyze::*;
-pub use kai_cluster::fetch::{self, diagnose, scan, snapshot, AnalyzeError};
+pub use kai_cluster::fetch::{
+    self, diagnose, diagnose_analysis, scan, scan_analysis, snapshot, Analysis, AnalyzeError,
+};
 
 /// [`kai_analyze::render_text`] for a terminal or a pipe: every field quoted from the
 /// cluster passes [`for_terminal`](crate::ui::term::for_terminal) (credentials scrubbed,

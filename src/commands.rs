@@ -60,11 +60,8 @@ impl Approver for TerminalApprover {
 fn analyze_exit(e: AnalyzeError) -> anyhow::Error {
     let code = match &e {
         AnalyzeError::Target(_) => exit::USAGE,
-        AnalyzeError::Kube {
-            source: kube::Error::Api(s),
-            ..
-        } if s.code == 403 || s.code == 401 => exit::FORBIDDEN,
-        AnalyzeError::Kube { .. } => exit::CLUSTER_UNREACHABLE,
+        e if e.is_auth() => exit::FORBIDDEN,
+        _ => exit::CLUSTER_UNREACHABLE,
     };
     Exit::new(code, e.to_string()).into()
 }
@@ -84,6 +81,15 @@ fn print_findings(findings: &[Finding], output: Output) {
     }
 }
 
+/// What the read could not do as asked (a kind this server does not serve, a log that
+/// could not be read), on stderr: not findings, but the reader must know the findings
+/// were made without it.
+fn print_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("kai: note: {}", for_terminal(n));
+    }
+}
+
 fn findings_exit(findings: &[Finding]) -> i32 {
     if findings.is_empty() {
         exit::OK
@@ -99,9 +105,11 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
     } else {
         Some(cluster.default_namespace.as_str())
     };
-    let mut findings = crate::analyze::scan(&cluster.client, ns)
+    let analysis = crate::analyze::scan_analysis(&cluster, ns)
         .await
         .map_err(analyze_exit)?;
+    print_notes(&analysis.notes);
+    let mut findings = analysis.findings;
     crate::docs::link_user_runbooks(settings, &mut findings).await;
     print_findings(&findings, global.output);
     Ok(findings_exit(&findings))
@@ -132,13 +140,15 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
         return crate::oneshot::run(settings, global, &prompt).await;
     }
     let cluster = crate::oneshot::connect_cluster(settings).await?;
-    let mut findings = crate::analyze::diagnose(
-        &cluster.client,
+    let analysis = crate::analyze::diagnose_analysis(
+        &cluster,
         &cluster.default_namespace,
         args.target.as_deref(),
     )
     .await
     .map_err(analyze_exit)?;
+    print_notes(&analysis.notes);
+    let mut findings = analysis.findings;
     crate::docs::link_user_runbooks(settings, &mut findings).await;
     print_findings(&findings, global.output);
     let code = findings_exit(&findings);

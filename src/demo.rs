@@ -80,14 +80,14 @@ async fn demo_on(
         scenario.spec.target.kind.to_ascii_lowercase(),
         scenario.spec.target.name
     );
-    let client = cluster.admin_client().await?;
+    let kai_cluster = admin_cluster(cluster, &ns).await?;
     let question = if scenario.spec.question.is_empty() {
         format!("what is wrong with {target}?")
     } else {
         scenario.spec.question.clone()
     };
     println!("\n$ kai diagnose {target} -n {ns} --no-llm    # \"{question}\"\n");
-    let findings = crate::analyze::diagnose(&client, &ns, Some(&target)).await?;
+    let findings = crate::analyze::diagnose(&kai_cluster, &ns, Some(&target)).await?;
     print!(
         "{}",
         crate::analyze::render_text(&findings, std::io::stdout().is_terminal())

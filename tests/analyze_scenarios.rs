@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use kai::analyze::{self, render_text, to_json, Finding};
+use kai::cluster::Cluster;
 use kai_testcluster::{Scenario, ScenarioSpec, ScenarioUser};
 
 /// Controllers act on their own clock (a progress deadline, a Job's back-off), so a
@@ -83,11 +84,12 @@ async fn run_scenario(s: Scenario) -> Result<(), String> {
         .setup_scenario(&s.name, &ns)
         .await
         .map_err(|e| format!("setup failed: {e}"))?;
-    let client = match s.spec.user {
-        ScenarioUser::Admin => cluster.admin_client().await,
-        ScenarioUser::Restricted => cluster.restricted_client().await,
+    let config = match s.spec.user {
+        ScenarioUser::Admin => cluster.admin_config().await,
+        ScenarioUser::Restricted => cluster.restricted_config().await,
     }
     .map_err(|e| e.to_string())?;
+    let client = Cluster::from_config(config, &ns, "test").map_err(|e| e.to_string())?;
     let target = target_of(&s.spec);
     let start = Instant::now();
     loop {
@@ -195,7 +197,7 @@ async fn scan_reports_one_finding_for_a_crashing_deployment() {
     };
     let ns = "az-scan-crashloop";
     cluster.setup_custom(&scenario, ns).await.unwrap();
-    let client = cluster.admin_client().await.unwrap();
+    let client = Cluster::from_config(cluster.admin_config().await.unwrap(), ns, "test").unwrap();
     let findings = analyze::scan(&client, Some(ns)).await.unwrap();
     let text = render_text(&findings, false);
     assert_eq!(findings.len(), 1, "{text}");

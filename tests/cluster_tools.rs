@@ -526,3 +526,293 @@ async fn list_and_get_custom_resources() {
     .unwrap();
     assert!(out.contains("size: 3"), "{out}");
 }
+
+// ------------------------------------------------------------------ one read per turn
+
+/// A LIST is a GET of a collection: `/api/v1/namespaces/NS/pods`, `/api/v1/nodes`,
+/// `/apis/GROUP/VERSION/namespaces/NS/RESOURCE`, `/apis/GROUP/VERSION/RESOURCE`.
+fn is_list(r: &kai_testcluster::Recorded) -> bool {
+    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    let rest = match segs.as_slice() {
+        ["api", _v, rest @ ..] => rest,
+        ["apis", _g, _v, rest @ ..] => rest,
+        _ => return false,
+    };
+    r.method == "GET" && matches!(rest, [_] | ["namespaces", _, _])
+}
+
+/// The requests of one pre-gathering of `question` as `context` in `ns`, through the
+/// recording proxy.
+async fn pregather_requests(
+    ns: &str,
+    context: &str,
+    question: &str,
+) -> (Vec<kai::gather::Gathered>, Vec<kai_testcluster::Recorded>) {
+    let tc = kai_testcluster::shared().expect("test cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = tc.recording_proxy(context, dir.path(), ns).await.unwrap();
+    let env = ToolEnv {
+        cluster: Some(Arc::new(
+            Cluster::from_config(proxy.config(ns).unwrap(), ns, "proxied").unwrap(),
+        )),
+        budget_tokens: 2000,
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+    };
+    proxy.take();
+    let got = pregather(&env, question, None).await;
+    (got, proxy.take())
+}
+
+/// Pre-gathering reads the namespace once: describe, the analyzers and the target search
+/// share one view of it, so no collection is listed twice in the turn, and the turn makes
+/// far fewer requests than when each of them listed on its own.
+#[tokio::test]
+async fn pregather_lists_each_resource_once() {
+    let h = scenario("crashloop-app-error").await;
+    let (got, rec) = pregather_requests(
+        &h.namespace,
+        kai_testcluster::ADMIN_CONTEXT,
+        "why is backend crashlooping?",
+    )
+    .await;
+    assert!(
+        got.iter()
+            .any(|g| g.tool == "get_logs" && g.output.contains("FATAL: password")),
+        "{got:?}"
+    );
+    let summary: Vec<String> = rec
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}?{}",
+                r.method,
+                r.path,
+                r.query.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    eprintln!("{} requests:\n{}", rec.len(), summary.join("\n"));
+    assert!(rec.iter().all(|r| !r.is_write()), "{summary:#?}");
+    let mut lists: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rec.iter().filter(|r| is_list(r)) {
+        // Later pages of one list are that list.
+        if !r.params().iter().any(|(k, _)| k == "continue") {
+            *lists.entry(r.path.as_str()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = lists.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "listed more than once: {twice:?}\n{summary:#?}"
+    );
+    // The whole turn: one list per kind the analyzers read (16, CronJobs once more at
+    // batch/v1beta1 on this 1.20 server, after asking its version), the worst pod and
+    // two log tails; no reader lists a kind again.
+    assert!(rec.len() <= 25, "{} requests:\n{summary:#?}", rec.len());
+}
+
+// ------------------------------------------------------------------ no swallowed errors
+
+/// A namespace the restricted user may not read is not "nothing there": pre-gathering
+/// says it could not read it (the analyzers' forbidden finding), for any question that
+/// names something, where an empty listing used to gather nothing.
+#[tokio::test]
+async fn pregather_reports_a_forbidden_namespace() {
+    let h = scenario("crashloop-app-error").await;
+    let ctx = ctx_for(&h.namespace, true).await;
+    // Not a troubleshooting question: an empty listing would have gathered nothing.
+    for question in [
+        "what image does backend run?",
+        "why is backend crashlooping?",
+    ] {
+        let got = pregather(&ctx, question, None).await;
+        let all: String = got
+            .iter()
+            .map(|g| format!("== {} {}\n{}\n", g.tool, g.args, g.output))
+            .collect();
+        assert!(!got.is_empty(), "nothing gathered for {question:?}");
+        let analyze = got
+            .iter()
+            .find(|g| g.tool == "analyze")
+            .unwrap_or_else(|| panic!("no analysis gathered for {question:?}:\n{all}"));
+        assert!(
+            analyze.output.contains("cannot list deployments")
+                && analyze.output.contains("forbidden"),
+            "{all}"
+        );
+        assert!(!analyze.output.contains("(0 found"), "{all}");
+    }
+}
+
+/// Where the restricted user may read workloads but not Secrets, Nodes or
+/// StorageClasses, every reader says what it could not read: describe's reference check
+/// says the Secret could not be checked (not that it is missing), and the analysis says
+/// which lists were forbidden and which checks that left out.
+#[tokio::test]
+async fn forbidden_lists_are_reported_where_the_user_may_read_the_rest() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, Patch, PatchParams};
+    install_crypto();
+    let ns = kai_testcluster::RESTRICTED_NAMESPACE;
+    let c = kai_testcluster::shared().expect("test cluster");
+    let admin = c.admin_client().await.unwrap();
+    let name = format!("ct-secret-ref-{}", std::process::id());
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {
+            "automountServiceAccountToken": false,
+            "containers": [{"name": "app", "image": "registry.example.com/app:1",
+                "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}}]}]
+        }
+    });
+    let pods: Api<Pod> = Api::namespaced(admin, ns);
+    // The namespace's ServiceAccount may still be on its way on a fresh cluster.
+    let mut tries = 0;
+    loop {
+        match pods
+            .patch(
+                &name,
+                &PatchParams::apply("kai-test").force(),
+                &Patch::Apply(&pod),
+            )
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("creating the pod: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("creating the pod: {e}"),
+        }
+    }
+
+    let ctx = ctx_for(ns, true).await;
+    let d = call(&ctx, "describe", json!({"kind": "pod", "name": name})).await;
+    assert!(
+        d.contains("Secret db-creds could not be checked (forbidden)"),
+        "{d}"
+    );
+    assert!(!d.contains("db-creds is MISSING"), "{d}");
+
+    let a = call(&ctx, "analyze", json!({})).await;
+    assert!(a.contains("cannot list secrets"), "{a}");
+    assert!(
+        a.contains(
+            "could not list nodes (forbidden): node health and scheduling checks were skipped"
+        ),
+        "{a}"
+    );
+    let _ = pods.delete(&name, &Default::default()).await;
+}
+
+// ------------------------------------------------------------------ a 1.20 server
+
+const CRON_SCENARIO: &str = r#"
+description: a CronJob as a Kubernetes 1.20 server serves it (batch/v1beta1)
+question: why is nightly failing?
+target: {kind: CronJob, name: nightly}
+"#;
+
+const CRON_MANIFESTS: &str = r#"
+apiVersion: batch/v1beta1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "0 3 * * *"
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: report
+              image: registry.example.com/ops/report:2.0.0
+"#;
+
+/// The test cluster is Kubernetes 1.20: it serves CronJobs at batch/v1beta1 only, while
+/// kai compiles against batch/v1 (k8s-openapi has nothing older than 1.33). kai reads
+/// them at the version the server has and says so — in the analysis the model sees, in
+/// `kai scan`'s output — instead of failing or showing no CronJobs.
+#[tokio::test]
+async fn a_1_20_server_without_batch_v1_cronjobs_is_read_and_noted() {
+    install_crypto();
+    let c = kai_testcluster::shared().expect("test cluster");
+    let ns = format!("ct-cron-{}", std::process::id());
+    let s = kai_testcluster::Scenario {
+        name: "ct-cron".into(),
+        spec: kai_testcluster::ScenarioSpec::parse("ct-cron", CRON_SCENARIO).unwrap(),
+        manifests: CRON_MANIFESTS.into(),
+    };
+    c.setup_custom(&s, &ns).await.unwrap();
+    const NOTE: &str =
+        "this cluster (v1.20) does not serve batch/v1 CronJob; kai read its batch/v1beta1 cronjobs instead";
+
+    let ctx = ctx_for(&ns, false).await;
+    let a = call(&ctx, "analyze", json!({})).await;
+    assert!(a.contains(&format!("Note: {NOTE}")), "{a}");
+    // The kind resolves through discovery at the version the server has (its group's
+    // preferred version, batch/v1, has no CronJobs on 1.20).
+    let l = call(&ctx, "list_resources", json!({"kind": "cronjobs"})).await;
+    assert!(l.contains("nightly"), "{l}");
+    let d = call(&ctx, "describe", json!({"kind": "cj", "name": "nightly"})).await;
+    assert!(d.contains("0 3 * * *"), "{d}");
+
+    // Pre-gathering finds the CronJob the question names (it is in the turn's read).
+    let got = pregather(&ctx, "why is nightly failing?", None).await;
+    let all: String = got
+        .iter()
+        .map(|g| format!("== {} {}\n{}\n", g.tool, g.args, g.output))
+        .collect();
+    let d = got
+        .iter()
+        .find(|g| g.tool == "describe" && g.args["kind"] == "CronJob")
+        .unwrap_or_else(|| panic!("the CronJob was not found:\n{all}"));
+    assert!(d.error.is_none() && d.output.contains("nightly"), "{all}");
+    assert!(all.contains(NOTE), "{all}");
+
+    // A kind with no older version to fall back to (policy/v1 PodDisruptionBudget would
+    // be one) is left out of the read with a note, and the rest is analyzed as usual.
+    let cluster = Cluster::from_config(c.admin_config().await.unwrap(), &ns, "test").unwrap();
+    let view = kai::cluster::NamespaceView::new(&cluster, Some(&ns))
+        .unwrap()
+        .without_older_versions();
+    let a = kai::cluster::fetch::analyze_text(&view, None, 8000)
+        .await
+        .unwrap();
+    assert!(
+        a.contains(
+            "Note: this cluster (v1.20) does not serve batch/v1 CronJob; kai leaves cronjobs out of what it reads"
+        ),
+        "{a}"
+    );
+    assert!(a.contains("Analyzer findings for namespace"), "{a}");
+
+    // The library's analysis carries the note; `kai scan` prints it on stderr.
+    let analysis = kai::analyze::scan_analysis(&cluster, Some(&ns))
+        .await
+        .unwrap();
+    assert_eq!(analysis.notes, vec![NOTE.to_string()]);
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kai"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data.path())
+        .env("KAI_DATA_DIR", data.path())
+        .args([
+            "--kubeconfig",
+            c.kubeconfig_path().to_str().unwrap(),
+            "-n",
+            &ns,
+            "scan",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("kai: note: {NOTE}")), "{stderr}");
+}

@@ -1437,7 +1437,7 @@ approved! {
 async fn the_proxy_records_what_a_kai_cluster_sends() {
     let mut fx = fixture("hn-proxy", false).await;
     fx.load_pods().await;
-    let pods: Api<Pod> = Api::namespaced(fx.cluster.client.clone(), &fx.ns);
+    let pods: Api<Pod> = Api::namespaced(fx.cluster.client().clone(), &fx.ns);
     let listed = pods.list(&ListParams::default().limit(7)).await.unwrap();
     assert!(
         !listed.items.is_empty(),
@@ -1679,7 +1679,11 @@ async fn the_write_gate_refuses_unapproved_writes_on_the_wire() {
         format!("{path}?dryRun=All&dryRun="),
         format!("{path}?dryRun=None"),
     ] {
-        let r = fx.cluster.client.request::<Value>(patch(uri.clone())).await;
+        let r = fx
+            .cluster
+            .client()
+            .request::<Value>(patch(uri.clone()))
+            .await;
         let e = r.expect_err(&uri).to_string();
         assert!(
             e.contains("refused to send an unapproved write"),
@@ -1691,7 +1695,7 @@ async fn the_write_gate_refuses_unapproved_writes_on_the_wire() {
     // A dry run is let through (and changes nothing).
     let dry: Value = fx
         .cluster
-        .client
+        .client()
         .request(patch(format!("{path}?fieldManager=kai&dryRun=All")))
         .await
         .unwrap();

@@ -14,10 +14,13 @@
 
 pub mod cause;
 pub mod finding;
+pub mod owners;
+pub mod quantity;
 pub mod refs;
 mod render;
 pub mod resolve;
 pub mod rules;
+pub mod selector;
 pub mod snapshot;
 
 pub use cause::{Cause, UnknownCause};

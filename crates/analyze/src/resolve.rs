@@ -315,19 +315,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
 
 fn owner_of(snap: &Snapshot, obj: &ObjectRef) -> Option<ObjectRef> {
     let ns = obj.namespace.as_deref().unwrap_or_default();
-    let meta = match obj.kind.as_str() {
-        "ReplicaSet" => snap
-            .replicasets
-            .iter()
-            .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == obj.name)
-            .map(|r| &r.metadata),
-        "Job" => snap
-            .jobs
-            .iter()
-            .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == obj.name)
-            .map(|r| &r.metadata),
-        _ => None,
-    }?;
+    let meta = snap.owner_meta(&obj.kind, ns, &obj.name)?;
     controller_of(meta).map(|(k, n)| ObjectRef::new(&k, Some(ns), &n))
 }
 

@@ -12,6 +12,9 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding::ObjectRef;
+pub use super::owners::controller_of;
+use super::owners::{Found, OwnerWalk};
+pub use super::selector::selector_matches;
 
 /// A ConfigMap or Secret reduced to its key names. Secret values never enter a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -58,6 +61,10 @@ pub struct Snapshot {
     /// current one for containers that are terminated now (Job pods).
     pub previous_logs: BTreeMap<(String, String, String), String>,
     pub forbidden: Vec<Forbidden>,
+    /// What the read could not do as asked, in words, for the reader of the findings: a
+    /// kind this server does not serve (and what was read instead), a log tail that
+    /// could not be read. Rules do not look at it.
+    pub notes: Vec<String>,
     /// `events` by involved object, built on the first [`Snapshot::events_for`]: the pod
     /// rules ask once per pod and container, and a scan over every event each time was
     /// quadratic in cluster size. Public only so that the read in kai-cluster can build
@@ -111,14 +118,6 @@ pub fn name_of(meta: &ObjectMeta) -> &str {
 
 pub fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
-}
-
-/// Does a plain equality selector (Service / nodeSelector style) match these labels?
-pub fn selector_matches(
-    selector: &BTreeMap<String, String>,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 impl Snapshot {
@@ -202,27 +201,28 @@ impl Snapshot {
     /// StatefulSet, DaemonSet; the pod itself when it has no (known) controller.
     pub fn top_owner(&self, pod: &Pod) -> ObjectRef {
         let ns = ns_of(&pod.metadata);
-        let mut cur = ObjectRef::new("Pod", Some(ns), name_of(&pod.metadata));
-        let mut owners = controller_of(&pod.metadata);
-        // Bounded walk: ownership chains are at most two levels for built-in kinds.
-        for _ in 0..4 {
-            let Some((kind, name)) = owners else { break };
-            cur = ObjectRef::new(&kind, Some(ns), &name);
-            owners = match kind.as_str() {
-                "ReplicaSet" => self
-                    .replicasets
-                    .iter()
-                    .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
-                    .and_then(|r| controller_of(&r.metadata)),
-                "Job" => self
-                    .jobs
-                    .iter()
-                    .find(|j| ns_of(&j.metadata) == ns && name_of(&j.metadata) == name)
-                    .and_then(|j| controller_of(&j.metadata)),
-                _ => None,
-            };
+        let hops = OwnerWalk::run(&pod.metadata, |o| {
+            match self.owner_meta(&o.kind, ns, &o.name) {
+                Some(meta) => Found::Object(meta),
+                None => Found::NotLooked,
+            }
+        });
+        match hops.last() {
+            Some(top) => ObjectRef::new(&top.owner.kind, Some(ns), &top.owner.name),
+            None => ObjectRef::new("Pod", Some(ns), name_of(&pod.metadata)),
         }
-        cur
+    }
+
+    /// The metadata of an intermediate owner, for the owner walk: ReplicaSets and Jobs,
+    /// the kinds whose own owner groups findings (a Deployment, a CronJob). Other kinds
+    /// are where a walk over a snapshot stops.
+    pub fn owner_meta(&self, kind: &str, ns: &str, name: &str) -> Option<&ObjectMeta> {
+        let is = |m: &ObjectMeta| ns_of(m) == ns && name_of(m) == name;
+        match kind {
+            "ReplicaSet" => self.replicasets.iter().map(|r| &r.metadata).find(|m| is(m)),
+            "Job" => self.jobs.iter().map(|j| &j.metadata).find(|m| is(m)),
+            _ => None,
+        }
     }
 
     /// Seconds elapsed since `t`, if both it and `now` are known.
@@ -234,15 +234,6 @@ impl Snapshot {
         let t = t?;
         Some(now.as_second() - t.0.as_second())
     }
-}
-
-/// The controlling owner (kind, name) of an object, if any.
-pub fn controller_of(meta: &ObjectMeta) -> Option<(String, String)> {
-    let refs = meta.owner_references.as_ref()?;
-    refs.iter()
-        .find(|o| o.controller == Some(true))
-        .or_else(|| refs.first())
-        .map(|o| (o.kind.clone(), o.name.clone()))
 }
 
 pub fn event_time(e: &Event) -> Option<jiff::Timestamp> {

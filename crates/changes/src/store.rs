@@ -89,23 +89,9 @@ fn from_write(e: WriteError, verb: &str, resource: &str) -> StoreError {
 #[async_trait]
 impl Store for Cluster {
     async fn read(&self, target: &ObjectRef) -> Result<Option<Value>, StoreError> {
-        let api = self
-            .api(target.kind(), target.namespace())
-            .map_err(StoreError::Cluster)?;
-        match api.get_opt(target.name()).await {
+        match self.read_target(target).await {
             Ok(o) => Ok(o.and_then(|o| serde_json::to_value(o).ok())),
-            Err(e) => match kai_cluster::api_status(&e) {
-                Some(s) => Err(StoreError::Api(ApiFailure {
-                    code: s.code,
-                    reason: s.reason.clone(),
-                    message: s.message.clone(),
-                })),
-                None => Err(StoreError::Cluster(ClusterError::from_kube(
-                    e,
-                    "get",
-                    &resource(target),
-                ))),
-            },
+            Err(e) => Err(from_write(e, "get", &resource(target))),
         }
     }
 

@@ -4,6 +4,11 @@
 //!
 //! Values from Secrets are never rendered: env vars show their reference, referenced
 //! Secrets are checked for existence and key names only.
+//!
+//! Every read goes through a [`NamespaceView`]: a describe on its own makes the narrow
+//! requests it always made, and one inside a pre-gathered turn takes the turn's lists.
+//! A read that fails is a line saying what could not be read and why, never an empty
+//! section.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -12,19 +17,21 @@ use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerStatus, Endpoints, Event, Node, PersistentVolumeClaim, Pod,
-    PodSpec, PodTemplateSpec, Probe, Secret, Service,
+    Container, ContainerStatus, Endpoints, Event, Node, PersistentVolumeClaim, Pod, PodSpec,
+    PodTemplateSpec, Probe, Service,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use super::budget;
 use super::events;
-use super::objects::{self, age, age_of, resource_desc, selector_string};
+use super::objects::{self, age, age_of};
+use super::view::{Listable, NamespaceView, OwnerLookup, ReadError};
 use super::{Cluster, ClusterError, Kind};
+use kai_analyze::owners::{chain_text, Found, OwnerWalk};
+use kai_analyze::quantity::parse_quantity;
+use kai_analyze::selector::{workload_selector, Selector};
 use kai_text::redact;
 
 /// Events shown under a describe, at most.
@@ -38,7 +45,7 @@ macro_rules! w {
     };
 }
 
-/// `describe`.
+/// `describe`: `kind`/`name` in `ns` (the session default when `None`), read on its own.
 pub async fn describe(
     cluster: &Cluster,
     kind: &str,
@@ -46,18 +53,38 @@ pub async fn describe(
     ns: Option<&str>,
     budget_chars: usize,
 ) -> Result<String, ClusterError> {
-    let kind = cluster.resolve(kind).await?;
     let ns = cluster.checked_namespace(ns)?;
+    let view = NamespaceView::new(cluster, Some(&ns))?;
+    describe_in(&view, kind, name, budget_chars).await
+}
+
+/// `describe` reading through `view` (a turn's view of the object's namespace).
+pub async fn describe_in(
+    view: &NamespaceView<'_>,
+    kind: &str,
+    name: &str,
+    budget_chars: usize,
+) -> Result<String, ClusterError> {
+    let cluster = view.cluster();
+    let kind = cluster.resolve(kind).await?;
+    let ns = match view.namespace() {
+        Some(ns) => ns.to_string(),
+        None => {
+            return Err(ClusterError::Other(
+                "describe needs one namespace, not all of them".into(),
+            ))
+        }
+    };
     Cluster::check_name(&kind, name)?;
     let builtin_group = matches!(kind.resource.group.as_str(), "" | "apps" | "batch");
     let text = match (builtin_group, kind.resource.kind.as_str()) {
-        (true, "Pod") => describe_pod(cluster, &kind, name, &ns).await?,
+        (true, "Pod") => describe_pod(view, &kind, name).await?,
         (true, "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job") => {
-            describe_workload(cluster, &kind, name, &ns).await?
+            describe_workload(view, &kind, name).await?
         }
-        (true, "Service") => describe_service(cluster, &kind, name, &ns).await?,
-        (true, "Node") => describe_node(cluster, &kind, name).await?,
-        _ => describe_generic(cluster, &kind, name, &ns).await?,
+        (true, "Service") => describe_service(view, &kind, name).await?,
+        (true, "Node") => describe_node(view, &kind, name).await?,
+        _ => describe_generic(view, &kind, name, &ns).await?,
     };
     let text = redact::scrub(&text);
     Ok(budget::fit_text(
@@ -67,15 +94,24 @@ pub async fn describe(
     ))
 }
 
-async fn typed<K>(cluster: &Cluster, kind: &Kind, name: &str, ns: &str) -> Result<K, ClusterError>
-where
-    K: serde::de::DeserializeOwned,
-{
-    let obj = objects::get_object(cluster, kind, name, Some(ns)).await?;
-    let v = serde_json::to_value(&obj).map_err(|e| ClusterError::Other(e.to_string()))?;
-    serde_json::from_value(v).map_err(|e| {
-        ClusterError::Other(format!("could not read {} {name}: {e}", kind.resource.kind))
-    })
+/// The object itself: from the view; a missing one is "not found" with similar names.
+async fn typed<K: Listable>(
+    view: &NamespaceView<'_>,
+    kind: &Kind,
+    name: &str,
+) -> Result<K, ClusterError> {
+    match view.get::<K>(name).await? {
+        Some(obj) => Ok(obj),
+        None => {
+            let ns = view.namespace().unwrap_or_default();
+            Err(objects::not_found_text(
+                kind,
+                name,
+                ns,
+                view.names::<K>().await,
+            ))
+        }
+    }
 }
 
 fn header(out: &mut String, kind: &str, meta: &ObjectMeta) {
@@ -155,27 +191,47 @@ fn events_where(
     }
 }
 
-async fn ns_events(cluster: &Cluster, ns: &str, field: Option<&str>) -> Vec<Event> {
-    // Events are context, not the answer: a failure here (e.g. RBAC) leaves them out
-    // rather than failing the describe.
-    events::fetch(cluster, ns, field).await.unwrap_or_default()
+/// Events are context, not the answer: a failure to read them (RBAC) does not fail the
+/// describe, but the section says so instead of looking empty.
+fn events_or_why(out: &mut String, events: &Result<Vec<Event>, ReadError>, title: &str) -> bool {
+    match events {
+        Ok(_) => true,
+        Err(e) => {
+            w!(out, "{title}: could not be read ({e})");
+            false
+        }
+    }
+}
+
+/// [`events_section`] for one object, or why its events could not be read.
+fn object_events(out: &mut String, evs: &Result<Vec<Event>, ReadError>, kind: &str, name: &str) {
+    if let Ok(evs) = evs {
+        events_section(
+            out,
+            evs,
+            kind,
+            &BTreeSet::from([name.to_string()]),
+            false,
+            "Events",
+        );
+    } else {
+        events_or_why(out, evs, "Events");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // Pods
 
 async fn describe_pod(
-    cluster: &Cluster,
+    view: &NamespaceView<'_>,
     kind: &Kind,
     name: &str,
-    ns: &str,
 ) -> Result<String, ClusterError> {
-    let pod: Pod = typed(cluster, kind, name, ns).await?;
-    let field = format!("involvedObject.kind=Pod,involvedObject.name={name}");
+    let pod: Pod = typed(view, kind, name).await?;
     let (chain, refs, evs) = futures::join!(
-        owner_chain(cluster, ns, &pod.metadata),
-        check_references(cluster, ns, pod.spec.as_ref()),
-        ns_events(cluster, ns, Some(&field)),
+        owner_chain(view, &pod.metadata),
+        check_references(view, pod.spec.as_ref()),
+        view.events_about("Pod", name),
     );
     let mut out = String::new();
     header(&mut out, "Pod", &pod.metadata);
@@ -189,14 +245,7 @@ async fn describe_pod(
             w!(out, "  {r}");
         }
     }
-    events_section(
-        &mut out,
-        &evs,
-        "Pod",
-        &BTreeSet::from([name.to_string()]),
-        false,
-        "Events",
-    );
+    object_events(&mut out, &evs, "Pod", name);
     Ok(out)
 }
 
@@ -517,8 +566,9 @@ fn volumes_block(out: &mut String, spec: &PodSpec, ind: &str) {
 
 /// Secrets, ConfigMaps and PVCs the pod spec needs, checked: a missing one (or a missing
 /// key) is the cause of `CreateContainerConfigError` and stuck `ContainerCreating`.
-async fn check_references(cluster: &Cluster, ns: &str, spec: Option<&PodSpec>) -> Vec<String> {
+async fn check_references(view: &NamespaceView<'_>, spec: Option<&PodSpec>) -> Vec<String> {
     let Some(spec) = spec else { return Vec::new() };
+    let ns = view.namespace().unwrap_or_default();
     let mut secrets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut cms: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     // The automounted service-account token Secret (1.20 and older) is not the app's.
@@ -543,57 +593,29 @@ async fn check_references(cluster: &Cluster, ns: &str, spec: Option<&PodSpec>) -
         .filter_map(|v| v.persistent_volume_claim.as_ref())
         .map(|p| p.claim_name.clone())
         .collect();
-    let client = &cluster.client;
-    let secret_api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let pvc_api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-    let secret_checks = secrets.iter().map(|(name, keys)| {
-        let api = secret_api.clone();
-        async move {
-            // Only key names are looked at; the values are remembered (so copies elsewhere
-            // are scrubbed) and dropped here.
-            let found = api.get_opt(name).await.map(|o| {
-                o.map(|s| {
-                    redact::remember_k8s_secret(&s);
-                    let mut k: BTreeSet<String> = s.data.unwrap_or_default().into_keys().collect();
-                    k.extend(s.string_data.unwrap_or_default().into_keys());
-                    k
-                })
-            });
-            ref_line("Secret", name, keys, found)
-        }
+    // Only key names are looked at; a Secret's values are remembered (so copies
+    // elsewhere are scrubbed) and dropped by the view.
+    let secret_checks = secrets.iter().map(|(name, keys)| async move {
+        ref_line("Secret", name, keys, view.keys_of(true, name).await)
     });
-    let cm_checks = cms.iter().map(|(name, keys)| {
-        let api = cm_api.clone();
-        async move {
-            let found = api.get_opt(name).await.map(|o| {
-                o.map(|c| {
-                    let mut k: BTreeSet<String> = c.data.unwrap_or_default().into_keys().collect();
-                    k.extend(c.binary_data.unwrap_or_default().into_keys());
-                    k
-                })
-            });
-            ref_line("ConfigMap", name, keys, found)
-        }
+    let cm_checks = cms.iter().map(|(name, keys)| async move {
+        ref_line("ConfigMap", name, keys, view.keys_of(false, name).await)
     });
-    let pvc_checks = pvcs.iter().map(|name| {
-        let api = pvc_api.clone();
-        async move {
-            match api.get_opt(name).await {
-                Ok(Some(p)) => format!(
-                    "PersistentVolumeClaim {name} is {}",
-                    p.status
-                        .and_then(|s| s.phase)
-                        .unwrap_or_else(|| "unknown phase".into())
-                ),
-                Ok(None) => {
-                    format!("PersistentVolumeClaim {name} is MISSING (not found in namespace {ns})")
-                }
-                Err(e) => format!(
-                    "PersistentVolumeClaim {name} could not be checked ({})",
-                    short_err(e)
-                ),
+    let pvc_checks = pvcs.iter().map(|name| async move {
+        match view.get::<PersistentVolumeClaim>(name).await {
+            Ok(Some(p)) => format!(
+                "PersistentVolumeClaim {name} is {}",
+                p.status
+                    .and_then(|s| s.phase)
+                    .unwrap_or_else(|| "unknown phase".into())
+            ),
+            Ok(None) => {
+                format!("PersistentVolumeClaim {name} is MISSING (not found in namespace {ns})")
             }
+            Err(e) => format!(
+                "PersistentVolumeClaim {name} could not be checked ({})",
+                e.short()
+            ),
         }
     });
     let (mut a, b, c) = futures::join!(
@@ -606,19 +628,11 @@ async fn check_references(cluster: &Cluster, ns: &str, spec: Option<&PodSpec>) -
     a
 }
 
-fn short_err(e: kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) if s.code == 403 => "forbidden".into(),
-        kube::Error::Api(s) => s.message.clone(),
-        e => e.to_string(),
-    }
-}
-
 fn ref_line(
     kind: &str,
     name: &str,
     wanted: &BTreeSet<String>,
-    found: Result<Option<BTreeSet<String>>, kube::Error>,
+    found: Result<Option<BTreeSet<String>>, ReadError>,
 ) -> String {
     match found {
         Ok(Some(keys)) => {
@@ -639,55 +653,23 @@ fn ref_line(
             }
         }
         Ok(None) => format!("{kind} {name} is MISSING (not found in this namespace)"),
-        Err(e) => format!("{kind} {name} could not be checked ({})", short_err(e)),
+        Err(e) => format!("{kind} {name} could not be checked ({})", e.short()),
     }
 }
 
-/// `ReplicaSet/backend-7d9c → Deployment/backend`, following controller references.
-pub async fn owner_chain(cluster: &Cluster, ns: &str, meta: &ObjectMeta) -> String {
-    let mut chain = Vec::new();
-    let mut owner: Option<OwnerReference> = controller_of(meta);
-    for _ in 0..4 {
-        let Some(o) = owner.take() else { break };
-        chain.push(format!("{}/{}", o.kind, o.name));
-        let (group, version) = match o.api_version.split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), o.api_version.clone()),
-        };
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &o.kind));
-        // Owner references are cluster content: checked like any name before they go
-        // into a path (a bad one ends the walk; the chain so far is still shown).
-        let kind = super::Kind {
-            resource: ar.clone(),
-            caps: kube::discovery::ApiCapabilities {
-                scope: kube::discovery::Scope::Namespaced,
-                subresources: Vec::new(),
-                operations: Vec::new(),
-            },
-        };
-        if Cluster::check_name(&kind, &o.name).is_err() {
-            break;
-        }
-        let api: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), ns, &ar);
-        match api.get_opt(&o.name).await {
-            Ok(Some(obj)) => owner = controller_of(&obj.metadata),
-            Ok(None) => {
-                if let Some(last) = chain.last_mut() {
-                    last.push_str(" (gone)");
-                }
-            }
-            Err(_) => {}
+/// `ReplicaSet/backend-7d9c → Deployment/backend`, following controller references (the
+/// walk kai-analyze's rules use too), with what could not be looked up marked.
+pub async fn owner_chain(view: &NamespaceView<'_>, meta: &ObjectMeta) -> String {
+    let mut walk = OwnerWalk::new(meta);
+    while let Some(owner) = walk.next().cloned() {
+        match view.owner(&owner).await {
+            OwnerLookup::Found(m) => walk.found(Found::Object(&m)),
+            OwnerLookup::Gone => walk.found(Found::Gone),
+            OwnerLookup::NotLooked => walk.found(Found::NotLooked),
+            OwnerLookup::Unreadable(e) => walk.found(Found::Unreadable(e.short())),
         }
     }
-    chain.join(" → ")
-}
-
-fn controller_of(meta: &ObjectMeta) -> Option<OwnerReference> {
-    let refs = meta.owner_references.as_ref()?;
-    refs.iter()
-        .find(|r| r.controller == Some(true))
-        .or(refs.first())
-        .cloned()
+    chain_text(walk.hops())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -709,15 +691,14 @@ fn conds<T>(
 }
 
 async fn describe_workload(
-    cluster: &Cluster,
+    view: &NamespaceView<'_>,
     kind: &Kind,
     name: &str,
-    ns: &str,
 ) -> Result<String, ClusterError> {
     let k = kind.resource.kind.as_str();
-    let view = match k {
+    let view_ = match k {
         "Deployment" => {
-            let d: Deployment = typed(cluster, kind, name, ns).await?;
+            let d: Deployment = typed(view, kind, name).await?;
             let spec = d.spec.clone().unwrap_or_default();
             let st = d.status.clone().unwrap_or_default();
             let strategy = spec
@@ -749,7 +730,7 @@ async fn describe_workload(
             }
         }
         "StatefulSet" => {
-            let d: StatefulSet = typed(cluster, kind, name, ns).await?;
+            let d: StatefulSet = typed(view, kind, name).await?;
             let spec = d.spec.clone().unwrap_or_default();
             let st = d.status.clone().unwrap_or_default();
             WorkloadView {
@@ -789,7 +770,7 @@ async fn describe_workload(
             }
         }
         "DaemonSet" => {
-            let d: DaemonSet = typed(cluster, kind, name, ns).await?;
+            let d: DaemonSet = typed(view, kind, name).await?;
             let spec = d.spec.clone().unwrap_or_default();
             let st = d.status.clone().unwrap_or_default();
             WorkloadView {
@@ -809,7 +790,7 @@ async fn describe_workload(
             }
         }
         "ReplicaSet" => {
-            let d: ReplicaSet = typed(cluster, kind, name, ns).await?;
+            let d: ReplicaSet = typed(view, kind, name).await?;
             let spec = d.spec.clone().unwrap_or_default();
             let st = d.status.clone().unwrap_or_default();
             WorkloadView {
@@ -834,7 +815,7 @@ async fn describe_workload(
             }
         }
         _ => {
-            let d: Job = typed(cluster, kind, name, ns).await?;
+            let d: Job = typed(view, kind, name).await?;
             let spec = d.spec.clone().unwrap_or_default();
             let st = d.status.clone().unwrap_or_default();
             WorkloadView {
@@ -864,41 +845,34 @@ async fn describe_workload(
         }
     };
 
-    let pods_api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
-    let sel = view
-        .selector
+    let selector = view_.selector.as_ref().and_then(workload_selector);
+    let sel = selector
         .as_ref()
-        .map(selector_string)
+        .map(Selector::to_string)
         .unwrap_or_default();
-    let uid = view.meta.uid.clone().unwrap_or_default();
+    let uid = view_.meta.uid.clone().unwrap_or_default();
     let (pods, evs, chain, rs_list) = futures::join!(
         async {
-            if sel.is_empty() {
-                Ok(Vec::new())
-            } else {
-                pods_api
-                    .list(&ListParams::default().labels(&sel))
-                    .await
-                    .map(|l| l.items)
+            match &selector {
+                Some(s) => view.selected::<Pod>(s).await,
+                None => Ok(Vec::new()),
             }
         },
-        ns_events(cluster, ns, None),
-        owner_chain(cluster, ns, &view.meta),
+        async { view.list::<Event>().await.clone() },
+        owner_chain(view, &view_.meta),
         async {
-            if k == "Deployment" && !sel.is_empty() {
-                let api: Api<ReplicaSet> = Api::namespaced(cluster.client.clone(), ns);
-                api.list(&ListParams::default().labels(&sel))
-                    .await
-                    .map(|l| l.items)
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
+            match &selector {
+                Some(s) if k == "Deployment" => view.selected::<ReplicaSet>(s).await,
+                _ => Ok(Vec::new()),
             }
         },
     );
-    let pods =
-        pods.map_err(|e| ClusterError::from_kube(e, "list", &format!("pods in namespace {ns:?}")))?;
+    let pods = pods?;
     // Pods matched by the selector but owned by something else are not this workload's.
+    // Without the ReplicaSets a Deployment's pods cannot be told from others: all the
+    // selector's pods are shown, and the section says why.
+    let rs_unread = rs_list.as_ref().err().cloned();
+    let rs_list = rs_list.unwrap_or_default();
     let rs_names: BTreeSet<String> = rs_list
         .iter()
         .filter(|rs| {
@@ -915,6 +889,7 @@ async fn describe_workload(
         .filter(|p| {
             let owners = p.metadata.owner_references.as_ref();
             match owners.and_then(|o| o.iter().find(|r| r.controller == Some(true))) {
+                Some(_) if k == "Deployment" && rs_unread.is_some() => true,
                 Some(o) if k == "Deployment" => rs_names.contains(&o.name),
                 Some(o) => o.uid == uid,
                 None => true,
@@ -923,17 +898,17 @@ async fn describe_workload(
         .collect();
 
     let mut out = String::new();
-    header(&mut out, k, &view.meta);
+    header(&mut out, k, &view_.meta);
     if !chain.is_empty() {
         w!(out, "Controlled by: {chain}");
     }
-    for l in &view.lines {
+    for l in &view_.lines {
         w!(out, "{l}");
     }
     w!(out, "Selector: {}", or_none(&sel));
-    if !view.conditions.is_empty() {
+    if !view_.conditions.is_empty() {
         w!(out, "Conditions:");
-        for (t, s, r, m) in &view.conditions {
+        for (t, s, r, m) in &view_.conditions {
             w!(
                 out,
                 "  {t}={s} {}{}",
@@ -941,6 +916,12 @@ async fn describe_workload(
                 m.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
             );
         }
+    }
+    if let Some(e) = &rs_unread {
+        w!(
+            out,
+            "ReplicaSets: could not be listed ({e}); the pods below are all those the selector matches"
+        );
     }
     if !rs_list.is_empty() {
         let mut owned: Vec<&ReplicaSet> = rs_list
@@ -979,7 +960,7 @@ async fn describe_workload(
             );
         }
     }
-    if let Some(t) = &view.template {
+    if let Some(t) = &view_.template {
         w!(out, "Pod template:");
         if let Some(spec) = &t.spec {
             for c in spec.init_containers.iter().flatten() {
@@ -993,6 +974,13 @@ async fn describe_workload(
         }
     }
     pods_section(&mut out, &pods);
+    let evs = match evs {
+        Ok(evs) => evs,
+        Err(e) => {
+            w!(out, "Events: could not be read ({e})");
+            return Ok(out);
+        }
+    };
     // The workload's own events and its ReplicaSets' (scaling, FailedCreate) together.
     events_where(
         &mut out,
@@ -1107,30 +1095,24 @@ fn pods_section(out: &mut String, pods: &[Pod]) {
 // Services
 
 async fn describe_service(
-    cluster: &Cluster,
+    view: &NamespaceView<'_>,
     kind: &Kind,
     name: &str,
-    ns: &str,
 ) -> Result<String, ClusterError> {
-    let svc: Service = typed(cluster, kind, name, ns).await?;
+    let svc: Service = typed(view, kind, name).await?;
     let spec = svc.spec.clone().unwrap_or_default();
-    let ep_api: Api<Endpoints> = Api::namespaced(cluster.client.clone(), ns);
-    let pods_api: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
     let selector = spec.selector.clone().unwrap_or_default();
-    let field = format!("involvedObject.kind=Service,involvedObject.name={name}");
     let (ep, pods, evs) = futures::join!(
-        ep_api.get_opt(name),
+        view.get::<Endpoints>(name),
         async {
             if selector.is_empty() {
                 Ok(Vec::new())
             } else {
-                pods_api
-                    .list(&ListParams::default().labels(&kv(&selector)))
-                    .await
-                    .map(|l| l.items)
+                let sel: Selector = selector.clone().into_iter().collect();
+                view.selected::<Pod>(&sel).await
             }
         },
-        ns_events(cluster, ns, Some(&field)),
+        view.events_about("Service", name),
     );
     let mut out = String::new();
     header(&mut out, "Service", &svc.metadata);
@@ -1196,7 +1178,11 @@ async fn describe_service(
                 );
             }
             Err(e) => {
-                w!(out, "Pods matching the selector: could not list ({e})");
+                w!(
+                    out,
+                    "Pods matching the selector: could not list ({})",
+                    e.short()
+                );
             }
         }
     }
@@ -1241,17 +1227,10 @@ async fn describe_service(
             w!(out, "Endpoints: none (no Endpoints object)");
         }
         Err(e) => {
-            w!(out, "Endpoints: could not read ({})", short_err(e));
+            w!(out, "Endpoints: could not read ({})", e.short());
         }
     }
-    events_section(
-        &mut out,
-        &evs,
-        "Service",
-        &BTreeSet::from([name.to_string()]),
-        false,
-        "Events",
-    );
+    object_events(&mut out, &evs, "Service", name);
     Ok(out)
 }
 
@@ -1265,13 +1244,22 @@ fn addr(a: &k8s_openapi::api::core::v1::EndpointAddress) -> String {
 // ---------------------------------------------------------------------------------------
 // Nodes
 
-async fn describe_node(cluster: &Cluster, kind: &Kind, name: &str) -> Result<String, ClusterError> {
-    let node: Node = typed(cluster, kind, name, "").await?;
+/// A node is read across namespaces (its pods, its events), outside the view's one.
+async fn describe_node(
+    view: &NamespaceView<'_>,
+    kind: &Kind,
+    name: &str,
+) -> Result<String, ClusterError> {
+    let cluster = view.cluster();
+    let node: Node = typed(view, kind, name).await?;
     let pods_api: Api<Pod> = Api::all(cluster.client.clone());
     let field = format!("spec.nodeName={name}");
     let ev_field = format!("involvedObject.kind=Node,involvedObject.name={name}");
     let lp = ListParams::default().fields(&field);
-    let (pods, evs) = futures::join!(pods_api.list(&lp), ns_events(cluster, "*", Some(&ev_field)),);
+    let (pods, evs) = futures::join!(
+        pods_api.list(&lp),
+        events::fetch_all(cluster, None, Some(&ev_field)),
+    );
     let mut out = String::new();
     header(&mut out, "Node", &node.metadata);
     let spec = node.spec.clone().unwrap_or_default();
@@ -1385,70 +1373,38 @@ async fn describe_node(cluster: &Cluster, kind: &Kind, name: &str) -> Result<Str
             }
         }
         Err(e) => {
-            w!(out, "Pods on this node: could not list ({})", short_err(e));
+            let what = "pods in all namespaces";
+            let e = ReadError::from_kube(e, "list", "pods", None, what);
+            w!(out, "Pods on this node: could not list ({})", e.short());
         }
     }
-    events_section(
-        &mut out,
-        &evs,
-        "Node",
-        &BTreeSet::from([name.to_string()]),
-        false,
-        "Events",
-    );
+    object_events(&mut out, &evs, "Node", name);
     Ok(out)
-}
-
-/// A resource quantity as a number (cores for CPU, bytes for memory); `None` if odd.
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let suffixes: &[(&str, f64)] = &[
-        ("Ki", 1024.0),
-        ("Mi", 1024.0 * 1024.0),
-        ("Gi", 1024.0 * 1024.0 * 1024.0),
-        ("Ti", 1024f64.powi(4)),
-        ("m", 0.001),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("T", 1e12),
-    ];
-    for (s, mult) in suffixes {
-        if let Some(n) = q.strip_suffix(s) {
-            return n.parse::<f64>().ok().map(|n| n * mult);
-        }
-    }
-    q.parse().ok()
 }
 
 // ---------------------------------------------------------------------------------------
 // Anything else
 
 async fn describe_generic(
-    cluster: &Cluster,
+    view: &NamespaceView<'_>,
     kind: &Kind,
     name: &str,
     ns: &str,
 ) -> Result<String, ClusterError> {
+    let cluster = view.cluster();
     let obj = objects::get_object(cluster, kind, name, Some(ns)).await?;
-    let real_ns = obj
-        .metadata
-        .namespace
-        .clone()
-        .unwrap_or_else(|| ns.to_string());
-    let field = format!(
-        "involvedObject.kind={},involvedObject.name={name}",
-        kind.resource.kind
-    );
-    let ev_ns = if kind.namespaced() {
-        real_ns.clone()
-    } else {
-        "*".into()
-    };
-    let (chain, evs) = futures::join!(
-        owner_chain(cluster, &real_ns, &obj.metadata),
-        ns_events(cluster, &ev_ns, Some(&field)),
-    );
+    let (chain, evs) = futures::join!(owner_chain(view, &obj.metadata), async {
+        if kind.namespaced() {
+            view.events_about(&kind.resource.kind, name).await
+        } else {
+            // A cluster-scoped object's events are in no namespace of their own.
+            let field = format!(
+                "involvedObject.kind={},involvedObject.name={name}",
+                kind.resource.kind
+            );
+            events::fetch_all(cluster, None, Some(&field)).await
+        }
+    });
     let mut out = String::new();
     header(
         &mut out,
@@ -1532,15 +1488,7 @@ async fn describe_generic(
             }
         }
     }
-    events_section(
-        &mut out,
-        &evs,
-        &kind.resource.kind,
-        &BTreeSet::from([name.to_string()]),
-        false,
-        "Events",
-    );
-    let _ = resource_desc;
+    object_events(&mut out, &evs, &kind.resource.kind, name);
     Ok(out)
 }
 
@@ -1594,6 +1542,7 @@ mod tests {
 
     #[test]
     fn quantities() {
+        // Node requests are summed with the analyzers' parser (kai-analyze's quantity).
         assert_eq!(parse_quantity("500m"), Some(0.5));
         assert_eq!(parse_quantity("128Mi"), Some(128.0 * 1024.0 * 1024.0));
         assert_eq!(parse_quantity("2"), Some(2.0));

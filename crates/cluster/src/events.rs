@@ -9,6 +9,7 @@ use kube::api::{Api, ListParams};
 
 use super::budget;
 use super::objects::{age, human_duration};
+use super::view::{describe_resource, ReadError};
 use super::{Cluster, ClusterError};
 use kai_text::redact;
 
@@ -140,30 +141,43 @@ pub fn render_lines(events: &[AggEvent], with_object: bool) -> Vec<String> {
         .collect()
 }
 
-/// Events in `ns` (`"*"` for all) filtered server-side by `field_selector`.
-pub async fn fetch(
+/// Events read at most by one request outside a namespace view.
+const MAX_EVENTS: u32 = 1000;
+
+/// Events in `ns` (`None` for all namespaces) filtered server-side by `field_selector`:
+/// at most [`MAX_EVENTS`], and whether there were more.
+pub async fn fetch_page(
     cluster: &Cluster,
-    ns: &str,
+    ns: Option<&str>,
     field_selector: Option<&str>,
-) -> Result<Vec<Event>, ClusterError> {
-    let api: Api<Event> = if ns == "*" {
-        Api::all(cluster.client.clone())
-    } else {
-        Api::namespaced(cluster.client.clone(), ns)
+) -> Result<(Vec<Event>, bool), ReadError> {
+    let api: Api<Event> = match ns {
+        None => Api::all(cluster.client.clone()),
+        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
     };
-    let mut lp = ListParams::default().limit(1000);
+    let mut lp = ListParams::default().limit(MAX_EVENTS);
     if let Some(f) = field_selector.filter(|f| !f.is_empty()) {
         lp = lp.fields(f);
     }
-    let what = if ns == "*" {
-        "events in all namespaces".to_string()
-    } else {
-        format!("events in namespace {ns:?}")
-    };
+    let what = describe_resource("events", "", true, ns);
     api.list(&lp)
         .await
-        .map(|l| l.items)
-        .map_err(|e| ClusterError::from_kube(e, "list", &what))
+        .map(|l| {
+            let more = l.metadata.continue_.is_some_and(|c| !c.is_empty());
+            (l.items, more)
+        })
+        .map_err(|e| ReadError::from_kube(e, "list", "events", ns, &what))
+}
+
+/// [`fetch_page`] without the "more" flag, for a section of a describe.
+pub async fn fetch_all(
+    cluster: &Cluster,
+    ns: Option<&str>,
+    field_selector: Option<&str>,
+) -> Result<Vec<Event>, ReadError> {
+    fetch_page(cluster, ns, field_selector)
+        .await
+        .map(|(e, _)| e)
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -206,7 +220,10 @@ pub async fn list_events(
         }
         fields.push(format!("type={only}"));
     }
-    let events = fetch(cluster, &ns, Some(&fields.join(","))).await?;
+    let scope = if ns == "*" { None } else { Some(ns.as_str()) };
+    let (events, more) = fetch_page(cluster, scope, Some(&fields.join(",")))
+        .await
+        .map_err(ClusterError::from)?;
     let events: Vec<Event> = events
         .into_iter()
         .filter(|e| {
@@ -225,8 +242,13 @@ pub async fn list_events(
     }
     let agg = aggregate(&events);
     let lines = render_lines(&agg, true);
+    let first = if more {
+        format!(" (the first {MAX_EVENTS} the server listed: narrow with kind/name or types)")
+    } else {
+        String::new()
+    };
     let head = format!(
-        "{} events ({} distinct) in {where_}, newest first:\n",
+        "{} events ({} distinct) in {where_}{first}, newest first:\n",
         events.len(),
         agg.len()
     );

@@ -1,46 +1,54 @@
 //! The analyzers' only I/O: read the cluster into a [`Snapshot`] (kai-analyze's rules
-//! then run on it, pure), and [`scan`]/[`diagnose`], the read and the rules together.
+//! then run on it, pure), and [`scan`]/[`diagnose`]/[`analyze`], the read and the rules
+//! together.
 //!
-//! Every kind is listed concurrently, page by page. A 403 on one kind is recorded in
-//! `Snapshot::forbidden` (the rules turn it into a `forbidden` finding) instead of
-//! failing the whole read; a 404 (a kind this server does not serve, e.g. batch/v1
-//! CronJob before 1.21) is an empty list.
+//! The lists come from a [`NamespaceView`], so a turn that describes and analyzes reads
+//! each kind once. A 403 on one kind is recorded in `Snapshot::forbidden` (the rules turn
+//! it into a `forbidden` finding) instead of failing the whole read; a kind this server
+//! does not serve is left out with a note in `Snapshot::notes` (CronJobs are read at
+//! batch/v1beta1 on servers before 1.21, with a note saying so); anything else (the
+//! server unreachable) fails the read.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fmt::Debug;
+use std::collections::{BTreeMap, HashSet};
 
 use futures::stream::{self, StreamExt};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Node, PersistentVolumeClaim, Pod, Secret, Service,
-};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, ListParams, LogParams};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams};
 
 use kai_analyze::finding::ObjectRef;
-use kai_analyze::snapshot::{name_of, ns_of, Forbidden, KeysOnly, Snapshot};
+use kai_analyze::snapshot::{name_of, ns_of, Forbidden, Snapshot};
 use kai_analyze::{diagnose_snapshot, scan_snapshot, Finding, TargetError};
+
+use super::view::{Listed, Lists, NamespaceView, ReadError, Res};
+use super::{Cluster, ClusterError};
 
 /// Errors from the analyzers run against the cluster. Each message says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("could not {action}: {source}; check that the cluster is reachable and the kube context is the right one (kubectl cluster-info)")]
-    Kube {
-        action: String,
-        #[source]
-        source: kube::Error,
-    },
+    #[error("{0}; check that the cluster is reachable and the kube context is the right one (kubectl cluster-info)")]
+    Read(ReadError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
 }
 
-const PAGE: u32 = 500;
-/// Pages per kind before giving up: 200 × 500 objects is far past any sane namespace.
-const MAX_PAGES: usize = 200;
+impl AnalyzeError {
+    /// The credentials were refused or not allowed.
+    pub fn is_auth(&self) -> bool {
+        match self {
+            AnalyzeError::Read(e) => e.is_auth(),
+            AnalyzeError::Cluster(e) => {
+                matches!(
+                    e,
+                    ClusterError::Forbidden { .. } | ClusterError::Unauthorized(_)
+                )
+            }
+            AnalyzeError::Target(_) => false,
+        }
+    }
+}
+
 const LOG_TAIL_LINES: i64 = 50;
 const LOG_MAX_BYTES: i64 = 16 * 1024;
 const MAX_LOG_FETCHES: usize = 40;
@@ -48,292 +56,277 @@ const LOG_CONCURRENCY: usize = 8;
 /// A termination this recent still counts as failing now (as in the container rules).
 const RECENT_SECS: i64 = 600;
 
-type Listed<T> = Result<(Vec<T>, Option<Forbidden>), AnalyzeError>;
-
-/// Annotation holding a full copy of the applied manifest: as large as the object itself
-/// and read by no rule.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drop the metadata no rule reads. `managedFields` alone was about half of the heap on a
-/// 2,000-pod cluster, so it goes page by page, before the next page is read.
-fn trim<K: Resource>(mut obj: K) -> K {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-    }
-    obj
+/// Findings, and what the read could not do as asked (for the reader, next to them).
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
 }
 
-/// List every object of a kind (matching `fields`, a field selector, if given), page by
-/// page, turning each object into a `T` as its page arrives so that only what the rules
-/// need outlives the page.
-async fn list_all<K, T>(
-    api: Api<K>,
-    resource: &str,
-    namespace: Option<&str>,
-    fields: Option<&str>,
-    mut keep: impl FnMut(K) -> T,
-) -> Listed<T>
-where
-    K: Resource + Clone + DeserializeOwned + Debug,
-{
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut lp = ListParams::default().limit(PAGE);
-        if let Some(f) = fields {
-            lp = lp.fields(f);
-        }
-        if let Some(t) = &token {
-            lp = lp.continue_token(t);
-        }
-        match api.list(&lp).await {
-            Ok(list) => {
-                if out.is_empty() {
-                    // The first page says how many follow: one allocation instead of a
-                    // doubling series whose last step holds two copies of the list.
-                    let remaining = list
-                        .metadata
-                        .remaining_item_count
-                        .and_then(|n| usize::try_from(n).ok())
-                        .unwrap_or(0)
-                        .min(PAGE as usize * MAX_PAGES);
-                    out.reserve_exact(list.items.len() + remaining);
-                }
-                out.extend(list.items.into_iter().map(trim).map(&mut keep));
-                match list.metadata.continue_ {
-                    Some(t) if !t.is_empty() => token = Some(t),
-                    _ => break,
-                }
-            }
-            Err(kube::Error::Api(status)) if status.code == 403 => {
-                return Ok((
-                    Vec::new(),
-                    Some(Forbidden {
-                        verb: "list".into(),
-                        resource: resource.into(),
-                        namespace: namespace.map(str::to_string),
-                    }),
-                ));
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => return Ok((Vec::new(), None)),
-            Err(source) => {
-                return Err(AnalyzeError::Kube {
-                    action: format!("list {resource}"),
-                    source,
-                })
-            }
-        }
-    }
-    Ok((out, None))
+/// Read everything the rules look at through `view`, and the log tails the findings
+/// quote.
+pub async fn snapshot(view: &NamespaceView<'_>) -> Result<Snapshot, AnalyzeError> {
+    read_for_rules(view).await;
+    let whole_events = view.is_wanted(Res::Events);
+    let snap = build(view.lists(), whole_events, view.notes(), view.namespace())?;
+    Ok(with_logs(view.cluster(), snap).await)
 }
 
-/// Only the events a rule reads. Normal events are nearly all of a busy cluster's events
-/// (97% on the benchmark cluster) and every rule reads Warnings only, except the PVC rule,
-/// which needs the claims' Normal `WaitForFirstConsumer`: so list Warnings, and all events
-/// about PersistentVolumeClaims, concurrently, and merge the two by uid.
-async fn list_events(client: &Client, ns: Option<&str>) -> Listed<Event> {
-    let (warnings, claims) = tokio::join!(
-        list_all(
-            api::<Event>(client, ns),
-            "events",
-            ns,
-            Some("type!=Normal"),
-            |e| e
-        ),
-        list_all(
-            api::<Event>(client, ns),
-            "events",
-            ns,
-            Some("involvedObject.kind=PersistentVolumeClaim"),
-            |e| e
-        ),
-    );
-    let (mut events, forbidden) = warnings?;
-    let (claims, forbidden_claims) = claims?;
-    let seen: HashSet<String> = events
+/// [`snapshot`] for a view nobody else reads: its lists move into the snapshot instead
+/// of being copied (an all-namespaces scan of a big cluster holds one copy, not two).
+async fn snapshot_owned(view: NamespaceView<'_>) -> Result<Snapshot, AnalyzeError> {
+    read_for_rules(&view).await;
+    let cluster = view.cluster();
+    let ns = view.namespace().map(str::to_string);
+    let (lists, notes, wanted) = view.into_lists();
+    let snap = build(lists, wanted.contains(&Res::Events), notes, ns.as_deref())?;
+    Ok(with_logs(cluster, snap).await)
+}
+
+/// A snapshot of only `kinds` (no logs): what pre-gathering's target search reads, from
+/// the same view the rest of the turn reads.
+pub async fn snapshot_of(
+    view: &NamespaceView<'_>,
+    kinds: &[Res],
+) -> Result<Snapshot, AnalyzeError> {
+    view.load(kinds).await;
+    build(view.lists(), true, view.notes(), view.namespace())
+}
+
+/// Every kind the rules read, concurrently.
+async fn read_for_rules(view: &NamespaceView<'_>) {
+    let kinds: Vec<Res> = Res::ANALYZERS
         .iter()
-        .filter_map(|e| e.metadata.uid.clone())
+        .copied()
+        .filter(|r| *r != Res::Events)
         .collect();
-    events.extend(
-        claims
-            .into_iter()
-            .filter(|e| e.metadata.uid.as_ref().is_none_or(|u| !seen.contains(u))),
-    );
-    Ok((events, forbidden.or(forbidden_claims)))
+    tokio::join!(view.load(&kinds), view.load_rule_events());
 }
 
-fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-fn keys_only(ns: &str, name: &str, keys: impl Iterator<Item = String>) -> KeysOnly {
-    KeysOnly {
-        namespace: ns.to_string(),
-        name: name.to_string(),
-        keys: keys.collect::<BTreeSet<_>>(),
-    }
-}
-
-/// Read everything the rules look at, in `namespace` (`None`: all namespaces).
-pub async fn snapshot(client: &Client, namespace: Option<&str>) -> Result<Snapshot, AnalyzeError> {
-    let ns = namespace;
-    let (
-        pods,
-        deployments,
-        replicasets,
-        statefulsets,
-        daemonsets,
-        jobs,
-        cronjobs,
-        services,
-        endpoints,
-        ingresses,
-        pvcs,
-        events,
-        configmaps,
-        secrets,
-        nodes,
-        storageclasses,
-    ) = tokio::join!(
-        list_all(api::<Pod>(client, ns), "pods", ns, None, |o| o),
-        list_all(
-            api::<Deployment>(client, ns),
-            "deployments",
-            ns,
-            None,
-            |o| o
-        ),
-        list_all(
-            api::<ReplicaSet>(client, ns),
-            "replicasets",
-            ns,
-            None,
-            |o| o
-        ),
-        list_all(
-            api::<StatefulSet>(client, ns),
-            "statefulsets",
-            ns,
-            None,
-            |o| o
-        ),
-        list_all(api::<DaemonSet>(client, ns), "daemonsets", ns, None, |o| o),
-        list_all(api::<Job>(client, ns), "jobs", ns, None, |o| o),
-        list_all(api::<CronJob>(client, ns), "cronjobs", ns, None, |o| o),
-        list_all(api::<Service>(client, ns), "services", ns, None, |o| o),
-        list_all(api::<Endpoints>(client, ns), "endpoints", ns, None, |o| o),
-        list_all(api::<Ingress>(client, ns), "ingresses", ns, None, |o| o),
-        list_all(
-            api::<PersistentVolumeClaim>(client, ns),
-            "persistentvolumeclaims",
-            ns,
-            None,
-            |o| o
-        ),
-        list_events(client, ns),
-        // ConfigMaps and Secrets are reduced to key names page by page, as they arrive:
-        // values (Helm release Secrets are large) never accumulate. Secret values are
-        // remembered first, so a copy in a log or an event is scrubbed.
-        list_all(api::<ConfigMap>(client, ns), "configmaps", ns, None, |c| {
-            let keys = c
-                .data
-                .unwrap_or_default()
-                .into_keys()
-                .chain(c.binary_data.unwrap_or_default().into_keys());
-            keys_only(ns_of(&c.metadata), name_of(&c.metadata), keys)
-        }),
-        list_all(api::<Secret>(client, ns), "secrets", ns, None, |s| {
-            kai_text::redact::remember_k8s_secret(&s);
-            let keys = s
-                .data
-                .unwrap_or_default()
-                .into_keys()
-                .chain(s.string_data.unwrap_or_default().into_keys());
-            keys_only(ns_of(&s.metadata), name_of(&s.metadata), keys)
-        }),
-        list_all(Api::<Node>::all(client.clone()), "nodes", None, None, |o| o),
-        list_all(
-            Api::<StorageClass>::all(client.clone()),
-            "storageclasses",
-            None,
-            None,
-            |o| o
-        ),
-    );
-    let mut forbidden = Vec::new();
-    macro_rules! take {
-        ($r:expr) => {{
-            let (v, f) = $r?;
-            forbidden.extend(f);
-            v
-        }};
-    }
+/// The snapshot of what was read. A kind that was not read is empty; a forbidden one is
+/// recorded; one the server does not serve is a note; any other failure fails the read.
+fn build(
+    mut lists: Lists,
+    whole_events: bool,
+    notes: Vec<String>,
+    ns: Option<&str>,
+) -> Result<Snapshot, AnalyzeError> {
+    let events = lists.take_rule_events(whole_events);
+    let mut p = Problems {
+        forbidden: Vec::new(),
+        notes,
+    };
     let mut snap = Snapshot {
         now: Some(jiff::Timestamp::now()),
         namespace: ns.map(str::to_string),
-        pods: take!(pods),
-        deployments: take!(deployments),
-        replicasets: take!(replicasets),
-        statefulsets: take!(statefulsets),
-        daemonsets: take!(daemonsets),
-        jobs: take!(jobs),
-        cronjobs: take!(cronjobs),
-        services: take!(services),
-        endpoints: take!(endpoints),
-        ingresses: take!(ingresses),
-        pvcs: take!(pvcs),
-        events: take!(events),
-        configmaps: take!(configmaps),
-        secrets: take!(secrets),
-        nodes: take!(nodes),
-        storageclasses: take!(storageclasses),
-        previous_logs: BTreeMap::new(),
-        forbidden,
-        event_index: Default::default(),
+        pods: p.take(lists.pods)?,
+        deployments: p.take(lists.deployments)?,
+        replicasets: p.take(lists.replicasets)?,
+        statefulsets: p.take(lists.statefulsets)?,
+        daemonsets: p.take(lists.daemonsets)?,
+        jobs: p.take(lists.jobs)?,
+        cronjobs: p.take(lists.cronjobs)?,
+        services: p.take(lists.services)?,
+        endpoints: p.take(lists.endpoints)?,
+        ingresses: p.take(lists.ingresses)?,
+        pvcs: p.take(lists.pvcs)?,
+        events: p.take(events)?,
+        configmaps: p.take(lists.configmaps)?,
+        secrets: p.take(lists.secrets)?,
+        nodes: p.take(lists.nodes)?,
+        storageclasses: p.take(lists.storageclasses)?,
+        ..Default::default()
     };
-    snap.previous_logs = fetch_logs(client, &snap).await;
+    snap.forbidden = p.forbidden;
+    snap.notes = p.notes;
     Ok(snap)
 }
 
-/// Scan a namespace (`None`: all namespaces) for problems.
-pub async fn scan(client: &Client, namespace: Option<&str>) -> Result<Vec<Finding>, AnalyzeError> {
-    let snap = snapshot(client, namespace).await?;
-    Ok(scan_snapshot(&snap))
+/// What the lists of a snapshot could not be.
+struct Problems {
+    forbidden: Vec<Forbidden>,
+    notes: Vec<String>,
 }
 
-/// Diagnose `target` in `namespace` (or the whole namespace when `target` is `None`).
+impl Problems {
+    fn take<T>(&mut self, listed: Option<Listed<T>>) -> Result<Vec<T>, AnalyzeError> {
+        match listed {
+            None => Ok(Vec::new()),
+            Some(Ok(v)) => Ok(v),
+            Some(Err(ReadError::Forbidden {
+                verb,
+                resource,
+                namespace,
+                ..
+            })) => {
+                // Namespaced credentials routinely cannot read cluster-scoped kinds, so
+                // the rules make no finding of it; the reader still learns what the
+                // findings were made without.
+                if let Some(skipped) = cluster_scoped_checks(&resource) {
+                    let text = format!("could not {verb} {resource} (forbidden): {skipped}");
+                    if !self.notes.contains(&text) {
+                        self.notes.push(text);
+                    }
+                }
+                self.forbidden.push(Forbidden {
+                    verb,
+                    resource,
+                    namespace,
+                });
+                Ok(Vec::new())
+            }
+            Some(Err(e @ ReadError::NotServed { .. })) => {
+                let text = e.to_string();
+                if !self.notes.contains(&text) {
+                    self.notes.push(text);
+                }
+                Ok(Vec::new())
+            }
+            Some(Err(e)) => Err(AnalyzeError::Read(e)),
+        }
+    }
+}
+
+/// The checks a forbidden cluster-scoped kind leaves out, for the note; `None` for the
+/// kinds whose forbidden list is a finding of its own.
+fn cluster_scoped_checks(resource: &str) -> Option<&'static str> {
+    match resource {
+        "nodes" => Some("node health and scheduling checks were skipped"),
+        "storageclasses" => Some("storage class checks were skipped"),
+        _ => None,
+    }
+}
+
+async fn with_logs(cluster: &Cluster, mut snap: Snapshot) -> Snapshot {
+    let (logs, forbidden, notes) = fetch_logs(cluster, &snap).await;
+    snap.previous_logs = logs;
+    snap.forbidden.extend(forbidden);
+    snap.notes.extend(notes);
+    snap
+}
+
+/// Findings for `target` in the view's namespace (all of them when `None`; an
+/// all-namespaces view scans), with the notes of the read.
+pub async fn analyze(
+    view: &NamespaceView<'_>,
+    target: Option<&str>,
+) -> Result<Analysis, AnalyzeError> {
+    let snap = snapshot(view).await?;
+    let findings = match view.namespace() {
+        None => scan_snapshot(&snap),
+        Some(_) => diagnose_snapshot(&snap, target)?,
+    };
+    Ok(Analysis {
+        findings,
+        notes: snap.notes,
+    })
+}
+
+/// The `analyze` tool's answer: [`analyze`] rendered as `kai diagnose` shows it, with
+/// the read's notes, scrubbed and cut to `budget_chars`.
+pub async fn analyze_text(
+    view: &NamespaceView<'_>,
+    target: Option<&str>,
+    budget_chars: usize,
+) -> Result<String, AnalyzeError> {
+    let a = analyze(view, target).await?;
+    let scope = match (target, view.namespace()) {
+        (_, None) => "all namespaces".to_string(),
+        (Some(t), Some(ns)) => format!("{t} in namespace {ns}"),
+        (None, Some(ns)) => format!("namespace {ns}"),
+    };
+    let mut text = format!(
+        "Analyzer findings for {scope} ({} found, most likely cause first):\n",
+        a.findings.len()
+    );
+    for n in &a.notes {
+        text.push_str(&format!("Note: {n}\n"));
+    }
+    // Rendered for a terminal, as `kai diagnose` shows it.
+    text.push_str(&kai_analyze::render_text(
+        &a.findings,
+        false,
+        &kai_text::egress::for_terminal,
+    ));
+    Ok(kai_text::budget::fit_text(
+        &kai_text::redact::scrub(&text),
+        budget_chars,
+        "pass a narrower target",
+    ))
+}
+
+/// Scan a namespace (`None`: all namespaces) for problems, with what the read could not
+/// do as asked (the front end shows the notes next to the findings).
+pub async fn scan_analysis(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+) -> Result<Analysis, AnalyzeError> {
+    let snap = snapshot_owned(NamespaceView::new(cluster, namespace)?).await?;
+    Ok(Analysis {
+        findings: scan_snapshot(&snap),
+        notes: snap.notes,
+    })
+}
+
+/// Diagnose `target` in `namespace` (or the whole namespace when `target` is `None`),
+/// with the notes of the read.
+pub async fn diagnose_analysis(
+    cluster: &Cluster,
+    namespace: &str,
+    target: Option<&str>,
+) -> Result<Analysis, AnalyzeError> {
+    let snap = snapshot_owned(NamespaceView::new(cluster, Some(namespace))?).await?;
+    Ok(Analysis {
+        findings: diagnose_snapshot(&snap, target)?,
+        notes: snap.notes,
+    })
+}
+
+/// [`scan_analysis`]'s findings; the notes are logged as warnings (stderr).
+pub async fn scan(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+) -> Result<Vec<Finding>, AnalyzeError> {
+    scan_analysis(cluster, namespace).await.map(warn_notes)
+}
+
+/// [`diagnose_analysis`]'s findings; the notes are logged as warnings (stderr).
 pub async fn diagnose(
-    client: &Client,
+    cluster: &Cluster,
     namespace: &str,
     target: Option<&str>,
 ) -> Result<Vec<Finding>, AnalyzeError> {
-    let snap = snapshot(client, Some(namespace)).await?;
-    Ok(diagnose_snapshot(&snap, target)?)
+    diagnose_analysis(cluster, namespace, target)
+        .await
+        .map(warn_notes)
+}
+
+fn warn_notes(a: Analysis) -> Vec<Finding> {
+    for n in &a.notes {
+        tracing::warn!("{n}");
+    }
+    a.findings
 }
 
 /// A log tail to read: (namespace, pod, container, previous instance?).
 type LogWanted = (String, String, String, bool);
 
 /// Log tails of terminated container instances: `previous=true` for restarted
-/// containers, the current log for containers terminated now (Job pods). Failures to
-/// read a log are not errors: the finding then says no log was available.
+/// containers, the current log for containers terminated now (Job pods). A log the
+/// kubelet kept none of is not an error (the finding then says no log was available);
+/// a forbidden one is recorded as such, and any other failure becomes a note.
 async fn fetch_logs(
-    client: &Client,
+    cluster: &Cluster,
     snap: &Snapshot,
-) -> BTreeMap<(String, String, String), String> {
+) -> (
+    BTreeMap<(String, String, String), String>,
+    Vec<Forbidden>,
+    Vec<String>,
+) {
     let wanted = logs_wanted(snap);
-    stream::iter(wanted)
+    let results: Vec<_> = stream::iter(wanted)
         .map(|(ns, pod, container, previous)| async move {
-            let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+            let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
             let lp = LogParams {
                 container: Some(container.clone()),
                 previous,
@@ -341,22 +334,47 @@ async fn fetch_logs(
                 limit_bytes: Some(LOG_MAX_BYTES),
                 ..Default::default()
             };
-            match api.logs(&pod, &lp).await {
-                // Findings quote log lines on stdout, in `-o json` and to the model:
-                // credentials go before any rule sees the text. Control sequences stay
-                // (each egress makes them harmless its own way: visible on a terminal,
-                // escaped in JSON, removed for the model), so the user can see them.
-                Ok(text) => Some(((ns, pod, container), kai_text::redact::scrub(&text))),
-                Err(e) => {
-                    tracing::debug!(%ns, %pod, %container, error = %e, "no log tail");
-                    None
-                }
-            }
+            let res = api.logs(&pod, &lp).await;
+            (ns, pod, container, res)
         })
         .buffer_unordered(LOG_CONCURRENCY)
-        .filter_map(|x| async move { x })
         .collect()
-        .await
+        .await;
+    let mut logs = BTreeMap::new();
+    let mut forbidden: Vec<Forbidden> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (ns, pod, container, res) in results {
+        match res {
+            // Findings quote log lines on stdout, in `-o json` and to the model:
+            // credentials go before any rule sees the text. Control sequences stay
+            // (each egress makes them harmless its own way: visible on a terminal,
+            // escaped in JSON, removed for the model), so the user can see them.
+            Ok(text) => {
+                logs.insert((ns, pod, container), kai_text::redact::scrub(&text));
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                let f = Forbidden {
+                    verb: "get".into(),
+                    resource: "pods/log".into(),
+                    namespace: Some(ns),
+                };
+                if !forbidden.contains(&f) {
+                    forbidden.push(f);
+                }
+            }
+            // No log kept (no previous instance, a container that never started).
+            Err(kube::Error::Api(s)) if s.code == 400 || s.code == 404 => {
+                tracing::debug!(%ns, %pod, %container, error = %s.message, "no log tail");
+            }
+            Err(e) => {
+                let what = format!("the log of container {container} of pod {ns}/{pod}");
+                let note =
+                    ReadError::from_kube(e, "read", "pods/log", Some(&ns), &what).to_string();
+                notes.push(note);
+            }
+        }
+    }
+    (logs, forbidden, notes)
 }
 
 /// Which log tails to read, at most [`MAX_LOG_FETCHES`]. Findings group pods by top-level
@@ -492,5 +510,75 @@ mod tests {
             pod_status("Running", vec![running("app", true, 0)]),
         ));
         assert_eq!(pods_of(&logs_wanted(&s)), ["crash-0", "calm-0"]);
+    }
+
+    fn forbidden(resource: &str, ns: Option<&str>) -> ReadError {
+        ReadError::Forbidden {
+            verb: "list".into(),
+            resource: resource.into(),
+            namespace: ns.map(str::to_string),
+            what: resource.into(),
+            message: format!("{resource} is forbidden"),
+        }
+    }
+
+    /// What a read could not do reaches the snapshot as what it is: a forbidden list is
+    /// recorded (the rules make it a finding; for cluster-scoped kinds a note says which
+    /// checks it left out), a kind the server does not serve is a note, and any other
+    /// failure fails the read. None of them is an empty list that looks like "nothing
+    /// there".
+    #[test]
+    fn failed_lists_are_recorded_noted_or_fail_the_read() {
+        let not_served = ReadError::NotServed {
+            api: "policy/v1 PodDisruptionBudget".into(),
+            server: "v1.20".into(),
+            instead: "kai leaves poddisruptionbudgets out of what it reads".into(),
+        };
+        let lists = Lists {
+            pods: Some(Ok(vec![crashing("web-1", "web", 10)])),
+            secrets: Some(Err(forbidden("secrets", Some(NS)))),
+            nodes: Some(Err(forbidden("nodes", None))),
+            cronjobs: Some(Err(not_served.clone())),
+            ..Default::default()
+        };
+        let snap = build(lists, true, Vec::new(), Some(NS)).unwrap();
+        assert_eq!(snap.pods.len(), 1);
+        assert!(snap.is_forbidden("secrets") && snap.is_forbidden("nodes"));
+        // In the order of the snapshot's fields (cronjobs before nodes).
+        assert_eq!(
+            snap.notes,
+            [
+                not_served.to_string(),
+                "could not list nodes (forbidden): node health and scheduling checks were skipped"
+                    .to_string(),
+            ]
+        );
+        assert!(snap.notes[0]
+            .starts_with("this cluster (v1.20) does not serve policy/v1 PodDisruptionBudget"));
+        let findings = diagnose_snapshot(&snap, None).unwrap();
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.summary.contains("cannot list secrets")),
+            "{findings:?}"
+        );
+
+        let unreachable = ReadError::Failed {
+            verb: "list".into(),
+            what: "services".into(),
+            message: "connection refused".into(),
+            status: None,
+        };
+        let lists = Lists {
+            services: Some(Err(unreachable)),
+            ..Default::default()
+        };
+        let e = build(lists, true, Vec::new(), Some(NS)).unwrap_err();
+        assert!(matches!(e, AnalyzeError::Read(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cannot reach the Kubernetes API server"),
+            "{e}"
+        );
     }
 }

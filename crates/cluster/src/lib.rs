@@ -3,6 +3,11 @@
 //!
 //! Reading objects, describe-style summaries, logs and events live in submodules; all of
 //! their text output passes through [`kai_text::redact`] before it leaves this module.
+//! A turn's reads of a namespace share one [`NamespaceView`] (each kind listed once).
+//!
+//! This is the only crate with a Kubernetes client, and the client is private: the
+//! crates above get typed reads ([`Cluster::list_namespaced`], [`Cluster::get_dynamic`],
+//! the view) and the gated writes, never the client itself.
 
 pub mod describe;
 pub mod events;
@@ -12,10 +17,12 @@ mod kinds;
 pub mod logs;
 pub mod names;
 pub mod objects;
+pub mod view;
 pub mod write;
 
 pub use kai_text::budget;
 pub use kai_text::suggest::{edit_distance, suggest};
+pub use view::{NamespaceView, ReadError, Res};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,7 +134,8 @@ impl Kind {
 
 /// A connected cluster for one session.
 pub struct Cluster {
-    pub client: Client,
+    /// Private: every request goes through this crate (see the crate docs).
+    client: Client,
     /// The namespace used when a tool call names none (`-n`, else the context's).
     pub default_namespace: String,
     pub context: String,
@@ -135,6 +143,8 @@ pub struct Cluster {
     pub user: Option<String>,
     pub server_url: String,
     discovery: OnceCell<Discovery>,
+    /// `v1.20`, once asked (for "this cluster (v1.20) does not serve ...").
+    version: OnceCell<String>,
     /// The approvals the write gate in this cluster's client honours.
     gate: Arc<GateState>,
 }
@@ -292,6 +302,7 @@ impl Cluster {
             user: None,
             server_url,
             discovery: OnceCell::new(),
+            version: OnceCell::new(),
             gate,
         })
     }
@@ -351,7 +362,10 @@ impl Cluster {
     /// Check the API server answers, so an unreachable cluster is reported up front.
     pub async fn ping(&self) -> Result<String, ClusterError> {
         match self.client.apiserver_version().await {
-            Ok(v) => Ok(v.git_version),
+            Ok(v) => {
+                let _ = self.version.set(short_version(&v));
+                Ok(v.git_version)
+            }
             Err(kube::Error::Api(status)) if status.code == 401 => {
                 Err(ClusterError::Unauthorized(status.message.clone()))
             }
@@ -362,6 +376,26 @@ impl Cluster {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// The server's version as `v1.20` (`an unknown version` when it will not say).
+    pub async fn server_version(&self) -> String {
+        self.version
+            .get_or_init(|| async {
+                match self.client.apiserver_version().await {
+                    Ok(v) => short_version(&v),
+                    Err(_) => "an unknown version".into(),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The client itself, for tests that must reach the write gate below kai's own
+    /// request building. Not in normal builds: only this crate holds a client.
+    #[cfg(feature = "test-util")]
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     async fn discovery(&self) -> Result<&Discovery, ClusterError> {
@@ -403,7 +437,16 @@ impl Cluster {
                     continue;
                 }
             }
-            for (ar, caps) in g.recommended_resources() {
+            // The group's preferred version, then the kinds only an older version has:
+            // a 1.20 server prefers batch/v1, which has Jobs, and serves CronJobs at
+            // batch/v1beta1 only.
+            let mut resources = g.recommended_resources();
+            for (ar, caps) in g.resources_by_stability() {
+                if !resources.iter().any(|(r, _)| r.kind == ar.kind) {
+                    resources.push((ar, caps));
+                }
+            }
+            for (ar, caps) in resources {
                 all_kinds.push(ar.kind.clone());
                 let singular = ar.kind.to_ascii_lowercase();
                 if singular == wanted
@@ -473,33 +516,78 @@ impl Cluster {
         Ok(())
     }
 
-    /// The `K`s in namespace `ns`: one list request, of at most `limit` objects when
-    /// given.
+    /// The `K`s in namespace `ns` (checked: it goes into the path): one list request, of
+    /// at most `limit` objects when given.
     pub async fn list_namespaced<K>(
         &self,
         ns: &str,
         limit: Option<u32>,
-    ) -> Result<Vec<K>, kube::Error>
+    ) -> Result<Vec<K>, ClusterError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
             + Clone
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
+        names::check_namespace(ns)?;
         let mut lp = kube::api::ListParams::default();
         if let Some(n) = limit {
             lp = lp.limit(n);
         }
-        Ok(Api::<K>::namespaced(self.client.clone(), ns)
+        Api::<K>::namespaced(self.client.clone(), ns)
             .list(&lp)
-            .await?
-            .items)
+            .await
+            .map(|l| l.items)
+            .map_err(|e| {
+                let what = view::describe_resource(&K::plural(&()), &K::group(&()), true, Some(ns));
+                ClusterError::from_kube(e, "list", &what)
+            })
+    }
+
+    /// One object of any kind by name, `None` when it does not exist. The kind, the
+    /// namespace and the name are checked: they go into the path.
+    pub async fn get_dynamic(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, ClusterError> {
+        Cluster::check_name(kind, name)?;
+        let api = self.api(kind, ns)?;
+        let ns = if kind.namespaced() {
+            self.list_namespace(ns)?
+        } else {
+            String::new()
+        };
+        api.get_opt(name)
+            .await
+            .map_err(|e| ClusterError::from_kube(e, "get", &objects::resource_desc(kind, &ns)))
+    }
+
+    /// The live object a change is planned against (`None`: it does not exist). The
+    /// error keeps the API server's answer ([`WriteError::api_status`]), which the change
+    /// pipeline judges the way it judges a write's.
+    pub async fn read_target(
+        &self,
+        target: &write::ObjectRef,
+    ) -> Result<Option<DynamicObject>, WriteError> {
+        let api = self
+            .api(target.kind(), target.namespace())
+            .map_err(|e| BuildError {
+                target: target.label(),
+                message: e.to_string(),
+            })?;
+        Ok(api.get_opt(target.name()).await?)
     }
 
     /// A dynamic API handle for `kind` in `ns` (ignored for cluster-scoped kinds);
     /// `ns == Some("*")` means all namespaces.
     /// The kind and the namespace are checked: both end up in request paths.
-    pub fn api(&self, kind: &Kind, ns: Option<&str>) -> Result<Api<DynamicObject>, ClusterError> {
+    pub(crate) fn api(
+        &self,
+        kind: &Kind,
+        ns: Option<&str>,
+    ) -> Result<Api<DynamicObject>, ClusterError> {
         write::check_kind(kind)?;
         if !kind.namespaced() {
             return Ok(Api::all_with(self.client.clone(), &kind.resource));
@@ -508,5 +596,15 @@ impl Cluster {
             "*" => Api::all_with(self.client.clone(), &kind.resource),
             ns => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
         })
+    }
+}
+
+/// `v1.20` from what `/version` says (`minor` may carry a `+`, as on EKS).
+fn short_version(v: &k8s_openapi::apimachinery::pkg::version::Info) -> String {
+    let minor: String = v.minor.chars().take_while(char::is_ascii_digit).collect();
+    if v.major.is_empty() || minor.is_empty() {
+        v.git_version.clone()
+    } else {
+        format!("v{}.{minor}", v.major)
     }
 }

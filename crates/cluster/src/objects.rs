@@ -1,11 +1,12 @@
 //! Fetching objects of any kind, `list_resources` tables and `get_resource` YAML.
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DynamicObject, ListParams};
 use serde_json::Value;
 
 use super::budget;
+use super::view::ReadError;
 use super::{Cluster, ClusterError, Kind};
 use kai_text::redact;
 
@@ -58,52 +59,6 @@ pub fn age_str(v: Option<&Value>) -> String {
         .unwrap_or_else(|| "<unknown>".into())
 }
 
-/// A label selector as a query string (`app=backend,tier in (web)`).
-pub fn selector_string(sel: &LabelSelector) -> String {
-    let mut parts: Vec<String> = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in sel.match_expressions.iter().flatten() {
-        let vals = e.values.clone().unwrap_or_default().join(",");
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({vals})", e.key),
-            "NotIn" => format!("{} notin ({vals})", e.key),
-            "Exists" => e.key.clone(),
-            "DoesNotExist" => format!("!{}", e.key),
-            other => format!("{} {other} ({vals})", e.key),
-        });
-    }
-    parts.join(",")
-}
-
-/// Whether `labels` satisfy `sel` (an empty selector matches nothing, as for workloads).
-pub fn selector_matches(
-    sel: &LabelSelector,
-    labels: &std::collections::BTreeMap<String, String>,
-) -> bool {
-    let ml = sel.match_labels.as_ref();
-    let me = sel.match_expressions.as_ref();
-    if ml.is_none_or(|m| m.is_empty()) && me.is_none_or(|m| m.is_empty()) {
-        return false;
-    }
-    ml.into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v))
-        && me.into_iter().flatten().all(|e| {
-            let vals = e.values.clone().unwrap_or_default();
-            match e.operator.as_str() {
-                "In" => labels.get(&e.key).is_some_and(|v| vals.contains(v)),
-                "NotIn" => labels.get(&e.key).is_none_or(|v| !vals.contains(v)),
-                "Exists" => labels.contains_key(&e.key),
-                "DoesNotExist" => !labels.contains_key(&e.key),
-                _ => false,
-            }
-        })
-}
-
 /// Get one object; a 404 becomes "not found" with similar names from the namespace.
 pub async fn get_object(
     cluster: &Cluster,
@@ -144,13 +99,45 @@ pub async fn not_found(cluster: &Cluster, kind: &Kind, name: &str, ns: &str) -> 
         Ok(api) => api,
         Err(e) => return e,
     };
-    let names: Vec<String> = match api.list_metadata(&ListParams::default().limit(PAGE)).await {
-        Ok(list) => list
-            .items
-            .into_iter()
-            .filter_map(|o| o.metadata.name)
-            .collect(),
-        Err(_) => Vec::new(),
+    let names = api
+        .list_metadata(&ListParams::default().limit(PAGE))
+        .await
+        .map(|list| {
+            list.items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect()
+        })
+        .map_err(|e| {
+            let what = resource_desc(kind, ns);
+            ReadError::from_kube(e, "list", &kind.resource.plural, Some(ns), &what)
+        });
+    not_found_text(kind, name, ns, names)
+}
+
+/// [`not_found`] with the names of what exists already read (`Err`: they could not be,
+/// and the hint says so rather than "there are none").
+pub fn not_found_text(
+    kind: &Kind,
+    name: &str,
+    ns: &str,
+    names: Result<Vec<String>, ReadError>,
+) -> ClusterError {
+    let where_ = if kind.namespaced() {
+        format!(" in namespace {ns:?}")
+    } else {
+        String::new()
+    };
+    let names = match names {
+        Ok(names) => names,
+        Err(e) => {
+            return ClusterError::Other(format!(
+                "{} {name:?} not found{where_}; the {} that exist could not be listed to suggest one ({})",
+                kind.resource.kind,
+                kind.resource.plural,
+                e.short()
+            ))
+        }
     };
     let mut similar: Vec<String> = names
         .iter()
@@ -161,11 +148,6 @@ pub async fn not_found(cluster: &Cluster, kind: &Kind, name: &str, ns: &str) -> 
     if similar.is_empty() {
         similar = super::suggest(name, &names);
     }
-    let where_ = if kind.namespaced() {
-        format!(" in namespace {ns:?}")
-    } else {
-        String::new()
-    };
     let hint = if similar.is_empty() {
         if names.is_empty() {
             format!(
@@ -799,19 +781,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn selectors() {
-        let sel: LabelSelector = serde_json::from_value(serde_json::json!({
-            "matchLabels": {"app": "backend"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]
-        }))
-        .unwrap();
-        assert_eq!(selector_string(&sel), "app=backend,tier in (web,api)");
-        let mut labels = std::collections::BTreeMap::new();
-        labels.insert("app".to_string(), "backend".to_string());
-        assert!(!selector_matches(&sel, &labels));
-        labels.insert("tier".to_string(), "api".to_string());
-        assert!(selector_matches(&sel, &labels));
-        assert!(!selector_matches(&LabelSelector::default(), &labels));
+    fn not_found_says_when_names_could_not_be_listed() {
+        let kind = crate::kinds::builtin("deploy").unwrap();
+        let e = not_found_text(&kind, "web", "shop", Ok(vec!["web-1".into()]));
+        assert!(e.to_string().contains("similar names: web-1"), "{e}");
+        let e = not_found_text(&kind, "web", "shop", Ok(vec![]));
+        assert!(e.to_string().contains("no deployments here at all"), "{e}");
+        let forbidden = ReadError::Forbidden {
+            verb: "list".into(),
+            resource: "deployments".into(),
+            namespace: Some("shop".into()),
+            what: "deployments.apps in namespace \"shop\"".into(),
+            message: "no".into(),
+        };
+        let e = not_found_text(&kind, "web", "shop", Err(forbidden)).to_string();
+        assert!(!e.contains("no deployments here"), "{e}");
+        assert!(
+            e.contains("could not be listed") && e.contains("forbidden"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -19,12 +19,27 @@ const MIN_REPEATS: usize = 3;
 /// Longest repeating block of lines that is detected (retry loops print 2–4 lines).
 const MAX_PERIOD: usize = 4;
 
+/// kai's one token estimator (no tokenizer: budgets only need the order of magnitude).
+/// Every budget in kai — tool output, pre-gathering, the agent's context — counts with
+/// these three functions.
 pub fn estimate_tokens(text: &str) -> usize {
-    text.len().div_ceil(CHARS_PER_TOKEN)
+    tokens_for_bytes(text.len())
 }
 
+/// Estimated tokens of `bytes` bytes of text, rounded up.
+pub fn tokens_for_bytes(bytes: usize) -> usize {
+    bytes.div_ceil(CHARS_PER_TOKEN)
+}
+
+/// Bytes of text that fit `tokens` estimated tokens.
+pub fn bytes_for_tokens(tokens: usize) -> usize {
+    tokens.saturating_mul(CHARS_PER_TOKEN)
+}
+
+/// A tool output's budget in characters for `tokens`: never so small that an error
+/// message or a short listing would not fit.
 pub fn chars_for(tokens: usize) -> usize {
-    tokens.saturating_mul(CHARS_PER_TOKEN).max(400)
+    bytes_for_tokens(tokens).max(400)
 }
 
 /// The line with every word that contains a digit (timestamps, ids, counters,

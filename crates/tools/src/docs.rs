@@ -401,7 +401,9 @@ impl RunbookGatherer {
 #[async_trait]
 impl Gatherer for RunbookGatherer {
     async fn gather(&self, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
-        let mut gathered = self.inner.gather(question, namespace).await;
+        // The index is built (or loaded) while the cluster is read, not after.
+        let (mut gathered, _) =
+            futures::join!(self.inner.gather(question, namespace), self.docs.load());
         if let Some(g) = runbook_for(&self.docs, &gathered).await {
             gathered.push(g);
         }

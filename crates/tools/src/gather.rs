@@ -4,8 +4,13 @@
 //! matched against the namespace's workloads, Pods and Services), follow it to its
 //! failing pods, and fetch what an SRE would look at first — describe of the workload
 //! and its worst pods, previous logs of crashed containers, current logs — all at once.
-//! Each result is a real read-tool call ([`crate::read::run`]), so the agent can
-//! show it as a synthetic tool call and the model sees exactly what that call returns.
+//! Each result is a real read-tool call, so the agent can show it as a synthetic tool
+//! call and the model sees exactly what that call returns.
+//!
+//! The turn reads the namespace once: one [`NamespaceView`] serves the target search,
+//! every describe and the analyzers, each kind listed once and all kinds concurrently.
+//! What the search could not read (RBAC, an unreachable server) is not "nothing named":
+//! the namespace's analysis is gathered instead, and it says what could not be read.
 //! [`ClusterGatherer`] is this, as the agent's [`Gatherer`].
 
 use std::collections::BTreeMap;
@@ -14,16 +19,16 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::Metadata;
 use serde_json::{json, Value};
 
 use crate::ToolEnv;
-use kai_cluster::objects::selector_matches;
-use kai_cluster::Cluster;
+use kai_analyze::selector::{workload_selector, SelectorExt};
+use kai_analyze::Snapshot;
+use kai_cluster::budget::chars_for;
+use kai_cluster::{describe, fetch, NamespaceView, Res};
 pub use kai_core::agent::Gathered;
 use kai_core::agent::Gatherer;
 use kai_core::tools::ToolError;
@@ -73,19 +78,31 @@ pub async fn pregather(env: &ToolEnv, question: &str, namespace: Option<&str>) -
     if tokens.is_empty() {
         return Vec::new();
     }
-    let inv = Inventory::load(cluster, &ns).await;
-    let Some(target) = find_target(&tokens, &inv) else {
-        // No workload named, but a troubleshooting question ("what is broken here?"):
-        // the namespace's findings are the cheapest useful start. A general question
+    let Ok(view) = NamespaceView::new(cluster, Some(&ns)) else {
+        return Vec::new();
+    };
+    let inv = fetch::snapshot_of(&view, Res::WORKLOADS).await;
+    // Whatever is gathered next (describe, the analyzers) reads the rest of the
+    // namespace from the same view.
+    view.want(Res::ANALYZERS);
+    let found = inv.as_ref().ok().and_then(|inv| {
+        let target = find_target(&tokens, inv)?;
+        let pods = failing_pods(inv, &target);
+        Some((target, pods))
+    });
+    let Some((target, pods)) = found else {
+        // No workload named, but a troubleshooting question ("what is broken here?"),
+        // or names that could not be read: the namespace's findings are the cheapest
+        // useful start (and say what could not be read, and why). A general question
         // ("how do I write a helm chart?") gets nothing.
-        if is_troubleshooting(&tokens) {
+        let unread = inv.as_ref().map_or(true, |inv| !inv.forbidden.is_empty());
+        if is_troubleshooting(&tokens) || unread {
             let args = json!({"namespace": ns});
-            return run_calls(env, vec![("analyze", args, 100)]).await;
+            return run_calls(env, &view, vec![("analyze", args, 100)]).await;
         }
         return Vec::new();
     };
-    let pods = failing_pods(&inv, &target);
-    plan_and_run(env, &ns, &target, &pods).await
+    run_calls(env, &view, plan(&ns, &target, &pods)).await
 }
 
 /// Words that mark a question about something not working.
@@ -141,70 +158,21 @@ pub fn tokens(question: &str) -> Vec<String> {
         .collect()
 }
 
-/// Names of the namespace's objects, one concurrent list per kind. A kind that fails to
-/// list (RBAC, not served by an old cluster) is simply empty.
-#[derive(Default)]
-pub struct Inventory {
-    pub deployments: Vec<Deployment>,
-    pub statefulsets: Vec<StatefulSet>,
-    pub daemonsets: Vec<DaemonSet>,
-    pub replicasets: Vec<ReplicaSet>,
-    pub pods: Vec<Pod>,
-    pub services: Vec<Service>,
-    pub jobs: Vec<Job>,
-    pub cronjobs: Vec<CronJob>,
-}
-
-impl Inventory {
-    pub async fn load(cluster: &Cluster, ns: &str) -> Inventory {
-        macro_rules! list {
-            ($k:ty) => {
-                async {
-                    cluster
-                        .list_namespaced::<$k>(ns, Some(500))
-                        .await
-                        .unwrap_or_default()
-                }
-            };
-        }
-        let (deployments, statefulsets, daemonsets, replicasets, pods, services, jobs, cronjobs) = futures::join!(
-            list!(Deployment),
-            list!(StatefulSet),
-            list!(DaemonSet),
-            list!(ReplicaSet),
-            list!(Pod),
-            list!(Service),
-            list!(Job),
-            list!(CronJob),
-        );
-        Inventory {
-            deployments,
-            statefulsets,
-            daemonsets,
-            replicasets,
-            pods,
-            services,
-            jobs,
-            cronjobs,
-        }
+/// (kind, name) of everything a question may name, workloads first: when a Deployment
+/// and its Service share a name, the question is about the Deployment.
+fn named(inv: &Snapshot) -> Vec<(&'static str, String)> {
+    fn names<K: Metadata<Ty = ObjectMeta>>(v: &[K]) -> impl Iterator<Item = String> + '_ {
+        v.iter().filter_map(|o| o.metadata().name.clone())
     }
-
-    /// (kind, name) of everything a question may name, workloads first: when a
-    /// Deployment and its Service share a name, the question is about the Deployment.
-    fn named(&self) -> Vec<(&'static str, String)> {
-        fn names<K: Metadata<Ty = ObjectMeta>>(v: &[K]) -> impl Iterator<Item = String> + '_ {
-            v.iter().filter_map(|o| o.metadata().name.clone())
-        }
-        let mut out = Vec::new();
-        out.extend(names(&self.deployments).map(|n| ("Deployment", n)));
-        out.extend(names(&self.statefulsets).map(|n| ("StatefulSet", n)));
-        out.extend(names(&self.daemonsets).map(|n| ("DaemonSet", n)));
-        out.extend(names(&self.cronjobs).map(|n| ("CronJob", n)));
-        out.extend(names(&self.jobs).map(|n| ("Job", n)));
-        out.extend(names(&self.pods).map(|n| ("Pod", n)));
-        out.extend(names(&self.services).map(|n| ("Service", n)));
-        out
-    }
+    let mut out = Vec::new();
+    out.extend(names(&inv.deployments).map(|n| ("Deployment", n)));
+    out.extend(names(&inv.statefulsets).map(|n| ("StatefulSet", n)));
+    out.extend(names(&inv.daemonsets).map(|n| ("DaemonSet", n)));
+    out.extend(names(&inv.cronjobs).map(|n| ("CronJob", n)));
+    out.extend(names(&inv.jobs).map(|n| ("Job", n)));
+    out.extend(names(&inv.pods).map(|n| ("Pod", n)));
+    out.extend(names(&inv.services).map(|n| ("Service", n)));
+    out
 }
 
 fn kind_alias(k: &str) -> Option<&'static str> {
@@ -223,8 +191,8 @@ fn kind_alias(k: &str) -> Option<&'static str> {
 /// The object the question is about: `kind/name` first, then an exact name (workloads
 /// before pods and services), then a pod whose generated name starts with a token
 /// (`backend` → `backend-7d9c-x`), resolved to its owner.
-pub fn find_target(tokens: &[String], inv: &Inventory) -> Option<Target> {
-    let named = inv.named();
+pub fn find_target(tokens: &[String], inv: &Snapshot) -> Option<Target> {
+    let named = named(inv);
     for t in tokens {
         if let Some((k, n)) = t.split_once('/') {
             if let Some(kind) = kind_alias(k) {
@@ -273,55 +241,26 @@ pub fn find_target(tokens: &[String], inv: &Inventory) -> Option<Target> {
     None
 }
 
-/// The top controller of a pod (ReplicaSet → Deployment), or the pod itself.
-fn owner_target(inv: &Inventory, pod: &Pod) -> Target {
-    let pod_target = Target {
-        kind: "Pod",
-        name: pod.metadata.name.clone().unwrap_or_default(),
-    };
-    let Some(o) = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-    else {
-        return pod_target;
-    };
-    match o.kind.as_str() {
-        "ReplicaSet" => {
-            let dep = inv
-                .replicasets
-                .iter()
-                .find(|rs| rs.metadata.name.as_deref() == Some(&o.name))
-                .and_then(|rs| {
-                    rs.metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .find(|r| r.kind == "Deployment")
-                });
-            match dep {
-                Some(d) => Target {
-                    kind: "Deployment",
-                    name: d.name.clone(),
-                },
-                None => pod_target,
+/// The top-level owner of a pod, walked as the analyzers walk it (ReplicaSet →
+/// Deployment, Job → CronJob), when it is a kind pre-gathering can follow; else the pod.
+fn owner_target(inv: &Snapshot, pod: &Pod) -> Target {
+    let top = inv.top_owner(pod);
+    let kind = match top.kind.as_str() {
+        "Deployment" => "Deployment",
+        "StatefulSet" => "StatefulSet",
+        "DaemonSet" => "DaemonSet",
+        "Job" => "Job",
+        "CronJob" => "CronJob",
+        _ => {
+            return Target {
+                kind: "Pod",
+                name: pod.metadata.name.clone().unwrap_or_default(),
             }
         }
-        "StatefulSet" => Target {
-            kind: "StatefulSet",
-            name: o.name.clone(),
-        },
-        "DaemonSet" => Target {
-            kind: "DaemonSet",
-            name: o.name.clone(),
-        },
-        "Job" => Target {
-            kind: "Job",
-            name: o.name.clone(),
-        },
-        _ => pod_target,
+    };
+    Target {
+        kind,
+        name: top.name,
     }
 }
 
@@ -375,7 +314,7 @@ pub fn badness(pod: &Pod) -> u32 {
 }
 
 /// The target's pods, worst first, at most [`MAX_PODS`], healthy ones left out.
-pub fn failing_pods(inv: &Inventory, target: &Target) -> Vec<Pod> {
+pub fn failing_pods(inv: &Snapshot, target: &Target) -> Vec<Pod> {
     let selector: Option<LabelSelector> = match target.kind {
         "Deployment" => inv
             .deployments
@@ -406,12 +345,15 @@ pub fn failing_pods(inv: &Inventory, target: &Target) -> Vec<Pod> {
             .iter()
             .find(|s| s.metadata.name.as_deref() == Some(&target.name))
             .and_then(|s| s.spec.as_ref()?.selector.clone())
+            // A Service without a selector selects no pods (its endpoints are by hand).
+            .filter(|m| !m.is_empty())
             .map(|m| LabelSelector {
                 match_labels: Some(m),
                 ..Default::default()
             }),
         _ => None,
     };
+    let selector = selector.as_ref().and_then(workload_selector);
     let mut pods: Vec<&Pod> = match target.kind {
         "Pod" => inv
             .pods
@@ -447,7 +389,7 @@ pub fn failing_pods(inv: &Inventory, target: &Target) -> Vec<Pod> {
                 let empty = BTreeMap::new();
                 inv.pods
                     .iter()
-                    .filter(|p| selector_matches(sel, p.metadata.labels.as_ref().unwrap_or(&empty)))
+                    .filter(|p| sel.matches(p.metadata.labels.as_ref().unwrap_or(&empty)))
                     .collect()
             }
             None => Vec::new(),
@@ -531,12 +473,13 @@ fn plan(ns: &str, target: &Target, pods: &[Pod]) -> Vec<Call> {
     calls
 }
 
-async fn plan_and_run(env: &ToolEnv, ns: &str, target: &Target, pods: &[Pod]) -> Vec<Gathered> {
-    run_calls(env, plan(ns, target, pods)).await
-}
-
-/// Run read-tool calls concurrently, each with its share (percent) of the budget.
-async fn run_calls(env: &ToolEnv, mut calls: Vec<(&'static str, Value, usize)>) -> Vec<Gathered> {
+/// Run read-tool calls concurrently through the turn's `view`, each with its share
+/// (percent) of the budget.
+async fn run_calls(
+    env: &ToolEnv,
+    view: &NamespaceView<'_>,
+    mut calls: Vec<(&'static str, Value, usize)>,
+) -> Vec<Gathered> {
     // Keep the whole within TOTAL_BUDGET_FACTOR per-tool budgets: scale the shares down
     // when the plan asks for more.
     let total: usize = calls.iter().map(|c| c.2).sum();
@@ -551,7 +494,7 @@ async fn run_calls(env: &ToolEnv, mut calls: Vec<(&'static str, Value, usize)>) 
         sub.budget_tokens = (env.budget_tokens * share / 100).max(200);
         async move {
             let start = Instant::now();
-            let res = crate::read::run(&sub, tool, args.clone()).await;
+            let res = run_one(&sub, view, tool, &args).await;
             let duration = start.elapsed();
             match res {
                 Ok(output) => Gathered {
@@ -574,6 +517,28 @@ async fn run_calls(env: &ToolEnv, mut calls: Vec<(&'static str, Value, usize)>) 
     join_all(runs).await
 }
 
+/// One planned call. `describe` and `analyze` of the turn's namespace read through its
+/// view: the same functions the tools call (with a view of their own), so the output is
+/// what the tool returns for these arguments. The rest are the tools themselves.
+async fn run_one(
+    env: &ToolEnv,
+    view: &NamespaceView<'_>,
+    tool: &str,
+    args: &Value,
+) -> Result<String, ToolError> {
+    let arg = |k: &str| args.get(k).and_then(Value::as_str);
+    let budget = chars_for(env.budget_tokens);
+    match (tool, arg("kind"), arg("name")) {
+        ("describe", Some(kind), Some(name)) => describe::describe_in(view, kind, name, budget)
+            .await
+            .map_err(|e| ToolError::Model(e.to_string())),
+        ("analyze", _, _) => fetch::analyze_text(view, arg("target"), budget)
+            .await
+            .map_err(|e| ToolError::Model(e.to_string())),
+        _ => crate::read::run(env, tool, args.clone()).await,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -589,7 +554,7 @@ mod tests {
         assert!(!is_troubleshooting(&tokens("list the services")));
     }
 
-    fn dep(name: &str, app: &str) -> Deployment {
+    fn dep(name: &str, app: &str) -> k8s_openapi::api::apps::v1::Deployment {
         serde_json::from_value(json!({
             "metadata": {"name": name},
             "spec": {"selector": {"matchLabels": {"app": app}}, "template": {}}
@@ -618,8 +583,8 @@ mod tests {
         .unwrap()
     }
 
-    fn inv() -> Inventory {
-        Inventory {
+    fn inv() -> Snapshot {
+        Snapshot {
             deployments: vec![dep("backend", "backend"), dep("frontend", "frontend")],
             pods: vec![
                 pod("backend-7d9c-aaaaa", "backend", true),

@@ -443,7 +443,7 @@ async fn template_for_revision(
     let rss = cluster
         .list_namespaced::<ReplicaSet>(ns, None)
         .await
-        .map_err(|e| cluster_error(ClusterError::from_kube(e, "list", "replicasets.apps")))?;
+        .map_err(cluster_error)?;
     let mut owned: Vec<(i64, ReplicaSet)> = rss
         .into_iter()
         .filter(|rs| {

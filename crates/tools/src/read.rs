@@ -15,7 +15,7 @@ use kai_cluster::budget::chars_for;
 use kai_cluster::events::{self, EventArgs};
 use kai_cluster::logs::{self, LogArgs};
 use kai_cluster::objects::{self, ListArgs};
-use kai_cluster::{describe, ClusterError};
+use kai_cluster::{describe, ClusterError, NamespaceView};
 use kai_core::tools::{CallCtx, DenyAll, ToolError, ToolHandler};
 
 pub fn handlers(env: &Arc<ToolEnv>) -> Vec<Arc<dyn ToolHandler>> {
@@ -194,28 +194,10 @@ impl ClusterTool for Analyze {
             .list_namespace(a.namespace.as_deref())
             .map_err(model_err)?;
         let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        let findings = if ns == "*" {
-            kai_cluster::fetch::scan(&cluster.client, None).await
-        } else {
-            kai_cluster::fetch::diagnose(&cluster.client, &ns, target).await
-        }
-        .map_err(|e| ToolError::Model(e.to_string()))?;
-        let scope = match (target, ns.as_str()) {
-            (_, "*") => "all namespaces".to_string(),
-            (Some(t), _) => format!("{t} in namespace {ns}"),
-            (None, _) => format!("namespace {ns}"),
-        };
-        let text = format!(
-            "Analyzer findings for {scope} ({} found, most likely cause first):\n{}",
-            findings.len(),
-            // Rendered for a terminal, as `kai diagnose` shows it.
-            kai_analyze::render_text(&findings, false, &kai_text::egress::for_terminal)
-        );
-        Ok(kai_text::budget::fit_text(
-            &kai_text::redact::scrub(&text),
-            chars_for(env.budget_tokens),
-            "pass a narrower target",
-        ))
+        let view = NamespaceView::new(cluster, Some(&ns)).map_err(model_err)?;
+        kai_cluster::fetch::analyze_text(&view, target, chars_for(env.budget_tokens))
+            .await
+            .map_err(|e| ToolError::Model(e.to_string()))
     }
 }
 

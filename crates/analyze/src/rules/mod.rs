@@ -6,7 +6,6 @@ mod containers;
 mod network;
 mod nodes;
 mod pods;
-mod quantity;
 mod scheduling;
 mod storage;
 mod workloads;
@@ -21,8 +20,8 @@ use serde_json::{json, Value};
 use super::finding::{rank, Finding};
 use super::snapshot::Snapshot;
 
+pub use crate::quantity::{format_bytes, parse_quantity};
 pub(crate) use config::referenced as referenced_config;
-pub use quantity::{format_bytes, parse_quantity};
 
 /// Every rule, in no particular order (ranking happens afterwards).
 const RULES: &[fn(&Snapshot) -> Vec<Finding>] = &[

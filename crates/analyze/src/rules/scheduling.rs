@@ -8,6 +8,7 @@ use serde_json::json;
 use super::pods::PodIssue;
 use super::{format_bytes, parse_quantity};
 use crate::finding::Cause;
+use crate::selector::node_requirement_matches;
 use crate::snapshot::{labels_of, name_of, ns_of, selector_matches, Snapshot};
 
 fn sched_message(snap: &Snapshot, pod: &Pod) -> Option<String> {
@@ -65,16 +66,8 @@ fn node_selected(pod: &Pod, node: &Node) -> bool {
     match terms {
         Some(terms) if !terms.is_empty() => terms.iter().any(|t| {
             t.match_expressions.iter().flatten().all(|e| {
-                let v = labels.get(&e.key);
-                let vals = e.values.clone().unwrap_or_default();
-                match e.operator.as_str() {
-                    "In" => v.is_some_and(|v| vals.contains(v)),
-                    "NotIn" => v.is_none_or(|v| !vals.contains(v)),
-                    "Exists" => v.is_some(),
-                    "DoesNotExist" => v.is_none(),
-                    // Gt/Lt are rare; do not claim a mismatch we cannot evaluate.
-                    _ => true,
-                }
+                // Gt/Lt are rare; do not claim a mismatch we cannot evaluate.
+                node_requirement_matches(e, &labels).unwrap_or(true)
             })
         }),
         _ => true,

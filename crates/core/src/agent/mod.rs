@@ -602,7 +602,7 @@ impl Agent {
     /// largest remaining tool results are truncated (down to a floor); then earlier
     /// turns' questions and answers, oldest first.
     fn request_messages(&mut self, tools: &[ToolSpec]) -> Result<Vec<ChatMessage>, String> {
-        let budget = self.cfg.context_budget_tokens.saturating_mul(4);
+        let budget = kai_text::budget::bytes_for_tokens(self.cfg.context_budget_tokens);
         // The system prompt is kai's own constant, so it is not rewritten by egress.
         let system = ChatMessage::system(self.cfg.system_prompt.clone());
         let fixed = wire_bytes(&system)
@@ -684,7 +684,7 @@ impl Agent {
             return Err(format!(
                 "the next request to the model would be about {} tokens, over the context budget of {} tokens, \
                  even with tool output elided; ask a narrower question or start a new session",
-                fit.total.div_ceil(4),
+                kai_text::budget::tokens_for_bytes(fit.total),
                 self.cfg.context_budget_tokens
             ));
         }

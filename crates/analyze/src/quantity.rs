@@ -1,4 +1,5 @@
-//! Kubernetes resource quantities ("500m", "1.5", "128Mi", "1G") as plain numbers.
+//! Kubernetes resource quantities ("500m", "1.5", "128Mi", "1G") as plain numbers: the
+//! one parser kai has (the analyzers' rules and kai-cluster's describe both use it).
 
 /// Parse a quantity into base units (cores for CPU, bytes for memory).
 pub fn parse_quantity(q: &str) -> Option<f64> {
@@ -51,6 +52,10 @@ mod tests {
         assert_eq!(parse_quantity("1G"), Some(1e9));
         assert_eq!(parse_quantity("1e3"), Some(1000.0));
         assert_eq!(parse_quantity("abc"), None);
+        // Suffixes describe's own parser used to miss.
+        assert_eq!(parse_quantity("250u"), Some(250e-6));
+        assert_eq!(parse_quantity("1Pi"), Some(1024f64.powi(5)));
+        assert_eq!(parse_quantity(" 2Ki "), Some(2048.0));
     }
 
     #[test]

@@ -1,0 +1,1061 @@
+//! One read of a namespace per turn: a [`NamespaceView`] lists each kind at most once,
+//! when first needed, and every reader of the turn — pre-gathering's target search,
+//! describe, the analyzers' snapshot, events — takes what it needs from there.
+//!
+//! A reader asks for what it needs (one object, the pods a selector picks, the events
+//! about one object); the view answers from its list of that kind when the turn has
+//! said it wants the whole list ([`NamespaceView::want`]) and the list was read, and
+//! with a narrow request (a GET, a `labelSelector` or `fieldSelector` list) otherwise.
+//! So a single `describe` call costs what it always did, and a pre-gathered turn lists
+//! each kind once, all kinds concurrently. A fresh view is a fresh read: build a new one
+//! to refresh.
+//!
+//! Nothing a read could not do is turned into an empty answer: a list that failed is
+//! kept as its [`ReadError`] (forbidden, not served by this cluster, unreachable), and
+//! each reader says what it could not read. A kind this server does not serve at the
+//! version kai compiles against (batch/v1 CronJob before Kubernetes 1.21) is read at the
+//! older version it does serve, with a note saying so.
+//!
+//! Adding a kind to what the analyzers read (all additive): a field in kai-analyze's
+//! `Snapshot`, a [`Res`] variant (and in [`Res::ANALYZERS`]), a line in the `listable!`
+//! table and in `NamespaceView::load_one`, the field in `fetch::build`, and, when 1.20
+//! serves the kind only at an older version of its group, a row in `OLDER`. A server
+//! that does not serve the kind at all then gets a note, not an error.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Event, Node, PersistentVolumeClaim, Pod, Secret, Service,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+
+use kai_analyze::selector::Selector;
+use kai_analyze::snapshot::{name_of, ns_of, KeysOnly};
+
+use super::{Cluster, ClusterError};
+
+/// Objects per page.
+const PAGE: u32 = 500;
+/// Pages per kind before giving up: 200 × 500 objects is far past any sane namespace.
+const MAX_PAGES: usize = 200;
+
+/// Annotation holding a full copy of the applied manifest: as large as the object itself
+/// and read by nobody.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Kinds whose version kai compiles against is newer than the oldest Kubernetes kai
+/// supports (1.20; k8s-openapi offers nothing that old), with the older version of the
+/// same group such a server serves instead. Only versions whose objects read as the
+/// newer type (the newer one only added fields) belong here; a kind not here that a
+/// server does not serve is left out of the read, with a note saying so (a new kind's
+/// entry, e.g. policy/v1beta1 for PodDisruptionBudget, goes here with it).
+const OLDER: &[(Res, &str)] = &[
+    // batch/v1 CronJob is Kubernetes 1.21+.
+    (Res::CronJobs, "v1beta1"),
+];
+
+/// The kinds a view lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Res {
+    Pods,
+    Deployments,
+    ReplicaSets,
+    StatefulSets,
+    DaemonSets,
+    Jobs,
+    CronJobs,
+    Services,
+    Endpoints,
+    Ingresses,
+    PersistentVolumeClaims,
+    Events,
+    ConfigMaps,
+    Secrets,
+    Nodes,
+    StorageClasses,
+}
+
+impl Res {
+    /// What a question may name (pre-gathering's target search).
+    pub const WORKLOADS: &'static [Res] = &[
+        Res::Deployments,
+        Res::StatefulSets,
+        Res::DaemonSets,
+        Res::ReplicaSets,
+        Res::Pods,
+        Res::Services,
+        Res::Jobs,
+        Res::CronJobs,
+    ];
+
+    /// Everything the analyzers read.
+    pub const ANALYZERS: &'static [Res] = &[
+        Res::Pods,
+        Res::Deployments,
+        Res::ReplicaSets,
+        Res::StatefulSets,
+        Res::DaemonSets,
+        Res::Jobs,
+        Res::CronJobs,
+        Res::Services,
+        Res::Endpoints,
+        Res::Ingresses,
+        Res::PersistentVolumeClaims,
+        Res::Events,
+        Res::ConfigMaps,
+        Res::Secrets,
+        Res::Nodes,
+        Res::StorageClasses,
+    ];
+}
+
+/// What a read could not do. Every reader shows it; none turns it into "nothing there".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// HTTP 403.
+    Forbidden {
+        verb: String,
+        /// Plural resource name as RBAC names it (`deployments`, `pods/log`).
+        resource: String,
+        /// `None` for cluster-scoped kinds and all-namespace reads.
+        namespace: Option<String>,
+        /// The resource in words: `deployments.apps in namespace "shop"`.
+        what: String,
+        message: String,
+    },
+    /// The API path answered 404: this server does not serve the kind at that version.
+    NotServed {
+        /// `batch/v1 CronJob`
+        api: String,
+        /// `v1.20`
+        server: String,
+        /// What kai does instead.
+        instead: String,
+    },
+    /// Anything else: the server unreachable, credentials rejected, a server error.
+    Failed {
+        verb: String,
+        what: String,
+        message: String,
+        /// The HTTP status when the server answered.
+        status: Option<u16>,
+    },
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::NotServed {
+                api,
+                server,
+                instead,
+            } => write!(f, "this cluster ({server}) does not serve {api}; {instead}"),
+            ReadError::Failed {
+                verb,
+                what,
+                message,
+                status,
+            } => match status {
+                None => write!(
+                    f,
+                    "could not {verb} {what}: cannot reach the Kubernetes API server: {message}"
+                ),
+                Some(_) => write!(f, "could not {verb} {what}: {message}"),
+            },
+            // The words every other forbidden answer of kai uses.
+            ReadError::Forbidden { .. } => {
+                std::fmt::Display::fmt(&ClusterError::from(self.clone()), f)
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl ReadError {
+    /// Classify a failed request `verb` on `resource` (plural, RBAC's name) described as
+    /// `what`.
+    pub(crate) fn from_kube(
+        e: kube::Error,
+        verb: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        what: &str,
+    ) -> ReadError {
+        match e {
+            kube::Error::Api(s) if s.code == 403 => ReadError::Forbidden {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                namespace: namespace.map(str::to_string),
+                what: what.to_string(),
+                message: s.message.clone(),
+            },
+            kube::Error::Api(s) => ReadError::Failed {
+                verb: verb.to_string(),
+                what: what.to_string(),
+                message: if s.reason.is_empty() {
+                    s.message.clone()
+                } else {
+                    format!("{} ({})", s.message, s.reason)
+                },
+                status: Some(s.code),
+            },
+            other => ReadError::Failed {
+                verb: verb.to_string(),
+                what: what.to_string(),
+                message: other.to_string(),
+                status: None,
+            },
+        }
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, ReadError::Forbidden { .. })
+    }
+
+    /// The credentials were refused (401) or not allowed (403).
+    pub fn is_auth(&self) -> bool {
+        match self {
+            ReadError::Forbidden { .. } => true,
+            ReadError::Failed { status, .. } => *status == Some(401),
+            ReadError::NotServed { .. } => false,
+        }
+    }
+
+    /// A few words for a line that names the object already: `forbidden`, or the reason.
+    pub fn short(&self) -> String {
+        match self {
+            ReadError::Forbidden { .. } => "forbidden".into(),
+            ReadError::NotServed { api, server, .. } => {
+                format!("this cluster ({server}) does not serve {api}")
+            }
+            ReadError::Failed {
+                message, status, ..
+            } => match status {
+                None => format!("cannot reach the API server: {message}"),
+                Some(_) => message.clone(),
+            },
+        }
+    }
+}
+
+impl From<ReadError> for ClusterError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Forbidden {
+                verb,
+                what,
+                message,
+                ..
+            } => ClusterError::Forbidden {
+                verb,
+                resource: what,
+                message,
+            },
+            ReadError::Failed {
+                status: Some(401),
+                message,
+                ..
+            } => ClusterError::Unauthorized(message),
+            ReadError::Failed {
+                status: None,
+                message,
+                ..
+            } => ClusterError::Unreachable {
+                url: String::new(),
+                message,
+            },
+            ReadError::Failed { message, .. } => ClusterError::Api(message),
+            not_served @ ReadError::NotServed { .. } => ClusterError::Other(not_served.to_string()),
+        }
+    }
+}
+
+/// A kind's list as the view keeps it.
+pub type Listed<T> = Result<Vec<T>, ReadError>;
+
+/// `pods in namespace "shop"`, `deployments.apps in all namespaces`, `nodes`.
+pub(crate) fn describe_resource(
+    plural: &str,
+    group: &str,
+    namespaced: bool,
+    ns: Option<&str>,
+) -> String {
+    let group = if group.is_empty() {
+        String::new()
+    } else {
+        format!(".{group}")
+    };
+    match (namespaced, ns) {
+        (false, _) => format!("{plural}{group}"),
+        (true, None) => format!("{plural}{group} in all namespaces"),
+        (true, Some(ns)) => format!("{plural}{group} in namespace {ns:?}"),
+    }
+}
+
+/// A kind the view reads.
+pub(crate) trait Readable:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+    const RES: Res;
+    const NAMESPACED: bool;
+    fn api(client: &Client, ns: Option<&str>) -> Api<Self>;
+}
+
+/// A kind the view keeps as typed objects (ConfigMaps and Secrets it keeps as key names).
+pub(crate) trait Listable: Readable {
+    fn cell(cells: &Cells) -> &OnceCell<Listed<Self>>;
+}
+
+macro_rules! listable {
+    ($($ty:ty => $res:ident, $field:ident, $namespaced:tt;)*) => {
+        /// One cell per kind: empty until the kind is first listed.
+        #[derive(Default)]
+        pub(crate) struct Cells {
+            $(pub(crate) $field: OnceCell<Listed<$ty>>,)*
+            /// Warnings and the claims' events only: the analyzers' events when the turn
+            /// does not want the whole list (see [`NamespaceView::load_rule_events`]).
+            pub(crate) rule_events: OnceCell<Listed<Event>>,
+            pub(crate) configmaps: OnceCell<Listed<KeysOnly>>,
+            pub(crate) secrets: OnceCell<Listed<KeysOnly>>,
+        }
+
+        /// The lists of a view, taken out for a snapshot (`None`: never read).
+        #[derive(Default)]
+        pub(crate) struct Lists {
+            $(pub(crate) $field: Option<Listed<$ty>>,)*
+            pub(crate) rule_events: Option<Listed<Event>>,
+            pub(crate) configmaps: Option<Listed<KeysOnly>>,
+            pub(crate) secrets: Option<Listed<KeysOnly>>,
+        }
+
+        impl Cells {
+            fn cloned(&self) -> Lists {
+                Lists {
+                    $($field: self.$field.get().cloned(),)*
+                    rule_events: self.rule_events.get().cloned(),
+                    configmaps: self.configmaps.get().cloned(),
+                    secrets: self.secrets.get().cloned(),
+                }
+            }
+            fn into_lists(self) -> Lists {
+                Lists {
+                    $($field: self.$field.into_inner(),)*
+                    rule_events: self.rule_events.into_inner(),
+                    configmaps: self.configmaps.into_inner(),
+                    secrets: self.secrets.into_inner(),
+                }
+            }
+        }
+
+        $(impl Readable for $ty {
+            const RES: Res = Res::$res;
+            const NAMESPACED: bool = $namespaced;
+            listable!(@api $namespaced);
+        }
+        impl Listable for $ty {
+            fn cell(cells: &Cells) -> &OnceCell<Listed<Self>> {
+                &cells.$field
+            }
+        })*
+    };
+    (@api true) => {
+        fn api(client: &Client, ns: Option<&str>) -> Api<Self> {
+            match ns {
+                Some(ns) => Api::namespaced(client.clone(), ns),
+                None => Api::all(client.clone()),
+            }
+        }
+    };
+    (@api false) => {
+        fn api(client: &Client, _ns: Option<&str>) -> Api<Self> {
+            Api::all(client.clone())
+        }
+    };
+}
+
+listable! {
+    Pod => Pods, pods, true;
+    Deployment => Deployments, deployments, true;
+    ReplicaSet => ReplicaSets, replicasets, true;
+    StatefulSet => StatefulSets, statefulsets, true;
+    DaemonSet => DaemonSets, daemonsets, true;
+    Job => Jobs, jobs, true;
+    CronJob => CronJobs, cronjobs, true;
+    Service => Services, services, true;
+    Endpoints => Endpoints, endpoints, true;
+    Ingress => Ingresses, ingresses, true;
+    PersistentVolumeClaim => PersistentVolumeClaims, pvcs, true;
+    Event => Events, events, true;
+    Node => Nodes, nodes, false;
+    StorageClass => StorageClasses, storageclasses, false;
+}
+
+impl Readable for ConfigMap {
+    const RES: Res = Res::ConfigMaps;
+    const NAMESPACED: bool = true;
+    listable!(@api true);
+}
+
+impl Readable for Secret {
+    const RES: Res = Res::Secrets;
+    const NAMESPACED: bool = true;
+    listable!(@api true);
+}
+
+/// Drop the metadata no reader uses. `managedFields` alone was about half of the heap on
+/// a 2,000-pod cluster, so it goes page by page, before the next page is read.
+fn trim<K: Resource>(mut obj: K) -> K {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+    }
+    obj
+}
+
+fn keys_only(meta: &ObjectMeta, keys: impl Iterator<Item = String>) -> KeysOnly {
+    KeysOnly {
+        namespace: ns_of(meta).to_string(),
+        name: name_of(meta).to_string(),
+        keys: keys.collect::<BTreeSet<_>>(),
+    }
+}
+
+fn configmap_keys(c: ConfigMap) -> KeysOnly {
+    let keys = c
+        .data
+        .unwrap_or_default()
+        .into_keys()
+        .chain(c.binary_data.unwrap_or_default().into_keys());
+    keys_only(&c.metadata, keys)
+}
+
+/// A Secret reduced to its key names; its values are remembered first, so a copy in a
+/// log or an event is scrubbed, and then dropped.
+fn secret_keys(s: Secret) -> KeysOnly {
+    kai_text::redact::remember_k8s_secret(&s);
+    let keys = s
+        .data
+        .unwrap_or_default()
+        .into_keys()
+        .chain(s.string_data.unwrap_or_default().into_keys());
+    keys_only(&s.metadata, keys)
+}
+
+/// The events a rule reads: Warnings, and every event about a PersistentVolumeClaim
+/// (the claim rule needs its Normal `WaitForFirstConsumer`).
+fn is_rule_event(e: &Event) -> bool {
+    e.type_.as_deref() != Some("Normal")
+        || e.involved_object.kind.as_deref() == Some("PersistentVolumeClaim")
+}
+
+impl Lists {
+    /// The events the analyzers read, after [`NamespaceView::load_rule_events`]: from the
+    /// whole list (`whole`), Warnings first and then the claims' Normal events, the order
+    /// the two server-filtered lists arrive in; else those two lists.
+    pub(crate) fn take_rule_events(&mut self, whole: bool) -> Option<Listed<Event>> {
+        if !whole {
+            return self.rule_events.take();
+        }
+        self.events.take().map(|all| {
+            let (mut warnings, claims): (Vec<Event>, Vec<Event>) = all?
+                .into_iter()
+                .filter(is_rule_event)
+                .partition(|e| e.type_.as_deref() != Some("Normal"));
+            warnings.extend(claims);
+            Ok(warnings)
+        })
+    }
+}
+
+/// What the owner walk found through the view.
+#[derive(Debug)]
+pub(crate) enum OwnerLookup {
+    Found(Box<ObjectMeta>),
+    Gone,
+    /// An owner reference kai will not put into a request path.
+    NotLooked,
+    Unreadable(ReadError),
+}
+
+type Loading<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// One namespace (or all of them), read at most once per kind.
+pub struct NamespaceView<'c> {
+    cluster: &'c Cluster,
+    /// `None`: all namespaces.
+    ns: Option<String>,
+    wanted: Mutex<HashSet<Res>>,
+    cells: Cells,
+    notes: Mutex<Vec<String>>,
+    /// Read kinds at the older versions in [`OLDER`] when the server lacks the newer
+    /// one (always, except in tests of the path without such a version).
+    older_versions: bool,
+}
+
+impl<'c> NamespaceView<'c> {
+    /// A view of `ns` (`None` or `*`: all namespaces; the namespace is checked, it goes
+    /// into request paths). Nothing is read until a reader asks.
+    pub fn new(cluster: &'c Cluster, ns: Option<&str>) -> Result<Self, ClusterError> {
+        let ns = match ns {
+            None | Some("*") => None,
+            Some(n) => Some(cluster.checked_namespace(Some(n))?),
+        };
+        Ok(NamespaceView {
+            cluster,
+            ns,
+            wanted: Mutex::default(),
+            cells: Cells::default(),
+            notes: Mutex::default(),
+            older_versions: true,
+        })
+    }
+
+    /// This view without the older-version fallback: a kind the server does not serve
+    /// at kai's version is left out, as one without an entry in [`OLDER`] is. For tests
+    /// of that path against a real (1.20) server.
+    #[cfg(feature = "test-util")]
+    pub fn without_older_versions(mut self) -> Self {
+        self.older_versions = false;
+        self
+    }
+
+    pub fn cluster(&self) -> &'c Cluster {
+        self.cluster
+    }
+
+    /// The namespace, `None` for all namespaces.
+    pub fn namespace(&self) -> Option<&str> {
+        self.ns.as_deref()
+    }
+
+    /// The turn needs these kinds whole: readers take them from one list each (read on
+    /// first use) instead of making narrow requests.
+    pub fn want(&self, kinds: &[Res]) {
+        lock(&self.wanted).extend(kinds.iter().copied());
+    }
+
+    /// [`NamespaceView::want`] these kinds and read them now, concurrently.
+    pub async fn load(&self, kinds: &[Res]) {
+        self.want(kinds);
+        let jobs: Vec<Loading<'_>> = kinds.iter().map(|r| self.load_one(*r)).collect();
+        futures::future::join_all(jobs).await;
+    }
+
+    fn load_one(&self, res: Res) -> Loading<'_> {
+        macro_rules! typed {
+            ($ty:ty) => {
+                Box::pin(async move {
+                    self.list::<$ty>().await;
+                })
+            };
+        }
+        match res {
+            Res::Pods => typed!(Pod),
+            Res::Deployments => typed!(Deployment),
+            Res::ReplicaSets => typed!(ReplicaSet),
+            Res::StatefulSets => typed!(StatefulSet),
+            Res::DaemonSets => typed!(DaemonSet),
+            Res::Jobs => typed!(Job),
+            Res::CronJobs => typed!(CronJob),
+            Res::Services => typed!(Service),
+            Res::Endpoints => typed!(Endpoints),
+            Res::Ingresses => typed!(Ingress),
+            Res::PersistentVolumeClaims => typed!(PersistentVolumeClaim),
+            Res::Events => typed!(Event),
+            Res::Nodes => typed!(Node),
+            Res::StorageClasses => typed!(StorageClass),
+            Res::ConfigMaps => Box::pin(async move {
+                self.configmaps().await;
+            }),
+            Res::Secrets => Box::pin(async move {
+                self.secrets().await;
+            }),
+        }
+    }
+
+    pub fn is_wanted(&self, res: Res) -> bool {
+        lock(&self.wanted).contains(&res)
+    }
+
+    /// What the reads could not do as asked, in words (a kind read at an older version).
+    pub fn notes(&self) -> Vec<String> {
+        lock(&self.notes).clone()
+    }
+
+    fn note(&self, text: String) {
+        let mut notes = lock(&self.notes);
+        if !notes.contains(&text) {
+            notes.push(text);
+        }
+    }
+
+    /// The lists read so far, copied (other readers may still share the view).
+    pub(crate) fn lists(&self) -> Lists {
+        self.cells.cloned()
+    }
+
+    /// The lists read so far, moved out: for a view whose only reader is done with it.
+    pub(crate) fn into_lists(self) -> (Lists, Vec<String>, HashSet<Res>) {
+        let notes = self.notes.into_inner().unwrap_or_else(|p| p.into_inner());
+        let wanted = self.wanted.into_inner().unwrap_or_else(|p| p.into_inner());
+        (self.cells.into_lists(), notes, wanted)
+    }
+
+    // ------------------------------------------------------------------ whole lists
+
+    /// Every `K` in the view, read once.
+    pub(crate) async fn list<K: Listable>(&self) -> &Listed<K> {
+        lock(&self.wanted).insert(K::RES);
+        K::cell(&self.cells)
+            .get_or_init(|| async {
+                let listed = self.list_pages::<K, K>(None, None, |o| o).await;
+                let older = OLDER
+                    .iter()
+                    .find(|(r, _)| *r == K::RES)
+                    .filter(|_| self.older_versions);
+                match (listed, older) {
+                    (Err(ReadError::NotServed { .. }), Some((_, version))) => {
+                        self.older_version::<K>(version).await
+                    }
+                    (Err(e @ ReadError::NotServed { .. }), None) => {
+                        self.note(e.to_string());
+                        Err(e)
+                    }
+                    (other, _) => other,
+                }
+            })
+            .await
+    }
+
+    /// ConfigMaps reduced to key names, page by page.
+    pub(crate) async fn configmaps(&self) -> &Listed<KeysOnly> {
+        lock(&self.wanted).insert(Res::ConfigMaps);
+        self.cells
+            .configmaps
+            .get_or_init(|| self.list_pages::<ConfigMap, _>(None, None, configmap_keys))
+            .await
+    }
+
+    /// Secrets reduced to key names as they arrive: values (Helm release Secrets are
+    /// large) never accumulate.
+    pub(crate) async fn secrets(&self) -> &Listed<KeysOnly> {
+        lock(&self.wanted).insert(Res::Secrets);
+        self.cells
+            .secrets
+            .get_or_init(|| self.list_pages::<Secret, _>(None, None, secret_keys))
+            .await
+    }
+
+    /// Read the events the analyzers look at (see [`Lists::take_rule_events`]): the
+    /// whole list when the turn wants it anyway; otherwise only Warnings and the claims'
+    /// events, filtered by the server, as Normal events are nearly all of a busy
+    /// cluster's (97% on the benchmark cluster).
+    pub(crate) async fn load_rule_events(&self) {
+        if self.is_wanted(Res::Events) {
+            self.list::<Event>().await;
+            return;
+        }
+        self.cells
+            .rule_events
+            .get_or_init(|| async {
+                let (warnings, claims) = tokio::join!(
+                    self.list_pages::<Event, _>(Some("type!=Normal"), None, |e| e),
+                    self.list_pages::<Event, _>(
+                        Some("involvedObject.kind=PersistentVolumeClaim"),
+                        None,
+                        |e| e
+                    ),
+                );
+                let mut events = warnings?;
+                let seen: HashSet<String> = events
+                    .iter()
+                    .filter_map(|e| e.metadata.uid.clone())
+                    .collect();
+                events.extend(
+                    claims?
+                        .into_iter()
+                        .filter(|e| e.metadata.uid.as_ref().is_none_or(|u| !seen.contains(u))),
+                );
+                Ok(events)
+            })
+            .await;
+    }
+
+    // ------------------------------------------------------------------ narrow reads
+
+    /// Whether readers should take `K` from the whole list: wanted, and read fine.
+    async fn whole<K: Listable>(&self) -> Option<&Vec<K>> {
+        if !self.is_wanted(K::RES) {
+            return None;
+        }
+        self.list::<K>().await.as_ref().ok()
+    }
+
+    /// One `K` by name: from the list, else a GET.
+    pub(crate) async fn get<K: Listable>(&self, name: &str) -> Result<Option<K>, ReadError> {
+        if let Some(all) = self.whole::<K>().await {
+            return Ok(all
+                .iter()
+                .find(|o| o.meta().name.as_deref() == Some(name))
+                .cloned());
+        }
+        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        K::api(&self.cluster.client, ns)
+            .get_opt(name)
+            .await
+            .map(|o| o.map(trim))
+            .map_err(|e| self.error_for::<K>(e, "get"))
+    }
+
+    /// Names of every `K` here, for "did you mean" (at most one page when not listed).
+    pub(crate) async fn names<K: Listable>(&self) -> Result<Vec<String>, ReadError> {
+        if let Some(all) = self.whole::<K>().await {
+            return Ok(all.iter().filter_map(|o| o.meta().name.clone()).collect());
+        }
+        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        K::api(&self.cluster.client, ns)
+            .list_metadata(&ListParams::default().limit(PAGE))
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|o| o.metadata.name)
+                    .collect()
+            })
+            .map_err(|e| self.error_for::<K>(e, "list"))
+    }
+
+    /// The `K`s `selector` picks: filtered from the list, else listed by the server with
+    /// the same selector.
+    pub(crate) async fn selected<K: Listable>(&self, selector: &Selector) -> Listed<K> {
+        use kai_analyze::selector::SelectorExt;
+        if let Some(all) = self.whole::<K>().await {
+            let none = BTreeMap::new();
+            return Ok(all
+                .iter()
+                .filter(|o| selector.matches(o.meta().labels.as_ref().unwrap_or(&none)))
+                .cloned()
+                .collect());
+        }
+        let labels = selector.to_string();
+        self.list_pages::<K, K>(None, Some(&labels), |o| o).await
+    }
+
+    /// The events about one object: filtered from the list, else listed by the server
+    /// with a field selector.
+    pub(crate) async fn events_about(&self, kind: &str, name: &str) -> Listed<Event> {
+        let about = |e: &Event| {
+            e.involved_object.kind.as_deref() == Some(kind)
+                && e.involved_object.name.as_deref() == Some(name)
+        };
+        if let Some(all) = self.whole::<Event>().await {
+            return Ok(all.iter().filter(|e| about(e)).cloned().collect());
+        }
+        let fields = format!("involvedObject.kind={kind},involvedObject.name={name}");
+        self.list_pages::<Event, _>(Some(&fields), None, |e| e)
+            .await
+    }
+
+    /// Key names of a Secret or ConfigMap (`secret`: which): from the list, else a GET.
+    pub(crate) async fn keys_of(
+        &self,
+        secret: bool,
+        name: &str,
+    ) -> Result<Option<BTreeSet<String>>, ReadError> {
+        let res = if secret {
+            Res::Secrets
+        } else {
+            Res::ConfigMaps
+        };
+        if self.is_wanted(res) {
+            let listed = if secret {
+                self.secrets().await
+            } else {
+                self.configmaps().await
+            };
+            if let Ok(all) = listed {
+                return Ok(all.iter().find(|k| k.name == name).map(|k| k.keys.clone()));
+            }
+        }
+        let ns = self.ns.as_deref().unwrap_or_default();
+        let client = self.cluster.client.clone();
+        if secret {
+            Api::<Secret>::namespaced(client, ns)
+                .get_opt(name)
+                .await
+                .map(|o| o.map(|s| secret_keys(s).keys))
+                .map_err(|e| self.error_for::<Secret>(e, "get"))
+        } else {
+            Api::<ConfigMap>::namespaced(client, ns)
+                .get_opt(name)
+                .await
+                .map(|o| o.map(|c| configmap_keys(c).keys))
+                .map_err(|e| self.error_for::<ConfigMap>(e, "get"))
+        }
+    }
+
+    /// The owner an owner reference names, for the owner walk: from a list when the
+    /// turn has one of its kind, else a GET of whatever kind it names.
+    pub(crate) async fn owner(&self, o: &OwnerReference) -> OwnerLookup {
+        let (group, version) = match o.api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), o.api_version.clone()),
+        };
+        macro_rules! from_list {
+            ($ty:ty) => {
+                if let Some(all) = self.whole::<$ty>().await {
+                    return match all
+                        .iter()
+                        .find(|x| x.metadata.name.as_deref() == Some(&o.name))
+                    {
+                        Some(x) => OwnerLookup::Found(Box::new(x.metadata.clone())),
+                        None => OwnerLookup::Gone,
+                    };
+                }
+            };
+        }
+        match (group.as_str(), o.kind.as_str()) {
+            ("apps", "ReplicaSet") => from_list!(ReplicaSet),
+            ("apps", "Deployment") => from_list!(Deployment),
+            ("apps", "StatefulSet") => from_list!(StatefulSet),
+            ("apps", "DaemonSet") => from_list!(DaemonSet),
+            ("batch", "Job") => from_list!(Job),
+            ("batch", "CronJob") => from_list!(CronJob),
+            _ => {}
+        }
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, &version, &o.kind));
+        // Owner references are cluster content: checked like any name before they go
+        // into a path.
+        let kind = super::Kind {
+            resource: ar.clone(),
+            caps: kube::discovery::ApiCapabilities {
+                scope: kube::discovery::Scope::Namespaced,
+                subresources: Vec::new(),
+                operations: Vec::new(),
+            },
+        };
+        if Cluster::check_name(&kind, &o.name).is_err() {
+            return OwnerLookup::NotLooked;
+        }
+        let ns = self.ns.as_deref().unwrap_or_default();
+        let api: Api<DynamicObject> = Api::namespaced_with(self.cluster.client.clone(), ns, &ar);
+        match api.get_opt(&o.name).await {
+            Ok(Some(obj)) => OwnerLookup::Found(Box::new(obj.metadata)),
+            Ok(None) => OwnerLookup::Gone,
+            Err(e) => {
+                let what = describe_resource(&ar.plural, &ar.group, true, Some(ns));
+                OwnerLookup::Unreadable(ReadError::from_kube(e, "get", &ar.plural, Some(ns), &what))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ the reading
+
+    fn error_for<K: Readable>(&self, e: kube::Error, verb: &str) -> ReadError {
+        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let what = describe_resource(&K::plural(&()), &K::group(&()), K::NAMESPACED, ns);
+        ReadError::from_kube(e, verb, &K::plural(&()), ns, &what)
+    }
+
+    /// List every `K` (matching the selectors, if given), page by page, turning each
+    /// object into a `T` as its page arrives so that only what readers need outlives the
+    /// page.
+    async fn list_pages<K: Readable, T>(
+        &self,
+        fields: Option<&str>,
+        labels: Option<&str>,
+        mut keep: impl FnMut(K) -> T,
+    ) -> Listed<T> {
+        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let api = K::api(&self.cluster.client, ns);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut lp = ListParams::default().limit(PAGE);
+            if let Some(f) = fields {
+                lp = lp.fields(f);
+            }
+            if let Some(l) = labels {
+                lp = lp.labels(l);
+            }
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            match api.list(&lp).await {
+                Ok(list) => {
+                    if out.is_empty() {
+                        // The first page says how many follow: one allocation instead of
+                        // a doubling series whose last step holds two copies of the list.
+                        let remaining = list
+                            .metadata
+                            .remaining_item_count
+                            .and_then(|n| usize::try_from(n).ok())
+                            .unwrap_or(0)
+                            .min(PAGE as usize * MAX_PAGES);
+                        out.reserve_exact(list.items.len() + remaining);
+                    }
+                    out.extend(list.items.into_iter().map(trim).map(&mut keep));
+                    match list.metadata.continue_ {
+                        Some(t) if !t.is_empty() => token = Some(t),
+                        _ => break,
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    return Err(ReadError::NotServed {
+                        api: format!("{} {}", K::api_version(&()), K::kind(&())),
+                        server: self.cluster.server_version().await,
+                        instead: format!("kai leaves {} out of what it reads", K::plural(&())),
+                    });
+                }
+                Err(e) => return Err(self.error_for::<K>(e, "list")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `K` from a server that does not serve it at the version kai compiles against, at
+    /// the older `version` of its group that the server does serve (see [`OLDER`]). The
+    /// objects are read as `K`: the older versions in [`OLDER`] only lack fields.
+    async fn older_version<K: Listable>(&self, version: &str) -> Listed<K> {
+        let server = self.cluster.server_version().await;
+        let (group, kind) = (K::group(&()).to_string(), K::kind(&()).to_string());
+        let (plural, current) = (K::plural(&()).to_string(), K::api_version(&()).to_string());
+        let older = format!("{group}/{version}");
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, version, &kind));
+        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(self.cluster.client.clone(), ns, &ar),
+            None => Api::all_with(self.cluster.client.clone(), &ar),
+        };
+        let what = describe_resource(&plural, &group, K::NAMESPACED, ns);
+        let not_served = |instead: String| ReadError::NotServed {
+            api: format!("{current} {kind}"),
+            server: server.clone(),
+            instead,
+        };
+        let unreadable = |why: String| ReadError::Failed {
+            verb: "read".into(),
+            what: format!("{what} ({older})"),
+            message: why,
+            status: Some(200),
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut lp = ListParams::default().limit(PAGE);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = match api.list(&lp).await {
+                Ok(page) => page,
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    let e = not_served(format!(
+                        "nor {older}; kai leaves {plural} out of what it reads"
+                    ));
+                    self.note(e.to_string());
+                    return Err(e);
+                }
+                Err(e) => return Err(ReadError::from_kube(e, "list", &plural, ns, &what)),
+            };
+            for obj in page.items {
+                let mut v = serde_json::to_value(&obj).map_err(|e| unreadable(e.to_string()))?;
+                v["apiVersion"] = current.clone().into();
+                v["kind"] = kind.clone().into();
+                out.push(trim(
+                    serde_json::from_value::<K>(v).map_err(|e| unreadable(e.to_string()))?,
+                ));
+            }
+            match page.metadata.continue_ {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        self.note(not_served(format!("kai read its {older} {plural} instead")).to_string());
+        Ok(out)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn read_errors_say_what_could_not_be_read() {
+        let f = ReadError::Forbidden {
+            verb: "list".into(),
+            resource: "secrets".into(),
+            namespace: Some("shop".into()),
+            what: "secrets in namespace \"shop\"".into(),
+            message: "secrets is forbidden: User \"x\" cannot list".into(),
+        };
+        let text = f.to_string();
+        assert!(
+            text.starts_with("forbidden: secrets is forbidden"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ask for `list` on `secrets in namespace \"shop\"`"),
+            "{text}"
+        );
+        assert!(f.is_auth() && f.is_forbidden());
+        assert_eq!(f.short(), "forbidden");
+
+        let n = ReadError::NotServed {
+            api: "batch/v1 CronJob".into(),
+            server: "v1.20".into(),
+            instead: "kai read its batch/v1beta1 CronJobs instead".into(),
+        };
+        assert_eq!(
+            n.to_string(),
+            "this cluster (v1.20) does not serve batch/v1 CronJob; kai read its batch/v1beta1 CronJobs instead"
+        );
+        let u = ReadError::Failed {
+            verb: "list".into(),
+            what: "pods in namespace \"shop\"".into(),
+            message: "connection refused".into(),
+            status: None,
+        };
+        assert!(u
+            .to_string()
+            .contains("cannot reach the Kubernetes API server"));
+        assert!(matches!(
+            ClusterError::from(u),
+            ClusterError::Unreachable { .. }
+        ));
+    }
+
+    #[test]
+    fn rule_events_are_warnings_and_claims() {
+        let ev = |ty: &str, kind: &str| -> Event {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "e"}, "type": ty,
+                "involvedObject": {"kind": kind, "name": "x"}
+            }))
+            .unwrap()
+        };
+        assert!(is_rule_event(&ev("Warning", "Pod")));
+        assert!(!is_rule_event(&ev("Normal", "Pod")));
+        assert!(is_rule_event(&ev("Normal", "PersistentVolumeClaim")));
+    }
+}
