@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-pkgs=(etcd-server golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev openssl ca-certificates)
+pkgs=(etcd-server golang-go rsync dpkg-dev golang-github-modern-go-reflect2-dev openssl ca-certificates python3)
 # kubectl is only used to compare against in tests and benchmarks; any version will do.
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 for pkg in "${pkgs[@]}"; do

@@ -8,12 +8,21 @@ pub use kai_cluster::fetch::{
 
 /// [`kai_analyze::render_text`] for a terminal or a pipe: every field quoted from the
 /// cluster passes [`for_terminal`](crate::ui::term::for_terminal) (credentials scrubbed,
-/// escape sequences made visible) before kai adds its own colours.
+/// escape sequences made visible) before kai adds its own colours. Each finding links its
+/// built-in runbook by title and path (`kai docs search` finds the rest).
 pub fn render_text(findings: &[Finding], color: bool) -> String {
-    kai_analyze::render_text(findings, color, &crate::ui::term::for_terminal)
+    let runbooks = kai_docs::builtin_runbooks();
+    let title = |path: &str| {
+        runbooks
+            .iter()
+            .find(|r| r.source == path)
+            .map(|r| r.title.clone())
+    };
+    kai_analyze::render_text_with(findings, color, &crate::ui::term::for_terminal, &title)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -48,6 +57,17 @@ mod tests {
             );
             assert!(!text.contains("hunter2x"), "{text}");
             assert!(without_colours.contains("fix: Run ^[P+q^[\\ now"), "{text}");
+            let title = &kai_docs::builtin_runbooks()
+                .into_iter()
+                .find(|r| r.source == "docs/runbooks/crash-loop-app-error.md")
+                .unwrap()
+                .title;
+            assert!(
+                without_colours.contains(&format!(
+                    "runbook: {title} (docs/runbooks/crash-loop-app-error.md)"
+                )),
+                "{text}"
+            );
         }
     }
 }

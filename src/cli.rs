@@ -23,6 +23,7 @@ Examples:
   kai lint k8s/ -o sarif                        check manifests for CI (exit 3 on errors)
   kai generate \"nginx, 3 replicas, port 80\" --out nginx.yaml   checked and dry-run, nothing applied
   kai sessions / kai --resume [ID]              saved sessions, and continuing one (the latest without an id)
+  kai docs search \"x509 certificate expired\"  search kai's runbooks and your indexed docs (kai docs index DIR)
 
 Model providers (OpenAI-compatible chat completions with tool calls):
   OpenAI        OPENAI_API_KEY=sk-... kai \"...\"                       (default model gpt-4o-mini)
@@ -47,7 +48,7 @@ Config file ($XDG_CONFIG_HOME/kai/config.toml, or --config / KAI_CONFIG); flags 
   api_version = \"2024-10-21\"
   api_key_env = \"AZURE_OPENAI_API_KEY\"   # the env var's NAME, never the key
 
-Environment: KUBECONFIG, OPENAI_API_KEY, OPENAI_BASE_URL, KAI_MODEL, KAI_PROVIDER, KAI_CONFIG, KAI_DATA_DIR, RUST_LOG.
+Environment: KUBECONFIG, OPENAI_API_KEY, OPENAI_BASE_URL, KAI_MODEL, KAI_PROVIDER, KAI_CONFIG, KAI_DATA_DIR, KAI_CACHE_DIR, RUST_LOG.
 ";
 
 fn after_help() -> String {
@@ -366,6 +367,33 @@ pub enum Command {
     Lint(crate::lint::LintArgs),
     /// Write manifests from a description, checked (and dry-run on the cluster) first.
     Generate(crate::generate::GenerateArgs),
+    /// Troubleshooting docs: search kai's runbooks and your own, index your folders.
+    #[command(subcommand)]
+    Docs(DocsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCmd {
+    /// Search the built-in runbooks and your indexed documents (BM25; hybrid when
+    /// `docs.hybrid = true` in the config file).
+    Search {
+        /// What to look for: an error message, a symptom, a resource kind.
+        #[arg(required = true, value_name = "QUERY")]
+        query: Vec<String>,
+        /// How many results (1-100).
+        #[arg(short = 'k', long = "limit", value_name = "N", default_value_t = crate::docs::DEFAULT_K,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
+        k: usize,
+    },
+    /// Index folders (or files) of .md/.markdown/.txt documents, incrementally by content
+    /// hash, into the cache directory. They replace the folders of the last run;
+    /// `docs.paths` from the config file is always included. No folder: refresh.
+    Index {
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+    /// List the indexed documents: built-in runbooks and your files.
+    List,
 }
 
 #[derive(Debug, Args)]

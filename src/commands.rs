@@ -32,6 +32,7 @@ pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) ->
         Command::Testcluster(cmd) => crate::demo::testcluster(cmd).await,
         Command::Lint(args) => crate::lint::run(settings, global, &args),
         Command::Generate(args) => crate::generate::run(settings, global, &args).await,
+        Command::Docs(cmd) => crate::docs::dispatch(cmd, settings, global.output).await,
     }
 }
 
@@ -111,7 +112,8 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
         .await
         .map_err(analyze_exit)?;
     print_notes(&analysis.notes);
-    let findings = analysis.findings;
+    let mut findings = analysis.findings;
+    crate::docs::link_user_runbooks(settings, &mut findings).await;
     print_findings(&findings, global.output);
     Ok(findings_exit(&findings))
 }
@@ -149,7 +151,8 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
     .await
     .map_err(analyze_exit)?;
     print_notes(&analysis.notes);
-    let findings = analysis.findings;
+    let mut findings = analysis.findings;
+    crate::docs::link_user_runbooks(settings, &mut findings).await;
     print_findings(&findings, global.output);
     let code = findings_exit(&findings);
     // A concrete fix on the top finding becomes a one-step proposal (text mode, terminal).

@@ -65,6 +65,9 @@ pub struct ConfigFile {
     /// `[lint]`: `disable = ["rule-id", ...]` for `kai lint` and `kai generate`.
     #[serde(default)]
     pub lint: LintConfig,
+    /// `[docs]`: the user's documentation folders and hybrid search.
+    #[serde(default)]
+    pub docs: DocsConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,6 +76,36 @@ pub struct LintConfig {
     /// Rule ids turned off everywhere.
     #[serde(default)]
     pub disable: Vec<String>,
+}
+
+/// The `[docs]` table of the config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocsConfig {
+    /// Folders (or single files) of runbooks and notes, indexed incrementally on use.
+    /// `~/` is the home folder; a relative path is relative to the config file's folder.
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// Hybrid search: embed chunks and queries with the provider's `/embeddings` and fuse
+    /// with BM25. Off by default (it sends document text to the provider).
+    pub hybrid: Option<bool>,
+    /// The embedding model for hybrid search (default [`DEFAULT_EMBEDDING_MODEL`]).
+    pub embedding_model: Option<String>,
+}
+
+/// The embedding model hybrid search uses unless the config file names another.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
+
+/// Documentation search settings, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocsSettings {
+    /// `docs.paths` from the config file, absolute.
+    pub paths: Vec<PathBuf>,
+    /// Where the docs index file is kept (`$KAI_CACHE_DIR`, `$XDG_CACHE_HOME/kai`,
+    /// `~/.cache/kai`).
+    pub cache_dir: PathBuf,
+    pub hybrid: bool,
+    pub embedding_model: String,
 }
 
 impl ConfigFile {
@@ -159,6 +192,8 @@ pub struct Settings {
     pub context_window: Option<u64>,
     /// Lint rules turned off by the config file's `[lint] disable`.
     pub lint_disable: Vec<String>,
+    /// Documentation search: user folders, the index's cache directory, hybrid mode.
+    pub docs: DocsSettings,
 }
 
 /// `$XDG_CONFIG_HOME/kai/config.toml`, falling back to `~/.config`.
@@ -168,6 +203,34 @@ pub fn default_config_path(env: &Env) -> Option<PathBuf> {
     }
     env.get("HOME")
         .map(|h| PathBuf::from(h).join(".config/kai/config.toml"))
+}
+
+/// `$KAI_CACHE_DIR`, else `$XDG_CACHE_HOME/kai`, else `~/.cache/kai`.
+pub fn default_cache_dir(env: &Env) -> PathBuf {
+    if let Some(d) = env.get("KAI_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(x) = env.get("XDG_CACHE_HOME") {
+        return PathBuf::from(x).join("kai");
+    }
+    match env.get("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache/kai"),
+        None => PathBuf::from(".kai-cache"),
+    }
+}
+
+/// A `docs.paths` entry as a path: `~/` is the home folder, and a relative path is taken
+/// relative to `base` (the config file's folder), so it means the same from any working
+/// directory.
+pub fn resolve_docs_path(p: &Path, base: Option<&Path>, env: &Env) -> PathBuf {
+    let p = match (p.strip_prefix("~").ok(), env.get("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => p.to_path_buf(),
+    };
+    match base {
+        Some(b) if p.is_relative() => b.join(p),
+        _ => p,
+    }
 }
 
 pub fn default_data_dir(env: &Env) -> PathBuf {
@@ -191,10 +254,17 @@ impl Settings {
             .clone()
             .or_else(|| env.get("KAI_CONFIG").map(PathBuf::from))
             .or_else(|| default_config_path(env));
-        let file = match &path {
+        let mut file = match &path {
             Some(p) => ConfigFile::load(p)?.unwrap_or_default(),
             None => ConfigFile::default(),
         };
+        let base = path.as_deref().and_then(Path::parent);
+        file.docs.paths = file
+            .docs
+            .paths
+            .iter()
+            .map(|p| resolve_docs_path(p, base, env))
+            .collect();
         Self::merge(file, flags, env)
     }
 
@@ -279,6 +349,17 @@ impl Settings {
             data_dir: default_data_dir(env),
             context_window: profile.context_window.or(file.context_window),
             lint_disable: file.lint.disable.clone(),
+            docs: DocsSettings {
+                paths: file.docs.paths.clone(),
+                cache_dir: default_cache_dir(env),
+                hybrid: file.docs.hybrid.unwrap_or(false),
+                embedding_model: file
+                    .docs
+                    .embedding_model
+                    .clone()
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_string()),
+            },
         })
     }
 
@@ -416,6 +497,41 @@ api_version = "2024-10-21"
             "the profile wins"
         );
         assert_eq!(s.context_budget_for("gpt-4o"), 8_192 - 2_048);
+    }
+
+    #[test]
+    fn docs_table_paths_are_resolved_and_hybrid_is_off_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.toml");
+        std::fs::write(
+            &cfg,
+            "[docs]\npaths = [\"runbooks\", \"~/notes\", \"/abs/docs\"]\n",
+        )
+        .unwrap();
+        let env = Env::from_pairs([("HOME", "/home/u"), ("XDG_CACHE_HOME", "/c")]);
+        let flags = Overrides {
+            config_path: Some(cfg),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&flags, &env).unwrap();
+        assert_eq!(
+            s.docs.paths,
+            [
+                dir.path().join("runbooks"),
+                PathBuf::from("/home/u/notes"),
+                PathBuf::from("/abs/docs")
+            ]
+        );
+        assert_eq!(s.docs.cache_dir, PathBuf::from("/c/kai"));
+        assert!(!s.docs.hybrid);
+        assert_eq!(s.docs.embedding_model, DEFAULT_EMBEDDING_MODEL);
+        let env = Env::from_pairs([("KAI_CACHE_DIR", "/k"), ("HOME", "/h")]);
+        assert_eq!(default_cache_dir(&env), PathBuf::from("/k"));
+        let f = file("[docs]\nhybrid = true\nembedding_model = \"nomic-embed-text\"\n");
+        let s = Settings::merge(f, &Overrides::default(), &Env::default()).unwrap();
+        assert!(s.docs.hybrid);
+        assert_eq!(s.docs.embedding_model, "nomic-embed-text");
+        assert!(toml::from_str::<ConfigFile>("[docs]\npath = [\"x\"]\n").is_err());
     }
 
     #[test]

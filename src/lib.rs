@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod docs;
 pub mod generate;
 pub mod lint;
 pub mod oneshot;

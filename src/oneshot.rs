@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::exit;
 use crate::llm::openai::OpenAiClient;
 use crate::llm::LlmClient;
+use crate::tools::docs::RunbookGatherer;
 use crate::tools::{CallCtx, ClusterGatherer, DenyAll, ToolEnv};
 use crate::ui::human::HumanSink;
 use crate::ui::json::JsonSink;
@@ -79,19 +80,23 @@ pub fn session(
     global: &GlobalArgs,
     env: Arc<ToolEnv>,
 ) -> Result<(Arc<crate::tools::Registry>, CallCtx, AgentConfig), Exit> {
-    let registry = Arc::new(
-        crate::tools::registry(env.clone(), settings.read_only)
-            .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?,
-    );
+    let mut registry = crate::tools::registry(env.clone(), settings.read_only)
+        .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?;
+    // Runbooks and the user's docs: the `search_docs` tool, and the top finding's runbook
+    // section in the pre-gathered context. The index opens on first use.
+    let docs = crate::docs::session_docs(settings);
+    crate::tools::docs::register(&mut registry, docs.clone())
+        .map_err(|e| Exit::new(exit::INTERNAL, e.to_string()))?;
+    let registry = Arc::new(registry);
     let mut cfg = AgentConfig::new(settings.llm.model.clone());
     cfg.max_steps = settings.max_steps;
     cfg.context_budget_tokens = settings.context_budget_for(&settings.llm.model);
     cfg.namespace = settings.namespace.clone();
     cfg.pregather = !global.no_pregather;
-    cfg.gatherer = env
-        .cluster
-        .is_some()
-        .then(|| Arc::new(ClusterGatherer::new(env)) as Arc<dyn crate::agent::Gatherer>);
+    cfg.gatherer = env.cluster.is_some().then(|| {
+        let cluster = Arc::new(ClusterGatherer::new(env)) as Arc<dyn crate::agent::Gatherer>;
+        Arc::new(RunbookGatherer::new(cluster, docs)) as Arc<dyn crate::agent::Gatherer>
+    });
     Ok((registry, CallCtx::new(Arc::new(DenyAll)), cfg))
 }
 

@@ -90,6 +90,11 @@ async fn a_session_remembers_and_obeys_slash_commands() {
             .unwrap();
         p.send_line("/nonsense").unwrap();
         t += &p.exp_string("unknown command /nonsense").unwrap();
+        // Runbook search without a model turn (the request count below stays 3).
+        p.send_line("/docs Last State: Terminated Reason: OOMKilled Exit Code: 137")
+            .unwrap();
+        t += &p.exp_string("(docs/runbooks/oom-killed.md, score").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
         // A trailing backslash continues the question on the next line.
         p.send_line("and is web \\").unwrap();
         t += &p.exp_string("... ").unwrap();

@@ -34,10 +34,6 @@ use crate::ui::term::{for_terminal, TerminalWriter};
 use complete::{KaiHelper, NameCache};
 use saved::SavedSession;
 
-/// What `/docs` says until runbook search is part of this build (the extension point is
-/// [`Session::docs`]).
-pub const NOT_AVAILABLE: &str = "not available in this build yet";
-
 /// The session: the agent, what it is connected to, and what is saved.
 struct Session<'a> {
     settings: Settings,
@@ -259,7 +255,7 @@ impl Session<'_> {
             Slash::Tools => print!("{}", self.tools_text()),
             Slash::Scan => self.scan().await,
             Slash::Diagnose(target) => self.diagnose(target.as_deref()).await,
-            Slash::Docs(q) => self.docs(&q),
+            Slash::Docs(q) => self.docs(&q).await,
             Slash::Generate(d) => self.generate(&d).await,
             Slash::History => {
                 let mut out = TerminalWriter::new(std::io::stdout());
@@ -471,9 +467,14 @@ impl Session<'_> {
         }
     }
 
-    /// `/docs QUERY`: the extension point for runbook search.
-    fn docs(&self, _query: &str) {
-        eprintln!("kai: /docs is {NOT_AVAILABLE}");
+    /// `/docs QUERY`: `kai docs search` in the session: kai's runbooks and the user's
+    /// indexed folders, without a model turn.
+    async fn docs(&self, query: &str) {
+        let docs = crate::docs::session_docs(&self.settings);
+        print!(
+            "{}",
+            crate::docs::search_text(&docs, query, crate::docs::DEFAULT_K).await
+        );
     }
 
     /// `/generate DESCRIPTION`: `kai generate` in the session's context, namespace and

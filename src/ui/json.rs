@@ -34,6 +34,8 @@ pub struct ProposalRecord {
 pub struct Report {
     pub model: String,
     pub answer: String,
+    /// The runbooks and documents the answer cites (`source`, `title`, `heading`).
+    pub citations: Vec<crate::tools::docs::Citation>,
     pub end: Option<TurnEnd>,
     pub steps: u32,
     pub tool_calls: Vec<ToolCallRecord>,
@@ -100,6 +102,7 @@ impl JsonSink {
             } => {
                 r.end = Some(*end);
                 r.answer = answer.clone();
+                r.citations = crate::tools::docs::citations(answer);
                 r.usage.add(usage);
                 r.steps += steps;
             }
@@ -204,6 +207,24 @@ mod tests {
             .unwrap()
             .keys()
             .any(|k| k.starts_with("key [REDACTED")));
+    }
+
+    #[test]
+    fn the_runbooks_an_answer_cites_are_listed() {
+        let mut sink = JsonSink::new("m");
+        sink.event(&Event::TurnDone {
+            end: TurnEnd::Answered,
+            answer: "**Cause:** OOM.\n**Runbook:** docs/runbooks/oom-killed.md § Fix".into(),
+            usage: Usage::default(),
+            steps: 1,
+        });
+        let v: Value = serde_json::from_str(&sink.render()).unwrap();
+        assert_eq!(v["citations"].as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v["citations"][0]["source"], "docs/runbooks/oom-killed.md");
+        assert_eq!(v["citations"][0]["heading"], "Fix");
+        let sink = JsonSink::new("m");
+        let v: Value = serde_json::from_str(&sink.render()).unwrap();
+        assert_eq!(v["citations"], json!([]));
     }
 
     #[test]

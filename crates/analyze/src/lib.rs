@@ -25,7 +25,7 @@ pub mod snapshot;
 
 pub use cause::{Cause, UnknownCause};
 pub use finding::{Finding, Fix, ObjectRef, ProposedChange, Severity};
-pub use render::{render_text, to_json};
+pub use render::{render_text, render_text_with, to_json};
 pub use snapshot::{Forbidden, KeysOnly, Snapshot, TlsCert};
 
 /// A target the analyzers cannot resolve. Each message says what to do next.

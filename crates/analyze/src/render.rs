@@ -27,9 +27,20 @@ fn severity_color(s: Severity) -> &'static str {
     }
 }
 
-/// Grouped by object (in rank order), one line per finding, evidence and fix beneath.
-/// Every field quoted from the cluster passes `clean` first.
+/// Grouped by object (in rank order), one line per finding, evidence, fix and runbook
+/// beneath. Every field quoted from the cluster passes `clean` first.
 pub fn render_text(findings: &[Finding], color: bool, clean: &dyn Fn(&str) -> String) -> String {
+    render_text_with(findings, color, clean, &|_| None)
+}
+
+/// [`render_text`], with each finding's runbook line also naming the runbook's title,
+/// which `runbook_title` looks up by path (`docs/runbooks/<slug>.md`).
+pub fn render_text_with(
+    findings: &[Finding],
+    color: bool,
+    clean: &dyn Fn(&str) -> String,
+    runbook_title: &dyn Fn(&str) -> Option<String>,
+) -> String {
     if findings.is_empty() {
         return "No problems found.\n".to_string();
     }
@@ -79,6 +90,26 @@ pub fn render_text(findings: &[Finding], color: bool, clean: &dyn Fn(&str) -> St
                     clean(&c.patch.to_string())
                 );
             }
+            if !f.runbook.is_empty() {
+                let link = match runbook_title(&f.runbook) {
+                    Some(title) => format!("{} ({})", clean(&title), clean(&f.runbook)),
+                    None => clean(&f.runbook),
+                };
+                let _ = writeln!(out, "      {} {link}", paint("runbook:", "36", color));
+            }
+            // The user's own runbooks for the cause (kai adds them to `docs` when the
+            // user has indexed documents); the vocabulary link is not a runbook.
+            for d in f
+                .docs
+                .iter()
+                .filter(|d| !d.starts_with(crate::cause::VOCABULARY_PAGE))
+            {
+                let link = match runbook_title(d) {
+                    Some(title) => format!("{} ({})", clean(&title), clean(d)),
+                    None => clean(d),
+                };
+                let _ = writeln!(out, "      {} {link}", paint("runbook:", "36", color));
+            }
         }
     }
     let n = findings.len();
@@ -120,6 +151,27 @@ mod tests {
         assert!(text.contains("CRITICAL oom-killed  container \"app\" is killed"));
         assert!(text.contains("│ memory limit: 128Mi"));
         assert!(text.contains("fix: Raise it"));
+        assert!(
+            text.contains("      runbook: docs/runbooks/oom-killed.md\n"),
+            "{text}"
+        );
+        let titled = render_text_with(&f, false, &same, &|p| {
+            (p == "docs/runbooks/oom-killed.md").then(|| "OOMKilled".to_string())
+        });
+        assert!(
+            titled.contains("      runbook: OOMKilled (docs/runbooks/oom-killed.md)\n"),
+            "{titled}"
+        );
+        assert!(
+            titled.contains("runbook: docs/runbooks/rollout-stuck.md"),
+            "{titled}"
+        );
+        // A user runbook added to `docs` is linked too; the vocabulary page is not.
+        let mut g = f[0].clone();
+        g.docs.push("/srv/team/oom.md".into());
+        let text = render_text(&[g], false, &same);
+        assert!(text.contains("      runbook: /srv/team/oom.md\n"), "{text}");
+        assert!(!text.contains("causes.md"), "{text}");
         assert!(!text.contains('\x1b'));
         assert!(render_text(&f, true, &same).contains('\x1b'));
         let j = to_json(&f);

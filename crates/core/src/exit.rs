@@ -6,7 +6,8 @@ pub const OK: i32 = 0;
 pub const INTERNAL: i32 = 1;
 /// Bad usage: empty prompt, unknown flag or value, malformed input file.
 pub const USAGE: i32 = 2;
-/// `scan`/`diagnose` completed and found problems; `lint` found an error-level problem.
+/// `scan`/`diagnose` completed and found problems; `lint` found an error-level problem;
+/// `docs index` completed but skipped files (each named on stderr).
 pub const PROBLEMS_FOUND: i32 = 3;
 /// No kubeconfig, unknown context, or the cluster is unreachable.
 pub const CLUSTER_UNREACHABLE: i32 = 4;
@@ -33,7 +34,7 @@ Exit codes:
   0    success (scan/diagnose: no problems found)
   1    internal error
   2    usage error (empty prompt, bad flag, malformed input)
-  3    scan/diagnose found problems; lint found an error-level problem
+  3    scan/diagnose found problems; lint found an error-level problem; docs index skipped some files (named on stderr)
   4    no kubeconfig, unknown context, or cluster unreachable
   5    the cluster refused a request (RBAC Forbidden / Unauthorized)
   6    missing API key for the model provider

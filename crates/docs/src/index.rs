@@ -599,6 +599,41 @@ fn cut(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// A built-in runbook's metadata, without building an index (`kai diagnose` names the
+/// runbook of each finding; answers' citations are checked against these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunbookInfo {
+    /// `docs/runbooks/<slug>.md`.
+    pub source: String,
+    pub title: String,
+    pub causes: Vec<String>,
+    /// Section headings in document order (a long section split in parts appears once).
+    pub headings: Vec<String>,
+}
+
+/// Every built-in runbook's metadata, in file-name order. Parses the compiled-in
+/// markdown (no scoring structures), so it is cheap enough for any command.
+pub fn builtin_runbooks() -> Vec<RunbookInfo> {
+    builtin_docs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| {
+            let mut headings: Vec<String> = Vec::new();
+            for c in &d.chunks {
+                if !headings.contains(&c.heading) {
+                    headings.push(c.heading.clone());
+                }
+            }
+            RunbookInfo {
+                source: d.source,
+                title: d.title,
+                causes: d.causes,
+                headings,
+            }
+        })
+        .collect()
+}
+
 /// Parses every built-in runbook. A warning here is a bug in a runbook, so it is an error.
 pub(crate) fn builtin_docs() -> Result<Vec<Doc>, DocsError> {
     builtin_files()
@@ -751,6 +786,19 @@ mod tests {
             ["causes", "heading", "score", "snippet", "source", "title"]
         );
         assert_eq!(v["source"], "docs/runbooks/image-pull-not-found.md");
+    }
+
+    #[test]
+    fn builtin_runbooks_lists_titles_and_headings_without_an_index() {
+        let all = builtin_runbooks();
+        assert_eq!(all.len(), idx().sources().len());
+        let oom = all
+            .iter()
+            .find(|r| r.source == "docs/runbooks/oom-killed.md")
+            .unwrap();
+        assert!(!oom.title.is_empty());
+        assert_eq!(oom.causes, ["oom-killed"]);
+        assert!(oom.headings.contains(&"Fix".to_string()), "{oom:?}");
     }
 
     #[test]

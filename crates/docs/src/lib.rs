@@ -68,7 +68,10 @@ pub use embed::{EmbedError, Embedder};
 pub use error::DocsError;
 #[doc(hidden)]
 pub use index::Tuning;
-pub use index::{Hit, Index, SourceInfo, MAX_K, MAX_QUERY_BYTES, RRF_K, SNIPPET_BYTES};
+pub use index::{
+    builtin_runbooks, Hit, Index, RunbookInfo, SourceInfo, MAX_K, MAX_QUERY_BYTES, RRF_K,
+    SNIPPET_BYTES,
+};
 pub use store::{
     index_dirs, index_dirs_hybrid, index_dirs_with, stored_dirs, IndexOptions, IndexReport,
     Warning, DEFAULT_MAX_FILES, DEFAULT_MAX_FILE_BYTES, EXTENSIONS, INDEX_FILE,

@@ -437,6 +437,10 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+// Embeddings share this client's credentials and retry loop, so they live beneath it.
+#[path = "embeddings.rs"]
+pub mod embeddings;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "openai_tests.rs"]

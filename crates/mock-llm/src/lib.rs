@@ -6,6 +6,9 @@
 //! OpenAI's, deliberately split mid-word and mid-argument so clients must reassemble them;
 //! other requests get one JSON completion.
 //!
+//! `POST .../embeddings` is answered outside the script with deterministic vectors
+//! ([`embedding_for`]), and recorded like every request ([`MockLlm::embedding_requests`]).
+//!
 //! The server runs on its own thread with its own Tokio runtime, so it works from plain
 //! `#[test]`s, `#[tokio::test]`s (even current-thread ones that block) and benches alike,
 //! and a hanging reply can never starve the test's runtime. Dropping [`MockLlm`] stops it
@@ -187,6 +190,8 @@ impl RecordedRequest {
 }
 
 struct State {
+    /// When set, `/embeddings` answers this HTTP status instead of vectors.
+    embeddings_error: Mutex<Option<u16>>,
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<RecordedRequest>>,
     next_call_id: AtomicU64,
@@ -236,6 +241,7 @@ impl MockLlm {
             Err(e) => panic!("mock-llm: cannot build a Tokio runtime: {e}"),
         };
         let state = Arc::new(State {
+            embeddings_error: Mutex::new(None),
             script: Mutex::new(script.into()),
             requests: Mutex::new(Vec::new()),
             next_call_id: AtomicU64::new(1),
@@ -299,6 +305,98 @@ impl MockLlm {
     pub fn push(&self, reply: Reply) {
         lock(&self.state.script).push_back(reply);
     }
+
+    /// The requests to `.../embeddings`, in order.
+    pub fn embedding_requests(&self) -> Vec<Value> {
+        lock(&self.state.requests)
+            .iter()
+            .filter(|r| {
+                r.path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with("/embeddings")
+            })
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// The requests that were not to `.../embeddings` (the chat completions), in order.
+    pub fn chat_requests(&self) -> Vec<Value> {
+        lock(&self.state.requests)
+            .iter()
+            .filter(|r| {
+                !r.path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with("/embeddings")
+            })
+            .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// From now on `/embeddings` answers HTTP `status` (`None`: vectors again).
+    pub fn fail_embeddings(&self, status: Option<u16>) {
+        *lock(&self.state.embeddings_error) = status;
+    }
+}
+
+/// Dimension of the mock's embedding vectors.
+pub const EMBEDDING_DIM: usize = 64;
+
+/// A deterministic vector for `text`: a bag of its lower-cased words, each hashed (FNV-1a)
+/// into one of [`EMBEDDING_DIM`] buckets. Texts sharing words point the same way, so
+/// similarity search over these vectors behaves like a crude but real one.
+pub fn embedding_for(text: &str) -> Vec<f32> {
+    let mut v = vec![0.0f32; EMBEDDING_DIM];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+    {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in word.to_lowercase().bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        v[(h % EMBEDDING_DIM as u64) as usize] += 1.0;
+    }
+    // An empty text still gets a usable (non-zero) vector, as real models give.
+    v[0] += 0.01;
+    v
+}
+
+/// An OpenAI-shaped `/embeddings` answer for `{"input": "..." | ["...", ...]}`.
+fn embeddings_response(body: &Value) -> Response<Body> {
+    let inputs: Vec<String> = match body.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => {
+            let msg = json!({"error": {"message": "'input' is required", "type": "invalid_request_error"}});
+            return plain(400, "application/json", msg.to_string(), None);
+        }
+    };
+    // Reversed on the wire: clients must order by `index`, not by position.
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embedding_for(t)}))
+        .collect();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-embedding");
+    let resp = json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": inputs.len(), "total_tokens": inputs.len()},
+    });
+    plain(200, "application/json", resp.to_string(), None)
 }
 
 impl Drop for MockLlm {
@@ -373,12 +471,30 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     };
     let body: Value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let embeddings = path
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .ends_with("/embeddings");
     lock(&state.requests).push(RecordedRequest {
         method,
         path,
         headers,
         body: body.clone(),
     });
+    if embeddings {
+        // Embeddings never consume the chat script: a test scripts the conversation and
+        // gets deterministic vectors for whatever kai embeds along the way.
+        let fail = *lock(&state.embeddings_error);
+        return Ok(match fail {
+            Some(status) => {
+                let msg =
+                    json!({"error": {"message": "embeddings failed (mock)", "type": "mock_llm"}});
+                plain(status, "application/json", msg.to_string(), None)
+            }
+            None => embeddings_response(&body),
+        });
+    }
     let next = lock(&state.script).pop_front();
     let Some(reply) = next else {
         let msg = json!({"error": {"message": format!("{EXHAUSTED}: no reply left for this request"), "type": "mock_llm"}});
@@ -752,6 +868,40 @@ mod tests {
             .get("retry-after")
             .map(|v| v.to_str().unwrap().to_string());
         (status, resp.text().await.unwrap(), ra)
+    }
+
+    #[tokio::test]
+    async fn embeddings_are_deterministic_recorded_and_leave_the_script_alone() {
+        let mock = MockLlm::start(vec![Reply::text("hi")]);
+        let url = format!("{}/embeddings", mock.base_url());
+        let (s, body, _) = post(
+            &url,
+            json!({"model": "e", "input": ["pod crash loop", "disk pressure"]}),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2);
+        let first = data.iter().find(|d| d["index"] == 0).unwrap();
+        let got: Vec<f32> = serde_json::from_value(first["embedding"].clone()).unwrap();
+        assert_eq!(got, embedding_for("pod crash loop"));
+        assert_ne!(
+            embedding_for("pod crash loop"),
+            embedding_for("disk pressure")
+        );
+        assert_eq!(got.len(), EMBEDDING_DIM);
+        // A single string input works too; a missing input is a 400.
+        let (s, _, _) = post(&url, json!({"model": "e", "input": "x"})).await;
+        assert_eq!(s, 200);
+        let (s, _, _) = post(&url, json!({"model": "e"})).await;
+        assert_eq!(s, 400);
+        mock.fail_embeddings(Some(503));
+        let (s, _, _) = post(&url, json!({"model": "e", "input": "x"})).await;
+        assert_eq!(s, 503);
+        assert_eq!(mock.embedding_requests().len(), 4);
+        assert!(mock.chat_requests().is_empty());
+        assert_eq!(mock.remaining(), 1, "the chat script is untouched");
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ macro_rules! named {
 }
 
 pub mod decls;
+pub mod docs;
 pub mod gather;
 pub mod generate;
 pub mod mutate;
