@@ -1,14 +1,17 @@
-//! `kai scan -A` on a generated cluster of 2,000 pods, 300 Deployments and 300 Services,
-//! against the real test cluster, next to `kubectl get pods -A -o json` in the same run:
-//! wall time and peak RSS of each (target for kai: ≤ 2 s and ≤ 150 MB).
+//! `kai scan -A` on a generated cluster of 10,000 pods, 1,000 Deployments and 1,000
+//! Services, against the real test cluster, next to `kubectl get pods -A -o json` in the
+//! same run: wall time and peak RSS of each (target for kai: ≤ 3 s and ≤ 250 MB).
 //!
 //!     cargo bench --bench scan          (KAI_BENCH_RUNS=5 repetitions by default)
 //!
-//! The workload: 10 namespaces × (30 Deployments + 30 Services), replicas summing to
-//! 2,000 pods, created concurrently; the controller manager, the scheduler and the fake
-//! kubelet play them on the two default nodes plus four large fake nodes. About 5% are
-//! broken (crash loops, OOM kills, image pulls, an unsatisfiable node selector, failing
-//! readiness), and one Service per namespace selects nothing, so the scan has findings.
+//! KAI_BENCH_PODS and KAI_BENCH_DEPLOYMENTS change the size (defaults 10,000 and 1,000;
+//! one Service per Deployment). The workload: namespaces of 50 Deployments + 50 Services
+//! each, replicas summing to the pod count, created concurrently; the controller manager
+//! (ReplicaSets, then pods owned by them), the scheduler and the fake kubelet play them
+//! on the two default nodes plus enough large fake nodes (1,000 pods each). Two
+//! Deployments per namespace are broken (crash loops, OOM kills, image pulls, an
+//! unsatisfiable node selector, failing readiness), and one Service per namespace selects
+//! nothing, so the scan has findings.
 //!
 //! Set KAI_TESTCLUSTER_KUBECONFIG to load into (and measure) a running `kai testcluster up`
 //! cluster instead of starting one. Benchmarks report; they fail only when `kai scan`
@@ -29,16 +32,75 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-const NAMESPACES: usize = 10;
-const DEPLOYMENTS_PER_NS: usize = 30;
-const TOTAL_PODS: usize = 2_000;
+const DEFAULT_PODS: usize = 10_000;
+const DEFAULT_DEPLOYMENTS: usize = 1_000;
+/// Deployments (and Services) per namespace, at most.
+const DEPLOYMENTS_PER_NS: usize = 50;
 const BROKEN_REPLICAS: usize = 5;
 const BENCH_LABEL: &str = "kai.bench/scan";
 const CONCURRENCY: usize = 32;
-const EXTRA_NODES: usize = 4;
-const TARGET_SECS: f64 = 2.0;
-const TARGET_MB: f64 = 150.0;
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Pod capacity of each extra fake node.
+const PODS_PER_NODE: usize = 1_000;
+const TARGET_SECS: f64 = 3.0;
+const TARGET_MB: f64 = 250.0;
+/// Generous: on 2 shared cores the controller manager and scheduler (200 QPS each) take
+/// minutes for 10,000 pods.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// The size of the generated workload.
+#[derive(Clone, Copy, Debug)]
+struct Workload {
+    namespaces: usize,
+    deps_per_ns: usize,
+    pods_per_ns: usize,
+}
+
+impl Workload {
+    /// From KAI_BENCH_PODS and KAI_BENCH_DEPLOYMENTS, rounded to whole namespaces.
+    fn from_env() -> Workload {
+        let var = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|s| s.replace(['_', ','], "").parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(default)
+        };
+        let pods = var("KAI_BENCH_PODS", DEFAULT_PODS);
+        let deployments = var("KAI_BENCH_DEPLOYMENTS", DEFAULT_DEPLOYMENTS).max(3);
+        let namespaces = deployments.div_ceil(DEPLOYMENTS_PER_NS);
+        let deps_per_ns = deployments / namespaces;
+        // Two broken Deployments of BROKEN_REPLICAS pods and at least one pod per healthy one.
+        let pods_per_ns = (pods / namespaces).max(2 * BROKEN_REPLICAS + deps_per_ns - 2);
+        Workload {
+            namespaces,
+            deps_per_ns,
+            pods_per_ns,
+        }
+    }
+
+    fn deployments(&self) -> usize {
+        self.namespaces * self.deps_per_ns
+    }
+
+    fn pods(&self) -> usize {
+        self.namespaces * self.pods_per_ns
+    }
+
+    /// Replicas of Deployment `j` in a namespace: two broken ones with 5 pods each, the
+    /// rest healthy, sharing the namespace's remaining pods evenly.
+    fn replicas(&self, j: usize) -> usize {
+        let healthy = self.deps_per_ns - 2;
+        let healthy_pods = self.pods_per_ns - 2 * BROKEN_REPLICAS;
+        match j {
+            0 | 1 => BROKEN_REPLICAS,
+            _ => {
+                let base = healthy_pods / healthy;
+                let extra = healthy_pods % healthy;
+                base + usize::from(j - 2 < extra)
+            }
+        }
+    }
+}
 
 /// How a broken Deployment fails.
 #[derive(Clone, Copy, Debug)]
@@ -52,22 +114,6 @@ enum Broken {
 
 fn ns_name(i: usize) -> String {
     format!("scan-bench-{i:02}")
-}
-
-/// Replicas of Deployment `j` in a namespace: two broken ones with 5 pods each, the rest
-/// healthy with 6 or 7, so each namespace has 200 pods.
-fn replicas(j: usize) -> usize {
-    let per_ns = TOTAL_PODS / NAMESPACES;
-    let healthy = DEPLOYMENTS_PER_NS - 2;
-    let healthy_pods = per_ns - 2 * BROKEN_REPLICAS;
-    match j {
-        0 | 1 => BROKEN_REPLICAS,
-        _ => {
-            let base = healthy_pods / healthy;
-            let extra = healthy_pods % healthy;
-            base + usize::from(j - 2 < extra)
-        }
-    }
 }
 
 /// The two broken Deployments of namespace `i` (Deployment 0 and 1).
@@ -134,7 +180,7 @@ fn rules_for(i: usize) -> Vec<KubeletRule> {
     out
 }
 
-fn deployment(i: usize, j: usize) -> Deployment {
+fn deployment(w: &Workload, i: usize, j: usize) -> Deployment {
     let ns = ns_name(i);
     let name = dep_name(j);
     let image = if j < 2 && matches!(broken_of(i)[j], Broken::ImagePull) {
@@ -158,7 +204,7 @@ fn deployment(i: usize, j: usize) -> Deployment {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": {"app": name, BENCH_LABEL: "true"}},
         "spec": {
-            "replicas": replicas(j),
+            "replicas": w.replicas(j),
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name, "tier": if j.is_multiple_of(3) { "backend" } else { "frontend" }, BENCH_LABEL: "true"}},
@@ -169,19 +215,16 @@ fn deployment(i: usize, j: usize) -> Deployment {
     .expect("deployment")
 }
 
-fn service(i: usize, j: usize) -> Service {
+fn service(w: &Workload, i: usize, j: usize) -> Service {
     let name = dep_name(j);
     // The last Service of each namespace selects pods that do not exist.
-    let app = if j == DEPLOYMENTS_PER_NS - 1 {
+    let app = if j == w.deps_per_ns - 1 {
         format!("{name}-old")
     } else {
         name.clone()
     };
-    let mut spec = json!({"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]});
-    // The harness's service range is a /24 (254 cluster IPs): a third are headless.
-    if j % 3 == 2 {
-        spec["clusterIP"] = json!("None");
-    }
+    // Every Service gets a cluster IP: the harness's service range is a /16.
+    let spec = json!({"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080, "name": "http"}]});
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": ns_name(i), "labels": {BENCH_LABEL: "true"}},
@@ -199,16 +242,17 @@ fn ignore_conflict<T>(r: Result<T, kube::Error>, what: &str) -> Result<(), Strin
 }
 
 /// Large fake nodes (the two default ones take 110 pods each), through the harness.
-async fn add_nodes(tc: &TestCluster) -> Result<(), String> {
+async fn add_nodes(tc: &TestCluster, w: &Workload) -> Result<(), String> {
     let mut spec = ScenarioSpec::parse("scan-bench-nodes", "target: {kind: Node, name: x}\n")
         .map_err(|e| e.to_string())?;
     spec.description = "extra nodes for the scan benchmark".into();
-    spec.nodes = (1..=EXTRA_NODES)
+    // One node's worth of headroom: the scheduler spreads, it does not pack.
+    spec.nodes = (1..=w.pods().div_ceil(PODS_PER_NODE) + 1)
         .map(|n| {
             let mut s = NodeSpec::new(format!("kai-bench-node-{n}"));
             s.cpu = "64".into();
             s.memory = "256Gi".into();
-            s.pods = "600".into();
+            s.pods = PODS_PER_NODE.to_string();
             s
         })
         .collect();
@@ -223,11 +267,11 @@ async fn add_nodes(tc: &TestCluster) -> Result<(), String> {
     Ok(())
 }
 
-async fn load(tc: &TestCluster, client: &Client) -> Result<(), String> {
+async fn load(tc: &TestCluster, client: &Client, w: &Workload) -> Result<(), String> {
     let t0 = Instant::now();
-    add_nodes(tc).await?;
+    add_nodes(tc, w).await?;
     let nss: Api<Namespace> = Api::all(client.clone());
-    for i in 0..NAMESPACES {
+    for i in 0..w.namespaces {
         let rules = serde_json::to_string(&rules_for(i)).map_err(|e| e.to_string())?;
         let ns: Namespace = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Namespace",
@@ -241,7 +285,7 @@ async fn load(tc: &TestCluster, client: &Client) -> Result<(), String> {
         )?;
     }
     // Pods are refused until each namespace's default ServiceAccount has its token.
-    for i in 0..NAMESPACES {
+    for i in 0..w.namespaces {
         let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
             Api::namespaced(client.clone(), &ns_name(i));
         let start = Instant::now();
@@ -269,15 +313,15 @@ async fn load(tc: &TestCluster, client: &Client) -> Result<(), String> {
 
     // Services first (so Endpoints appear as pods do), then Deployments, 32 in flight.
     let t1 = Instant::now();
-    let pairs: Vec<(usize, usize)> = (0..NAMESPACES)
-        .flat_map(|i| (0..DEPLOYMENTS_PER_NS).map(move |j| (i, j)))
+    let pairs: Vec<(usize, usize)> = (0..w.namespaces)
+        .flat_map(|i| (0..w.deps_per_ns).map(move |j| (i, j)))
         .collect();
     let results: Vec<Result<(), String>> = stream::iter(pairs.clone())
         .map(|(i, j)| {
             let api: Api<Service> = Api::namespaced(client.clone(), &ns_name(i));
             async move {
                 ignore_conflict(
-                    api.create(&PostParams::default(), &service(i, j)).await,
+                    api.create(&PostParams::default(), &service(w, i, j)).await,
                     &format!("service {}/{}", ns_name(i), dep_name(j)),
                 )
             }
@@ -291,7 +335,8 @@ async fn load(tc: &TestCluster, client: &Client) -> Result<(), String> {
             let api: Api<Deployment> = Api::namespaced(client.clone(), &ns_name(i));
             async move {
                 ignore_conflict(
-                    api.create(&PostParams::default(), &deployment(i, j)).await,
+                    api.create(&PostParams::default(), &deployment(w, i, j))
+                        .await,
                     &format!("deployment {}/{}", ns_name(i), dep_name(j)),
                 )
             }
@@ -302,26 +347,27 @@ async fn load(tc: &TestCluster, client: &Client) -> Result<(), String> {
     results.into_iter().collect::<Result<(), String>>()?;
     eprintln!(
         "scan bench: {} Services and {} Deployments created in {:.1?}",
-        NAMESPACES * DEPLOYMENTS_PER_NS,
-        NAMESPACES * DEPLOYMENTS_PER_NS,
+        w.deployments(),
+        w.deployments(),
         t1.elapsed()
     );
-    settle(client).await?;
+    settle(client, w).await?;
     eprintln!("scan bench: workload loaded in {:.1?}", t0.elapsed());
     Ok(())
 }
 
 /// Waits until every pod exists and is played (or, for the unschedulable ones, stays
 /// unbound) and the Deployments' status caught up; twice in a row.
-async fn settle(client: &Client) -> Result<(), String> {
+async fn settle(client: &Client, w: &Workload) -> Result<(), String> {
+    let total_pods = w.pods();
     let lp = ListParams::default().labels(&format!("{BENCH_LABEL}=true"));
     let pods: Api<Pod> = Api::all(client.clone());
     let deps: Api<Deployment> = Api::all(client.clone());
     let svcs: Api<Service> = Api::all(client.clone());
-    let unschedulable: usize = (0..NAMESPACES)
+    let unschedulable: usize = (0..w.namespaces)
         .flat_map(|i| broken_of(i).into_iter().enumerate())
         .filter(|(_, b)| matches!(b, Broken::NodeSelector))
-        .map(|(j, _)| replicas(j))
+        .map(|(j, _)| w.replicas(j))
         .sum();
     let start = Instant::now();
     let mut last_report = Instant::now();
@@ -346,15 +392,15 @@ async fn settle(client: &Client) -> Result<(), String> {
             .iter()
             .map(|d| d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0))
             .sum();
-        let done = live.len() == TOTAL_PODS
-            && bound == TOTAL_PODS - unschedulable
+        let done = live.len() == total_pods
+            && bound == total_pods - unschedulable
             && played == bound
-            && d.len() == NAMESPACES * DEPLOYMENTS_PER_NS
-            && s.len() == NAMESPACES * DEPLOYMENTS_PER_NS
-            && dep_replicas as usize == TOTAL_PODS;
+            && d.len() == w.deployments()
+            && s.len() == w.deployments()
+            && dep_replicas as usize == total_pods;
         if last_report.elapsed() > Duration::from_secs(10) || done {
             eprintln!(
-                "scan bench: {:>5.1}s pods {}/{TOTAL_PODS}, bound {bound}, played {played}, \
+                "scan bench: {:>5.1}s pods {}/{total_pods}, bound {bound}, played {played}, \
                  deployments {} (status replicas {dep_replicas}), services {}",
                 start.elapsed().as_secs_f64(),
                 live.len(),
@@ -377,7 +423,8 @@ async fn settle(client: &Client) -> Result<(), String> {
                 live.len()
             ));
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Each round lists every pod: polling faster slows the loading it waits for.
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
 
@@ -507,7 +554,7 @@ fn check_scan(run: &Run) -> Result<serde_json::Value, String> {
     Ok(v)
 }
 
-fn bench(kubeconfig: &Path, runs: usize) -> Result<(), String> {
+fn bench(kubeconfig: &Path, runs: usize, w: &Workload) -> Result<(), String> {
     let kai = env!("CARGO_BIN_EXE_kai");
     let kc = kubeconfig.display().to_string();
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -568,9 +615,11 @@ fn bench(kubeconfig: &Path, runs: usize) -> Result<(), String> {
     let ok = |b: bool| if b { "ok" } else { "OVER" };
     println!();
     println!(
-        "kai scan -A on {TOTAL_PODS} pods / {} Deployments / {} Services, {runs} runs each (+1 warm-up):",
-        NAMESPACES * DEPLOYMENTS_PER_NS,
-        NAMESPACES * DEPLOYMENTS_PER_NS
+        "kai scan -A on {} pods / {} Deployments / {} Services in {} namespaces, {runs} runs each (+1 warm-up):",
+        w.pods(),
+        w.deployments(),
+        w.deployments(),
+        w.namespaces
     );
     println!(
         "{:<32} {:>10} {:>10} {:>12} {:>12}",
@@ -628,6 +677,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let w = Workload::from_env();
+    eprintln!(
+        "scan bench: {} pods, {} Deployments and {} Services in {} namespaces",
+        w.pods(),
+        w.deployments(),
+        w.deployments(),
+        w.namespaces
+    );
     let t0 = Instant::now();
     let attach: Option<PathBuf> = std::env::var_os(kai_testcluster::KUBECONFIG_ENV)
         .filter(|v| !v.is_empty())
@@ -646,9 +703,9 @@ fn main() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async {
             let client = tc.admin_client().await.map_err(|e| e.to_string())?;
-            load(&tc, &client).await
+            load(&tc, &client, &w).await
         })?;
-        bench(tc.kubeconfig_path(), runs)
+        bench(tc.kubeconfig_path(), runs, &w)
     }));
     rt.block_on(tc.stop()).ok();
     match result {

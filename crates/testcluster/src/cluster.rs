@@ -547,7 +547,9 @@ async fn launch(
             &format!("--service-account-key-file={}", s(f("sa.pub"))),
             &format!("--service-account-signing-key-file={}", s(f("sa.key"))),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            // A /16: the scan benchmark creates 1,000 Services with cluster IPs (a /24 holds
+            // 254); the `kubernetes` Service keeps 10.0.0.1, which the serving cert names.
+            "--service-cluster-ip-range=10.0.0.0/16",
             "--kubelet-preferred-address-types=InternalIP",
             // Nodes are created with the right taints already (see kubelet::node_object).
             "--disable-admission-plugins=TaintNodesByCondition",
