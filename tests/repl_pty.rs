@@ -282,8 +282,9 @@ async fn a_change_approved_in_the_session_is_in_history() {
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
         Reply::ToolCalls(vec![(
-            "scale".into(),
-            json!({"kind": "Deployment", "name": "web", "replicas": 3}).to_string(),
+            "propose_change".into(),
+            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 3})
+                .to_string(),
         )]),
         Reply::text("Scaled web to 3 replicas."),
     ]);
@@ -494,8 +495,9 @@ async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_que
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
         Reply::ToolCalls(vec![(
-            "scale".into(),
-            json!({"kind": "Deployment", "name": "web", "replicas": 5}).to_string(),
+            "propose_change".into(),
+            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 5})
+                .to_string(),
         )]),
         Reply::text("Nothing was changed."),
     ]);
