@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use regex::Regex;
 use serde_json::json;
 
@@ -296,6 +297,18 @@ fn refusal_finding(
     )
 }
 
+/// A binding of the apiserver's bootstrap RBAC policy: named `system:...` or marked for
+/// reconciliation by the apiserver (`rbac.authorization.kubernetes.io/autoupdate`).
+fn is_bootstrap_policy(meta: &ObjectMeta) -> bool {
+    meta.name
+        .as_deref()
+        .is_some_and(|n| n.starts_with("system:"))
+        || meta.annotations.as_ref().is_some_and(|a| {
+            a.get("rbac.authorization.kubernetes.io/autoupdate")
+                .is_some_and(|v| v == "true")
+        })
+}
+
 pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     let roles_known = !snap.is_forbidden("roles");
@@ -304,6 +317,13 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
     for b in &snap.role_bindings {
         let ns = ns_of(&b.metadata);
         let name = name_of(&b.metadata);
+        if is_bootstrap_policy(&b.metadata) {
+            // The apiserver's own default bindings (system:controller:bootstrap-signer,
+            // system:controller:cloud-provider, ...) name ServiceAccounts that exist only
+            // when the controller manager runs with per-controller credentials; they are
+            // not the user's to fix, so a finding there is noise on most clusters.
+            continue;
+        }
         let obj = ObjectRef::new("RoleBinding", Some(ns), name);
         let rr = &b.role_ref;
         let known = if rr.kind == "Role" {
@@ -511,5 +531,30 @@ mod tests {
             .any(|e| e.contains("did you mean deployer?")));
         let c = f[1].fix.change.as_ref().unwrap();
         assert_eq!(c.patch["subjects"][0]["name"], json!("deployer"));
+    }
+
+    #[test]
+    fn the_apiservers_bootstrap_bindings_are_not_findings() {
+        let mut s = snap();
+        s.cluster_roles
+            .push(obj(json!({"metadata": {"name": "view"}})));
+        // As on a cluster whose controller manager shares one credential: the bootstrap
+        // bindings name ServiceAccounts that were never created.
+        s.role_bindings.push(obj(json!({"metadata": {"name": "system:controller:bootstrap-signer", "namespace": "kube-system"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bootstrap-signer", "namespace": "kube-system"}]})));
+        s.role_bindings.push(obj(json!({"metadata": {"name": "reconciled", "namespace": "kube-system",
+                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "cloud-provider", "namespace": "kube-system"}]})));
+        assert!(broken_bindings(&s).is_empty());
+        // The same binding under a user's name is reported.
+        s.role_bindings.push(obj(json!({"metadata": {"name": "mine", "namespace": "kube-system"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bootstrap-signer", "namespace": "kube-system"}]})));
+        assert_eq!(
+            causes(&broken_bindings(&s)),
+            ["rbac-binding-missing-subject"]
+        );
     }
 }
