@@ -108,6 +108,12 @@ pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    /// Of `prompt_tokens`, how many the provider read from its prompt cache (OpenAI's
+    /// `usage.prompt_tokens_details.cached_tokens`): a part of the prompt, not extra
+    /// tokens. 0 when the provider does not say (most compatible servers), and in
+    /// sessions saved before kai read it.
+    #[serde(default)]
+    pub cached_tokens: u64,
 }
 
 impl Usage {
@@ -115,6 +121,7 @@ impl Usage {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.total_tokens += other.total_tokens;
+        self.cached_tokens += other.cached_tokens;
     }
 }
 
