@@ -82,7 +82,11 @@ async fn the_tools_and_system_prompt_are_a_stable_prefix_and_cached_tokens_are_r
 
     assert_eq!(reqs1.len(), 2, "one tool round trip: two model calls");
     assert_eq!(reqs2.len(), 2);
-    let prefixes: Vec<String> = reqs1.iter().chain(&reqs2).map(|r| cache_prefix(r)).collect();
+    let prefixes: Vec<String> = reqs1
+        .iter()
+        .chain(&reqs2)
+        .map(|r| cache_prefix(r))
+        .collect();
     let first = &prefixes[0];
     // The prefix is the real thing: kai's tools and its system prompt.
     assert!(
@@ -90,6 +94,19 @@ async fn the_tools_and_system_prompt_are_a_stable_prefix_and_cached_tokens_are_r
         "{first}"
     );
     assert!(first.len() > 2_000, "{} bytes: {first}", first.len());
+    // Changes (the declarations a session may leave out) come after every read-only
+    // tool, so leaving them out keeps the rest of the prefix as it was.
+    let names = kai_test_support::tool_names(&serde_json::from_str(&reqs1[0]).unwrap());
+    let first_change = names
+        .iter()
+        .position(|n| kai_test_support::model::MUTATING_TOOLS.contains(&n.as_str()))
+        .unwrap_or(names.len());
+    assert!(
+        names[first_change..]
+            .iter()
+            .all(|n| kai_test_support::model::MUTATING_TOOLS.contains(&n.as_str())),
+        "{names:?}"
+    );
     // Within a run (first and second step of the tool loop) and across runs: the same
     // bytes.
     for (i, p) in prefixes.iter().enumerate() {

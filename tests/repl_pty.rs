@@ -659,5 +659,8 @@ async fn generate_in_the_session_shows_checked_manifests_and_applies_only_after_
         t.contains("the user did not approve this change; nothing was changed"),
         "{t}"
     );
-    assert!(t.contains("applied with the user's approval (audit id"), "{t}");
+    assert!(
+        t.contains("applied with the user's approval (audit id"),
+        "{t}"
+    );
 }

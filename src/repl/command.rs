@@ -34,7 +34,10 @@ pub enum Slash {
     Docs(String),
     /// Generate manifests (`kai generate`): printed; with `apply`, then offered as a
     /// change (dry-run diff and the user's yes, like `kai generate --apply`).
-    Generate { description: String, apply: bool },
+    Generate {
+        description: String,
+        apply: bool,
+    },
     /// Changes kai applied or proposed (the audit log).
     History,
     /// Undo a change (default: the last one), after a diff and a yes.

@@ -318,7 +318,11 @@ fn error_chunks_and_error_events_are_in_stream_failures() {
 #[test]
 fn non_streamed_completion_is_accepted() {
     let r = parse_completion(r#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"c2","type":"function","function":{"name":"g","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#).unwrap();
-    assert_eq!(r.usage.unwrap().cached_tokens, 0, "no details, nothing cached");
+    assert_eq!(
+        r.usage.unwrap().cached_tokens,
+        0,
+        "no details, nothing cached"
+    );
     assert_eq!(r.tool_calls.len(), 2);
     assert_eq!(r.tool_calls[1].id, "c2");
     assert_eq!(r.usage.unwrap().total_tokens, 3);

@@ -376,7 +376,14 @@ mod tests {
             r#"{"usage":{"prompt_tokens":2,"prompt_tokens_details":{"cached_tokens":null,"audio_tokens":0}}}"#,
         )
         .unwrap();
-        assert_eq!(c.usage.unwrap().prompt_tokens_details.unwrap().cached_tokens, None);
+        assert_eq!(
+            c.usage
+                .unwrap()
+                .prompt_tokens_details
+                .unwrap()
+                .cached_tokens,
+            None
+        );
         let c: Chunk = serde_json::from_str(
             r#"{"choices":[{"delta":{"content":null,"tool_calls":null},"finish_reason":""}]}"#,
         )
