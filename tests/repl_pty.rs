@@ -62,7 +62,8 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     let kc = c.kubeconfig_path().to_path_buf();
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
-        Reply::text("The web Deployment is healthy: 2/2 ready.").with_usage(Usage::new(900, 20)),
+        Reply::text("The web Deployment is healthy: 2/2 ready.")
+            .with_usage(Usage::new(900, 20).with_cached(512)),
         Reply::text("Its Service has 2 ready endpoints.").with_usage(Usage::new(1100, 15)),
         // An answer that tries to retitle the terminal window.
         Reply::text("Fresh start. \u{1b}]0;pwned\u{7}done").with_usage(Usage::new(300, 5)),
@@ -83,7 +84,10 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         t += &p.exp_string("2/2 ready.").unwrap();
         t += &p.exp_string(PROMPT).unwrap();
         p.send_line("/usage").unwrap();
-        t += &p.exp_string("tokens: 900 in / 20 out").unwrap();
+        // The provider's cached share of the prompt, as it reported it.
+        t += &p
+            .exp_string("tokens: 900 in (512 cached) / 20 out")
+            .unwrap();
         // How full the window is: the provider counted 900 tokens of prompt.
         t += &p
             .exp_string("context: last request 900 of 60,000 tokens (1%")

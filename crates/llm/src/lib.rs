@@ -265,6 +265,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cached_tokens_add_up_and_old_saved_usage_still_reads() {
+        let mut total = Usage::default();
+        for cached in [0, 1024, 2048] {
+            total.add(&Usage {
+                prompt_tokens: 3000,
+                completion_tokens: 10,
+                total_tokens: 3010,
+                cached_tokens: cached,
+            });
+        }
+        assert_eq!((total.prompt_tokens, total.cached_tokens), (9000, 3072));
+        // A session saved before kai read cached tokens.
+        let old: Usage =
+            serde_json::from_str(r#"{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}"#)
+                .unwrap_or_default();
+        assert_eq!((old.total_tokens, old.cached_tokens), (3, 0));
+    }
+
+    #[test]
     fn urls_lose_userinfo_and_secret_query_values() {
         assert_eq!(
             redact_url("http://user:hunter2@127.0.0.1:8080/v1/chat/completions"),
