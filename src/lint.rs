@@ -120,6 +120,7 @@ pub fn options(settings: &Settings, extra_disabled: &[String]) -> Options {
         namespace: settings.namespace.clone(),
         disabled,
         cluster: None,
+        crds: None,
     }
 }
 
