@@ -139,3 +139,43 @@ impl Cluster {
         out
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
+    use serde_json::json;
+
+    /// The schema goes through k8s-openapi's type on its way from the cluster: the
+    /// Kubernetes extensions must come out under their wire names, or the validator
+    /// would not see them.
+    #[test]
+    fn the_typed_schema_keeps_the_wire_names_the_validator_reads() {
+        let wire = json!({
+            "type": "object",
+            "required": ["size"],
+            "properties": {
+                "size": {"type": "integer", "format": "int32", "minimum": 1.0, "exclusiveMinimum": true},
+                "port": {"x-kubernetes-int-or-string": true},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+                "note": {"type": "string", "nullable": true, "pattern": "^[a-z]*$", "maxLength": 5}
+            }
+        });
+        let typed: JSONSchemaProps = serde_json::from_value(wire.clone()).unwrap();
+        let back = serde_json::to_value(&typed).unwrap();
+        assert_eq!(back, wire);
+        let bad = json!({"sise": 1, "port": true, "extra": {"x": 1}, "labels": {"a": 1},
+            "tags": ["c"], "note": "TOO LONG"});
+        let issues: Vec<String> = kai_manifest::crd::validate(&back, &bad)
+            .iter()
+            .map(|i| i.path.to_string())
+            .collect();
+        assert_eq!(
+            issues,
+            ["labels.a", "note", "note", "port", "sise", "tags[0]", "size"],
+            "{issues:?}"
+        );
+    }
+}
