@@ -861,13 +861,7 @@ mod tests {
         let mut s = snap();
         s.namespace = Some(NS.into());
         let spec = json!({"serviceAccountName": "ci", "containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "runner", 1, spec.clone());
-        s.pods.push(pod(
-            "runner-0",
-            "runner",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_ready_deployment(&mut s, "runner", spec);
         s.service_accounts
             .push(obj(json!({"metadata": {"name": "ci", "namespace": NS}})));
         s.role_bindings

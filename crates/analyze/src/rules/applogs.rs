@@ -173,13 +173,7 @@ mod tests {
     fn a_ready_container_full_of_errors_is_a_low_finding() {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "api", 1, spec.clone());
-        s.pods.push(pod(
-            "api-0",
-            "api",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_ready_deployment(&mut s, "api", spec);
         s.current_logs.insert((NS.into(), "api-0".into(), "app".into()),
             "ok\nERROR upstream returned 502 (id 1)\nERROR upstream returned 502 (id 2)\nERROR upstream returned 502 (id 3)\nok\nok\nok\nok\n".into());
         let f = app_errors(&s);

@@ -355,12 +355,8 @@ mod tests {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
         for i in 0..2 {
-            s.pods.push(pod(
-                &format!("db-{i}"),
-                "db",
-                spec.clone(),
-                pod_status("Running", vec![running("app", true, 0)]),
-            ));
+            s.pods
+                .push(ready_pod(&format!("db-{i}"), "db", spec.clone()));
         }
         let pdb = |spec: serde_json::Value| {
             obj(json!({"metadata": {"name": "db", "namespace": NS}, "spec": spec}))

@@ -713,13 +713,7 @@ mod tests {
         let spec = json!({"containers": [container("app", json!({"resources": {"limits": {"memory": "128Mi"}}}))]});
         let f = one(
             spec,
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "",
-                4,
-                terminated("OOMKilled", 137, 20),
-            )],
+            vec![crash_loop("app", 4, terminated("OOMKilled", 137, 20))],
             vec![],
         );
         assert_eq!(causes(&f), ["oom-killed"]);
@@ -809,13 +803,7 @@ mod tests {
         let spec = json!({"containers": [container("app", json!({"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}))]});
         let f = one(
             spec.clone(),
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "",
-                6,
-                terminated("Error", 137, 20),
-            )],
+            vec![crash_loop("app", 6, terminated("Error", 137, 20))],
             vec![(
                 "Warning",
                 "Unhealthy",
@@ -825,13 +813,7 @@ mod tests {
         assert_eq!(causes(&f), ["liveness-probe-failing"]);
         let f = one(
             spec,
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "",
-                6,
-                terminated("Error", 1, 20),
-            )],
+            vec![crash_loop("app", 6, terminated("Error", 1, 20))],
             vec![],
         );
         assert_eq!(causes(&f), ["crash-loop-app-error"]);
@@ -845,13 +827,8 @@ mod tests {
             "Pending",
             vec![waiting("app", "PodInitializing", "", 0, json!({}))],
         );
-        status["initContainerStatuses"] = json!([waiting(
-            "wait-db",
-            "CrashLoopBackOff",
-            "",
-            5,
-            terminated("Error", 1, 30)
-        )]);
+        status["initContainerStatuses"] =
+            json!([crash_loop("wait-db", 5, terminated("Error", 1, 30))]);
         s.pods.push(pod("web-0", "web", spec, status));
         s.previous_logs.insert(
             (NS.into(), "web-0".into(), "wait-db".into()),

@@ -293,13 +293,7 @@ mod tests {
     fn setup() -> Snapshot {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "api", 1, spec.clone());
-        s.pods.push(pod(
-            "api-0",
-            "api",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_ready_deployment(&mut s, "api", spec);
         s.services
             .push(obj(json!({"metadata": {"name": "api", "namespace": NS},
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}})));

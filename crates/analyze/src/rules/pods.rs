@@ -265,27 +265,34 @@ mod tests {
         json!({"containers": [container("app", json!({}))]})
     }
 
+    /// A pod of Deployment `owner` running [`spec`], in `phase` with these container statuses.
+    fn app_pod(name: &str, owner: &str, phase: &str, statuses: Vec<Value>) -> Pod {
+        pod(name, owner, spec(), pod_status(phase, statuses))
+    }
+
+    /// A pod of Deployment `backend` whose container `app` crash-loops with exit code 1.
+    fn crash_looping_backend(name: &str) -> Pod {
+        app_pod(
+            name,
+            "backend",
+            "Running",
+            vec![waiting(
+                "app",
+                "CrashLoopBackOff",
+                "back-off",
+                7,
+                terminated("Error", 1, 30),
+            )],
+        )
+    }
+
     #[test]
     fn crash_loop_pods_aggregate_on_the_deployment() {
         let mut s = snap();
         add_deployment(&mut s, "backend", 3, spec());
         for i in 0..3 {
             let name = format!("backend-{i}");
-            s.pods.push(pod(
-                &name,
-                "backend",
-                spec(),
-                pod_status(
-                    "Running",
-                    vec![waiting(
-                        "app",
-                        "CrashLoopBackOff",
-                        "back-off",
-                        7,
-                        terminated("Error", 1, 30),
-                    )],
-                ),
-            ));
+            s.pods.push(crash_looping_backend(&name));
             s.previous_logs.insert(
                 (NS.into(), name, "app".into()),
                 "starting\nFATAL: password authentication failed for user \"app\"\n".into(),
@@ -311,21 +318,7 @@ mod tests {
         let mut s = snap();
         add_deployment(&mut s, "backend", 3, spec());
         for i in 0..3 {
-            s.pods.push(pod(
-                &format!("backend-{i}"),
-                "backend",
-                spec(),
-                pod_status(
-                    "Running",
-                    vec![waiting(
-                        "app",
-                        "CrashLoopBackOff",
-                        "back-off",
-                        7,
-                        terminated("Error", 1, 30),
-                    )],
-                ),
-            ));
+            s.pods.push(crash_looping_backend(&format!("backend-{i}")));
         }
         // No log read at all: the finding says so.
         let f = pod_findings(&s);
@@ -347,20 +340,10 @@ mod tests {
     fn healthy_and_long_ago_restarted_pods_are_fine() {
         let mut s = snap();
         add_deployment(&mut s, "web", 2, spec());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec(),
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        s.pods.push(ready_pod("web-0", "web", spec()));
         let mut old = running("app", true, 1);
         old["lastState"] = terminated("Error", 1, 86_400);
-        s.pods.push(pod(
-            "web-1",
-            "web",
-            spec(),
-            pod_status("Running", vec![old]),
-        ));
+        s.pods.push(app_pod("web-1", "web", "Running", vec![old]));
         assert!(pod_findings(&s).is_empty());
     }
 
@@ -368,26 +351,12 @@ mod tests {
     fn partial_outage_is_less_severe() {
         let mut s = snap();
         add_deployment(&mut s, "web", 2, spec());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec(),
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
-        s.pods.push(pod(
+        s.pods.push(ready_pod("web-0", "web", spec()));
+        s.pods.push(app_pod(
             "web-1",
             "web",
-            spec(),
-            pod_status(
-                "Running",
-                vec![waiting(
-                    "app",
-                    "CrashLoopBackOff",
-                    "",
-                    5,
-                    terminated("Error", 2, 10),
-                )],
-            ),
+            "Running",
+            vec![crash_loop("app", 5, terminated("Error", 2, 10))],
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["crash-loop-app-error"]);
@@ -398,14 +367,11 @@ mod tests {
     #[test]
     fn unexplained_not_ready_pod_is_unknown_with_symptoms() {
         let mut s = snap();
-        s.pods.push(pod(
+        s.pods.push(app_pod(
             "odd-0",
             "odd",
-            spec(),
-            pod_status(
-                "Pending",
-                vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
-            ),
+            "Pending",
+            vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unknown"]);
@@ -418,14 +384,11 @@ mod tests {
     #[test]
     fn young_starting_pod_is_not_reported() {
         let mut s = snap();
-        let mut p = pod(
+        let mut p = app_pod(
             "new-0",
             "new",
-            spec(),
-            pod_status(
-                "Pending",
-                vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
-            ),
+            "Pending",
+            vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
         );
         p.metadata.creation_timestamp = Some(obj(json!(ago(10))));
         s.pods.push(p);

@@ -467,13 +467,7 @@ mod tests {
         let mut s = snap();
         let spec =
             json!({"serviceAccountName": "reader", "containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "web", 1, spec.clone());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_ready_deployment(&mut s, "web", spec);
         s.current_logs.insert((NS.into(), "web-0".into(), "app".into()),
             "configmaps is forbidden: User \"system:serviceaccount:app:reader\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"app\"\n".into());
         s.service_accounts.push(obj(

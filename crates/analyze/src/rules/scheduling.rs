@@ -624,12 +624,7 @@ mod tests {
     fn scheduled_pod_is_not_unschedulable() {
         let mut s = snap();
         let spec = json!({"containers": [container("app", json!({}))]});
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        s.pods.push(ready_pod("web-0", "web", spec));
         assert!(pod_findings(&s).is_empty());
     }
 

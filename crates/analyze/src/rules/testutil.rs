@@ -56,6 +56,22 @@ pub fn add_deployment(s: &mut Snapshot, name: &str, replicas: i32, pod_spec: Val
     })));
 }
 
+/// A pod of Deployment `app` whose one container `app` runs and is ready.
+pub fn ready_pod(name: &str, app: &str, spec: Value) -> Pod {
+    pod(
+        name,
+        app,
+        spec,
+        pod_status("Running", vec![running("app", true, 0)]),
+    )
+}
+
+/// A one-replica Deployment `name` running `spec`, with its ready pod `{name}-0`.
+pub fn add_ready_deployment(s: &mut Snapshot, name: &str, spec: Value) {
+    add_deployment(s, name, 1, spec.clone());
+    s.pods.push(ready_pod(&format!("{name}-0"), name, spec));
+}
+
 pub fn event(kind: &str, name: &str, type_: &str, reason: &str, message: &str) -> Event {
     obj(json!({
         "metadata": {"name": format!("{name}.1"), "namespace": NS},
@@ -84,6 +100,11 @@ pub fn running(name: &str, ready: bool, restarts: i32) -> Value {
 pub fn waiting(name: &str, reason: &str, message: &str, restarts: i32, last: Value) -> Value {
     json!({"name": name, "ready": false, "restartCount": restarts, "image": "x", "imageID": "",
         "state": {"waiting": {"reason": reason, "message": message}}, "lastState": last})
+}
+
+/// Container `name` waiting in CrashLoopBackOff after `restarts` restarts; `last` is its `lastState`.
+pub fn crash_loop(name: &str, restarts: i32, last: Value) -> Value {
+    waiting(name, "CrashLoopBackOff", "", restarts, last)
 }
 
 pub fn terminated(reason: &str, code: i32, finished_secs_ago: i64) -> Value {
