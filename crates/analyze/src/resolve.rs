@@ -8,145 +8,87 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
-use super::rules::near_misses;
+use super::rules::{near_misses, uses_pvc};
 use super::snapshot::{controller_of, labels_of, name_of, ns_of, selector_matches, Snapshot};
 use super::TargetError;
 
-/// Kinds a target may name, with their plural resource name and accepted aliases.
+/// Kinds a target may name, with their plural resource name and the aliases accepted
+/// besides the kind itself and its plural (any case).
 const KINDS: &[(&str, &str, &[&str])] = &[
     (
         "Deployment",
         "deployments",
-        &[
-            "deploy",
-            "deployment",
-            "deployments",
-            "deployment.apps",
-            "deployments.apps",
-        ],
+        &["deploy", "deployment.apps", "deployments.apps"],
     ),
-    (
-        "StatefulSet",
-        "statefulsets",
-        &["sts", "statefulset", "statefulsets"],
-    ),
-    (
-        "DaemonSet",
-        "daemonsets",
-        &["ds", "daemonset", "daemonsets"],
-    ),
-    (
-        "ReplicaSet",
-        "replicasets",
-        &["rs", "replicaset", "replicasets"],
-    ),
-    ("Pod", "pods", &["po", "pod", "pods"]),
-    ("Service", "services", &["svc", "service", "services"]),
-    ("Ingress", "ingresses", &["ing", "ingress", "ingresses"]),
-    ("Job", "jobs", &["job", "jobs"]),
-    ("CronJob", "cronjobs", &["cj", "cronjob", "cronjobs"]),
+    ("StatefulSet", "statefulsets", &["sts"]),
+    ("DaemonSet", "daemonsets", &["ds"]),
+    ("ReplicaSet", "replicasets", &["rs"]),
+    ("Pod", "pods", &["po"]),
+    ("Service", "services", &["svc"]),
+    ("Ingress", "ingresses", &["ing"]),
+    ("Job", "jobs", &[]),
+    ("CronJob", "cronjobs", &["cj"]),
     (
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
-        &[
-            "pvc",
-            "pvcs",
-            "persistentvolumeclaim",
-            "persistentvolumeclaims",
-        ],
+        &["pvc", "pvcs"],
     ),
-    ("Node", "nodes", &["no", "node", "nodes"]),
-    (
-        "ServiceAccount",
-        "serviceaccounts",
-        &["sa", "serviceaccount", "serviceaccounts"],
-    ),
-    ("Role", "roles", &["role", "roles"]),
-    (
-        "RoleBinding",
-        "rolebindings",
-        &["rolebinding", "rolebindings"],
-    ),
-    (
-        "ClusterRole",
-        "clusterroles",
-        &["clusterrole", "clusterroles"],
-    ),
-    (
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        &["clusterrolebinding", "clusterrolebindings"],
-    ),
-    (
-        "NetworkPolicy",
-        "networkpolicies",
-        &["netpol", "networkpolicy", "networkpolicies"],
-    ),
+    ("Node", "nodes", &["no"]),
+    ("ServiceAccount", "serviceaccounts", &["sa"]),
+    ("Role", "roles", &[]),
+    ("RoleBinding", "rolebindings", &[]),
+    ("ClusterRole", "clusterroles", &[]),
+    ("ClusterRoleBinding", "clusterrolebindings", &[]),
+    ("NetworkPolicy", "networkpolicies", &["netpol"]),
     (
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
-        &["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"],
+        &["hpa"],
     ),
-    (
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        &["pdb", "poddisruptionbudget", "poddisruptionbudgets"],
-    ),
-    ("Secret", "secrets", &["secret", "secrets"]),
+    ("PodDisruptionBudget", "poddisruptionbudgets", &["pdb"]),
+    ("Secret", "secrets", &[]),
 ];
 
 /// Kinds people name that kai has no rules for: a target of one of these gets a plain
 /// "cannot diagnose" rather than "unknown kind".
-const UNSUPPORTED: &[&str] = &[
-    "configmap",
-    "configmaps",
-    "cm",
-    "namespace",
-    "namespaces",
-    "ns",
-    "endpoints",
-    "ep",
-    "endpointslice",
-    "endpointslices",
-    "storageclass",
-    "storageclasses",
-    "sc",
-    "persistentvolume",
-    "persistentvolumes",
-    "pv",
-    "event",
-    "events",
-    "ev",
-    "limitrange",
-    "limitranges",
-    "limits",
-    "resourcequota",
-    "resourcequotas",
-    "quota",
-    "ingressclass",
-    "ingressclasses",
-    "validatingwebhookconfiguration",
-    "validatingwebhookconfigurations",
-    "mutatingwebhookconfiguration",
-    "mutatingwebhookconfigurations",
-    "customresourcedefinition",
-    "customresourcedefinitions",
-    "crd",
-    "crds",
-    "priorityclass",
-    "priorityclasses",
-    "lease",
-    "leases",
-    "replicationcontroller",
-    "replicationcontrollers",
-    "rc",
+const UNSUPPORTED: &[&[&str]] = &[
+    &["configmap", "configmaps", "cm"],
+    &["namespace", "namespaces", "ns"],
+    &["endpoints", "ep"],
+    &["endpointslice", "endpointslices"],
+    &["storageclass", "storageclasses", "sc"],
+    &["persistentvolume", "persistentvolumes", "pv"],
+    &["event", "events", "ev"],
+    &["limitrange", "limitranges", "limits"],
+    &["resourcequota", "resourcequotas", "quota"],
+    &["ingressclass", "ingressclasses"],
+    &[
+        "validatingwebhookconfiguration",
+        "validatingwebhookconfigurations",
+    ],
+    &[
+        "mutatingwebhookconfiguration",
+        "mutatingwebhookconfigurations",
+    ],
+    &[
+        "customresourcedefinition",
+        "customresourcedefinitions",
+        "crd",
+        "crds",
+    ],
+    &["priorityclass", "priorityclasses"],
+    &["lease", "leases"],
+    &["replicationcontroller", "replicationcontrollers", "rc"],
 ];
 
 /// The kinds a target may name, for messages: `deploy, sts, ...`.
 pub fn supported_kinds() -> String {
     KINDS
         .iter()
-        .map(|(_, _, aliases)| aliases.first().copied().unwrap_or_default())
+        .map(|(kind, _, aliases)| match aliases.first() {
+            Some(short) => short.to_string(),
+            None => kind.to_ascii_lowercase(),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -167,12 +109,12 @@ pub fn parse_target(target: &str) -> Result<(Option<&'static str>, String), Targ
             let k = kind.to_ascii_lowercase();
             KINDS
                 .iter()
-                .find(|(canon, _, aliases)| {
-                    aliases.contains(&k.as_str()) || canon.eq_ignore_ascii_case(&k)
+                .find(|(canon, plural, aliases)| {
+                    canon.eq_ignore_ascii_case(&k) || *plural == k || aliases.contains(&k.as_str())
                 })
                 .map(|(canon, ..)| (Some(*canon), name.to_string()))
                 .ok_or_else(|| {
-                    if UNSUPPORTED.contains(&k.as_str()) {
+                    if UNSUPPORTED.iter().any(|names| names.contains(&k.as_str())) {
                         invalid(&format!(
                             "kai cannot diagnose a {kind} (no rule reasons about that kind); diagnose the workload, Service or Ingress that uses it"
                         ))
@@ -605,17 +547,6 @@ fn add_pod_and_owners(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
     }
 }
 
-fn uses_pvc(p: &Pod, claim: &str) -> bool {
-    p.spec
-        .iter()
-        .flat_map(|s| s.volumes.iter().flatten())
-        .any(|v| {
-            v.persistent_volume_claim
-                .as_ref()
-                .is_some_and(|c| c.claim_name == claim)
-        })
-}
-
 /// A pod, its owners, and what it depends on or is selected by.
 fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
     let ns = ns_of(&p.metadata);
@@ -767,13 +698,7 @@ mod tests {
                 spec.clone(),
                 pod_status(
                     "Running",
-                    vec![waiting(
-                        "app",
-                        "CrashLoopBackOff",
-                        "",
-                        5,
-                        terminated("Error", 1, 10),
-                    )],
+                    vec![crash_loop("app", 5, terminated("Error", 1, 10))],
                 ),
             ));
         }

@@ -1,6 +1,6 @@
 //! PersistentVolumeClaims that never bind.
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
 use super::truncate;
 use crate::finding::{Cause, Finding, ObjectRef};
@@ -8,22 +8,25 @@ use crate::snapshot::{event_line, name_of, ns_of, Snapshot};
 
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
 
+/// Whether pod `p` mounts PersistentVolumeClaim `claim` (of its own namespace).
+pub(crate) fn uses_pvc(p: &Pod, claim: &str) -> bool {
+    p.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .any(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .is_some_and(|c| c.claim_name == claim)
+        })
+}
+
 fn pods_using<'a>(snap: &'a Snapshot, pvc: &PersistentVolumeClaim) -> Vec<&'a str> {
     let ns = ns_of(&pvc.metadata);
     let name = name_of(&pvc.metadata);
     snap.pods
         .iter()
         .filter(|p| ns_of(&p.metadata) == ns)
-        .filter(|p| {
-            p.spec
-                .iter()
-                .flat_map(|s| s.volumes.iter().flatten())
-                .any(|v| {
-                    v.persistent_volume_claim
-                        .as_ref()
-                        .is_some_and(|c| c.claim_name == name)
-                })
-        })
+        .filter(|p| uses_pvc(p, name))
         .map(|p| name_of(&p.metadata))
         .collect()
 }
