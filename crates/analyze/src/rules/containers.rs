@@ -1,7 +1,9 @@
 //! Container-level causes: config errors, image pulls, OOM kills, probes, crash loops.
 //! Checked most specific first, so a pod has exactly one root cause.
 
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, Probe};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod, Probe,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
@@ -15,6 +17,56 @@ const RECENT_SECS: i64 = 600;
 /// Evidence for a crashing container whose log tail was not read (or was empty).
 pub(crate) const NO_PREVIOUS_LOG: &str = "no previous log was available";
 
+/// What a container status says about its state, read once for every check below.
+#[derive(Clone, Copy)]
+struct Observed<'a> {
+    waiting: Option<&'a ContainerStateWaiting>,
+    wreason: &'a str,
+    wmsg: &'a str,
+    term_now: Option<&'a ContainerStateTerminated>,
+    last: Option<&'a ContainerStateTerminated>,
+    /// The termination that explains the current trouble: the current one if the
+    /// container is terminated now, else the previous instance's.
+    term: Option<&'a ContainerStateTerminated>,
+    /// `term` finished within [`RECENT_SECS`] (or at an unknown time).
+    recent: bool,
+}
+
+impl<'a> Observed<'a> {
+    fn of(snap: &Snapshot, cs: &'a ContainerStatus) -> Self {
+        let state = cs.state.as_ref();
+        let waiting = state.and_then(|s| s.waiting.as_ref());
+        let term_now = state.and_then(|s| s.terminated.as_ref());
+        let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+        let term = term_now.or(last);
+        Observed {
+            waiting,
+            wreason: waiting
+                .and_then(|w| w.reason.as_deref())
+                .unwrap_or_default(),
+            wmsg: waiting
+                .and_then(|w| w.message.as_deref())
+                .unwrap_or_default(),
+            term_now,
+            last,
+            term,
+            recent: term.is_some_and(|t| {
+                snap.age_secs(t.finished_at.as_ref())
+                    .is_none_or(|a| a < RECENT_SECS)
+            }),
+        }
+    }
+
+    /// `is in CrashLoopBackOff; ` while the container waits, for evidence lines.
+    fn waiting_note(&self) -> String {
+        if self.wreason.is_empty() {
+            String::new()
+        } else {
+            format!("is in {}; ", self.wreason)
+        }
+    }
+}
+
 pub(crate) fn container_issue(
     snap: &Snapshot,
     pod: &Pod,
@@ -22,20 +74,20 @@ pub(crate) fn container_issue(
     spec: Option<&Container>,
     init: bool,
 ) -> Option<PodIssue> {
-    let state = cs.state.as_ref();
-    let waiting = state.and_then(|s| s.waiting.as_ref());
-    let term_now = state.and_then(|s| s.terminated.as_ref());
-    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-    let wreason = waiting
-        .and_then(|w| w.reason.as_deref())
-        .unwrap_or_default();
-    let wmsg = waiting
-        .and_then(|w| w.message.as_deref())
-        .unwrap_or_default();
-    let running = state.is_some_and(|s| s.running.is_some());
+    let seen = Observed::of(snap, cs);
+    let Observed {
+        wreason,
+        wmsg,
+        term_now,
+        last,
+        term,
+        recent,
+        ..
+    } = seen;
+    let running = cs.state.as_ref().is_some_and(|s| s.running.is_some());
     let crash_looping = wreason == "CrashLoopBackOff";
 
-    if let Some(issue) = command_not_found(snap, pod, cs, spec, init) {
+    if let Some(issue) = command_not_found(snap, pod, cs, spec, init, &seen) {
         return Some(issue);
     }
     match wreason {
@@ -50,13 +102,6 @@ pub(crate) fn container_issue(
         _ => {}
     }
 
-    // The termination that explains the current trouble: the current one if the container
-    // is terminated now, else the previous instance's.
-    let term = term_now.or(last);
-    let recent = term.is_some_and(|t| {
-        snap.age_secs(t.finished_at.as_ref())
-            .is_none_or(|a| a < RECENT_SECS)
-    });
     let failed_now = term_now.is_some_and(|t| t.exit_code != 0);
 
     if term.and_then(|t| t.reason.as_deref()) == Some("OOMKilled")
@@ -78,15 +123,11 @@ pub(crate) fn container_issue(
             .ev(format!(
                 "init container {:?} {}exited with code {code} ({}), restarted {} times",
                 cs.name,
-                if wreason.is_empty() {
-                    String::new()
-                } else {
-                    format!("is in {wreason}; ")
-                },
+                seen.waiting_note(),
                 term.and_then(|t| t.reason.as_deref()).unwrap_or("Error"),
                 cs.restart_count
             ));
-            for l in logs(snap, pod, &cs.name) {
+            for l in logs(snap, pod, &cs.name, 3) {
                 i = i.ev(l);
             }
             return Some(i.fix(format!(
@@ -107,7 +148,7 @@ pub(crate) fn container_issue(
     let never_restarts =
         pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) == Some("Never");
     if crash_looping || flapping || (failed_now && never_restarts) {
-        return Some(crash(snap, pod, cs, term, wreason));
+        return Some(crash(snap, pod, cs, &seen));
     }
     if running && !cs.ready {
         return probe_issue(snap, pod, cs, spec, ProbeKind::Readiness);
@@ -125,26 +166,18 @@ fn command_not_found(
     cs: &ContainerStatus,
     spec: Option<&Container>,
     init: bool,
+    seen: &Observed,
 ) -> Option<PodIssue> {
-    let state = cs.state.as_ref();
-    let waiting = state.and_then(|s| s.waiting.as_ref());
-    let term = state
-        .and_then(|s| s.terminated.as_ref())
-        .or_else(|| cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
-    let recent = term.is_some_and(|t| {
-        snap.age_secs(t.finished_at.as_ref())
-            .is_none_or(|a| a < RECENT_SECS)
-    });
-    let failing_now = waiting.is_some() || state.and_then(|s| s.terminated.as_ref()).is_some();
+    let Observed {
+        term, recent, wmsg, ..
+    } = *seen;
+    let failing_now = seen.waiting.is_some() || seen.term_now.is_some();
     let start_error = |m: &str| {
         let m = m.to_ascii_lowercase();
         m.contains("executable file not found")
             || (m.contains("exec") && m.contains("no such file or directory"))
             || (m.contains("exec") && m.contains("permission denied"))
     };
-    let wmsg = waiting
-        .and_then(|w| w.message.as_deref())
-        .unwrap_or_default();
     let tmsg = term.and_then(|t| t.message.as_deref()).unwrap_or_default();
     let code = term.map(|t| t.exit_code);
     let by_code = matches!(code, Some(126 | 127)) && (failing_now || recent);
@@ -194,15 +227,8 @@ fn command_not_found(
             i = i.ev(truncate(m.trim(), 300));
         }
     }
-    let key = (
-        ns_of(&pod.metadata).to_string(),
-        name_of(&pod.metadata).to_string(),
-        cs.name.clone(),
-    );
-    if let Some(l) = snap.previous_logs.get(&key) {
-        for l in log_excerpt(l, 2) {
-            i = i.ev(l);
-        }
+    for l in logs(snap, pod, &cs.name, 2) {
+        i = i.ev(l);
     }
     Some(i.fix(format!(
         "Correct the command/args of {kind} {:?} to a program that exists in the image (check with `docker run --entrypoint sh IMAGE -c 'command -v PROG'`), or use an image that contains it; exit code 126 means the file exists but is not executable.",
@@ -210,7 +236,8 @@ fn command_not_found(
     )))
 }
 
-fn logs(snap: &Snapshot, pod: &Pod, container: &str) -> Vec<String> {
+/// The last `lines` interesting lines of the container's previous log, if it was read.
+fn logs(snap: &Snapshot, pod: &Pod, container: &str, lines: usize) -> Vec<String> {
     let key = (
         ns_of(&pod.metadata).to_string(),
         name_of(&pod.metadata).to_string(),
@@ -218,17 +245,12 @@ fn logs(snap: &Snapshot, pod: &Pod, container: &str) -> Vec<String> {
     );
     snap.previous_logs
         .get(&key)
-        .map(|l| log_excerpt(l, 3))
+        .map(|l| log_excerpt(l, lines))
         .unwrap_or_default()
 }
 
-fn crash(
-    snap: &Snapshot,
-    pod: &Pod,
-    cs: &ContainerStatus,
-    term: Option<&k8s_openapi::api::core::v1::ContainerStateTerminated>,
-    waiting_reason: &str,
-) -> PodIssue {
+fn crash(snap: &Snapshot, pod: &Pod, cs: &ContainerStatus, seen: &Observed) -> PodIssue {
+    let term = seen.term;
     let code = term.map(|t| t.exit_code).unwrap_or_default();
     let reason = term.and_then(|t| t.reason.as_deref()).unwrap_or("Error");
     let mut i = PodIssue::new(
@@ -241,17 +263,13 @@ fn crash(
     .ev(format!(
         "container {:?} {}last exited with code {code} ({reason}), restarted {} times",
         cs.name,
-        if waiting_reason.is_empty() {
-            String::new()
-        } else {
-            format!("is in {waiting_reason}; ")
-        },
+        seen.waiting_note(),
         cs.restart_count
     ));
     if let Some(m) = term.and_then(|t| t.message.as_deref()) {
         i = i.ev(format!("termination message: {}", truncate(m.trim(), 300)));
     }
-    let lines = logs(snap, pod, &cs.name);
+    let lines = logs(snap, pod, &cs.name, 3);
     if lines.is_empty() {
         i = i.ev(NO_PREVIOUS_LOG);
     }
