@@ -276,6 +276,15 @@ fn n(v: Option<&Value>) -> i64 {
     v.and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// `ready/desired` replicas of a Deployment or StatefulSet, as kubectl's READY column.
+fn replicas_ready(v: &Value) -> String {
+    format!(
+        "{}/{}",
+        n(v.pointer("/status/readyReplicas")),
+        n(v.pointer("/spec/replicas"))
+    )
+}
+
 /// Table headers and rows for `kind`: the status essentials an operator looks at first.
 fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<Vec<String>>) {
     let vals: Vec<(String, Value)> = items
@@ -316,11 +325,7 @@ fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<V
             &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
             rows(&|v| {
                 vec![
-                    format!(
-                        "{}/{}",
-                        n(v.pointer("/status/readyReplicas")),
-                        n(v.pointer("/spec/replicas"))
-                    ),
+                    replicas_ready(v),
                     n(v.pointer("/status/updatedReplicas")).to_string(),
                     n(v.pointer("/status/availableReplicas")).to_string(),
                     age(v),
@@ -329,16 +334,7 @@ fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<V
         ),
         "StatefulSet" => (
             &["NAME", "READY", "AGE"],
-            rows(&|v| {
-                vec![
-                    format!(
-                        "{}/{}",
-                        n(v.pointer("/status/readyReplicas")),
-                        n(v.pointer("/spec/replicas"))
-                    ),
-                    age(v),
-                ]
-            }),
+            rows(&|v| vec![replicas_ready(v), age(v)]),
         ),
         "DaemonSet" => (
             &[
