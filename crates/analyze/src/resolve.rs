@@ -686,7 +686,7 @@ mod tests {
     }
 
     fn broken_world() -> Snapshot {
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         let mut s = snap();
         s.namespace = Some(NS.into());
         // Two crashing Deployments; only `web` has a Service.

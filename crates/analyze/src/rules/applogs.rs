@@ -144,7 +144,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
-    use serde_json::json;
 
     #[test]
     fn errors_are_deduplicated_and_counted() {
@@ -172,7 +171,7 @@ mod tests {
     #[test]
     fn a_ready_container_full_of_errors_is_a_low_finding() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_ready_deployment(&mut s, "api", spec);
         s.current_logs.insert((NS.into(), "api-0".into(), "app".into()),
             "ok\nERROR upstream returned 502 (id 1)\nERROR upstream returned 502 (id 2)\nERROR upstream returned 502 (id 3)\nok\nok\nok\nok\n".into());

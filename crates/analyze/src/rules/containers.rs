@@ -746,7 +746,7 @@ mod tests {
 
     #[test]
     fn old_oom_on_running_container_is_not_reported() {
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         let mut st = running("app", true, 1);
         st["lastState"] = terminated("OOMKilled", 137, 86_400);
         assert!(one(spec, vec![st], vec![]).is_empty());

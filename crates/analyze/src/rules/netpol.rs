@@ -292,7 +292,7 @@ mod tests {
 
     fn setup() -> Snapshot {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_ready_deployment(&mut s, "api", spec);
         s.services
             .push(obj(json!({"metadata": {"name": "api", "namespace": NS},

@@ -529,7 +529,7 @@ mod tests {
         pod(
             "web-0",
             "web",
-            json!({"containers": [container("app", json!({}))]}),
+            app_spec(),
             pod_status("Running", vec![running("app", ready, 0)]),
         )
     }
@@ -537,12 +537,7 @@ mod tests {
     #[test]
     fn selector_matching_nothing_gets_selector_fix() {
         let mut s = snap();
-        add_deployment(
-            &mut s,
-            "web",
-            1,
-            json!({"containers": [container("app", json!({}))]}),
-        );
+        add_deployment(&mut s, "web", 1, app_spec());
         s.pods.push(web_pod(true));
         s.services.push(svc("web", json!({"selector": {"app": "web-frontend"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]})));
         let f = services(&s);
@@ -634,7 +629,7 @@ mod tests {
         pod(
             name,
             "web",
-            json!({"containers": [container("app", json!({}))]}),
+            app_spec(),
             pod_status(
                 "Running",
                 vec![waiting(
@@ -651,12 +646,7 @@ mod tests {
     #[test]
     fn unready_service_folds_into_the_workload_finding() {
         let mut s = snap();
-        add_deployment(
-            &mut s,
-            "web",
-            2,
-            json!({"containers": [container("app", json!({}))]}),
-        );
+        add_deployment(&mut s, "web", 2, app_spec());
         s.pods.push(crashing_pod("web-0"));
         s.pods.push(crashing_pod("web-1"));
         s.services.push(web_service());
@@ -674,7 +664,7 @@ mod tests {
     #[test]
     fn unready_service_folds_into_each_explaining_finding_once() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_deployment(&mut s, "web", 1, spec.clone());
         s.pods.push(crashing_pod("web-0"));
         // A second workload behind the same Service, failing its readiness probe.
@@ -724,7 +714,7 @@ mod tests {
     #[test]
     fn unready_service_stays_when_a_selected_pod_has_no_finding() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_deployment(&mut s, "web", 2, spec.clone());
         s.pods.push(crashing_pod("web-0"));
         // Still starting: not ready, but within the start-up grace, so no finding of its own.
@@ -749,7 +739,7 @@ mod tests {
     #[test]
     fn ready_service_adds_nothing_to_workload_findings() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_deployment(&mut s, "web", 2, spec);
         s.pods.push(crashing_pod("web-0"));
         s.pods.push(web_pod(true));

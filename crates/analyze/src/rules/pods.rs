@@ -261,13 +261,9 @@ mod tests {
     use crate::rules::testutil::*;
     use serde_json::json;
 
-    fn spec() -> Value {
-        json!({"containers": [container("app", json!({}))]})
-    }
-
     /// A pod of Deployment `owner` running [`spec`], in `phase` with these container statuses.
     fn app_pod(name: &str, owner: &str, phase: &str, statuses: Vec<Value>) -> Pod {
-        pod(name, owner, spec(), pod_status(phase, statuses))
+        pod(name, owner, app_spec(), pod_status(phase, statuses))
     }
 
     /// A pod of Deployment `backend` whose container `app` crash-loops with exit code 1.
@@ -289,7 +285,7 @@ mod tests {
     #[test]
     fn crash_loop_pods_aggregate_on_the_deployment() {
         let mut s = snap();
-        add_deployment(&mut s, "backend", 3, spec());
+        add_deployment(&mut s, "backend", 3, app_spec());
         for i in 0..3 {
             let name = format!("backend-{i}");
             s.pods.push(crash_looping_backend(&name));
@@ -316,7 +312,7 @@ mod tests {
     #[test]
     fn one_quoted_log_is_not_contradicted_by_siblings_without_one() {
         let mut s = snap();
-        add_deployment(&mut s, "backend", 3, spec());
+        add_deployment(&mut s, "backend", 3, app_spec());
         for i in 0..3 {
             s.pods.push(crash_looping_backend(&format!("backend-{i}")));
         }
@@ -339,8 +335,8 @@ mod tests {
     #[test]
     fn healthy_and_long_ago_restarted_pods_are_fine() {
         let mut s = snap();
-        add_deployment(&mut s, "web", 2, spec());
-        s.pods.push(ready_pod("web-0", "web", spec()));
+        add_deployment(&mut s, "web", 2, app_spec());
+        s.pods.push(ready_pod("web-0", "web", app_spec()));
         let mut old = running("app", true, 1);
         old["lastState"] = terminated("Error", 1, 86_400);
         s.pods.push(app_pod("web-1", "web", "Running", vec![old]));
@@ -350,8 +346,8 @@ mod tests {
     #[test]
     fn partial_outage_is_less_severe() {
         let mut s = snap();
-        add_deployment(&mut s, "web", 2, spec());
-        s.pods.push(ready_pod("web-0", "web", spec()));
+        add_deployment(&mut s, "web", 2, app_spec());
+        s.pods.push(ready_pod("web-0", "web", app_spec()));
         s.pods.push(app_pod(
             "web-1",
             "web",

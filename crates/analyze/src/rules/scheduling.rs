@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn message_only_when_nodes_unreadable() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         s.pods.push(pending(
             spec,
             "0/3 nodes are available: 3 node(s) had taint {x: y}, that the pod didn't tolerate.",
@@ -623,7 +623,7 @@ mod tests {
     #[test]
     fn scheduled_pod_is_not_unschedulable() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         s.pods.push(ready_pod("web-0", "web", spec));
         assert!(pod_findings(&s).is_empty());
     }

@@ -92,6 +92,11 @@ pub fn container(name: &str, extra: Value) -> Value {
     c
 }
 
+/// A pod spec with one plain container, `app`.
+pub fn app_spec() -> Value {
+    json!({"containers": [container("app", json!({}))]})
+}
+
 pub fn running(name: &str, ready: bool, restarts: i32) -> Value {
     json!({"name": name, "ready": ready, "restartCount": restarts, "image": "x", "imageID": "",
         "state": {"running": {"startedAt": ago(600)}}})
