@@ -269,10 +269,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert!(f[0].fix.description.contains("\"pasword\""));
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("has keys: pasword, username")));
+        assert!(evidence_has(&f[0], "has keys: pasword, username"));
     }
 
     #[test]
@@ -299,10 +296,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["missing-configmap"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("MountVolume.SetUp failed")));
+        assert!(evidence_has(&f[0], "MountVolume.SetUp failed"));
         // Present ConfigMap, optional Secret absent: nothing wrong.
         s.configmaps.push(keys("app-config", &["a"]));
         s.events.clear();

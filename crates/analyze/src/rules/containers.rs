@@ -766,10 +766,7 @@ mod tests {
         };
         let nf = one(spec.clone(), st(), vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = NotFound desc = failed to resolve reference \"registry.example.com/app:9.9\": registry.example.com/app:9.9: not found")]);
         assert_eq!(causes(&nf), ["image-pull-not-found"]);
-        assert!(nf[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("app:9.9: not found")));
+        assert!(evidence_has(&nf[0], "app:9.9: not found"));
         let un = one(spec.clone(), st(), vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized")]);
         assert_eq!(causes(&un), ["image-pull-unauthorized"]);
         // Without any pull error text there is no evidence for either cause.
@@ -854,9 +851,6 @@ mod tests {
         );
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["init-container-failing"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("connection refused")));
+        assert!(evidence_has(&f[0], "connection refused"));
     }
 }

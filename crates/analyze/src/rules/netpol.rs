@@ -310,10 +310,7 @@ mod tests {
         ));
         let f = network_policies(&s);
         assert_eq!(causes(&f), ["network-policy-blocks-service"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("only port(s) 9090/TCP")));
+        assert!(evidence_has(&f[0], "only port(s) 9090/TCP"));
         let p = &f[0].fix.change.as_ref().unwrap().patch;
         assert_eq!(p["spec"]["ingress"][1]["ports"][0]["port"], json!(8080));
         // Admitting the port is quiet.

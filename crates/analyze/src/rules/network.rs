@@ -542,10 +542,7 @@ mod tests {
         s.services.push(svc("web", json!({"selector": {"app": "web-frontend"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]})));
         let f = services(&s);
         assert_eq!(causes(&f), ["service-no-matching-pods"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("app=web-frontend matches no pods")));
+        assert!(evidence_has(&f[0], "app=web-frontend matches no pods"));
         assert_eq!(
             f[0].fix.change.as_ref().unwrap().patch,
             json!({"spec": {"selector": {"app": "web"}}})
@@ -570,7 +567,7 @@ mod tests {
         s.services.push(svc("web", json!({"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 9090, "protocol": "TCP"}]})));
         let f = services(&s);
         assert_eq!(causes(&f), ["service-target-port-mismatch"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("targetPort 9090")));
+        assert!(evidence_has(&f[0], "targetPort 9090"));
         let p = &f[0].fix.change.as_ref().unwrap().patch;
         assert_eq!(p["spec"]["ports"][0]["targetPort"], json!(8080));
         assert_eq!(p["spec"]["ports"][0]["name"], json!("http"));

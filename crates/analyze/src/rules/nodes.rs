@@ -212,7 +212,7 @@ mod tests {
         let f = crate::rules::run_all(&s);
         assert_eq!(causes(&f), ["node-not-ready"]);
         assert_eq!(f[0].count, 1);
-        assert!(f[0].evidence.iter().any(|e| e.contains("KubeletNotReady")));
+        assert!(evidence_has(&f[0], "KubeletNotReady"));
     }
 
     #[test]

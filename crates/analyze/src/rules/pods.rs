@@ -303,10 +303,7 @@ mod tests {
         );
         assert_eq!(f[0].count, 3);
         assert!(f[0].summary.starts_with("3 of 3"));
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("FATAL: password authentication failed")));
+        assert!(evidence_has(&f[0], "FATAL: password authentication failed"));
     }
 
     #[test]
@@ -325,10 +322,7 @@ mod tests {
             "FATAL: cannot open /etc/backend/config.yaml\n".into(),
         );
         let f = pod_findings(&s);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("FATAL: cannot open")));
+        assert!(evidence_has(&f[0], "FATAL: cannot open"));
         assert!(f[0].evidence.iter().all(|e| e != NO_PREVIOUS_LOG), "{f:?}");
     }
 
@@ -371,10 +365,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unknown"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("ContainerCreating")));
+        assert!(evidence_has(&f[0], "ContainerCreating"));
     }
 
     #[test]

@@ -519,10 +519,7 @@ mod tests {
             causes(&f),
             ["rbac-binding-missing-role", "rbac-binding-missing-subject"]
         );
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("did you mean deployer?")));
+        assert!(evidence_has(&f[0], "did you mean deployer?"));
         let c = f[1].fix.change.as_ref().unwrap();
         assert_eq!(c.patch["subjects"][0]["name"], json!("deployer"));
     }

@@ -567,7 +567,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-insufficient-resources"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("Insufficient cpu")));
+        assert!(evidence_has(&f[0], "Insufficient cpu"));
         assert!(f[0].evidence.iter().any(|e| e == "pod requests cpu 64"));
     }
 
@@ -606,7 +606,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-node-selector"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("disk=ssd")));
+        assert!(evidence_has(&f[0], "disk=ssd"));
     }
 
     #[test]

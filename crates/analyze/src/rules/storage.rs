@@ -170,10 +170,7 @@ mod tests {
         s.pvcs.push(pvc(Some("fast-ssd"), "Pending"));
         let f = pvcs(&s);
         assert_eq!(causes(&f), ["pvc-no-storage-class"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("\"fast-ssd\" does not exist")));
+        assert!(evidence_has(&f[0], "\"fast-ssd\" does not exist"));
         // Without the class list (namespaced user), the controller's event proves it.
         let mut s = snap();
         s.forbidden.push(crate::snapshot::Forbidden {

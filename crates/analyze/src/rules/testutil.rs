@@ -124,6 +124,11 @@ pub fn pod_status(phase: &str, containers: Vec<Value>) -> Value {
         "containerStatuses": containers})
 }
 
+/// Whether some evidence line of `f` contains `part`.
+pub fn evidence_has(f: &crate::Finding, part: &str) -> bool {
+    f.evidence.iter().any(|e| e.contains(part))
+}
+
 pub fn causes(f: &[crate::Finding]) -> Vec<&str> {
     f.iter().map(|f| f.cause.as_str()).collect()
 }
