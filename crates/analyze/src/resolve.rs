@@ -9,7 +9,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
 use super::rules::{near_misses, uses_pvc};
-use super::snapshot::{controller_of, labels_of, name_of, ns_of, selector_matches, Snapshot};
+use super::snapshot::{
+    controller_of, find_named, labels_of, name_of, ns_of, selector_matches, Snapshot,
+};
 use super::TargetError;
 
 /// Kinds a target may name, with their plural resource name and the aliases accepted
@@ -306,20 +308,12 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             expand_children(snap, root, "Job", jobs, out);
         }
         "Pod" => {
-            if let Some(p) = snap
-                .pods
-                .iter()
-                .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-            {
+            if let Some(p) = find_named(&snap.pods, ns, name) {
                 pod_closure(snap, p, out);
             }
         }
         "Service" => {
-            if let Some(svc) = snap
-                .services
-                .iter()
-                .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == name)
-            {
+            if let Some(svc) = find_named(&snap.services, ns, name) {
                 if let Some(sel) = svc
                     .spec
                     .as_ref()
@@ -339,11 +333,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "Ingress" => {
-            if let Some(ing) = snap
-                .ingresses
-                .iter()
-                .find(|i| ns_of(&i.metadata) == ns && name_of(&i.metadata) == name)
-            {
+            if let Some(ing) = find_named(&snap.ingresses, ns, name) {
                 for b in ingress_backends(ing) {
                     expand(snap, &ObjectRef::new("Service", Some(ns), &b), out);
                 }
@@ -409,11 +399,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "RoleBinding" => {
-            if let Some(b) = snap
-                .role_bindings
-                .iter()
-                .find(|b| ns_of(&b.metadata) == ns && name_of(&b.metadata) == name)
-            {
+            if let Some(b) = find_named(&snap.role_bindings, ns, name) {
                 let role_ns = (b.role_ref.kind == "Role").then_some(ns);
                 out.insert(ObjectRef::new(&b.role_ref.kind, role_ns, &b.role_ref.name));
                 for s in b
@@ -439,20 +425,14 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
         }
         "NetworkPolicy" | "PodDisruptionBudget" => {
             let sel = if root.kind == "NetworkPolicy" {
-                snap.network_policies
-                    .iter()
-                    .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-                    .map(|p| {
-                        p.spec
-                            .as_ref()
-                            .and_then(|s| s.pod_selector.clone())
-                            .unwrap_or_default()
-                    })
+                find_named(&snap.network_policies, ns, name).map(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.pod_selector.clone())
+                        .unwrap_or_default()
+                })
             } else {
-                snap.pdbs
-                    .iter()
-                    .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-                    .and_then(|p| p.spec.as_ref()?.selector.clone())
+                find_named(&snap.pdbs, ns, name).and_then(|p| p.spec.as_ref()?.selector.clone())
             };
             if let Some(sel) = sel {
                 for p in snap.pods.iter().filter(|p| {
@@ -464,11 +444,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "HorizontalPodAutoscaler" => {
-            if let Some(h) = snap
-                .hpas
-                .iter()
-                .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-            {
+            if let Some(h) = find_named(&snap.hpas, ns, name) {
                 if let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) {
                     let r = ObjectRef::new(&t.kind, Some(ns), &t.name);
                     if !out.contains(&r) {

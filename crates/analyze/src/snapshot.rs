@@ -151,6 +151,15 @@ pub fn name_of(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or_default()
 }
 
+/// The object of `list` named `name` in namespace `ns`.
+pub fn find_named<'a, T>(list: &'a [T], ns: &str, name: &str) -> Option<&'a T>
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    list.iter()
+        .find(|o| ns_of(o.metadata()) == ns && name_of(o.metadata()) == name)
+}
+
 pub fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
 }
@@ -180,9 +189,7 @@ impl Snapshot {
     }
 
     pub fn pvc(&self, ns: &str, name: &str) -> Option<&PersistentVolumeClaim> {
-        self.pvcs
-            .iter()
-            .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+        find_named(&self.pvcs, ns, name)
     }
 
     /// Events about one object, newest last.

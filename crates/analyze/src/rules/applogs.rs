@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::truncate;
 use crate::finding::{Cause, Finding, ObjectRef, Severity};
-use crate::snapshot::{name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, Snapshot};
 
 /// Fewer error lines than this in a log tail is noise, not a finding.
 const MIN_ERRORS: usize = 3;
@@ -85,11 +85,7 @@ pub(crate) fn error_lines(log: &str) -> (Vec<(String, usize)>, usize, usize) {
 pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for ((ns, pod_name, container), log) in &snap.current_logs {
-        let Some(pod) = snap
-            .pods
-            .iter()
-            .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == pod_name)
-        else {
+        let Some(pod) = find_named(&snap.pods, ns, pod_name) else {
             continue;
         };
         let running_ready = pod

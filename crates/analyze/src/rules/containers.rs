@@ -10,7 +10,7 @@ use serde_json::json;
 use super::pods::PodIssue;
 use super::{config, format_bytes, log_excerpt, parse_quantity, truncate};
 use crate::finding::Cause;
-use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
+use crate::snapshot::{controller_of, find_named, name_of, ns_of, Snapshot};
 
 /// A termination within this window still counts as "crashing now".
 const RECENT_SECS: i64 = 600;
@@ -444,10 +444,7 @@ fn previous_image(snap: &Snapshot, pod: &Pod, container: &str, bad: &str) -> Opt
         return None;
     }
     let ns = ns_of(&pod.metadata);
-    let rs = snap
-        .replicasets
-        .iter()
-        .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == rs_name)?;
+    let rs = find_named(&snap.replicasets, ns, &rs_name)?;
     let deploy = controller_of(&rs.metadata)?;
     let revision = |r: &k8s_openapi::api::apps::v1::ReplicaSet| -> i64 {
         r.metadata

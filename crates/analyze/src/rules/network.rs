@@ -11,7 +11,7 @@ use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, name_of, ns_of, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
     Some(ProposedChange {
@@ -105,10 +105,7 @@ pub fn fold_unready_services(snap: &Snapshot, findings: &mut Vec<Finding>) {
             continue;
         }
         let ns = f.object.namespace.as_deref().unwrap_or_default();
-        let Some(sel) = snap
-            .services
-            .iter()
-            .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == f.object.name)
+        let Some(sel) = find_named(&snap.services, ns, &f.object.name)
             .and_then(|s| s.spec.as_ref())
             .and_then(|s| s.selector.as_ref())
         else {
@@ -398,10 +395,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
         let mut f: Option<Finding> = None;
         let mut renames: BTreeMap<String, String> = BTreeMap::new();
         for (route, b) in backends {
-            let svc = snap
-                .services
-                .iter()
-                .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == b.name);
+            let svc = find_named(&snap.services, ns, &b.name);
             let problem = match svc {
                 None => {
                     let near = near_misses(&b.name, svc_names.iter().copied());

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{near_misses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, name_of, ns_of, Snapshot};
 
 /// One refused call, parsed from the API's message:
 /// `User "system:serviceaccount:NS:SA" cannot VERB resource "R" in API group "G" in the
@@ -84,11 +84,7 @@ fn names_sa(s: &Subject, binding_ns: &str, sa_ns: &str, sa: &str) -> bool {
 /// The rules a role reference resolves to (`None`: the role is not in the snapshot).
 fn role_rules(snap: &Snapshot, ns: &str, r: &RoleRef) -> Option<Vec<PolicyRule>> {
     match r.kind.as_str() {
-        "Role" => snap
-            .roles
-            .iter()
-            .find(|x| ns_of(&x.metadata) == ns && name_of(&x.metadata) == r.name)
-            .map(|x| x.rules.clone().unwrap_or_default()),
+        "Role" => find_named(&snap.roles, ns, &r.name).map(|x| x.rules.clone().unwrap_or_default()),
         _ => snap
             .cluster_roles
             .iter()
@@ -263,10 +259,7 @@ fn refusal_finding(
         .iter()
         .find(|(k, _)| k == "Role")
         .and_then(|(_, name)| {
-            let role = snap
-                .roles
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)?;
+            let role = find_named(&snap.roles, ns, name)?;
             let mut rules: Vec<serde_json::Value> = role
                 .rules
                 .iter()

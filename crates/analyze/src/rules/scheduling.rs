@@ -9,7 +9,7 @@ use super::pods::PodIssue;
 use super::{format_bytes, parse_quantity};
 use crate::finding::Cause;
 use crate::selector::node_requirement_matches;
-use crate::snapshot::{labels_of, name_of, ns_of, selector_matches, Snapshot};
+use crate::snapshot::{find_named, labels_of, name_of, ns_of, selector_matches, Snapshot};
 
 fn sched_message(snap: &Snapshot, pod: &Pod) -> Option<String> {
     let cond = pod
@@ -274,20 +274,11 @@ fn template_tolerations(snap: &Snapshot, pod: &Pod) -> Option<Vec<serde_json::Va
     let ns = ns_of(&pod.metadata);
     let from_template = crate::snapshot::controller_of(&pod.metadata).and_then(|(kind, name)| {
         let spec = match kind.as_str() {
-            "ReplicaSet" => snap
-                .replicasets
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+            "ReplicaSet" => find_named(&snap.replicasets, ns, &name)
                 .and_then(|r| r.spec.as_ref()?.template.as_ref()?.spec.clone()),
-            "StatefulSet" => snap
-                .statefulsets
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+            "StatefulSet" => find_named(&snap.statefulsets, ns, &name)
                 .and_then(|r| r.spec.as_ref()?.template.spec.clone()),
-            "DaemonSet" => snap
-                .daemonsets
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+            "DaemonSet" => find_named(&snap.daemonsets, ns, &name)
                 .and_then(|r| r.spec.as_ref()?.template.spec.clone()),
             _ => None,
         }?;
