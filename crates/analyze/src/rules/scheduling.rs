@@ -537,6 +537,21 @@ mod tests {
                 "conditions": [{"type": "Ready", "status": "True"}]}}))
     }
 
+    /// Node `gpu-1`, labelled `pool=gpu` and tainted `dedicated=gpu:NoSchedule`.
+    fn gpu_node() -> k8s_openapi::api::core::v1::Node {
+        node(
+            "gpu-1",
+            json!({"pool": "gpu"}),
+            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+            "4",
+        )
+    }
+
+    /// A pod spec selecting `pool=gpu` nodes, without a toleration for their taint.
+    fn gpu_pod_spec() -> Value {
+        json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]})
+    }
+
     fn pending(spec: Value, msg: &str) -> k8s_openapi::api::core::v1::Pod {
         pod(
             "web-0",
@@ -566,14 +581,8 @@ mod tests {
     fn taint_beats_selector_when_selected_node_is_tainted() {
         let mut s = snap();
         s.nodes.push(node("n1", json!({}), json!([]), "4"));
-        s.nodes.push(node(
-            "gpu-1",
-            json!({"pool": "gpu"}),
-            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
-            "4",
-        ));
-        let spec =
-            json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
+        s.nodes.push(gpu_node());
+        let spec = gpu_pod_spec();
         s.pods.push(pending(spec, "0/2 nodes are available: 1 node(s) didn't match node selector, 1 node(s) had taint {dedicated: gpu}, that the pod didn't tolerate."));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-taint"]);
@@ -707,14 +716,8 @@ mod tests {
     #[test]
     fn taint_patch_never_copies_admission_defaults() {
         let mut s = snap();
-        s.nodes.push(node(
-            "gpu-1",
-            json!({"pool": "gpu"}),
-            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
-            "4",
-        ));
-        let tpl =
-            json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
+        s.nodes.push(gpu_node());
+        let tpl = gpu_pod_spec();
         add_deployment(&mut s, "web", 1, tpl);
         let spec = json!({"nodeSelector": {"pool": "gpu"}, "tolerations": [
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
