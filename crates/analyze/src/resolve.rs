@@ -662,21 +662,14 @@ mod tests {
     }
 
     fn broken_world() -> Snapshot {
-        let spec = app_spec();
         let mut s = snap();
         s.namespace = Some(NS.into());
         // Two crashing Deployments; only `web` has a Service.
         for name in ["web", "other"] {
-            add_deployment(&mut s, name, 1, spec.clone());
-            s.pods.push(pod(
-                &format!("{name}-0"),
-                name,
-                spec.clone(),
-                pod_status(
-                    "Running",
-                    vec![crash_loop("app", 5, terminated("Error", 1, 10))],
-                ),
-            ));
+            add_deployment(&mut s, name, 1, app_spec());
+            let last = terminated("Error", 1, 10);
+            s.pods
+                .push(crash_looping_pod(&format!("{name}-0"), name, 5, last));
         }
         s.services.push(obj(json!({"metadata": {"name": "web", "namespace": NS},
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}})));

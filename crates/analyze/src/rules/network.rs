@@ -617,21 +617,7 @@ mod tests {
     }
 
     fn crashing_pod(name: &str) -> Pod {
-        pod(
-            name,
-            "web",
-            app_spec(),
-            pod_status(
-                "Running",
-                vec![waiting(
-                    "app",
-                    "CrashLoopBackOff",
-                    "back-off 5m0s restarting failed container",
-                    5,
-                    terminated("Error", 1, 20),
-                )],
-            ),
-        )
+        crash_looping_pod(name, "web", 5, terminated("Error", 1, 20))
     }
 
     #[test]

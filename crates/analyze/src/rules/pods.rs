@@ -266,20 +266,8 @@ mod tests {
         pod(name, owner, app_spec(), pod_status(phase, statuses))
     }
 
-    /// A pod of Deployment `backend` whose container `app` crash-loops with exit code 1.
     fn crash_looping_backend(name: &str) -> Pod {
-        app_pod(
-            name,
-            "backend",
-            "Running",
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "back-off",
-                7,
-                terminated("Error", 1, 30),
-            )],
-        )
+        crash_looping_pod(name, "backend", 7, terminated("Error", 1, 30))
     }
 
     #[test]

@@ -72,6 +72,19 @@ pub fn add_ready_deployment(s: &mut Snapshot, name: &str, spec: Value) {
     s.pods.push(ready_pod(&format!("{name}-0"), name, spec));
 }
 
+/// A pod of Deployment `app` whose container `app` crash-loops after `restarts` restarts,
+/// `last` its last termination; the waiting message is the kubelet's.
+pub fn crash_looping_pod(name: &str, app: &str, restarts: i32, last: Value) -> Pod {
+    let message = "back-off 5m0s restarting failed container";
+    let app_status = waiting("app", "CrashLoopBackOff", message, restarts, last);
+    pod(
+        name,
+        app,
+        app_spec(),
+        pod_status("Running", vec![app_status]),
+    )
+}
+
 pub fn event(kind: &str, name: &str, type_: &str, reason: &str, message: &str) -> Event {
     obj(json!({
         "metadata": {"name": format!("{name}.1"), "namespace": NS},
