@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
 use super::rules::{near_misses, uses_pvc};
 use super::snapshot::{
-    controller_of, find_named, labels_of, name_of, ns_of, selector_matches, Snapshot,
+    controller_of, find_named, in_namespace, labels_of, name_of, ns_of, selector_matches, Snapshot,
 };
 use super::TargetError;
 
@@ -454,7 +454,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "Secret" => {
-            for ing in snap.ingresses.iter().filter(|i| ns_of(&i.metadata) == ns) {
+            for ing in in_namespace(&snap.ingresses, ns) {
                 if ingress_tls_secrets(ing).iter().any(|s| s == name) {
                     out.insert(ObjectRef::new("Ingress", Some(ns), name_of(&ing.metadata)));
                 }
@@ -554,44 +554,33 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
         }
     }
     let labels = labels_of(&p.metadata);
-    for np in snap
-        .network_policies
-        .iter()
-        .filter(|x| ns_of(&x.metadata) == ns)
-    {
-        if np
-            .spec
-            .as_ref()
-            .and_then(|s| s.pod_selector.as_ref())
-            .is_none_or(|sel| super::rules::label_selector_matches(sel, &labels))
-        {
-            out.insert(ObjectRef::new(
-                "NetworkPolicy",
-                Some(ns),
-                name_of(&np.metadata),
-            ));
-        }
-    }
-    for pdb in snap.pdbs.iter().filter(|x| ns_of(&x.metadata) == ns) {
-        if pdb
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|sel| super::rules::label_selector_matches(sel, &labels))
-        {
-            out.insert(ObjectRef::new(
-                "PodDisruptionBudget",
-                Some(ns),
-                name_of(&pdb.metadata),
-            ));
-        }
+    let selects = |sel: &LabelSelector| super::rules::label_selector_matches(sel, &labels);
+    // A NetworkPolicy without a pod selector applies to every pod of its namespace.
+    let policies = in_namespace(&snap.network_policies, ns)
+        .filter(|np| {
+            np.spec
+                .as_ref()
+                .and_then(|s| s.pod_selector.as_ref())
+                .is_none_or(selects)
+        })
+        .map(|np| ("NetworkPolicy", &np.metadata));
+    let budgets = in_namespace(&snap.pdbs, ns)
+        .filter(|pdb| {
+            pdb.spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(selects)
+        })
+        .map(|pdb| ("PodDisruptionBudget", &pdb.metadata));
+    for (kind, meta) in policies.chain(budgets) {
+        out.insert(ObjectRef::new(kind, Some(ns), name_of(meta)));
     }
     let owners: Vec<ObjectRef> = out
         .iter()
         .filter(|o| matches!(o.kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet"))
         .cloned()
         .collect();
-    for h in snap.hpas.iter().filter(|x| ns_of(&x.metadata) == ns) {
+    for h in in_namespace(&snap.hpas, ns) {
         if let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) {
             if owners.contains(&ObjectRef::new(&t.kind, Some(ns), &t.name)) {
                 out.insert(ObjectRef::new(
@@ -602,7 +591,7 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
             }
         }
     }
-    for svc in snap.services.iter().filter(|s| ns_of(&s.metadata) == ns) {
+    for svc in in_namespace(&snap.services, ns) {
         if let Some(sel) = svc
             .spec
             .as_ref()

@@ -151,6 +151,14 @@ pub fn name_of(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or_default()
 }
 
+/// The objects of `list` in namespace `ns`.
+pub fn in_namespace<'a: 'n, 'n, T>(list: &'a [T], ns: &'n str) -> impl Iterator<Item = &'a T> + 'n
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    list.iter().filter(move |o| ns_of(o.metadata()) == ns)
+}
+
 /// The object of `list` named `name` in namespace `ns`.
 pub fn find_named<'a, T>(list: &'a [T], ns: &str, name: &str) -> Option<&'a T>
 where

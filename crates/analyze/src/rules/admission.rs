@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::{parse_quantity, template_patch, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{controller_of, event_line, find_named, name_of, ns_of, Snapshot};
+use crate::snapshot::{
+    controller_of, event_line, find_named, in_namespace, name_of, ns_of, Snapshot,
+};
 
 /// What an admission refusal says, as a cause.
 pub(crate) fn classify_refusal(msg: &str) -> Option<Cause> {
@@ -171,11 +173,7 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
             )
         }
         Cause::LimitRangeRejected => {
-            for l in snap
-                .limit_ranges
-                .iter()
-                .filter(|l| ns_of(&l.metadata) == ns)
-            {
+            for l in in_namespace(&snap.limit_ranges, &ns) {
                 f = f.evidence(format!(
                     "LimitRange {} applies in {ns}",
                     name_of(&l.metadata)

@@ -11,7 +11,7 @@ use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{find_named, name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
     Some(ProposedChange {
@@ -386,10 +386,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
                 }
             }
         }
-        let svc_names: Vec<&str> = snap
-            .services
-            .iter()
-            .filter(|s| ns_of(&s.metadata) == ns)
+        let svc_names: Vec<&str> = in_namespace(&snap.services, ns)
             .map(|s| name_of(&s.metadata))
             .collect();
         let mut f: Option<Finding> = None;

@@ -261,7 +261,7 @@ mod tests {
     use crate::rules::testutil::*;
     use serde_json::json;
 
-    /// A pod of Deployment `owner` running [`spec`], in `phase` with these container statuses.
+    /// A pod of Deployment `owner` running [`app_spec`], in `phase` with these container statuses.
     fn app_pod(name: &str, owner: &str, phase: &str, statuses: Vec<Value>) -> Pod {
         pod(name, owner, app_spec(), pod_status(phase, statuses))
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{near_misses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{find_named, name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
 
 /// One refused call, parsed from the API's message:
 /// `User "system:serviceaccount:NS:SA" cannot VERB resource "R" in API group "G" in the
@@ -326,9 +326,7 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
         };
         if known && role_rules(snap, ns, rr).is_none() {
             let candidates: Vec<&str> = if rr.kind == "Role" {
-                snap.roles
-                    .iter()
-                    .filter(|r| ns_of(&r.metadata) == ns)
+                in_namespace(&snap.roles, ns)
                     .map(|r| name_of(&r.metadata))
                     .collect()
             } else {
@@ -381,10 +379,7 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
             }
             let near = near_misses(
                 &s.name,
-                snap.service_accounts
-                    .iter()
-                    .filter(|x| ns_of(&x.metadata) == sns)
-                    .map(|x| name_of(&x.metadata)),
+                in_namespace(&snap.service_accounts, &sns).map(|x| name_of(&x.metadata)),
             );
             if let [one] = near.as_slice() {
                 fixed[i].name = one.clone();

@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
 use super::truncate;
 use crate::finding::{Cause, Finding, ObjectRef};
-use crate::snapshot::{event_line, name_of, ns_of, Snapshot};
+use crate::snapshot::{event_line, in_namespace, name_of, ns_of, Snapshot};
 
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
 
@@ -23,9 +23,7 @@ pub(crate) fn uses_pvc(p: &Pod, claim: &str) -> bool {
 fn pods_using<'a>(snap: &'a Snapshot, pvc: &PersistentVolumeClaim) -> Vec<&'a str> {
     let ns = ns_of(&pvc.metadata);
     let name = name_of(&pvc.metadata);
-    snap.pods
-        .iter()
-        .filter(|p| ns_of(&p.metadata) == ns)
+    in_namespace(&snap.pods, ns)
         .filter(|p| uses_pvc(p, name))
         .map(|p| name_of(&p.metadata))
         .collect()
