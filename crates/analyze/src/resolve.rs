@@ -149,6 +149,11 @@ fn all_objects(snap: &Snapshot) -> Vec<ObjectRef> {
                 ));
             }
         };
+        ($list:expr, $kind:expr, cluster_scoped) => {
+            for o in &$list {
+                v.push(ObjectRef::new($kind, None, name_of(&o.metadata)));
+            }
+        };
     }
     add!(snap.deployments, "Deployment");
     add!(snap.statefulsets, "StatefulSet");
@@ -160,25 +165,19 @@ fn all_objects(snap: &Snapshot) -> Vec<ObjectRef> {
     add!(snap.jobs, "Job");
     add!(snap.cronjobs, "CronJob");
     add!(snap.pvcs, "PersistentVolumeClaim");
-    for n in &snap.nodes {
-        v.push(ObjectRef::new("Node", None, name_of(&n.metadata)));
-    }
+    add!(snap.nodes, "Node", cluster_scoped);
     add!(snap.service_accounts, "ServiceAccount");
     add!(snap.roles, "Role");
     add!(snap.role_bindings, "RoleBinding");
     add!(snap.network_policies, "NetworkPolicy");
     add!(snap.hpas, "HorizontalPodAutoscaler");
     add!(snap.pdbs, "PodDisruptionBudget");
-    for r in &snap.cluster_roles {
-        v.push(ObjectRef::new("ClusterRole", None, name_of(&r.metadata)));
-    }
-    for r in &snap.cluster_role_bindings {
-        v.push(ObjectRef::new(
-            "ClusterRoleBinding",
-            None,
-            name_of(&r.metadata),
-        ));
-    }
+    add!(snap.cluster_roles, "ClusterRole", cluster_scoped);
+    add!(
+        snap.cluster_role_bindings,
+        "ClusterRoleBinding",
+        cluster_scoped
+    );
     for s in &snap.secrets {
         v.push(ObjectRef::new("Secret", Some(&s.namespace), &s.name));
     }
@@ -554,26 +553,24 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
         }
     }
     let labels = labels_of(&p.metadata);
-    let selects = |sel: &LabelSelector| super::rules::label_selector_matches(sel, &labels);
-    // A NetworkPolicy without a pod selector applies to every pod of its namespace.
-    let policies = in_namespace(&snap.network_policies, ns)
-        .filter(|np| {
-            np.spec
-                .as_ref()
-                .and_then(|s| s.pod_selector.as_ref())
-                .is_none_or(selects)
+    // Whether a selector selects the pod; `if_none` when there is none.
+    let selected = |sel: Option<&LabelSelector>, if_none: bool| {
+        sel.map_or(if_none, |sel| {
+            super::rules::label_selector_matches(sel, &labels)
         })
-        .map(|np| ("NetworkPolicy", &np.metadata));
-    let budgets = in_namespace(&snap.pdbs, ns)
-        .filter(|pdb| {
-            pdb.spec
-                .as_ref()
-                .and_then(|s| s.selector.as_ref())
-                .is_some_and(selects)
-        })
-        .map(|pdb| ("PodDisruptionBudget", &pdb.metadata));
-    for (kind, meta) in policies.chain(budgets) {
-        out.insert(ObjectRef::new(kind, Some(ns), name_of(meta)));
+    };
+    for np in in_namespace(&snap.network_policies, ns) {
+        // A NetworkPolicy without a pod selector applies to every pod of its namespace.
+        if selected(np.spec.as_ref().and_then(|s| s.pod_selector.as_ref()), true) {
+            let name = name_of(&np.metadata);
+            out.insert(ObjectRef::new("NetworkPolicy", Some(ns), name));
+        }
+    }
+    for pdb in in_namespace(&snap.pdbs, ns) {
+        if selected(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()), false) {
+            let name = name_of(&pdb.metadata);
+            out.insert(ObjectRef::new("PodDisruptionBudget", Some(ns), name));
+        }
     }
     let owners: Vec<ObjectRef> = out
         .iter()
