@@ -153,26 +153,26 @@ pub(crate) fn diagnose_pod(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
     if let Some(issue) = scheduling::unschedulable(snap, pod) {
         return Some(issue);
     }
-    let spec_inits = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref());
-    for cs in status
-        .and_then(|s| s.init_container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let spec = spec_inits.and_then(|v| v.iter().find(|c| c.name == cs.name));
-        if let Some(issue) = containers::container_issue(snap, pod, cs, spec, true) {
-            return Some(issue);
-        }
-    }
-    let spec_containers = pod.spec.as_ref().map(|s| &s.containers);
-    for cs in status
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let spec = spec_containers.and_then(|v| v.iter().find(|c| c.name == cs.name));
-        if let Some(issue) = containers::container_issue(snap, pod, cs, spec, false) {
-            return Some(issue);
+    // Init containers first: while one fails, the main containers never start.
+    let spec = pod.spec.as_ref();
+    let groups = [
+        (
+            true,
+            status.and_then(|s| s.init_container_statuses.as_ref()),
+            spec.and_then(|s| s.init_containers.as_ref()),
+        ),
+        (
+            false,
+            status.and_then(|s| s.container_statuses.as_ref()),
+            spec.map(|s| &s.containers),
+        ),
+    ];
+    for (init, statuses, specs) in groups {
+        for cs in statuses.into_iter().flatten() {
+            let spec = specs.and_then(|v| v.iter().find(|c| c.name == cs.name));
+            if let Some(issue) = containers::container_issue(snap, pod, cs, spec, init) {
+                return Some(issue);
+            }
         }
     }
     if !pod_ready(pod) {
