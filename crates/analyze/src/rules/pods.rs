@@ -266,6 +266,12 @@ mod tests {
         pod(name, owner, app_spec(), pod_status(phase, statuses))
     }
 
+    /// A pod of Deployment `owner` whose container `app` is still being created.
+    fn creating_pod(name: &str, owner: &str) -> Pod {
+        let creating = waiting("app", "ContainerCreating", "", 0, json!({}));
+        app_pod(name, owner, "Pending", vec![creating])
+    }
+
     fn crash_looping_backend(name: &str) -> Pod {
         crash_looping_pod(name, "backend", 7, terminated("Error", 1, 30))
     }
@@ -345,12 +351,7 @@ mod tests {
     #[test]
     fn unexplained_not_ready_pod_is_unknown_with_symptoms() {
         let mut s = snap();
-        s.pods.push(app_pod(
-            "odd-0",
-            "odd",
-            "Pending",
-            vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
-        ));
+        s.pods.push(creating_pod("odd-0", "odd"));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unknown"]);
         assert!(evidence_has(&f[0], "ContainerCreating"));
@@ -359,12 +360,7 @@ mod tests {
     #[test]
     fn young_starting_pod_is_not_reported() {
         let mut s = snap();
-        let mut p = app_pod(
-            "new-0",
-            "new",
-            "Pending",
-            vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
-        );
+        let mut p = creating_pod("new-0", "new");
         p.metadata.creation_timestamp = Some(obj(json!(ago(10))));
         s.pods.push(p);
         assert!(pod_findings(&s).is_empty());
