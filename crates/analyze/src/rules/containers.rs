@@ -321,6 +321,25 @@ fn oom(cs: &ContainerStatus, spec: Option<&Container>) -> PodIssue {
     }
 }
 
+/// Words of the registry's refusal, lowercased, as containerd and Docker word it.
+const PULL_RATE_LIMITED: &[&str] = &["toomanyrequests", "too many requests", "429", "rate limit"];
+const PULL_UNAUTHORIZED: &[&str] = &[
+    "401",
+    "403",
+    "unauthorized",
+    "authorize",
+    "denied",
+    "forbidden",
+    "authentication required",
+];
+const PULL_NOT_FOUND: &[&str] = &[
+    "not found",
+    "notfound",
+    "manifest unknown",
+    "does not exist",
+    "invalid reference format",
+];
+
 fn image_issue(
     snap: &Snapshot,
     pod: &Pod,
@@ -343,29 +362,10 @@ fn image_issue(
         .filter(|m| m.contains(&image) || !m.contains('"'))
         .collect();
     let text = format!("{wmsg}\n{}", pull_msgs.join("\n")).to_lowercase();
-    let rate_limited = ["toomanyrequests", "too many requests", "429", "rate limit"]
-        .iter()
-        .any(|k| text.contains(k));
-    let unauthorized = [
-        "401",
-        "403",
-        "unauthorized",
-        "authorize",
-        "denied",
-        "forbidden",
-        "authentication required",
-    ]
-    .iter()
-    .any(|k| text.contains(k));
-    let not_found = [
-        "not found",
-        "notfound",
-        "manifest unknown",
-        "does not exist",
-        "invalid reference format",
-    ]
-    .iter()
-    .any(|k| text.contains(k));
+    let mentions = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    let rate_limited = mentions(PULL_RATE_LIMITED);
+    let unauthorized = mentions(PULL_UNAUTHORIZED);
+    let not_found = mentions(PULL_NOT_FOUND);
     let mut issue = if rate_limited {
         PodIssue::new(
             Cause::ImagePullRateLimited,
