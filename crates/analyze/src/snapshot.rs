@@ -312,7 +312,6 @@ pub fn event_line(e: &Event) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::{ago, event, obj, snap, NS};
     use serde_json::json;

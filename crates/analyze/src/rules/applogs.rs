@@ -137,7 +137,6 @@ pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
 

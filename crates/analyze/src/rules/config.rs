@@ -184,7 +184,6 @@ pub(crate) fn missing_refs(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::pods::pod_findings;
     use crate::rules::testutil::*;
     use crate::snapshot::KeysOnly;

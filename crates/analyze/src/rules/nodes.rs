@@ -186,7 +186,6 @@ pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use crate::snapshot::Forbidden;

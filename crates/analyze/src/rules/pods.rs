@@ -256,7 +256,6 @@ fn unknown(snap: &Snapshot, pod: &Pod, phase: &str) -> Option<PodIssue> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use serde_json::json;

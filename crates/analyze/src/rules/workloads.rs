@@ -191,7 +191,6 @@ pub fn replica_failure(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use serde_json::json;
