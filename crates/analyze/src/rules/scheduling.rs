@@ -370,13 +370,15 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
                 .collect::<Vec<_>>()
                 .join(",")
         });
+    // Every explanation starts from what the scheduler said.
+    let stuck =
+        |cause: Cause, summary: &str| PodIssue::new(cause, summary).ev(format!("scheduler: {msg}"));
     let issue = match kind {
         "resources" => {
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 Cause::UnschedulableInsufficientResources,
                 "pod stays Pending: no node has enough free CPU/memory for its requests",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             let mut limits = Vec::new();
             for r in ["cpu", "memory"] {
                 let want = requests(pod, r);
@@ -415,11 +417,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             i.fix(fix)
         }
         "selector" => {
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 Cause::UnschedulableNodeSelector,
                 "pod stays Pending: no node matches its nodeSelector/affinity",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             if let Some(s) = &sel_text {
                 i = i.ev(format!("nodeSelector {s} matches no node"));
             }
@@ -449,11 +450,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             } else {
                 Cause::Unknown
             };
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 cause,
                 "pod stays Pending: the only nodes it may use are unhealthy or cordoned",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             for n in bad.iter().take(3) {
                 let name = name_of(&n.metadata);
                 if !super::nodes::node_ready(n) {
@@ -468,11 +468,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             i.fix("Repair the node (kubelet, container runtime, disk/memory pressure, network) or uncordon it, or let the pod use other nodes; tolerating a node-health taint is never the fix.")
         }
         "taint" => {
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 Cause::UnschedulableTaint,
                 "pod stays Pending: the nodes it may use carry taints it does not tolerate",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             let mut new_tols = Vec::new();
             for n in snap.nodes.iter().filter(|n| node_selected(pod, n)) {
                 for t in untolerated_taints(pod, n) {
@@ -508,11 +507,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             }
             i.fix("Add a toleration for the taint to the pod template (if the workload belongs on those nodes), or select untainted nodes.")
         }
-        _ => PodIssue::new(
+        _ => stuck(
             Cause::Unknown,
             "pod stays Pending: the scheduler cannot place it",
         )
-        .ev(format!("scheduler: {msg}"))
         .fix("Read the scheduler's message in the evidence."),
     };
     Some(issue)
