@@ -10,6 +10,7 @@ pub mod prompt;
 pub mod spinner;
 pub mod term;
 
+use crate::agent::group_digits;
 use crate::llm::Usage;
 
 /// Short human size: 812 B, 4.2 KB.
@@ -29,14 +30,14 @@ pub fn human_bytes(n: usize) -> String {
 /// (kai has no cached-input prices), so with caching it is an upper bound.
 pub fn usage_line(usage: &Usage, prices: Option<(f64, f64)>) -> String {
     let cached = if usage.cached_tokens > 0 {
-        format!(" ({} cached)", group(usage.cached_tokens))
+        format!(" ({} cached)", group_digits(usage.cached_tokens))
     } else {
         String::new()
     };
     let mut s = format!(
         "tokens: {} in{cached} / {} out",
-        group(usage.prompt_tokens),
-        group(usage.completion_tokens)
+        group_digits(usage.prompt_tokens),
+        group_digits(usage.completion_tokens)
     );
     if let Some((i, o)) = prices {
         let cost =
@@ -44,18 +45,6 @@ pub fn usage_line(usage: &Usage, prices: Option<(f64, f64)>) -> String {
         s.push_str(&format!(" (≈ ${cost:.4})"));
     }
     s
-}
-
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

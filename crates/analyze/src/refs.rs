@@ -11,6 +11,18 @@ pub struct ConfigRef {
     pub optional: bool,
 }
 
+impl ConfigRef {
+    /// A reference as the API spells it: `optional` unset means required.
+    fn new(kind: &'static str, name: &str, key: Option<&str>, optional: Option<bool>) -> Self {
+        ConfigRef {
+            kind,
+            name: name.to_string(),
+            key: key.map(str::to_string),
+            optional: optional == Some(true),
+        }
+    }
+}
+
 /// Every Secret and ConfigMap `spec` needs: env (`valueFrom`, `envFrom`), volumes (with
 /// their `items` keys) and projected sources, init containers included. Analyzers and
 /// `describe` both check these, so they walk the spec in one place.
@@ -27,93 +39,51 @@ pub fn config_refs(spec: &PodSpec) -> Vec<ConfigRef> {
                 continue;
             };
             if let Some(s) = &vf.secret_key_ref {
-                out.push(ConfigRef {
-                    kind: "Secret",
-                    name: s.name.clone(),
-                    key: Some(s.key.clone()),
-                    optional: s.optional == Some(true),
-                });
+                out.push(ConfigRef::new("Secret", &s.name, Some(&s.key), s.optional));
             }
             if let Some(s) = &vf.config_map_key_ref {
-                out.push(ConfigRef {
-                    kind: "ConfigMap",
-                    name: s.name.clone(),
-                    key: Some(s.key.clone()),
-                    optional: s.optional == Some(true),
-                });
+                out.push(ConfigRef::new(
+                    "ConfigMap",
+                    &s.name,
+                    Some(&s.key),
+                    s.optional,
+                ));
             }
         }
         for ef in c.env_from.iter().flatten() {
             if let Some(s) = &ef.secret_ref {
-                out.push(ConfigRef {
-                    kind: "Secret",
-                    name: s.name.clone(),
-                    key: None,
-                    optional: s.optional == Some(true),
-                });
+                out.push(ConfigRef::new("Secret", &s.name, None, s.optional));
             }
             if let Some(s) = &ef.config_map_ref {
-                out.push(ConfigRef {
-                    kind: "ConfigMap",
-                    name: s.name.clone(),
-                    key: None,
-                    optional: s.optional == Some(true),
-                });
+                out.push(ConfigRef::new("ConfigMap", &s.name, None, s.optional));
             }
         }
     }
     for v in spec.volumes.iter().flatten() {
         if let Some(s) = &v.secret {
-            let name = s.secret_name.clone().unwrap_or_default();
-            let optional = s.optional == Some(true);
-            out.push(ConfigRef {
-                kind: "Secret",
-                name: name.clone(),
-                key: None,
-                optional,
-            });
+            let name = s.secret_name.as_deref().unwrap_or_default();
+            out.push(ConfigRef::new("Secret", name, None, s.optional));
             for it in s.items.iter().flatten() {
-                out.push(ConfigRef {
-                    kind: "Secret",
-                    name: name.clone(),
-                    key: Some(it.key.clone()),
-                    optional,
-                });
+                out.push(ConfigRef::new("Secret", name, Some(&it.key), s.optional));
             }
         }
         if let Some(s) = &v.config_map {
-            let optional = s.optional == Some(true);
-            out.push(ConfigRef {
-                kind: "ConfigMap",
-                name: s.name.clone(),
-                key: None,
-                optional,
-            });
+            out.push(ConfigRef::new("ConfigMap", &s.name, None, s.optional));
             for it in s.items.iter().flatten() {
-                out.push(ConfigRef {
-                    kind: "ConfigMap",
-                    name: s.name.clone(),
-                    key: Some(it.key.clone()),
-                    optional,
-                });
+                out.push(ConfigRef::new(
+                    "ConfigMap",
+                    &s.name,
+                    Some(&it.key),
+                    s.optional,
+                ));
             }
         }
         for src in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
             if let Some(s) = &src.secret {
-                out.push(ConfigRef {
-                    kind: "Secret",
-                    name: s.name.clone(),
-                    key: None,
-                    optional: s.optional == Some(true),
-                });
+                out.push(ConfigRef::new("Secret", &s.name, None, s.optional));
             }
             if let Some(s) = &src.config_map {
-                out.push(ConfigRef {
-                    kind: "ConfigMap",
-                    name: s.name.clone(),
-                    key: None,
-                    optional: s.optional == Some(true),
-                });
+                out.push(ConfigRef::new("ConfigMap", &s.name, None, s.optional));
             }
         }
     }

@@ -5,148 +5,92 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
-use super::rules::near_misses;
-use super::snapshot::{controller_of, labels_of, name_of, ns_of, selector_matches, Snapshot};
+use super::rules::{near_misses, uses_pvc};
+use super::snapshot::{
+    controller_of, find_named, in_namespace, labels_of, name_of, ns_of, selector_matches, Snapshot,
+};
 use super::TargetError;
 
-/// Kinds a target may name, with their plural resource name and accepted aliases.
+/// Kinds a target may name, with their plural resource name and the aliases accepted
+/// besides the kind itself and its plural (any case).
 const KINDS: &[(&str, &str, &[&str])] = &[
     (
         "Deployment",
         "deployments",
-        &[
-            "deploy",
-            "deployment",
-            "deployments",
-            "deployment.apps",
-            "deployments.apps",
-        ],
+        &["deploy", "deployment.apps", "deployments.apps"],
     ),
-    (
-        "StatefulSet",
-        "statefulsets",
-        &["sts", "statefulset", "statefulsets"],
-    ),
-    (
-        "DaemonSet",
-        "daemonsets",
-        &["ds", "daemonset", "daemonsets"],
-    ),
-    (
-        "ReplicaSet",
-        "replicasets",
-        &["rs", "replicaset", "replicasets"],
-    ),
-    ("Pod", "pods", &["po", "pod", "pods"]),
-    ("Service", "services", &["svc", "service", "services"]),
-    ("Ingress", "ingresses", &["ing", "ingress", "ingresses"]),
-    ("Job", "jobs", &["job", "jobs"]),
-    ("CronJob", "cronjobs", &["cj", "cronjob", "cronjobs"]),
+    ("StatefulSet", "statefulsets", &["sts"]),
+    ("DaemonSet", "daemonsets", &["ds"]),
+    ("ReplicaSet", "replicasets", &["rs"]),
+    ("Pod", "pods", &["po"]),
+    ("Service", "services", &["svc"]),
+    ("Ingress", "ingresses", &["ing"]),
+    ("Job", "jobs", &[]),
+    ("CronJob", "cronjobs", &["cj"]),
     (
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
-        &[
-            "pvc",
-            "pvcs",
-            "persistentvolumeclaim",
-            "persistentvolumeclaims",
-        ],
+        &["pvc", "pvcs"],
     ),
-    ("Node", "nodes", &["no", "node", "nodes"]),
-    (
-        "ServiceAccount",
-        "serviceaccounts",
-        &["sa", "serviceaccount", "serviceaccounts"],
-    ),
-    ("Role", "roles", &["role", "roles"]),
-    (
-        "RoleBinding",
-        "rolebindings",
-        &["rolebinding", "rolebindings"],
-    ),
-    (
-        "ClusterRole",
-        "clusterroles",
-        &["clusterrole", "clusterroles"],
-    ),
-    (
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        &["clusterrolebinding", "clusterrolebindings"],
-    ),
-    (
-        "NetworkPolicy",
-        "networkpolicies",
-        &["netpol", "networkpolicy", "networkpolicies"],
-    ),
+    ("Node", "nodes", &["no"]),
+    ("ServiceAccount", "serviceaccounts", &["sa"]),
+    ("Role", "roles", &[]),
+    ("RoleBinding", "rolebindings", &[]),
+    ("ClusterRole", "clusterroles", &[]),
+    ("ClusterRoleBinding", "clusterrolebindings", &[]),
+    ("NetworkPolicy", "networkpolicies", &["netpol"]),
     (
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
-        &["hpa", "horizontalpodautoscaler", "horizontalpodautoscalers"],
+        &["hpa"],
     ),
-    (
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        &["pdb", "poddisruptionbudget", "poddisruptionbudgets"],
-    ),
-    ("Secret", "secrets", &["secret", "secrets"]),
+    ("PodDisruptionBudget", "poddisruptionbudgets", &["pdb"]),
+    ("Secret", "secrets", &[]),
 ];
 
 /// Kinds people name that kai has no rules for: a target of one of these gets a plain
 /// "cannot diagnose" rather than "unknown kind".
-const UNSUPPORTED: &[&str] = &[
-    "configmap",
-    "configmaps",
-    "cm",
-    "namespace",
-    "namespaces",
-    "ns",
-    "endpoints",
-    "ep",
-    "endpointslice",
-    "endpointslices",
-    "storageclass",
-    "storageclasses",
-    "sc",
-    "persistentvolume",
-    "persistentvolumes",
-    "pv",
-    "event",
-    "events",
-    "ev",
-    "limitrange",
-    "limitranges",
-    "limits",
-    "resourcequota",
-    "resourcequotas",
-    "quota",
-    "ingressclass",
-    "ingressclasses",
-    "validatingwebhookconfiguration",
-    "validatingwebhookconfigurations",
-    "mutatingwebhookconfiguration",
-    "mutatingwebhookconfigurations",
-    "customresourcedefinition",
-    "customresourcedefinitions",
-    "crd",
-    "crds",
-    "priorityclass",
-    "priorityclasses",
-    "lease",
-    "leases",
-    "replicationcontroller",
-    "replicationcontrollers",
-    "rc",
+const UNSUPPORTED: &[&[&str]] = &[
+    &["configmap", "configmaps", "cm"],
+    &["namespace", "namespaces", "ns"],
+    &["endpoints", "ep"],
+    &["endpointslice", "endpointslices"],
+    &["storageclass", "storageclasses", "sc"],
+    &["persistentvolume", "persistentvolumes", "pv"],
+    &["event", "events", "ev"],
+    &["limitrange", "limitranges", "limits"],
+    &["resourcequota", "resourcequotas", "quota"],
+    &["ingressclass", "ingressclasses"],
+    &[
+        "validatingwebhookconfiguration",
+        "validatingwebhookconfigurations",
+    ],
+    &[
+        "mutatingwebhookconfiguration",
+        "mutatingwebhookconfigurations",
+    ],
+    &[
+        "customresourcedefinition",
+        "customresourcedefinitions",
+        "crd",
+        "crds",
+    ],
+    &["priorityclass", "priorityclasses"],
+    &["lease", "leases"],
+    &["replicationcontroller", "replicationcontrollers", "rc"],
 ];
 
 /// The kinds a target may name, for messages: `deploy, sts, ...`.
 pub fn supported_kinds() -> String {
     KINDS
         .iter()
-        .map(|(_, _, aliases)| aliases.first().copied().unwrap_or_default())
+        .map(|(kind, _, aliases)| match aliases.first() {
+            Some(short) => short.to_string(),
+            None => kind.to_ascii_lowercase(),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -167,12 +111,12 @@ pub fn parse_target(target: &str) -> Result<(Option<&'static str>, String), Targ
             let k = kind.to_ascii_lowercase();
             KINDS
                 .iter()
-                .find(|(canon, _, aliases)| {
-                    aliases.contains(&k.as_str()) || canon.eq_ignore_ascii_case(&k)
+                .find(|(canon, plural, aliases)| {
+                    canon.eq_ignore_ascii_case(&k) || *plural == k || aliases.contains(&k.as_str())
                 })
                 .map(|(canon, ..)| (Some(*canon), name.to_string()))
                 .ok_or_else(|| {
-                    if UNSUPPORTED.contains(&k.as_str()) {
+                    if UNSUPPORTED.iter().any(|names| names.contains(&k.as_str())) {
                         invalid(&format!(
                             "kai cannot diagnose a {kind} (no rule reasons about that kind); diagnose the workload, Service or Ingress that uses it"
                         ))
@@ -205,6 +149,11 @@ fn all_objects(snap: &Snapshot) -> Vec<ObjectRef> {
                 ));
             }
         };
+        ($list:expr, $kind:expr, cluster_scoped) => {
+            for o in &$list {
+                v.push(ObjectRef::new($kind, None, name_of(&o.metadata)));
+            }
+        };
     }
     add!(snap.deployments, "Deployment");
     add!(snap.statefulsets, "StatefulSet");
@@ -216,25 +165,19 @@ fn all_objects(snap: &Snapshot) -> Vec<ObjectRef> {
     add!(snap.jobs, "Job");
     add!(snap.cronjobs, "CronJob");
     add!(snap.pvcs, "PersistentVolumeClaim");
-    for n in &snap.nodes {
-        v.push(ObjectRef::new("Node", None, name_of(&n.metadata)));
-    }
+    add!(snap.nodes, "Node", cluster_scoped);
     add!(snap.service_accounts, "ServiceAccount");
     add!(snap.roles, "Role");
     add!(snap.role_bindings, "RoleBinding");
     add!(snap.network_policies, "NetworkPolicy");
     add!(snap.hpas, "HorizontalPodAutoscaler");
     add!(snap.pdbs, "PodDisruptionBudget");
-    for r in &snap.cluster_roles {
-        v.push(ObjectRef::new("ClusterRole", None, name_of(&r.metadata)));
-    }
-    for r in &snap.cluster_role_bindings {
-        v.push(ObjectRef::new(
-            "ClusterRoleBinding",
-            None,
-            name_of(&r.metadata),
-        ));
-    }
+    add!(snap.cluster_roles, "ClusterRole", cluster_scoped);
+    add!(
+        snap.cluster_role_bindings,
+        "ClusterRoleBinding",
+        cluster_scoped
+    );
     for s in &snap.secrets {
         v.push(ObjectRef::new("Secret", Some(&s.namespace), &s.name));
     }
@@ -364,20 +307,12 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             expand_children(snap, root, "Job", jobs, out);
         }
         "Pod" => {
-            if let Some(p) = snap
-                .pods
-                .iter()
-                .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-            {
+            if let Some(p) = find_named(&snap.pods, ns, name) {
                 pod_closure(snap, p, out);
             }
         }
         "Service" => {
-            if let Some(svc) = snap
-                .services
-                .iter()
-                .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == name)
-            {
+            if let Some(svc) = find_named(&snap.services, ns, name) {
                 if let Some(sel) = svc
                     .spec
                     .as_ref()
@@ -397,11 +332,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "Ingress" => {
-            if let Some(ing) = snap
-                .ingresses
-                .iter()
-                .find(|i| ns_of(&i.metadata) == ns && name_of(&i.metadata) == name)
-            {
+            if let Some(ing) = find_named(&snap.ingresses, ns, name) {
                 for b in ingress_backends(ing) {
                     expand(snap, &ObjectRef::new("Service", Some(ns), &b), out);
                 }
@@ -467,11 +398,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "RoleBinding" => {
-            if let Some(b) = snap
-                .role_bindings
-                .iter()
-                .find(|b| ns_of(&b.metadata) == ns && name_of(&b.metadata) == name)
-            {
+            if let Some(b) = find_named(&snap.role_bindings, ns, name) {
                 let role_ns = (b.role_ref.kind == "Role").then_some(ns);
                 out.insert(ObjectRef::new(&b.role_ref.kind, role_ns, &b.role_ref.name));
                 for s in b
@@ -497,20 +424,14 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
         }
         "NetworkPolicy" | "PodDisruptionBudget" => {
             let sel = if root.kind == "NetworkPolicy" {
-                snap.network_policies
-                    .iter()
-                    .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-                    .map(|p| {
-                        p.spec
-                            .as_ref()
-                            .and_then(|s| s.pod_selector.clone())
-                            .unwrap_or_default()
-                    })
+                find_named(&snap.network_policies, ns, name).map(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.pod_selector.clone())
+                        .unwrap_or_default()
+                })
             } else {
-                snap.pdbs
-                    .iter()
-                    .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-                    .and_then(|p| p.spec.as_ref()?.selector.clone())
+                find_named(&snap.pdbs, ns, name).and_then(|p| p.spec.as_ref()?.selector.clone())
             };
             if let Some(sel) = sel {
                 for p in snap.pods.iter().filter(|p| {
@@ -522,11 +443,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "HorizontalPodAutoscaler" => {
-            if let Some(h) = snap
-                .hpas
-                .iter()
-                .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
-            {
+            if let Some(h) = find_named(&snap.hpas, ns, name) {
                 if let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) {
                     let r = ObjectRef::new(&t.kind, Some(ns), &t.name);
                     if !out.contains(&r) {
@@ -536,7 +453,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "Secret" => {
-            for ing in snap.ingresses.iter().filter(|i| ns_of(&i.metadata) == ns) {
+            for ing in in_namespace(&snap.ingresses, ns) {
                 if ingress_tls_secrets(ing).iter().any(|s| s == name) {
                     out.insert(ObjectRef::new("Ingress", Some(ns), name_of(&ing.metadata)));
                 }
@@ -605,17 +522,6 @@ fn add_pod_and_owners(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
     }
 }
 
-fn uses_pvc(p: &Pod, claim: &str) -> bool {
-    p.spec
-        .iter()
-        .flat_map(|s| s.volumes.iter().flatten())
-        .any(|v| {
-            v.persistent_volume_claim
-                .as_ref()
-                .is_some_and(|c| c.claim_name == claim)
-        })
-}
-
 /// A pod, its owners, and what it depends on or is selected by.
 fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
     let ns = ns_of(&p.metadata);
@@ -647,36 +553,23 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
         }
     }
     let labels = labels_of(&p.metadata);
-    for np in snap
-        .network_policies
-        .iter()
-        .filter(|x| ns_of(&x.metadata) == ns)
-    {
-        if np
-            .spec
-            .as_ref()
-            .and_then(|s| s.pod_selector.as_ref())
-            .is_none_or(|sel| super::rules::label_selector_matches(sel, &labels))
-        {
-            out.insert(ObjectRef::new(
-                "NetworkPolicy",
-                Some(ns),
-                name_of(&np.metadata),
-            ));
+    // Whether a selector selects the pod; `if_none` when there is none.
+    let selected = |sel: Option<&LabelSelector>, if_none: bool| {
+        sel.map_or(if_none, |sel| {
+            super::rules::label_selector_matches(sel, &labels)
+        })
+    };
+    for np in in_namespace(&snap.network_policies, ns) {
+        // A NetworkPolicy without a pod selector applies to every pod of its namespace.
+        if selected(np.spec.as_ref().and_then(|s| s.pod_selector.as_ref()), true) {
+            let name = name_of(&np.metadata);
+            out.insert(ObjectRef::new("NetworkPolicy", Some(ns), name));
         }
     }
-    for pdb in snap.pdbs.iter().filter(|x| ns_of(&x.metadata) == ns) {
-        if pdb
-            .spec
-            .as_ref()
-            .and_then(|s| s.selector.as_ref())
-            .is_some_and(|sel| super::rules::label_selector_matches(sel, &labels))
-        {
-            out.insert(ObjectRef::new(
-                "PodDisruptionBudget",
-                Some(ns),
-                name_of(&pdb.metadata),
-            ));
+    for pdb in in_namespace(&snap.pdbs, ns) {
+        if selected(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()), false) {
+            let name = name_of(&pdb.metadata);
+            out.insert(ObjectRef::new("PodDisruptionBudget", Some(ns), name));
         }
     }
     let owners: Vec<ObjectRef> = out
@@ -684,7 +577,7 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
         .filter(|o| matches!(o.kind.as_str(), "Deployment" | "StatefulSet" | "ReplicaSet"))
         .cloned()
         .collect();
-    for h in snap.hpas.iter().filter(|x| ns_of(&x.metadata) == ns) {
+    for h in in_namespace(&snap.hpas, ns) {
         if let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) {
             if owners.contains(&ObjectRef::new(&t.kind, Some(ns), &t.name)) {
                 out.insert(ObjectRef::new(
@@ -695,7 +588,7 @@ fn pod_closure(snap: &Snapshot, p: &Pod, out: &mut BTreeSet<ObjectRef>) {
             }
         }
     }
-    for svc in snap.services.iter().filter(|s| ns_of(&s.metadata) == ns) {
+    for svc in in_namespace(&snap.services, ns) {
         if let Some(sel) = svc
             .spec
             .as_ref()
@@ -755,27 +648,14 @@ mod tests {
     }
 
     fn broken_world() -> Snapshot {
-        let spec = json!({"containers": [container("app", json!({}))]});
         let mut s = snap();
         s.namespace = Some(NS.into());
         // Two crashing Deployments; only `web` has a Service.
         for name in ["web", "other"] {
-            add_deployment(&mut s, name, 1, spec.clone());
-            s.pods.push(pod(
-                &format!("{name}-0"),
-                name,
-                spec.clone(),
-                pod_status(
-                    "Running",
-                    vec![waiting(
-                        "app",
-                        "CrashLoopBackOff",
-                        "",
-                        5,
-                        terminated("Error", 1, 10),
-                    )],
-                ),
-            ));
+            add_deployment(&mut s, name, 1, app_spec());
+            let last = terminated("Error", 1, 10);
+            s.pods
+                .push(crash_looping_pod(&format!("{name}-0"), name, 5, last));
         }
         s.services.push(obj(json!({"metadata": {"name": "web", "namespace": NS},
             "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}})));
@@ -861,13 +741,7 @@ mod tests {
         let mut s = snap();
         s.namespace = Some(NS.into());
         let spec = json!({"serviceAccountName": "ci", "containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "runner", 1, spec.clone());
-        s.pods.push(pod(
-            "runner-0",
-            "runner",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_ready_deployment(&mut s, "runner", spec);
         s.service_accounts
             .push(obj(json!({"metadata": {"name": "ci", "namespace": NS}})));
         s.role_bindings

@@ -143,38 +143,22 @@ mod tests {
         };
         let a = labels(&[("zone", "a")]);
         let none = labels(&[]);
-        assert_eq!(
-            node_requirement_matches(&req("In", &["a", "b"]), &a),
-            Some(true)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("In", &["b"]), &a),
-            Some(false)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("In", &["a"]), &none),
-            Some(false)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("NotIn", &["b"]), &a),
-            Some(true)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("NotIn", &["a"]), &a),
-            Some(false)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("NotIn", &["a"]), &none),
-            Some(true)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("Exists", &[]), &a),
-            Some(true)
-        );
-        assert_eq!(
-            node_requirement_matches(&req("DoesNotExist", &[]), &a),
-            Some(false)
-        );
-        assert_eq!(node_requirement_matches(&req("Gt", &["1"]), &a), None);
+        for (op, values, l, want) in [
+            ("In", &["a", "b"][..], &a, Some(true)),
+            ("In", &["b"][..], &a, Some(false)),
+            ("In", &["a"][..], &none, Some(false)),
+            ("NotIn", &["b"][..], &a, Some(true)),
+            ("NotIn", &["a"][..], &a, Some(false)),
+            ("NotIn", &["a"][..], &none, Some(true)),
+            ("Exists", &[][..], &a, Some(true)),
+            ("DoesNotExist", &[][..], &a, Some(false)),
+            ("Gt", &["1"][..], &a, None),
+        ] {
+            assert_eq!(
+                node_requirement_matches(&req(op, values), l),
+                want,
+                "{op} {values:?} {l:?}"
+            );
+        }
     }
 }

@@ -151,6 +151,23 @@ pub fn name_of(meta: &ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or_default()
 }
 
+/// The objects of `list` in namespace `ns`.
+pub fn in_namespace<'a: 'n, 'n, T>(list: &'a [T], ns: &'n str) -> impl Iterator<Item = &'a T> + 'n
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    list.iter().filter(move |o| ns_of(o.metadata()) == ns)
+}
+
+/// The object of `list` named `name` in namespace `ns`.
+pub fn find_named<'a, T>(list: &'a [T], ns: &str, name: &str) -> Option<&'a T>
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    list.iter()
+        .find(|o| ns_of(o.metadata()) == ns && name_of(o.metadata()) == name)
+}
+
 pub fn labels_of(meta: &ObjectMeta) -> BTreeMap<String, String> {
     meta.labels.clone().unwrap_or_default()
 }
@@ -180,9 +197,7 @@ impl Snapshot {
     }
 
     pub fn pvc(&self, ns: &str, name: &str) -> Option<&PersistentVolumeClaim> {
-        self.pvcs
-            .iter()
-            .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == name)
+        find_named(&self.pvcs, ns, name)
     }
 
     /// Events about one object, newest last.
@@ -297,7 +312,6 @@ pub fn event_line(e: &Event) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::{ago, event, obj, snap, NS};
     use serde_json::json;

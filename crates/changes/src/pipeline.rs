@@ -294,15 +294,12 @@ pub async fn run_with(
             approver.request(req.clone()).await
         };
         let lives = |p: &[Prepared]| p.iter().map(|p| p.live.clone()).collect::<Vec<_>>();
+        // Every audit record of this round is about the same request and decision.
+        let record = |objs: Objects<'_>, error: Option<String>, status: Option<&str>| {
+            rec.write(&req, &decision, auto, objs, error, status)
+        };
         if !decision.is_approved() {
-            rec.write(
-                &req,
-                &decision,
-                auto,
-                Objects::unapplied(&lives(&prepared)),
-                None,
-                None,
-            )?;
+            record(Objects::unapplied(&lives(&prepared)), None, None)?;
             return Err(match decision {
                 Decision::DeniedWithFeedback(f) => ChangeError::DeniedWithFeedback(f),
                 Decision::Abort => ChangeError::Aborted,
@@ -321,14 +318,7 @@ pub async fn run_with(
                 }
                 let mut l = snapshot.clone();
                 l[i] = p.live.clone();
-                rec.write(
-                    &req,
-                    &decision,
-                    auto,
-                    Objects::unapplied(&l),
-                    None,
-                    Some(audit::PENDING),
-                )?;
+                record(Objects::unapplied(&l), None, Some(audit::PENDING))?;
                 pending_written = true;
                 Ok(())
             };
@@ -341,10 +331,7 @@ pub async fn run_with(
                     applied.push(true);
                 }
                 Err(ApplyError::Stale) if applied.is_empty() => {
-                    rec.write(
-                        &req,
-                        &decision,
-                        auto,
+                    record(
                         Objects::unapplied(&lives(&prepared)),
                         Some("the object changed after the diff was shown; not applied, re-diffed and asked again".into()),
                         None,
@@ -371,10 +358,7 @@ pub async fn run_with(
                         .map(Step::label)
                         .collect();
                     let status = pending_written.then_some(audit::COMPLETED);
-                    rec.write(
-                        &req,
-                        &decision,
-                        auto,
+                    record(
                         Objects {
                             lives: &lives(&prepared),
                             afters: &afters,
@@ -394,10 +378,7 @@ pub async fn run_with(
             }
         }
         // (e) audit the outcome.
-        rec.write(
-            &req,
-            &decision,
-            auto,
+        record(
             Objects {
                 lives: &lives(&prepared),
                 afters: &afters,

@@ -351,10 +351,14 @@ mod tests {
 
     #[test]
     fn segments_are_encoded() {
-        assert_eq!(encode_segment("web"), "web");
-        assert_eq!(encode_segment("system:node:x"), "system:node:x");
-        assert_eq!(encode_segment("a#b?c&d/e f%"), "a%23b%3Fc%26d%2Fe%20f%25");
-        assert_eq!(encode_segment(".."), "%2E%2E");
-        assert_eq!(encode_segment("é"), "%C3%A9");
+        for (raw, want) in [
+            ("web", "web"),
+            ("system:node:x", "system:node:x"),
+            ("a#b?c&d/e f%", "a%23b%3Fc%26d%2Fe%20f%25"),
+            ("..", "%2E%2E"),
+            ("é", "%C3%A9"),
+        ] {
+            assert_eq!(encode_segment(raw), want, "{raw:?}");
+        }
     }
 }

@@ -276,6 +276,23 @@ fn n(v: Option<&Value>) -> i64 {
     v.and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// The elements of the array at `pointer` (none when it is absent or not an array).
+fn array_items<'a>(v: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// `ready/desired` replicas of a Deployment or StatefulSet, as kubectl's READY column.
+fn replicas_ready(v: &Value) -> String {
+    format!(
+        "{}/{}",
+        n(v.pointer("/status/readyReplicas")),
+        n(v.pointer("/spec/replicas"))
+    )
+}
+
 /// Table headers and rows for `kind`: the status essentials an operator looks at first.
 fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<Vec<String>>) {
     let vals: Vec<(String, Value)> = items
@@ -316,11 +333,7 @@ fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<V
             &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
             rows(&|v| {
                 vec![
-                    format!(
-                        "{}/{}",
-                        n(v.pointer("/status/readyReplicas")),
-                        n(v.pointer("/spec/replicas"))
-                    ),
+                    replicas_ready(v),
                     n(v.pointer("/status/updatedReplicas")).to_string(),
                     n(v.pointer("/status/availableReplicas")).to_string(),
                     age(v),
@@ -329,16 +342,7 @@ fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<V
         ),
         "StatefulSet" => (
             &["NAME", "READY", "AGE"],
-            rows(&|v| {
-                vec![
-                    format!(
-                        "{}/{}",
-                        n(v.pointer("/status/readyReplicas")),
-                        n(v.pointer("/spec/replicas"))
-                    ),
-                    age(v),
-                ]
-            }),
+            rows(&|v| vec![replicas_ready(v), age(v)]),
         ),
         "DaemonSet" => (
             &[
@@ -378,11 +382,7 @@ fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<V
         "Service" => (
             &["NAME", "TYPE", "CLUSTER-IP", "PORTS", "SELECTOR", "AGE"],
             rows(&|v| {
-                let ports: Vec<String> = v
-                    .pointer("/spec/ports")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+                let ports: Vec<String> = array_items(v, "/spec/ports")
                     .map(|p| {
                         let node = p
                             .get("nodePort")
@@ -546,19 +546,11 @@ fn table(kind: &str, items: &[DynamicObject]) -> (&'static [&'static str], Vec<V
         "Ingress" => (
             &["NAME", "CLASS", "HOSTS", "ADDRESS", "AGE"],
             rows(&|v| {
-                let hosts: Vec<String> = v
-                    .pointer("/spec/rules")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+                let hosts: Vec<String> = array_items(v, "/spec/rules")
                     .map(|r| s(r.get("host")))
                     .filter(|h| !h.is_empty())
                     .collect();
-                let addr: Vec<String> = v
-                    .pointer("/status/loadBalancer/ingress")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
+                let addr: Vec<String> = array_items(v, "/status/loadBalancer/ingress")
                     .map(|i| {
                         if i.get("ip").is_some() {
                             s(i.get("ip"))

@@ -458,10 +458,11 @@ mod tests {
 
     #[test]
     fn document_without_front_matter_takes_its_title_from_the_h1_or_the_file_name() {
-        let (doc, _) = parse_document(
-            "/t/x.md",
+        // A user's file `/t/{name}`.
+        let user_doc =
+            |name: &str, text: &str| parse_document(&format!("/t/{name}"), name, false, text).0;
+        let doc = user_doc(
             "x.md",
-            false,
             "# Our DNS runbook\n\nintro text\n\n## Fix\nrestart coredns\n",
         );
         assert_eq!(doc.title, "Our DNS runbook");
@@ -471,12 +472,7 @@ mod tests {
         assert_eq!(doc.chunks[1].heading, "Fix");
         assert!(doc.causes.is_empty());
 
-        let (doc, _) = parse_document(
-            "/t/disk_full-notes.txt",
-            "disk_full-notes.txt",
-            false,
-            "just some notes\n",
-        );
+        let doc = user_doc("disk_full-notes.txt", "just some notes\n");
         assert_eq!(doc.title, "disk full notes");
         assert_eq!(doc.chunks.len(), 1);
     }

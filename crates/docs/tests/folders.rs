@@ -472,6 +472,14 @@ impl Embedder for FakeEmbedder {
     }
 }
 
+impl Setup {
+    /// The hybrid index of the team's folder, built (or brought up to date) with `e`.
+    fn open_hybrid(&self, e: &FakeEmbedder) -> (Index, IndexReport) {
+        let opts = IndexOptions::new(&self.cache);
+        block_on(Index::open_hybrid(&[self.docs.clone()], &opts, e)).unwrap()
+    }
+}
+
 fn hybrid_setup() -> Setup {
     let s = setup();
     write(&s.docs.join("fleet.md"), "# Fleet\n\n## Parking\nEvery car parks in zone B overnight.\n\n## Wombat\nThe marsupial enclosure closes at six.\n");
@@ -481,10 +489,8 @@ fn hybrid_setup() -> Setup {
 #[test]
 fn hybrid_embeds_every_chunk_once_then_only_changed_chunks() {
     let s = hybrid_setup();
-    let dirs = [s.docs.clone()];
-    let opts = IndexOptions::new(&s.cache);
     let e = FakeEmbedder::new("fake-1");
-    let (index, r) = block_on(Index::open_hybrid(&dirs, &opts, &e)).unwrap();
+    let (index, r) = s.open_hybrid(&e);
     assert!(index.is_hybrid());
     assert_eq!(r.embedded_chunks, index.chunk_count());
     assert_eq!(e.embedded().len(), index.chunk_count());
@@ -492,7 +498,7 @@ fn hybrid_embeds_every_chunk_once_then_only_changed_chunks() {
 
     // Nothing changed: nothing embedded.
     let e2 = FakeEmbedder::new("fake-1");
-    let (_, r) = block_on(Index::open_hybrid(&dirs, &opts, &e2)).unwrap();
+    let (_, r) = s.open_hybrid(&e2);
     assert_eq!(r.embedded_chunks, 0);
     assert_eq!(e2.calls.load(Ordering::SeqCst), 0);
 
@@ -500,32 +506,30 @@ fn hybrid_embeds_every_chunk_once_then_only_changed_chunks() {
     // section of the same file keeps its vector.
     write(&s.docs.join("fleet.md"), "# Fleet\n\n## Parking\nEvery car parks in zone C overnight.\n\n## Wombat\nThe marsupial enclosure closes at six.\n");
     let e3 = FakeEmbedder::new("fake-1");
-    let (_, r) = block_on(Index::open_hybrid(&dirs, &opts, &e3)).unwrap();
+    let (_, r) = s.open_hybrid(&e3);
     assert_eq!(names(&r.reindexed), ["fleet.md"]);
     let texts = e3.embedded();
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("zone C"));
 
     // A plain BM25 run keeps the stored vectors for later.
-    let (_, r) = Index::open(&dirs, &s.cache).unwrap();
+    let (_, r) = Index::open(&[s.docs.clone()], &s.cache).unwrap();
     assert!(r.reindexed.is_empty());
     let e4 = FakeEmbedder::new("fake-1");
-    let (_, r) = block_on(Index::open_hybrid(&dirs, &opts, &e4)).unwrap();
+    let (_, r) = s.open_hybrid(&e4);
     assert_eq!(r.embedded_chunks, 0);
 
     // Another model: everything is embedded again (vectors are not comparable).
     let e5 = FakeEmbedder::new("fake-2");
-    let (index, r) = block_on(Index::open_hybrid(&dirs, &opts, &e5)).unwrap();
+    let (index, r) = s.open_hybrid(&e5);
     assert_eq!(r.embedded_chunks, index.chunk_count());
 }
 
 #[test]
 fn hybrid_search_fuses_bm25_with_vector_similarity() {
     let s = hybrid_setup();
-    let dirs = [s.docs.clone()];
-    let opts = IndexOptions::new(&s.cache);
     let e = FakeEmbedder::new("fake-1");
-    let (index, _) = block_on(Index::open_hybrid(&dirs, &opts, &e)).unwrap();
+    let (index, _) = s.open_hybrid(&e);
 
     // "automobile" is in no document: BM25 finds nothing, the vectors find the car.
     assert!(index.search("automobile", 5).is_empty());
@@ -554,11 +558,9 @@ fn hybrid_search_fuses_bm25_with_vector_similarity() {
 #[test]
 fn an_embedder_failure_is_a_warning_and_bm25_still_works() {
     let s = hybrid_setup();
-    let dirs = [s.docs.clone()];
-    let opts = IndexOptions::new(&s.cache);
     let mut e = FakeEmbedder::new("fake-1");
     e.fail = true;
-    let (index, r) = block_on(Index::open_hybrid(&dirs, &opts, &e)).unwrap();
+    let (index, r) = s.open_hybrid(&e);
     assert_eq!(r.embedded_chunks, 0);
     assert!(
         r.warnings
@@ -574,7 +576,7 @@ fn an_embedder_failure_is_a_warning_and_bm25_still_works() {
     assert!(matches!(err, DocsError::Embed(_)));
     // Once the embedder works again, everything gets its vector.
     let ok = FakeEmbedder::new("fake-1");
-    let (index, r) = block_on(Index::open_hybrid(&dirs, &opts, &ok)).unwrap();
+    let (index, r) = s.open_hybrid(&ok);
     assert_eq!(r.embedded_chunks, index.chunk_count());
 }
 

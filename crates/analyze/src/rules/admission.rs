@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::{parse_quantity, template_patch, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
+use crate::snapshot::{
+    controller_of, event_line, find_named, in_namespace, name_of, ns_of, Snapshot,
+};
 
 /// What an admission refusal says, as a cause.
 pub(crate) fn classify_refusal(msg: &str) -> Option<Cause> {
@@ -34,16 +36,10 @@ pub(crate) fn classify_refusal(msg: &str) -> Option<Cause> {
 /// Deployment, a Job's CronJob, else the object itself.
 fn top(snap: &Snapshot, kind: &str, ns: &str, name: &str) -> ObjectRef {
     let owner = match kind {
-        "ReplicaSet" => snap
-            .replicasets
-            .iter()
-            .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
-            .and_then(|r| controller_of(&r.metadata)),
-        "Job" => snap
-            .jobs
-            .iter()
-            .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
-            .and_then(|r| controller_of(&r.metadata)),
+        "ReplicaSet" => {
+            find_named(&snap.replicasets, ns, name).and_then(|r| controller_of(&r.metadata))
+        }
+        "Job" => find_named(&snap.jobs, ns, name).and_then(|r| controller_of(&r.metadata)),
         _ => None,
     };
     match owner {
@@ -177,11 +173,7 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
             )
         }
         Cause::LimitRangeRejected => {
-            for l in snap
-                .limit_ranges
-                .iter()
-                .filter(|l| ns_of(&l.metadata) == ns)
-            {
+            for l in in_namespace(&snap.limit_ranges, &ns) {
                 f = f.evidence(format!(
                     "LimitRange {} applies in {ns}",
                     name_of(&l.metadata)
@@ -232,15 +224,9 @@ fn limit_patch(snap: &Snapshot, obj: &ObjectRef, msg: &str) -> Option<ProposedCh
         .to_string();
     let ns = obj.namespace.as_deref().unwrap_or_default();
     let template = match obj.kind.as_str() {
-        "Deployment" => snap
-            .deployments
-            .iter()
-            .find(|d| ns_of(&d.metadata) == ns && name_of(&d.metadata) == obj.name)
+        "Deployment" => find_named(&snap.deployments, ns, &obj.name)
             .and_then(|d| d.spec.as_ref()?.template.spec.clone()),
-        "StatefulSet" => snap
-            .statefulsets
-            .iter()
-            .find(|d| ns_of(&d.metadata) == ns && name_of(&d.metadata) == obj.name)
+        "StatefulSet" => find_named(&snap.statefulsets, ns, &obj.name)
             .and_then(|d| d.spec.as_ref()?.template.spec.clone()),
         _ => None,
     }?;

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::truncate;
 use crate::finding::{Cause, Finding, ObjectRef, Severity};
-use crate::snapshot::{name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, Snapshot};
 
 /// Fewer error lines than this in a log tail is noise, not a finding.
 const MIN_ERRORS: usize = 3;
@@ -85,11 +85,7 @@ pub(crate) fn error_lines(log: &str) -> (Vec<(String, usize)>, usize, usize) {
 pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for ((ns, pod_name, container), log) in &snap.current_logs {
-        let Some(pod) = snap
-            .pods
-            .iter()
-            .find(|p| ns_of(&p.metadata) == ns && name_of(&p.metadata) == pod_name)
-        else {
+        let Some(pod) = find_named(&snap.pods, ns, pod_name) else {
             continue;
         };
         let running_ready = pod
@@ -141,10 +137,8 @@ pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
-    use serde_json::json;
 
     #[test]
     fn errors_are_deduplicated_and_counted() {
@@ -172,14 +166,8 @@ mod tests {
     #[test]
     fn a_ready_container_full_of_errors_is_a_low_finding() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "api", 1, spec.clone());
-        s.pods.push(pod(
-            "api-0",
-            "api",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        let spec = app_spec();
+        add_ready_deployment(&mut s, "api", spec);
         s.current_logs.insert((NS.into(), "api-0".into(), "app".into()),
             "ok\nERROR upstream returned 502 (id 1)\nERROR upstream returned 502 (id 2)\nERROR upstream returned 502 (id 3)\nok\nok\nok\nok\n".into());
         let f = app_errors(&s);

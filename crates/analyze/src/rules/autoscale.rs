@@ -308,12 +308,7 @@ mod tests {
     #[test]
     fn hpa_on_cpu_without_requests_proposes_them() {
         let mut s = snap();
-        add_deployment(
-            &mut s,
-            "web",
-            1,
-            json!({"containers": [container("app", json!({}))]}),
-        );
+        add_deployment(&mut s, "web", 1, app_spec());
         s.hpas.push(obj(json!({"metadata": {"name": "web", "namespace": NS},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
                 "minReplicas": 1, "maxReplicas": 5,
@@ -353,14 +348,10 @@ mod tests {
     #[test]
     fn pdb_that_never_allows_a_disruption() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         for i in 0..2 {
-            s.pods.push(pod(
-                &format!("db-{i}"),
-                "db",
-                spec.clone(),
-                pod_status("Running", vec![running("app", true, 0)]),
-            ));
+            s.pods
+                .push(ready_pod(&format!("db-{i}"), "db", spec.clone()));
         }
         let pdb = |spec: serde_json::Value| {
             obj(json!({"metadata": {"name": "db", "namespace": NS}, "spec": spec}))

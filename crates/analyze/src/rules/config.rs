@@ -184,7 +184,6 @@ pub(crate) fn missing_refs(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::pods::pod_findings;
     use crate::rules::testutil::*;
     use crate::snapshot::KeysOnly;
@@ -193,6 +192,25 @@ mod tests {
     fn spec() -> serde_json::Value {
         json!({"containers": [container("app", json!({"env": [{"name": "DB_PASSWORD",
             "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}}]}))]})
+    }
+
+    /// Pod `web-0` stuck in CreateContainerConfigError with the kubelet's `msg`.
+    fn config_error_pod(msg: &str) -> k8s_openapi::api::core::v1::Pod {
+        pod(
+            "web-0",
+            "web",
+            spec(),
+            pod_status(
+                "Pending",
+                vec![waiting(
+                    "app",
+                    "CreateContainerConfigError",
+                    msg,
+                    0,
+                    json!({}),
+                )],
+            ),
+        )
     }
 
     fn keys(name: &str, keys: &[&str]) -> KeysOnly {
@@ -229,21 +247,7 @@ mod tests {
         ] {
             let mut s = snap();
             s.secrets.push(keys("db-creds", &["pasword"]));
-            s.pods.push(pod(
-                "web-0",
-                "web",
-                spec(),
-                pod_status(
-                    "Pending",
-                    vec![waiting(
-                        "app",
-                        "CreateContainerConfigError",
-                        msg,
-                        0,
-                        json!({}),
-                    )],
-                ),
-            ));
+            s.pods.push(config_error_pod(msg));
             let f = pod_findings(&s);
             assert_eq!(causes(&f), [cause], "{msg}");
             assert!(
@@ -259,27 +263,12 @@ mod tests {
     fn missing_key_suggests_near_miss_and_never_crash_loop() {
         let mut s = snap();
         s.secrets.push(keys("db-creds", &["pasword", "username"]));
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec(),
-            pod_status(
-                "Pending",
-                vec![waiting(
-                    "app",
-                    "CreateContainerConfigError",
-                    "couldn't find key password in Secret app/db-creds",
-                    0,
-                    json!({}),
-                )],
-            ),
+        s.pods.push(config_error_pod(
+            "couldn't find key password in Secret app/db-creds",
         ));
         let f = pod_findings(&s);
         assert!(f[0].fix.description.contains("\"pasword\""));
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("has keys: pasword, username")));
+        assert!(evidence_has(&f[0], "has keys: pasword, username"));
     }
 
     #[test]
@@ -306,19 +295,11 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["missing-configmap"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("MountVolume.SetUp failed")));
+        assert!(evidence_has(&f[0], "MountVolume.SetUp failed"));
         // Present ConfigMap, optional Secret absent: nothing wrong.
         s.configmaps.push(keys("app-config", &["a"]));
         s.events.clear();
-        s.pods[0] = pod(
-            "web-0",
-            "web",
-            vol,
-            pod_status("Running", vec![running("app", true, 0)]),
-        );
+        s.pods[0] = ready_pod("web-0", "web", vol);
         assert!(pod_findings(&s).is_empty());
     }
 }

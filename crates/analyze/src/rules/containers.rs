@@ -1,19 +1,71 @@
 //! Container-level causes: config errors, image pulls, OOM kills, probes, crash loops.
 //! Checked most specific first, so a pod has exactly one root cause.
 
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, Probe};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod, Probe,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
 use super::pods::PodIssue;
 use super::{config, format_bytes, log_excerpt, parse_quantity, truncate};
 use crate::finding::Cause;
-use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
+use crate::snapshot::{controller_of, find_named, name_of, ns_of, Snapshot};
 
 /// A termination within this window still counts as "crashing now".
 const RECENT_SECS: i64 = 600;
 /// Evidence for a crashing container whose log tail was not read (or was empty).
 pub(crate) const NO_PREVIOUS_LOG: &str = "no previous log was available";
+
+/// What a container status says about its state, read once for every check below.
+#[derive(Clone, Copy)]
+struct Observed<'a> {
+    waiting: Option<&'a ContainerStateWaiting>,
+    wreason: &'a str,
+    wmsg: &'a str,
+    term_now: Option<&'a ContainerStateTerminated>,
+    last: Option<&'a ContainerStateTerminated>,
+    /// The termination that explains the current trouble: the current one if the
+    /// container is terminated now, else the previous instance's.
+    term: Option<&'a ContainerStateTerminated>,
+    /// `term` finished within [`RECENT_SECS`] (or at an unknown time).
+    recent: bool,
+}
+
+impl<'a> Observed<'a> {
+    fn of(snap: &Snapshot, cs: &'a ContainerStatus) -> Self {
+        let state = cs.state.as_ref();
+        let waiting = state.and_then(|s| s.waiting.as_ref());
+        let term_now = state.and_then(|s| s.terminated.as_ref());
+        let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+        let term = term_now.or(last);
+        Observed {
+            waiting,
+            wreason: waiting
+                .and_then(|w| w.reason.as_deref())
+                .unwrap_or_default(),
+            wmsg: waiting
+                .and_then(|w| w.message.as_deref())
+                .unwrap_or_default(),
+            term_now,
+            last,
+            term,
+            recent: term.is_some_and(|t| {
+                snap.age_secs(t.finished_at.as_ref())
+                    .is_none_or(|a| a < RECENT_SECS)
+            }),
+        }
+    }
+
+    /// `is in CrashLoopBackOff; ` while the container waits, for evidence lines.
+    fn waiting_note(&self) -> String {
+        if self.wreason.is_empty() {
+            String::new()
+        } else {
+            format!("is in {}; ", self.wreason)
+        }
+    }
+}
 
 pub(crate) fn container_issue(
     snap: &Snapshot,
@@ -22,20 +74,20 @@ pub(crate) fn container_issue(
     spec: Option<&Container>,
     init: bool,
 ) -> Option<PodIssue> {
-    let state = cs.state.as_ref();
-    let waiting = state.and_then(|s| s.waiting.as_ref());
-    let term_now = state.and_then(|s| s.terminated.as_ref());
-    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-    let wreason = waiting
-        .and_then(|w| w.reason.as_deref())
-        .unwrap_or_default();
-    let wmsg = waiting
-        .and_then(|w| w.message.as_deref())
-        .unwrap_or_default();
-    let running = state.is_some_and(|s| s.running.is_some());
+    let seen = Observed::of(snap, cs);
+    let Observed {
+        wreason,
+        wmsg,
+        term_now,
+        last,
+        term,
+        recent,
+        ..
+    } = seen;
+    let running = cs.state.as_ref().is_some_and(|s| s.running.is_some());
     let crash_looping = wreason == "CrashLoopBackOff";
 
-    if let Some(issue) = command_not_found(snap, pod, cs, spec, init) {
+    if let Some(issue) = command_not_found(snap, pod, cs, spec, init, &seen) {
         return Some(issue);
     }
     match wreason {
@@ -50,13 +102,6 @@ pub(crate) fn container_issue(
         _ => {}
     }
 
-    // The termination that explains the current trouble: the current one if the container
-    // is terminated now, else the previous instance's.
-    let term = term_now.or(last);
-    let recent = term.is_some_and(|t| {
-        snap.age_secs(t.finished_at.as_ref())
-            .is_none_or(|a| a < RECENT_SECS)
-    });
     let failed_now = term_now.is_some_and(|t| t.exit_code != 0);
 
     if term.and_then(|t| t.reason.as_deref()) == Some("OOMKilled")
@@ -78,15 +123,11 @@ pub(crate) fn container_issue(
             .ev(format!(
                 "init container {:?} {}exited with code {code} ({}), restarted {} times",
                 cs.name,
-                if wreason.is_empty() {
-                    String::new()
-                } else {
-                    format!("is in {wreason}; ")
-                },
+                seen.waiting_note(),
                 term.and_then(|t| t.reason.as_deref()).unwrap_or("Error"),
                 cs.restart_count
             ));
-            for l in logs(snap, pod, &cs.name) {
+            for l in logs(snap, pod, &cs.name, 3) {
                 i = i.ev(l);
             }
             return Some(i.fix(format!(
@@ -107,7 +148,7 @@ pub(crate) fn container_issue(
     let never_restarts =
         pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) == Some("Never");
     if crash_looping || flapping || (failed_now && never_restarts) {
-        return Some(crash(snap, pod, cs, term, wreason));
+        return Some(crash(snap, pod, cs, &seen));
     }
     if running && !cs.ready {
         return probe_issue(snap, pod, cs, spec, ProbeKind::Readiness);
@@ -125,26 +166,18 @@ fn command_not_found(
     cs: &ContainerStatus,
     spec: Option<&Container>,
     init: bool,
+    seen: &Observed,
 ) -> Option<PodIssue> {
-    let state = cs.state.as_ref();
-    let waiting = state.and_then(|s| s.waiting.as_ref());
-    let term = state
-        .and_then(|s| s.terminated.as_ref())
-        .or_else(|| cs.last_state.as_ref().and_then(|s| s.terminated.as_ref()));
-    let recent = term.is_some_and(|t| {
-        snap.age_secs(t.finished_at.as_ref())
-            .is_none_or(|a| a < RECENT_SECS)
-    });
-    let failing_now = waiting.is_some() || state.and_then(|s| s.terminated.as_ref()).is_some();
+    let Observed {
+        term, recent, wmsg, ..
+    } = *seen;
+    let failing_now = seen.waiting.is_some() || seen.term_now.is_some();
     let start_error = |m: &str| {
         let m = m.to_ascii_lowercase();
         m.contains("executable file not found")
             || (m.contains("exec") && m.contains("no such file or directory"))
             || (m.contains("exec") && m.contains("permission denied"))
     };
-    let wmsg = waiting
-        .and_then(|w| w.message.as_deref())
-        .unwrap_or_default();
     let tmsg = term.and_then(|t| t.message.as_deref()).unwrap_or_default();
     let code = term.map(|t| t.exit_code);
     let by_code = matches!(code, Some(126 | 127)) && (failing_now || recent);
@@ -194,15 +227,8 @@ fn command_not_found(
             i = i.ev(truncate(m.trim(), 300));
         }
     }
-    let key = (
-        ns_of(&pod.metadata).to_string(),
-        name_of(&pod.metadata).to_string(),
-        cs.name.clone(),
-    );
-    if let Some(l) = snap.previous_logs.get(&key) {
-        for l in log_excerpt(l, 2) {
-            i = i.ev(l);
-        }
+    for l in logs(snap, pod, &cs.name, 2) {
+        i = i.ev(l);
     }
     Some(i.fix(format!(
         "Correct the command/args of {kind} {:?} to a program that exists in the image (check with `docker run --entrypoint sh IMAGE -c 'command -v PROG'`), or use an image that contains it; exit code 126 means the file exists but is not executable.",
@@ -210,7 +236,8 @@ fn command_not_found(
     )))
 }
 
-fn logs(snap: &Snapshot, pod: &Pod, container: &str) -> Vec<String> {
+/// The last `lines` interesting lines of the container's previous log, if it was read.
+fn logs(snap: &Snapshot, pod: &Pod, container: &str, lines: usize) -> Vec<String> {
     let key = (
         ns_of(&pod.metadata).to_string(),
         name_of(&pod.metadata).to_string(),
@@ -218,17 +245,12 @@ fn logs(snap: &Snapshot, pod: &Pod, container: &str) -> Vec<String> {
     );
     snap.previous_logs
         .get(&key)
-        .map(|l| log_excerpt(l, 3))
+        .map(|l| log_excerpt(l, lines))
         .unwrap_or_default()
 }
 
-fn crash(
-    snap: &Snapshot,
-    pod: &Pod,
-    cs: &ContainerStatus,
-    term: Option<&k8s_openapi::api::core::v1::ContainerStateTerminated>,
-    waiting_reason: &str,
-) -> PodIssue {
+fn crash(snap: &Snapshot, pod: &Pod, cs: &ContainerStatus, seen: &Observed) -> PodIssue {
+    let term = seen.term;
     let code = term.map(|t| t.exit_code).unwrap_or_default();
     let reason = term.and_then(|t| t.reason.as_deref()).unwrap_or("Error");
     let mut i = PodIssue::new(
@@ -241,17 +263,13 @@ fn crash(
     .ev(format!(
         "container {:?} {}last exited with code {code} ({reason}), restarted {} times",
         cs.name,
-        if waiting_reason.is_empty() {
-            String::new()
-        } else {
-            format!("is in {waiting_reason}; ")
-        },
+        seen.waiting_note(),
         cs.restart_count
     ));
     if let Some(m) = term.and_then(|t| t.message.as_deref()) {
         i = i.ev(format!("termination message: {}", truncate(m.trim(), 300)));
     }
-    let lines = logs(snap, pod, &cs.name);
+    let lines = logs(snap, pod, &cs.name, 3);
     if lines.is_empty() {
         i = i.ev(NO_PREVIOUS_LOG);
     }
@@ -303,6 +321,25 @@ fn oom(cs: &ContainerStatus, spec: Option<&Container>) -> PodIssue {
     }
 }
 
+/// Words of the registry's refusal, lowercased, as containerd and Docker word it.
+const PULL_RATE_LIMITED: &[&str] = &["toomanyrequests", "too many requests", "429", "rate limit"];
+const PULL_UNAUTHORIZED: &[&str] = &[
+    "401",
+    "403",
+    "unauthorized",
+    "authorize",
+    "denied",
+    "forbidden",
+    "authentication required",
+];
+const PULL_NOT_FOUND: &[&str] = &[
+    "not found",
+    "notfound",
+    "manifest unknown",
+    "does not exist",
+    "invalid reference format",
+];
+
 fn image_issue(
     snap: &Snapshot,
     pod: &Pod,
@@ -325,29 +362,10 @@ fn image_issue(
         .filter(|m| m.contains(&image) || !m.contains('"'))
         .collect();
     let text = format!("{wmsg}\n{}", pull_msgs.join("\n")).to_lowercase();
-    let rate_limited = ["toomanyrequests", "too many requests", "429", "rate limit"]
-        .iter()
-        .any(|k| text.contains(k));
-    let unauthorized = [
-        "401",
-        "403",
-        "unauthorized",
-        "authorize",
-        "denied",
-        "forbidden",
-        "authentication required",
-    ]
-    .iter()
-    .any(|k| text.contains(k));
-    let not_found = [
-        "not found",
-        "notfound",
-        "manifest unknown",
-        "does not exist",
-        "invalid reference format",
-    ]
-    .iter()
-    .any(|k| text.contains(k));
+    let mentions = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    let rate_limited = mentions(PULL_RATE_LIMITED);
+    let unauthorized = mentions(PULL_UNAUTHORIZED);
+    let not_found = mentions(PULL_NOT_FOUND);
     let mut issue = if rate_limited {
         PodIssue::new(
             Cause::ImagePullRateLimited,
@@ -426,10 +444,7 @@ fn previous_image(snap: &Snapshot, pod: &Pod, container: &str, bad: &str) -> Opt
         return None;
     }
     let ns = ns_of(&pod.metadata);
-    let rs = snap
-        .replicasets
-        .iter()
-        .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == rs_name)?;
+    let rs = find_named(&snap.replicasets, ns, &rs_name)?;
     let deploy = controller_of(&rs.metadata)?;
     let revision = |r: &k8s_openapi::api::apps::v1::ReplicaSet| -> i64 {
         r.metadata
@@ -713,13 +728,7 @@ mod tests {
         let spec = json!({"containers": [container("app", json!({"resources": {"limits": {"memory": "128Mi"}}}))]});
         let f = one(
             spec,
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "",
-                4,
-                terminated("OOMKilled", 137, 20),
-            )],
+            vec![crash_loop("app", 4, terminated("OOMKilled", 137, 20))],
             vec![],
         );
         assert_eq!(causes(&f), ["oom-killed"]);
@@ -734,7 +743,7 @@ mod tests {
 
     #[test]
     fn old_oom_on_running_container_is_not_reported() {
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         let mut st = running("app", true, 1);
         st["lastState"] = terminated("OOMKilled", 137, 86_400);
         assert!(one(spec, vec![st], vec![]).is_empty());
@@ -754,10 +763,7 @@ mod tests {
         };
         let nf = one(spec.clone(), st(), vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = NotFound desc = failed to resolve reference \"registry.example.com/app:9.9\": registry.example.com/app:9.9: not found")]);
         assert_eq!(causes(&nf), ["image-pull-not-found"]);
-        assert!(nf[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("app:9.9: not found")));
+        assert!(evidence_has(&nf[0], "app:9.9: not found"));
         let un = one(spec.clone(), st(), vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/app:9.9\": rpc error: code = Unknown desc = failed to authorize: failed to fetch anonymous token: unexpected status: 401 Unauthorized")]);
         assert_eq!(causes(&un), ["image-pull-unauthorized"]);
         // Without any pull error text there is no evidence for either cause.
@@ -809,13 +815,7 @@ mod tests {
         let spec = json!({"containers": [container("app", json!({"livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}))]});
         let f = one(
             spec.clone(),
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "",
-                6,
-                terminated("Error", 137, 20),
-            )],
+            vec![crash_loop("app", 6, terminated("Error", 137, 20))],
             vec![(
                 "Warning",
                 "Unhealthy",
@@ -825,13 +825,7 @@ mod tests {
         assert_eq!(causes(&f), ["liveness-probe-failing"]);
         let f = one(
             spec,
-            vec![waiting(
-                "app",
-                "CrashLoopBackOff",
-                "",
-                6,
-                terminated("Error", 1, 20),
-            )],
+            vec![crash_loop("app", 6, terminated("Error", 1, 20))],
             vec![],
         );
         assert_eq!(causes(&f), ["crash-loop-app-error"]);
@@ -845,13 +839,8 @@ mod tests {
             "Pending",
             vec![waiting("app", "PodInitializing", "", 0, json!({}))],
         );
-        status["initContainerStatuses"] = json!([waiting(
-            "wait-db",
-            "CrashLoopBackOff",
-            "",
-            5,
-            terminated("Error", 1, 30)
-        )]);
+        status["initContainerStatuses"] =
+            json!([crash_loop("wait-db", 5, terminated("Error", 1, 30))]);
         s.pods.push(pod("web-0", "web", spec, status));
         s.previous_logs.insert(
             (NS.into(), "web-0".into(), "wait-db".into()),
@@ -859,9 +848,6 @@ mod tests {
         );
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["init-container-failing"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("connection refused")));
+        assert!(evidence_has(&f[0], "connection refused"));
     }
 }

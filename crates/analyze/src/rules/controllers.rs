@@ -259,9 +259,6 @@ mod tests {
         s.pods.push(p);
         let f = statefulsets(&s);
         assert_eq!(causes(&f), ["statefulset-stuck"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("pod db-0 is Running and not ready")));
+        assert!(evidence_has(&f[0], "pod db-0 is Running and not ready"));
     }
 }

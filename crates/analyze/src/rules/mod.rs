@@ -30,6 +30,7 @@ use super::snapshot::Snapshot;
 pub use crate::quantity::{format_bytes, parse_quantity};
 pub(crate) use config::referenced as referenced_config;
 pub(crate) use netpol::label_selector_matches;
+pub(crate) use storage::uses_pvc;
 
 /// Every rule, in no particular order (ranking happens afterwards).
 const RULES: &[fn(&Snapshot) -> Vec<Finding>] = &[

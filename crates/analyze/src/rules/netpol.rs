@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPort};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
@@ -113,21 +115,28 @@ fn target_port(
     }
 }
 
+fn ingress_rules(p: &NetworkPolicy) -> &[NetworkPolicyIngressRule] {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.ingress.as_deref())
+        .unwrap_or_default()
+}
+
+fn egress_rules(p: &NetworkPolicy) -> &[NetworkPolicyEgressRule] {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.egress.as_deref())
+        .unwrap_or_default()
+}
+
+fn as_json(rule: &impl serde::Serialize) -> Option<serde_json::Value> {
+    serde_json::to_value(rule).ok()
+}
+
 fn change_of(p: &NetworkPolicy, field: &str, rule: serde_json::Value) -> ProposedChange {
-    let spec = p.spec.as_ref();
     let mut rules: Vec<serde_json::Value> = match field {
-        "ingress" => spec
-            .and_then(|s| s.ingress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|r| serde_json::to_value(r).ok())
-            .collect(),
-        _ => spec
-            .and_then(|s| s.egress.as_ref())
-            .into_iter()
-            .flatten()
-            .filter_map(|r| serde_json::to_value(r).ok())
-            .collect(),
+        "ingress" => ingress_rules(p).iter().filter_map(as_json).collect(),
+        _ => egress_rules(p).iter().filter_map(as_json).collect(),
     };
     rules.push(rule);
     ProposedChange {
@@ -166,11 +175,8 @@ pub fn network_policies(snap: &Snapshot) -> Vec<Finding> {
             continue;
         };
         let dns_ok = egress.iter().any(|p| {
-            p.spec
-                .as_ref()
-                .and_then(|s| s.egress.as_ref())
-                .into_iter()
-                .flatten()
+            egress_rules(p)
+                .iter()
                 .any(|r| ports_admit(r.ports.as_ref(), 53, None, "UDP"))
         });
         if dns_ok {
@@ -182,11 +188,7 @@ pub fn network_policies(snap: &Snapshot) -> Vec<Finding> {
             "egress is restricted by NetworkPolicy and no rule allows DNS (port 53): name lookups fail",
         );
         for p in &egress {
-            let n = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.egress.as_ref())
-                .map_or(0, Vec::len);
+            let n = egress_rules(p).len();
             f = f.evidence(format!(
                 "NetworkPolicy {} restricts egress of these pods ({n} egress rule(s), none to port 53)",
                 name_of(&p.metadata)
@@ -228,11 +230,8 @@ fn service_blocked(snap: &Snapshot, svc: &Service) -> Option<Finding> {
         };
         let proto = sp.protocol.as_deref().unwrap_or("TCP");
         let admitted = ingress.iter().any(|p| {
-            p.spec
-                .as_ref()
-                .and_then(|s| s.ingress.as_ref())
-                .into_iter()
-                .flatten()
+            ingress_rules(p)
+                .iter()
                 .any(|r| ports_admit(r.ports.as_ref(), num, name.as_deref(), proto))
         });
         if !admitted {
@@ -247,10 +246,9 @@ fn service_blocked(snap: &Snapshot, svc: &Service) -> Option<Finding> {
         format!("NetworkPolicy isolates the pods of Service {svc_name} and admits no traffic to port {num}/{proto}: its clients time out"),
     );
     for p in &ingress {
-        let rules = p.spec.as_ref().and_then(|s| s.ingress.as_ref());
+        let rules = ingress_rules(p);
         let ports: Vec<String> = rules
-            .into_iter()
-            .flatten()
+            .iter()
             .flat_map(|r| r.ports.iter().flatten())
             .map(|p| match &p.port {
                 Some(IntOrString::Int(n)) => {
@@ -263,7 +261,7 @@ fn service_blocked(snap: &Snapshot, svc: &Service) -> Option<Finding> {
         f = f.evidence(format!(
             "NetworkPolicy {} selects the pods for Ingress and admits {}",
             name_of(&p.metadata),
-            if rules.is_none_or(|r| r.is_empty()) {
+            if rules.is_empty() {
                 "nothing".to_string()
             } else if ports.is_empty() {
                 "some sources on all ports".to_string()
@@ -292,14 +290,8 @@ mod tests {
 
     fn setup() -> Snapshot {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "api", 1, spec.clone());
-        s.pods.push(pod(
-            "api-0",
-            "api",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        let spec = app_spec();
+        add_ready_deployment(&mut s, "api", spec);
         s.services
             .push(obj(json!({"metadata": {"name": "api", "namespace": NS},
             "spec": {"selector": {"app": "api"}, "ports": [{"port": 80, "targetPort": 8080}]}})));
@@ -316,10 +308,7 @@ mod tests {
         ));
         let f = network_policies(&s);
         assert_eq!(causes(&f), ["network-policy-blocks-service"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("only port(s) 9090/TCP")));
+        assert!(evidence_has(&f[0], "only port(s) 9090/TCP"));
         let p = &f[0].fix.change.as_ref().unwrap().patch;
         assert_eq!(p["spec"]["ingress"][1]["ports"][0]["port"], json!(8080));
         // Admitting the port is quiet.

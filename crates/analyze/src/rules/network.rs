@@ -11,7 +11,7 @@ use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
     Some(ProposedChange {
@@ -105,10 +105,7 @@ pub fn fold_unready_services(snap: &Snapshot, findings: &mut Vec<Finding>) {
             continue;
         }
         let ns = f.object.namespace.as_deref().unwrap_or_default();
-        let Some(sel) = snap
-            .services
-            .iter()
-            .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == f.object.name)
+        let Some(sel) = find_named(&snap.services, ns, &f.object.name)
             .and_then(|s| s.spec.as_ref())
             .and_then(|s| s.selector.as_ref())
         else {
@@ -389,19 +386,13 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
                 }
             }
         }
-        let svc_names: Vec<&str> = snap
-            .services
-            .iter()
-            .filter(|s| ns_of(&s.metadata) == ns)
+        let svc_names: Vec<&str> = in_namespace(&snap.services, ns)
             .map(|s| name_of(&s.metadata))
             .collect();
         let mut f: Option<Finding> = None;
         let mut renames: BTreeMap<String, String> = BTreeMap::new();
         for (route, b) in backends {
-            let svc = snap
-                .services
-                .iter()
-                .find(|s| ns_of(&s.metadata) == ns && name_of(&s.metadata) == b.name);
+            let svc = find_named(&snap.services, ns, &b.name);
             let problem = match svc {
                 None => {
                     let near = near_misses(&b.name, svc_names.iter().copied());
@@ -529,7 +520,7 @@ mod tests {
         pod(
             "web-0",
             "web",
-            json!({"containers": [container("app", json!({}))]}),
+            app_spec(),
             pod_status("Running", vec![running("app", ready, 0)]),
         )
     }
@@ -537,20 +528,12 @@ mod tests {
     #[test]
     fn selector_matching_nothing_gets_selector_fix() {
         let mut s = snap();
-        add_deployment(
-            &mut s,
-            "web",
-            1,
-            json!({"containers": [container("app", json!({}))]}),
-        );
+        add_deployment(&mut s, "web", 1, app_spec());
         s.pods.push(web_pod(true));
         s.services.push(svc("web", json!({"selector": {"app": "web-frontend"}, "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]})));
         let f = services(&s);
         assert_eq!(causes(&f), ["service-no-matching-pods"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("app=web-frontend matches no pods")));
+        assert!(evidence_has(&f[0], "app=web-frontend matches no pods"));
         assert_eq!(
             f[0].fix.change.as_ref().unwrap().patch,
             json!({"spec": {"selector": {"app": "web"}}})
@@ -575,7 +558,7 @@ mod tests {
         s.services.push(svc("web", json!({"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 9090, "protocol": "TCP"}]})));
         let f = services(&s);
         assert_eq!(causes(&f), ["service-target-port-mismatch"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("targetPort 9090")));
+        assert!(evidence_has(&f[0], "targetPort 9090"));
         let p = &f[0].fix.change.as_ref().unwrap().patch;
         assert_eq!(p["spec"]["ports"][0]["targetPort"], json!(8080));
         assert_eq!(p["spec"]["ports"][0]["name"], json!("http"));
@@ -631,32 +614,13 @@ mod tests {
     }
 
     fn crashing_pod(name: &str) -> Pod {
-        pod(
-            name,
-            "web",
-            json!({"containers": [container("app", json!({}))]}),
-            pod_status(
-                "Running",
-                vec![waiting(
-                    "app",
-                    "CrashLoopBackOff",
-                    "back-off 5m0s restarting failed container",
-                    5,
-                    terminated("Error", 1, 20),
-                )],
-            ),
-        )
+        crash_looping_pod(name, "web", 5, terminated("Error", 1, 20))
     }
 
     #[test]
     fn unready_service_folds_into_the_workload_finding() {
         let mut s = snap();
-        add_deployment(
-            &mut s,
-            "web",
-            2,
-            json!({"containers": [container("app", json!({}))]}),
-        );
+        add_deployment(&mut s, "web", 2, app_spec());
         s.pods.push(crashing_pod("web-0"));
         s.pods.push(crashing_pod("web-1"));
         s.services.push(web_service());
@@ -674,7 +638,7 @@ mod tests {
     #[test]
     fn unready_service_folds_into_each_explaining_finding_once() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_deployment(&mut s, "web", 1, spec.clone());
         s.pods.push(crashing_pod("web-0"));
         // A second workload behind the same Service, failing its readiness probe.
@@ -724,7 +688,7 @@ mod tests {
     #[test]
     fn unready_service_stays_when_a_selected_pod_has_no_finding() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_deployment(&mut s, "web", 2, spec.clone());
         s.pods.push(crashing_pod("web-0"));
         // Still starting: not ready, but within the start-up grace, so no finding of its own.
@@ -749,7 +713,7 @@ mod tests {
     #[test]
     fn ready_service_adds_nothing_to_workload_findings() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         add_deployment(&mut s, "web", 2, spec);
         s.pods.push(crashing_pod("web-0"));
         s.pods.push(web_pod(true));

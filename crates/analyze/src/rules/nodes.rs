@@ -1,15 +1,46 @@
 //! Node health and missing read permissions.
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod};
 
 use crate::finding::{Cause, Finding, ObjectRef, Severity};
 use crate::snapshot::{name_of, ns_of, Snapshot};
 
-pub(crate) fn node_ready(node: &Node) -> bool {
+fn conditions(node: &Node) -> impl Iterator<Item = &NodeCondition> {
     node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+}
+
+/// `condition Ready=False: reason message`, for evidence.
+fn condition_line(c: &NodeCondition) -> String {
+    format!(
+        "condition {}={}: {} {}",
+        c.type_,
+        c.status,
+        c.reason.as_deref().unwrap_or_default(),
+        c.message.as_deref().unwrap_or_default()
+    )
+}
+
+/// The node's taints whose key passes `keep`, for evidence.
+fn taint_lines(node: &Node, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    node.spec
+        .iter()
+        .flat_map(|s| s.taints.iter().flatten())
+        .filter(|t| keep(&t.key))
+        .map(|t| format!("taint {}:{}", t.key, t.effect))
+        .collect()
+}
+
+fn pods_on<'a>(snap: &'a Snapshot, node: &'a str) -> impl Iterator<Item = &'a Pod> {
+    snap.pods
+        .iter()
+        .filter(move |p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+}
+
+pub(crate) fn node_ready(node: &Node) -> bool {
+    conditions(node)
+        .find(|c| c.type_ == "Ready")
         // A node that never reported is not known to be broken.
         .is_none_or(|c| c.status == "True")
 }
@@ -18,10 +49,7 @@ pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     for n in snap.nodes.iter().filter(|n| !node_ready(n)) {
         let name = name_of(&n.metadata);
-        let pods: Vec<String> = snap
-            .pods
-            .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
+        let pods: Vec<String> = pods_on(snap, name)
             .map(|p| format!("{}/{}", ns_of(&p.metadata), name_of(&p.metadata)))
             .collect();
         let mut f = Finding::new(
@@ -32,23 +60,11 @@ pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
                 pods.len()
             ),
         );
-        if let Some(c) = n
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-        {
-            f = f.evidence(format!(
-                "condition Ready={}: {} {}",
-                c.status,
-                c.reason.as_deref().unwrap_or_default(),
-                c.message.as_deref().unwrap_or_default()
-            ));
+        if let Some(c) = conditions(n).find(|c| c.type_ == "Ready") {
+            f = f.evidence(condition_line(c));
         }
-        for t in n.spec.iter().flat_map(|s| s.taints.iter().flatten()) {
-            if t.key.starts_with("node.kubernetes.io/") {
-                f = f.evidence(format!("taint {}:{}", t.key, t.effect));
-            }
+        for t in taint_lines(n, |k| k.starts_with("node.kubernetes.io/")) {
+            f = f.evidence(t);
         }
         if !pods.is_empty() {
             let mut list = pods.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
@@ -66,20 +82,13 @@ pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
     out
 }
 
-/// Resources kai could not read. Cluster-scoped kinds are skipped: a namespaced user is
-/// not expected to read nodes, and the rules fall back to events without them.
 /// Nodes reporting MemoryPressure, DiskPressure or PIDPressure (a NotReady node is
 /// reported as such instead).
 pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     for n in snap.nodes.iter().filter(|n| node_ready(n)) {
         let name = name_of(&n.metadata);
-        let conds: Vec<_> = n
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
+        let conds: Vec<_> = conditions(n)
             .filter(|c| {
                 matches!(
                     c.type_.as_str(),
@@ -90,11 +99,7 @@ pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
         if conds.is_empty() {
             continue;
         }
-        let pods = snap
-            .pods
-            .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
-            .count();
+        let pods = pods_on(snap, name).count();
         let kinds: Vec<&str> = conds.iter().map(|c| c.type_.as_str()).collect();
         let mut f = Finding::new(
             Cause::NodePressure,
@@ -105,17 +110,10 @@ pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
             ),
         );
         for c in &conds {
-            f = f.evidence(format!(
-                "condition {}=True: {} {}",
-                c.type_,
-                c.reason.as_deref().unwrap_or_default(),
-                c.message.as_deref().unwrap_or_default()
-            ));
+            f = f.evidence(condition_line(c));
         }
-        for t in n.spec.iter().flat_map(|s| s.taints.iter().flatten()) {
-            if t.key.ends_with("-pressure") {
-                f = f.evidence(format!("taint {}:{}", t.key, t.effect));
-            }
+        for t in taint_lines(n, |k| k.ends_with("-pressure")) {
+            f = f.evidence(t);
         }
         f.count = u32::try_from(pods).unwrap_or(u32::MAX);
         out.push(f.fix(
@@ -126,6 +124,8 @@ pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
     out
 }
 
+/// Resources kai could not read. Cluster-scoped kinds are skipped: a namespaced user is
+/// not expected to read nodes, and the rules fall back to events without them.
 pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     for fb in &snap.forbidden {
@@ -186,7 +186,6 @@ pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use crate::snapshot::Forbidden;
@@ -212,7 +211,7 @@ mod tests {
         let f = crate::rules::run_all(&s);
         assert_eq!(causes(&f), ["node-not-ready"]);
         assert_eq!(f[0].count, 1);
-        assert!(f[0].evidence.iter().any(|e| e.contains("KubeletNotReady")));
+        assert!(evidence_has(&f[0], "KubeletNotReady"));
     }
 
     #[test]

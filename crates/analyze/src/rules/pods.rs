@@ -153,26 +153,26 @@ pub(crate) fn diagnose_pod(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
     if let Some(issue) = scheduling::unschedulable(snap, pod) {
         return Some(issue);
     }
-    let spec_inits = pod.spec.as_ref().and_then(|s| s.init_containers.as_ref());
-    for cs in status
-        .and_then(|s| s.init_container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let spec = spec_inits.and_then(|v| v.iter().find(|c| c.name == cs.name));
-        if let Some(issue) = containers::container_issue(snap, pod, cs, spec, true) {
-            return Some(issue);
-        }
-    }
-    let spec_containers = pod.spec.as_ref().map(|s| &s.containers);
-    for cs in status
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let spec = spec_containers.and_then(|v| v.iter().find(|c| c.name == cs.name));
-        if let Some(issue) = containers::container_issue(snap, pod, cs, spec, false) {
-            return Some(issue);
+    // Init containers first: while one fails, the main containers never start.
+    let spec = pod.spec.as_ref();
+    let groups = [
+        (
+            true,
+            status.and_then(|s| s.init_container_statuses.as_ref()),
+            spec.and_then(|s| s.init_containers.as_ref()),
+        ),
+        (
+            false,
+            status.and_then(|s| s.container_statuses.as_ref()),
+            spec.map(|s| &s.containers),
+        ),
+    ];
+    for (init, statuses, specs) in groups {
+        for cs in statuses.into_iter().flatten() {
+            let spec = specs.and_then(|v| v.iter().find(|c| c.name == cs.name));
+            if let Some(issue) = containers::container_issue(snap, pod, cs, spec, init) {
+                return Some(issue);
+            }
         }
     }
     if !pod_ready(pod) {
@@ -256,36 +256,32 @@ fn unknown(snap: &Snapshot, pod: &Pod, phase: &str) -> Option<PodIssue> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use serde_json::json;
 
-    fn spec() -> Value {
-        json!({"containers": [container("app", json!({}))]})
+    /// A pod of Deployment `owner` running [`app_spec`], in `phase` with these container statuses.
+    fn app_pod(name: &str, owner: &str, phase: &str, statuses: Vec<Value>) -> Pod {
+        pod(name, owner, app_spec(), pod_status(phase, statuses))
+    }
+
+    /// A pod of Deployment `owner` whose container `app` is still being created.
+    fn creating_pod(name: &str, owner: &str) -> Pod {
+        let creating = waiting("app", "ContainerCreating", "", 0, json!({}));
+        app_pod(name, owner, "Pending", vec![creating])
+    }
+
+    fn crash_looping_backend(name: &str) -> Pod {
+        crash_looping_pod(name, "backend", 7, terminated("Error", 1, 30))
     }
 
     #[test]
     fn crash_loop_pods_aggregate_on_the_deployment() {
         let mut s = snap();
-        add_deployment(&mut s, "backend", 3, spec());
+        add_deployment(&mut s, "backend", 3, app_spec());
         for i in 0..3 {
             let name = format!("backend-{i}");
-            s.pods.push(pod(
-                &name,
-                "backend",
-                spec(),
-                pod_status(
-                    "Running",
-                    vec![waiting(
-                        "app",
-                        "CrashLoopBackOff",
-                        "back-off",
-                        7,
-                        terminated("Error", 1, 30),
-                    )],
-                ),
-            ));
+            s.pods.push(crash_looping_backend(&name));
             s.previous_logs.insert(
                 (NS.into(), name, "app".into()),
                 "starting\nFATAL: password authentication failed for user \"app\"\n".into(),
@@ -300,32 +296,15 @@ mod tests {
         );
         assert_eq!(f[0].count, 3);
         assert!(f[0].summary.starts_with("3 of 3"));
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("FATAL: password authentication failed")));
+        assert!(evidence_has(&f[0], "FATAL: password authentication failed"));
     }
 
     #[test]
     fn one_quoted_log_is_not_contradicted_by_siblings_without_one() {
         let mut s = snap();
-        add_deployment(&mut s, "backend", 3, spec());
+        add_deployment(&mut s, "backend", 3, app_spec());
         for i in 0..3 {
-            s.pods.push(pod(
-                &format!("backend-{i}"),
-                "backend",
-                spec(),
-                pod_status(
-                    "Running",
-                    vec![waiting(
-                        "app",
-                        "CrashLoopBackOff",
-                        "back-off",
-                        7,
-                        terminated("Error", 1, 30),
-                    )],
-                ),
-            ));
+            s.pods.push(crash_looping_backend(&format!("backend-{i}")));
         }
         // No log read at all: the finding says so.
         let f = pod_findings(&s);
@@ -336,58 +315,31 @@ mod tests {
             "FATAL: cannot open /etc/backend/config.yaml\n".into(),
         );
         let f = pod_findings(&s);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("FATAL: cannot open")));
+        assert!(evidence_has(&f[0], "FATAL: cannot open"));
         assert!(f[0].evidence.iter().all(|e| e != NO_PREVIOUS_LOG), "{f:?}");
     }
 
     #[test]
     fn healthy_and_long_ago_restarted_pods_are_fine() {
         let mut s = snap();
-        add_deployment(&mut s, "web", 2, spec());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec(),
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_deployment(&mut s, "web", 2, app_spec());
+        s.pods.push(ready_pod("web-0", "web", app_spec()));
         let mut old = running("app", true, 1);
         old["lastState"] = terminated("Error", 1, 86_400);
-        s.pods.push(pod(
-            "web-1",
-            "web",
-            spec(),
-            pod_status("Running", vec![old]),
-        ));
+        s.pods.push(app_pod("web-1", "web", "Running", vec![old]));
         assert!(pod_findings(&s).is_empty());
     }
 
     #[test]
     fn partial_outage_is_less_severe() {
         let mut s = snap();
-        add_deployment(&mut s, "web", 2, spec());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec(),
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
-        s.pods.push(pod(
+        add_deployment(&mut s, "web", 2, app_spec());
+        s.pods.push(ready_pod("web-0", "web", app_spec()));
+        s.pods.push(app_pod(
             "web-1",
             "web",
-            spec(),
-            pod_status(
-                "Running",
-                vec![waiting(
-                    "app",
-                    "CrashLoopBackOff",
-                    "",
-                    5,
-                    terminated("Error", 2, 10),
-                )],
-            ),
+            "Running",
+            vec![crash_loop("app", 5, terminated("Error", 2, 10))],
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["crash-loop-app-error"]);
@@ -398,35 +350,16 @@ mod tests {
     #[test]
     fn unexplained_not_ready_pod_is_unknown_with_symptoms() {
         let mut s = snap();
-        s.pods.push(pod(
-            "odd-0",
-            "odd",
-            spec(),
-            pod_status(
-                "Pending",
-                vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
-            ),
-        ));
+        s.pods.push(creating_pod("odd-0", "odd"));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unknown"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("ContainerCreating")));
+        assert!(evidence_has(&f[0], "ContainerCreating"));
     }
 
     #[test]
     fn young_starting_pod_is_not_reported() {
         let mut s = snap();
-        let mut p = pod(
-            "new-0",
-            "new",
-            spec(),
-            pod_status(
-                "Pending",
-                vec![waiting("app", "ContainerCreating", "", 0, json!({}))],
-            ),
-        );
+        let mut p = creating_pod("new-0", "new");
         p.metadata.creation_timestamp = Some(obj(json!(ago(10))));
         s.pods.push(p);
         assert!(pod_findings(&s).is_empty());

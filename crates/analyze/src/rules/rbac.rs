@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{near_misses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
 
 /// One refused call, parsed from the API's message:
 /// `User "system:serviceaccount:NS:SA" cannot VERB resource "R" in API group "G" in the
@@ -84,11 +84,7 @@ fn names_sa(s: &Subject, binding_ns: &str, sa_ns: &str, sa: &str) -> bool {
 /// The rules a role reference resolves to (`None`: the role is not in the snapshot).
 fn role_rules(snap: &Snapshot, ns: &str, r: &RoleRef) -> Option<Vec<PolicyRule>> {
     match r.kind.as_str() {
-        "Role" => snap
-            .roles
-            .iter()
-            .find(|x| ns_of(&x.metadata) == ns && name_of(&x.metadata) == r.name)
-            .map(|x| x.rules.clone().unwrap_or_default()),
+        "Role" => find_named(&snap.roles, ns, &r.name).map(|x| x.rules.clone().unwrap_or_default()),
         _ => snap
             .cluster_roles
             .iter()
@@ -263,10 +259,7 @@ fn refusal_finding(
         .iter()
         .find(|(k, _)| k == "Role")
         .and_then(|(_, name)| {
-            let role = snap
-                .roles
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)?;
+            let role = find_named(&snap.roles, ns, name)?;
             let mut rules: Vec<serde_json::Value> = role
                 .rules
                 .iter()
@@ -333,9 +326,7 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
         };
         if known && role_rules(snap, ns, rr).is_none() {
             let candidates: Vec<&str> = if rr.kind == "Role" {
-                snap.roles
-                    .iter()
-                    .filter(|r| ns_of(&r.metadata) == ns)
+                in_namespace(&snap.roles, ns)
                     .map(|r| name_of(&r.metadata))
                     .collect()
             } else {
@@ -388,10 +379,7 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
             }
             let near = near_misses(
                 &s.name,
-                snap.service_accounts
-                    .iter()
-                    .filter(|x| ns_of(&x.metadata) == sns)
-                    .map(|x| name_of(&x.metadata)),
+                in_namespace(&snap.service_accounts, &sns).map(|x| name_of(&x.metadata)),
             );
             if let [one] = near.as_slice() {
                 fixed[i].name = one.clone();
@@ -467,13 +455,7 @@ mod tests {
         let mut s = snap();
         let spec =
             json!({"serviceAccountName": "reader", "containers": [container("app", json!({}))]});
-        add_deployment(&mut s, "web", 1, spec.clone());
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        add_ready_deployment(&mut s, "web", spec);
         s.current_logs.insert((NS.into(), "web-0".into(), "app".into()),
             "configmaps is forbidden: User \"system:serviceaccount:app:reader\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"app\"\n".into());
         s.service_accounts.push(obj(
@@ -525,10 +507,7 @@ mod tests {
             causes(&f),
             ["rbac-binding-missing-role", "rbac-binding-missing-subject"]
         );
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("did you mean deployer?")));
+        assert!(evidence_has(&f[0], "did you mean deployer?"));
         let c = f[1].fix.change.as_ref().unwrap();
         assert_eq!(c.patch["subjects"][0]["name"], json!("deployer"));
     }

@@ -9,7 +9,7 @@ use super::pods::PodIssue;
 use super::{format_bytes, parse_quantity};
 use crate::finding::Cause;
 use crate::selector::node_requirement_matches;
-use crate::snapshot::{labels_of, name_of, ns_of, selector_matches, Snapshot};
+use crate::snapshot::{find_named, labels_of, name_of, ns_of, selector_matches, Snapshot};
 
 fn sched_message(snap: &Snapshot, pod: &Pod) -> Option<String> {
     let cond = pod
@@ -274,20 +274,11 @@ fn template_tolerations(snap: &Snapshot, pod: &Pod) -> Option<Vec<serde_json::Va
     let ns = ns_of(&pod.metadata);
     let from_template = crate::snapshot::controller_of(&pod.metadata).and_then(|(kind, name)| {
         let spec = match kind.as_str() {
-            "ReplicaSet" => snap
-                .replicasets
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+            "ReplicaSet" => find_named(&snap.replicasets, ns, &name)
                 .and_then(|r| r.spec.as_ref()?.template.as_ref()?.spec.clone()),
-            "StatefulSet" => snap
-                .statefulsets
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+            "StatefulSet" => find_named(&snap.statefulsets, ns, &name)
                 .and_then(|r| r.spec.as_ref()?.template.spec.clone()),
-            "DaemonSet" => snap
-                .daemonsets
-                .iter()
-                .find(|r| ns_of(&r.metadata) == ns && name_of(&r.metadata) == name)
+            "DaemonSet" => find_named(&snap.daemonsets, ns, &name)
                 .and_then(|r| r.spec.as_ref()?.template.spec.clone()),
             _ => None,
         }?;
@@ -379,13 +370,15 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
                 .collect::<Vec<_>>()
                 .join(",")
         });
+    // Every explanation starts from what the scheduler said.
+    let stuck =
+        |cause: Cause, summary: &str| PodIssue::new(cause, summary).ev(format!("scheduler: {msg}"));
     let issue = match kind {
         "resources" => {
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 Cause::UnschedulableInsufficientResources,
                 "pod stays Pending: no node has enough free CPU/memory for its requests",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             let mut limits = Vec::new();
             for r in ["cpu", "memory"] {
                 let want = requests(pod, r);
@@ -424,11 +417,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             i.fix(fix)
         }
         "selector" => {
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 Cause::UnschedulableNodeSelector,
                 "pod stays Pending: no node matches its nodeSelector/affinity",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             if let Some(s) = &sel_text {
                 i = i.ev(format!("nodeSelector {s} matches no node"));
             }
@@ -458,11 +450,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             } else {
                 Cause::Unknown
             };
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 cause,
                 "pod stays Pending: the only nodes it may use are unhealthy or cordoned",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             for n in bad.iter().take(3) {
                 let name = name_of(&n.metadata);
                 if !super::nodes::node_ready(n) {
@@ -477,11 +468,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             i.fix("Repair the node (kubelet, container runtime, disk/memory pressure, network) or uncordon it, or let the pod use other nodes; tolerating a node-health taint is never the fix.")
         }
         "taint" => {
-            let mut i = PodIssue::new(
+            let mut i = stuck(
                 Cause::UnschedulableTaint,
                 "pod stays Pending: the nodes it may use carry taints it does not tolerate",
-            )
-            .ev(format!("scheduler: {msg}"));
+            );
             let mut new_tols = Vec::new();
             for n in snap.nodes.iter().filter(|n| node_selected(pod, n)) {
                 for t in untolerated_taints(pod, n) {
@@ -517,11 +507,10 @@ pub(crate) fn unschedulable(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
             }
             i.fix("Add a toleration for the taint to the pod template (if the workload belongs on those nodes), or select untainted nodes.")
         }
-        _ => PodIssue::new(
+        _ => stuck(
             Cause::Unknown,
             "pod stays Pending: the scheduler cannot place it",
         )
-        .ev(format!("scheduler: {msg}"))
         .fix("Read the scheduler's message in the evidence."),
     };
     Some(issue)
@@ -546,6 +535,21 @@ mod tests {
                 "conditions": [{"type": "Ready", "status": "True"}]}}))
     }
 
+    /// Node `gpu-1`, labelled `pool=gpu` and tainted `dedicated=gpu:NoSchedule`.
+    fn gpu_node() -> k8s_openapi::api::core::v1::Node {
+        node(
+            "gpu-1",
+            json!({"pool": "gpu"}),
+            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+            "4",
+        )
+    }
+
+    /// A pod spec selecting `pool=gpu` nodes, without a toleration for their taint.
+    fn gpu_pod_spec() -> Value {
+        json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]})
+    }
+
     fn pending(spec: Value, msg: &str) -> k8s_openapi::api::core::v1::Pod {
         pod(
             "web-0",
@@ -567,7 +571,7 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-insufficient-resources"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("Insufficient cpu")));
+        assert!(evidence_has(&f[0], "Insufficient cpu"));
         assert!(f[0].evidence.iter().any(|e| e == "pod requests cpu 64"));
     }
 
@@ -575,14 +579,8 @@ mod tests {
     fn taint_beats_selector_when_selected_node_is_tainted() {
         let mut s = snap();
         s.nodes.push(node("n1", json!({}), json!([]), "4"));
-        s.nodes.push(node(
-            "gpu-1",
-            json!({"pool": "gpu"}),
-            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
-            "4",
-        ));
-        let spec =
-            json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
+        s.nodes.push(gpu_node());
+        let spec = gpu_pod_spec();
         s.pods.push(pending(spec, "0/2 nodes are available: 1 node(s) didn't match node selector, 1 node(s) had taint {dedicated: gpu}, that the pod didn't tolerate."));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-taint"]);
@@ -606,13 +604,13 @@ mod tests {
         ));
         let f = pod_findings(&s);
         assert_eq!(causes(&f), ["unschedulable-node-selector"]);
-        assert!(f[0].evidence.iter().any(|e| e.contains("disk=ssd")));
+        assert!(evidence_has(&f[0], "disk=ssd"));
     }
 
     #[test]
     fn message_only_when_nodes_unreadable() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
+        let spec = app_spec();
         s.pods.push(pending(
             spec,
             "0/3 nodes are available: 3 node(s) had taint {x: y}, that the pod didn't tolerate.",
@@ -623,13 +621,8 @@ mod tests {
     #[test]
     fn scheduled_pod_is_not_unschedulable() {
         let mut s = snap();
-        let spec = json!({"containers": [container("app", json!({}))]});
-        s.pods.push(pod(
-            "web-0",
-            "web",
-            spec,
-            pod_status("Running", vec![running("app", true, 0)]),
-        ));
+        let spec = app_spec();
+        s.pods.push(ready_pod("web-0", "web", spec));
         assert!(pod_findings(&s).is_empty());
     }
 
@@ -721,14 +714,8 @@ mod tests {
     #[test]
     fn taint_patch_never_copies_admission_defaults() {
         let mut s = snap();
-        s.nodes.push(node(
-            "gpu-1",
-            json!({"pool": "gpu"}),
-            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
-            "4",
-        ));
-        let tpl =
-            json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]});
+        s.nodes.push(gpu_node());
+        let tpl = gpu_pod_spec();
         add_deployment(&mut s, "web", 1, tpl);
         let spec = json!({"nodeSelector": {"pool": "gpu"}, "tolerations": [
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],

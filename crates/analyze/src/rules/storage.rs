@@ -1,29 +1,30 @@
 //! PersistentVolumeClaims that never bind.
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
 use super::truncate;
 use crate::finding::{Cause, Finding, ObjectRef};
-use crate::snapshot::{event_line, name_of, ns_of, Snapshot};
+use crate::snapshot::{event_line, in_namespace, name_of, ns_of, Snapshot};
 
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
+
+/// Whether pod `p` mounts PersistentVolumeClaim `claim` (of its own namespace).
+pub(crate) fn uses_pvc(p: &Pod, claim: &str) -> bool {
+    p.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .any(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .is_some_and(|c| c.claim_name == claim)
+        })
+}
 
 fn pods_using<'a>(snap: &'a Snapshot, pvc: &PersistentVolumeClaim) -> Vec<&'a str> {
     let ns = ns_of(&pvc.metadata);
     let name = name_of(&pvc.metadata);
-    snap.pods
-        .iter()
-        .filter(|p| ns_of(&p.metadata) == ns)
-        .filter(|p| {
-            p.spec
-                .iter()
-                .flat_map(|s| s.volumes.iter().flatten())
-                .any(|v| {
-                    v.persistent_volume_claim
-                        .as_ref()
-                        .is_some_and(|c| c.claim_name == name)
-                })
-        })
+    in_namespace(&snap.pods, ns)
+        .filter(|p| uses_pvc(p, name))
         .map(|p| name_of(&p.metadata))
         .collect()
 }
@@ -139,7 +140,6 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use serde_json::json;
@@ -167,10 +167,7 @@ mod tests {
         s.pvcs.push(pvc(Some("fast-ssd"), "Pending"));
         let f = pvcs(&s);
         assert_eq!(causes(&f), ["pvc-no-storage-class"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("\"fast-ssd\" does not exist")));
+        assert!(evidence_has(&f[0], "\"fast-ssd\" does not exist"));
         // Without the class list (namespaced user), the controller's event proves it.
         let mut s = snap();
         s.forbidden.push(crate::snapshot::Forbidden {

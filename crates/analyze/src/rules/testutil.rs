@@ -56,6 +56,35 @@ pub fn add_deployment(s: &mut Snapshot, name: &str, replicas: i32, pod_spec: Val
     })));
 }
 
+/// A pod of Deployment `app` whose one container `app` runs and is ready.
+pub fn ready_pod(name: &str, app: &str, spec: Value) -> Pod {
+    pod(
+        name,
+        app,
+        spec,
+        pod_status("Running", vec![running("app", true, 0)]),
+    )
+}
+
+/// A one-replica Deployment `name` running `spec`, with its ready pod `{name}-0`.
+pub fn add_ready_deployment(s: &mut Snapshot, name: &str, spec: Value) {
+    add_deployment(s, name, 1, spec.clone());
+    s.pods.push(ready_pod(&format!("{name}-0"), name, spec));
+}
+
+/// A pod of Deployment `app` whose container `app` crash-loops after `restarts` restarts,
+/// `last` its last termination; the waiting message is the kubelet's.
+pub fn crash_looping_pod(name: &str, app: &str, restarts: i32, last: Value) -> Pod {
+    let message = "back-off 5m0s restarting failed container";
+    let app_status = waiting("app", "CrashLoopBackOff", message, restarts, last);
+    pod(
+        name,
+        app,
+        app_spec(),
+        pod_status("Running", vec![app_status]),
+    )
+}
+
 pub fn event(kind: &str, name: &str, type_: &str, reason: &str, message: &str) -> Event {
     obj(json!({
         "metadata": {"name": format!("{name}.1"), "namespace": NS},
@@ -76,6 +105,11 @@ pub fn container(name: &str, extra: Value) -> Value {
     c
 }
 
+/// A pod spec with one plain container, `app`.
+pub fn app_spec() -> Value {
+    json!({"containers": [container("app", json!({}))]})
+}
+
 pub fn running(name: &str, ready: bool, restarts: i32) -> Value {
     json!({"name": name, "ready": ready, "restartCount": restarts, "image": "x", "imageID": "",
         "state": {"running": {"startedAt": ago(600)}}})
@@ -84,6 +118,11 @@ pub fn running(name: &str, ready: bool, restarts: i32) -> Value {
 pub fn waiting(name: &str, reason: &str, message: &str, restarts: i32, last: Value) -> Value {
     json!({"name": name, "ready": false, "restartCount": restarts, "image": "x", "imageID": "",
         "state": {"waiting": {"reason": reason, "message": message}}, "lastState": last})
+}
+
+/// Container `name` waiting in CrashLoopBackOff after `restarts` restarts; `last` is its `lastState`.
+pub fn crash_loop(name: &str, restarts: i32, last: Value) -> Value {
+    waiting(name, "CrashLoopBackOff", "", restarts, last)
 }
 
 pub fn terminated(reason: &str, code: i32, finished_secs_ago: i64) -> Value {
@@ -96,6 +135,11 @@ pub fn pod_status(phase: &str, containers: Vec<Value>) -> Value {
     json!({"phase": phase, "hostIP": "10.0.0.1", "podIP": "10.1.0.5",
         "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}],
         "containerStatuses": containers})
+}
+
+/// Whether some evidence line of `f` contains `part`.
+pub fn evidence_has(f: &crate::Finding, part: &str) -> bool {
+    f.evidence.iter().any(|e| e.contains(part))
 }
 
 pub fn causes(f: &[crate::Finding]) -> Vec<&str> {

@@ -191,7 +191,6 @@ pub fn replica_failure(snap: &Snapshot) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rules::testutil::*;
     use serde_json::json;
@@ -211,10 +210,7 @@ mod tests {
             "message": "ReplicaSet \"web-5d8f\" has timed out progressing.", "lastUpdateTime": ago(5)}), 10));
         let f = rollout_stuck(&s);
         assert_eq!(causes(&f), ["rollout-stuck"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("has timed out progressing")));
+        assert!(evidence_has(&f[0], "has timed out progressing"));
         assert_eq!(f[0].count, 2);
     }
 
@@ -252,14 +248,8 @@ mod tests {
         );
         let f = job_backoff_limit(&s);
         assert_eq!(causes(&f), ["job-backoff-limit"]);
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("relation \"users\" does not exist")));
-        assert!(f[0]
-            .evidence
-            .iter()
-            .any(|e| e.contains("BackoffLimitExceeded")));
+        assert!(evidence_has(&f[0], "relation \"users\" does not exist"));
+        assert!(evidence_has(&f[0], "BackoffLimitExceeded"));
         // The failed Job pod itself is not reported a second time.
         assert!(crate::rules::run_all(&s)
             .iter()

@@ -284,7 +284,7 @@ impl Fitting {
         let what = call.map_or_else(|| "a tool call".to_string(), describe_call);
         let note = format!(
             "{ELIDED_PREFIX}: {what} (≈{} tokens); call the tool again if needed]",
-            group(crate::agent::estimate_tokens(content))
+            group_digits(crate::agent::estimate_tokens(content) as u64)
         );
         if content.len() > note.len() * 2 {
             self.replace(history, i, note);
@@ -426,8 +426,8 @@ fn cut(text: &str, max: usize) -> String {
     format!("{}…", &text[..floor_char_boundary(text, max)])
 }
 
-/// 3200 → "3,200".
-fn group(n: usize) -> String {
+/// 3200 → "3,200", for token counts people read.
+pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

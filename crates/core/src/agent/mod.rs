@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::tools::{Approver, CallCtx, Registry, ToolError};
-pub use context::{budget_for_window, ContextReport};
+pub use context::{budget_for_window, group_digits, ContextReport};
 pub use gather::{Gathered, Gatherer};
 use guard::RepeatGuard;
 use kai_llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
@@ -340,16 +340,9 @@ impl Agent {
 
         let mut guard = RepeatGuard::new(self.cfg.repeat_limit);
         let mut steps = 0u32;
-        loop {
+        let (end, answer) = loop {
             if cancel.is_cancelled() {
-                self.end_turn(
-                    events,
-                    TurnEnd::Interrupted,
-                    String::new(),
-                    turn_usage,
-                    steps,
-                );
-                return;
+                break (TurnEnd::Interrupted, String::new());
             }
             if steps >= self.cfg.max_steps {
                 let answer = format!(
@@ -358,8 +351,7 @@ impl Agent {
                     self.cfg.max_steps
                 );
                 self.history.push(ChatMessage::assistant(answer.clone()));
-                self.end_turn(events, TurnEnd::MaxSteps, answer, turn_usage, steps);
-                return;
+                break (TurnEnd::MaxSteps, answer);
             }
             steps += 1;
             let tools = self.registry.specs();
@@ -370,8 +362,7 @@ impl Agent {
                         message,
                         exit_code: crate::exit::MODEL_ERROR,
                     });
-                    self.end_turn(events, TurnEnd::Failed, String::new(), turn_usage, steps);
-                    return;
+                    break (TurnEnd::Failed, String::new());
                 }
             };
             let request = ChatRequest {
@@ -394,22 +385,14 @@ impl Agent {
             let response = match result {
                 Ok(r) => r,
                 Err(LlmError::Cancelled) => {
-                    self.end_turn(
-                        events,
-                        TurnEnd::Interrupted,
-                        String::new(),
-                        turn_usage,
-                        steps,
-                    );
-                    return;
+                    break (TurnEnd::Interrupted, String::new());
                 }
                 Err(e) => {
                     emit(Event::Error {
                         message: e.to_string(),
                         exit_code: crate::exit::MODEL_ERROR,
                     });
-                    self.end_turn(events, TurnEnd::Failed, String::new(), turn_usage, steps);
-                    return;
+                    break (TurnEnd::Failed, String::new());
                 }
             };
             if let Some(u) = &response.usage {
@@ -431,8 +414,7 @@ impl Agent {
             if response.tool_calls.is_empty() {
                 let answer = response.content.clone();
                 self.history.push(ChatMessage::assistant(answer.clone()));
-                self.end_turn(events, TurnEnd::Answered, answer, turn_usage, steps);
-                return;
+                break (TurnEnd::Answered, answer);
             }
 
             let requested = response.tool_calls.len();
@@ -497,10 +479,10 @@ impl Agent {
             }
             if let Some((end, msg)) = fatal {
                 emit(Event::Notice { message: msg });
-                self.end_turn(events, end, String::new(), turn_usage, steps);
-                return;
+                break (end, String::new());
             }
-        }
+        };
+        self.end_turn(events, end, answer, turn_usage, steps);
     }
 
     async fn run_tool(

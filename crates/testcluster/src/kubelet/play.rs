@@ -753,6 +753,16 @@ mod tests {
         &p.status_patch["status"]
     }
 
+    /// The play of a one-container (`app`) pod under the rule `yaml`.
+    fn run_app(yaml: &str) -> PodPlay {
+        run(&pod(&["app"], &[], "Always"), Some(&rule(yaml)))
+    }
+
+    /// The `waiting` state of the pod's first container.
+    fn waiting(p: &PodPlay) -> &Value {
+        &status(p)["containerStatuses"][0]["state"]["waiting"]
+    }
+
     #[test]
     fn unmatched_pod_is_healthy() {
         let p = pod(&["app"], &[], "Always");
@@ -808,9 +818,7 @@ mod tests {
 
     #[test]
     fn oomkilled() {
-        let p = pod(&["app"], &[], "Always");
-        let r = rule("containers:\n  app: {state: oomkilled, restarts: 3}\n");
-        let s = run(&p, Some(&r)).status_patch;
+        let s = run_app("containers:\n  app: {state: oomkilled, restarts: 3}\n").status_patch;
         let app = &s["status"]["containerStatuses"][0];
         assert_eq!(app["lastState"]["terminated"]["reason"], "OOMKilled");
         assert_eq!(app["lastState"]["terminated"]["exitCode"], 137);
@@ -846,14 +854,13 @@ mod tests {
 
     #[test]
     fn image_pull() {
-        let p = pod(&["app"], &[], "Always");
-        let r = rule("containers:\n  app: {state: image-pull-not-found}\n");
-        let out = run(&p, Some(&r));
-        let s = status(&out);
-        assert_eq!(s["phase"], "Pending");
-        let w = &s["containerStatuses"][0]["state"]["waiting"];
-        assert_eq!(w["reason"], "ImagePullBackOff");
-        assert_eq!(w["message"], "Back-off pulling image \"img/app:1\"");
+        let out = run_app("containers:\n  app: {state: image-pull-not-found}\n");
+        assert_eq!(status(&out)["phase"], "Pending");
+        assert_eq!(waiting(&out)["reason"], "ImagePullBackOff");
+        assert_eq!(
+            waiting(&out)["message"],
+            "Back-off pulling image \"img/app:1\""
+        );
         let msgs: Vec<_> = out.events.iter().map(|e| e.message.as_str()).collect();
         assert!(msgs.contains(&"Error: ErrImagePull"));
         assert!(msgs.contains(&"Error: ImagePullBackOff"));
@@ -864,8 +871,7 @@ mod tests {
             .unwrap_err()
             .contains("is waiting to start: trying and failing to pull image"));
 
-        let r = rule("containers:\n  app: {state: image-pull-unauthorized}\n");
-        let out = run(&p, Some(&r));
+        let out = run_app("containers:\n  app: {state: image-pull-unauthorized}\n");
         assert!(out
             .events
             .iter()
@@ -874,14 +880,10 @@ mod tests {
 
     #[test]
     fn create_config_error() {
-        let p = pod(&["app"], &[], "Always");
-        let r = rule("containers:\n  app: {state: create-config-error, message: 'secret \"db-creds\" not found'}\n");
-        let out = run(&p, Some(&r));
-        let s = status(&out);
-        assert_eq!(s["phase"], "Pending");
-        let w = &s["containerStatuses"][0]["state"]["waiting"];
-        assert_eq!(w["reason"], "CreateContainerConfigError");
-        assert_eq!(w["message"], "secret \"db-creds\" not found");
+        let out = run_app("containers:\n  app: {state: create-config-error, message: 'secret \"db-creds\" not found'}\n");
+        assert_eq!(status(&out)["phase"], "Pending");
+        assert_eq!(waiting(&out)["reason"], "CreateContainerConfigError");
+        assert_eq!(waiting(&out)["message"], "secret \"db-creds\" not found");
         assert!(out
             .events
             .iter()
@@ -890,15 +892,10 @@ mod tests {
 
     #[test]
     fn waiting_has_no_ip_and_no_events() {
-        let p = pod(&["app"], &[], "Always");
-        let r = rule("containers:\n  app: {state: waiting}\n");
-        let out = run(&p, Some(&r));
+        let out = run_app("containers:\n  app: {state: waiting}\n");
         assert!(out.events.is_empty());
         assert!(out.pod_ip.is_none());
-        assert_eq!(
-            status(&out)["containerStatuses"][0]["state"]["waiting"]["reason"],
-            "ContainerCreating"
-        );
+        assert_eq!(waiting(&out)["reason"], "ContainerCreating");
     }
 
     #[test]
@@ -941,9 +938,7 @@ mod tests {
 
     #[test]
     fn extra_events_and_phase_override() {
-        let p = pod(&["app"], &[], "Always");
-        let r = rule("phase: Unknown\ncontainers:\n  app: {ready: false}\nevents:\n  - {type: Warning, reason: Unhealthy, message: 'probe {pod_ip} {container}', count: 14}\n");
-        let out = run(&p, Some(&r));
+        let out = run_app("phase: Unknown\ncontainers:\n  app: {ready: false}\nevents:\n  - {type: Warning, reason: Unhealthy, message: 'probe {pod_ip} {container}', count: 14}\n");
         assert_eq!(status(&out)["phase"], "Unknown");
         let e = out.events.last().unwrap();
         assert_eq!(e.message, "probe 10.244.0.7 app");
@@ -954,9 +949,8 @@ mod tests {
 
     #[test]
     fn running_after_restarts_keeps_last_state() {
-        let p = pod(&["app"], &[], "Always");
-        let r = rule("containers:\n  app: {restarts: 2, reason: OOMKilled, previous_logs: old}\n");
-        let out = run(&p, Some(&r));
+        let out =
+            run_app("containers:\n  app: {restarts: 2, reason: OOMKilled, previous_logs: old}\n");
         let app = &status(&out)["containerStatuses"][0];
         assert_eq!(app["lastState"]["terminated"]["exitCode"], 137);
         assert!(app["state"]["running"].is_object());
