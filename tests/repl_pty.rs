@@ -4,11 +4,13 @@
 //! and listed by /history, a saved session resumed, and tab completion of a pod name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kai_test_support::model::messages as texts;
+use kai_test_support::{kai, kubeconfig, scenario, tool_call};
 use mock_llm::{MockLlm, Reply, Usage};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// How the session's prompt ends (`kai [context/namespace]> `).
 const PROMPT: &str = "]> ";
@@ -16,37 +18,22 @@ const TIMEOUT_MS: u64 = 90_000;
 
 /// `kai` for a session in `ns`, on the shared test cluster and the scripted model.
 fn kai(kc: &Path, data: &Path, llm: &MockLlm, term: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    cmd.env("KAI_DATA_DIR", data)
-        .env("XDG_CONFIG_HOME", data.join("config"))
-        .env("OPENAI_API_KEY", "sk-test-not-real")
+    kai!()
+        .data(data)
         .env("NO_COLOR", "1")
         .env("TERM", term)
-        .env_remove("KUBECONFIG")
-        .args(["--kubeconfig", kc.to_str().unwrap()])
-        .args(["--base-url", &llm.base_url(), "--model", "mock"])
-        .args(args);
-    cmd
+        .kubeconfig(kc)
+        .model(llm)
+        .args(args)
+        .command()
 }
 
-async fn cluster_with(scenarios: &[(&str, &str)]) -> std::path::PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    for (scenario, ns) in scenarios {
-        c.setup_scenario(scenario, ns).await.unwrap();
+/// The shared cluster with each scenario set up in its namespace; its kubeconfig.
+async fn cluster_with(scenarios: &[(&str, &str)]) -> PathBuf {
+    for (name, ns) in scenarios {
+        scenario(name, ns).await;
     }
-    c.kubeconfig_path().to_path_buf()
-}
-
-/// The text of every message of a recorded request with `role`.
-fn texts(req: &Value, role: &str) -> Vec<String> {
-    req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == role)
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-        .collect()
+    kubeconfig()
 }
 
 fn exit_status(p: &rexpect::session::PtySession) -> String {
@@ -55,11 +42,8 @@ fn exit_status(p: &rexpect::session::PtySession) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_remembers_and_obeys_slash_commands() {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
     let ns = "repl-session";
-    c.setup_scenario("healthy", ns).await.unwrap();
-    let kc = c.kubeconfig_path().to_path_buf();
+    let kc = cluster_with(&[("healthy", ns)]).await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
         Reply::text("The web Deployment is healthy: 2/2 ready.").with_usage(Usage::new(900, 20)),
@@ -67,14 +51,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         // An answer that tries to retitle the terminal window.
         Reply::text("Fresh start. \u{1b}]0;pwned\u{7}done").with_usage(Usage::new(300, 5)),
     ]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    cmd.env("KAI_DATA_DIR", data.path())
-        .env("XDG_CONFIG_HOME", data.path().join("config"))
-        .env("OPENAI_API_KEY", "sk-test-not-real")
-        .env("TERM", "dumb")
-        .env_remove("KUBECONFIG")
-        .args(["--kubeconfig", kc.to_str().unwrap(), "-n", ns])
-        .args(["--base-url", &llm.base_url(), "--model", "mock"]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
     let transcript = tokio::task::spawn_blocking(move || {
         let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
         let mut t = String::new();
@@ -159,12 +136,11 @@ fn a_question_can_come_on_stdin() {
     use std::io::Write;
     use std::process::Stdio;
     let llm = MockLlm::start(vec![]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
+    let mut child = kai!()
+        .home(&std::env::temp_dir())
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .args(["--base-url", &llm.base_url()])
+        .command()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -281,11 +257,10 @@ async fn a_change_approved_in_the_session_is_in_history() {
     let kc = cluster_with(&[("healthy", ns)]).await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
-        Reply::ToolCalls(vec![(
-            "propose_change".into(),
-            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 3})
-                .to_string(),
-        )]),
+        tool_call(
+            "propose_change",
+            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 3}),
+        ),
         Reply::text("Scaled web to 3 replicas."),
     ]);
     let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
@@ -413,12 +388,7 @@ async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
     use k8s_openapi::api::core::v1::Pod;
     let ns = "repl-complete";
     let kc = cluster_with(&[("healthy", ns)]).await;
-    let client = kai_testcluster::shared()
-        .unwrap()
-        .admin_client()
-        .await
-        .unwrap();
-    let pods: kube::Api<Pod> = kube::Api::namespaced(client, ns);
+    let pods: kube::Api<Pod> = kube::Api::namespaced(kai_test_support::admin().await, ns);
     let mut names: Vec<String> = Vec::new();
     for _ in 0..60 {
         names = pods
@@ -494,11 +464,10 @@ async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_que
     let kc = cluster_with(&[("healthy", ns)]).await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
-        Reply::ToolCalls(vec![(
-            "propose_change".into(),
-            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 5})
-                .to_string(),
-        )]),
+        tool_call(
+            "propose_change",
+            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 5}),
+        ),
         Reply::text("Nothing was changed."),
     ]);
     let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
