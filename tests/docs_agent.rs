@@ -5,48 +5,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use kai_test_support::{both as text, kai, scenario};
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
 
-async fn cluster_ns(ns: &str, scenario: &str) -> PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    c.setup_scenario(scenario, ns).await.unwrap();
-    c.kubeconfig_path().to_path_buf()
-}
-
+/// `kai` in `ns` with the scripted model; `home` is its home (config under `.config`)
+/// and data directory.
 fn kai(kubeconfig: &Path, ns: &str, llm: &MockLlm, home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
+    kai!()
+        .home(home)
         .env("KAI_DATA_DIR", home)
-        .env("OPENAI_API_KEY", "sk-test-key-not-real")
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "-n",
-            ns,
-            "--base-url",
-            &llm.base_url(),
-            "--model",
-            "mock",
-        ])
+        .cluster(kubeconfig, ns)
+        .model(llm)
         .args(args)
-        .stdin(Stdio::null())
         .output()
-        .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// A team runbook for cause crash-loop-app-error at `~/runbooks/backend.md`, with
+/// `docs.paths` in `home`'s config naming its folder; its path.
+fn team_runbook(home: &Path, runbook: &str) -> PathBuf {
+    let notes = home.join("runbooks");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("backend.md"), runbook).unwrap();
+    let cfg = home.join(".config/kai/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
+    notes.join("backend.md")
 }
 
 /// The tool results of a request, by the name of the call they answer.
@@ -69,7 +55,7 @@ const CITED: &str = "docs/runbooks/crash-loop-app-error.md § Fix";
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it() {
     let ns = "docs-crash";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
+    let kc = scenario("crashloop-app-error", ns).await;
     let home = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
         Reply::tool_call(
@@ -162,20 +148,14 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
 #[tokio::test(flavor = "multi_thread")]
 async fn the_teams_own_runbook_for_the_cause_comes_first() {
     let ns = "docs-team";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
+    let kc = scenario("crashloop-app-error", ns).await;
     let home = tempfile::tempdir().unwrap();
-    let notes = home.path().join("runbooks");
-    std::fs::create_dir_all(&notes).unwrap();
-    std::fs::write(
-        notes.join("backend.md"),
+    let team = team_runbook(
+        home.path(),
         "---\ntitle: Backend crash loop (team runbook)\ncauses: [crash-loop-app-error]\n---\n\
 ## Fix\nRotate the db-creds Secret with vault-sync, then restart backend.\n",
-    )
-    .unwrap();
-    let cfg = home.path().join(".config/kai/config.toml");
-    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
-    let cited = format!("{} § Fix", notes.join("backend.md").display());
+    );
+    let cited = format!("{} § Fix", team.display());
     let llm = MockLlm::start(vec![Reply::text(format!(
         "**Cause:** bad password.\n\n**Runbook:** {cited}"
     ))]);
@@ -201,7 +181,7 @@ async fn the_teams_own_runbook_for_the_cause_comes_first() {
     assert_eq!(citations.len(), 1, "{v:#}");
     assert_eq!(
         citations[0]["source"].as_str().unwrap(),
-        notes.join("backend.md").to_str().unwrap()
+        team.to_str().unwrap()
     );
     assert_eq!(citations[0]["heading"], "Fix");
 }
@@ -209,7 +189,7 @@ async fn the_teams_own_runbook_for_the_cause_comes_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn diagnose_without_a_model_links_each_findings_runbook() {
     let ns = "docs-diag";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
+    let kc = scenario("crashloop-app-error", ns).await;
     let home = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(Vec::new());
     let out = kai(
@@ -233,17 +213,10 @@ async fn diagnose_without_a_model_links_each_findings_runbook() {
 
     // With a team runbook for the cause in docs.paths, the finding links it too, in text
     // and in JSON (`docs`).
-    let notes = home.path().join("runbooks");
-    std::fs::create_dir_all(&notes).unwrap();
-    let team = notes.join("backend.md");
-    std::fs::write(
-        &team,
+    let team = team_runbook(
+        home.path(),
         "---\ntitle: Backend crash loop\ncauses: [crash-loop-app-error]\n---\n## Fix\nRotate db-creds.\n",
-    )
-    .unwrap();
-    let cfg = home.path().join(".config/kai/config.toml");
-    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
+    );
     let out = kai(
         &kc,
         ns,
