@@ -101,15 +101,31 @@ fn ports_text(p: &[(Option<String>, i64)]) -> String {
 const MAX_CONTEXT_CHARS: usize = 8000;
 const LIST_LIMIT: u32 = 200;
 
-/// `StorageClasses: fast (default), slow`: the names of the cluster's `K`s (a class,
-/// StorageClass or IngressClass), the one annotated `default_annotation: "true"` marked;
-/// `none` when there are none.
-async fn classes_line<K>(
-    cluster: &Cluster,
-    what: &str,
-    default_annotation: &str,
-    none: &str,
-) -> String
+/// A kind of class (StorageClass, IngressClass) as the context lists it.
+struct Classes {
+    /// What the line starts with.
+    what: &'static str,
+    /// The annotation that marks the default class (`"true"`).
+    default_annotation: &'static str,
+    /// What the line says when there are none.
+    none: &'static str,
+}
+
+const STORAGE_CLASSES: Classes = Classes {
+    what: "StorageClasses",
+    default_annotation: "storageclass.kubernetes.io/is-default-class",
+    none: "none (a PersistentVolumeClaim will stay Pending unless a class exists)",
+};
+
+const INGRESS_CLASSES: Classes = Classes {
+    what: "IngressClasses",
+    default_annotation: "ingressclass.kubernetes.io/is-default-class",
+    none: "none",
+};
+
+/// `StorageClasses: fast (default), slow`: the names of the cluster's `K`s, the default
+/// marked.
+async fn classes_line<K>(cluster: &Cluster, classes: &Classes) -> String
 where
     K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope>
         + k8s_openapi::Metadata<Ty = ObjectMeta>
@@ -119,29 +135,30 @@ where
 {
     match cluster.list_cluster_scoped::<K>(Some(LIST_LIMIT)).await {
         Ok(l) => {
-            let names: Vec<String> =
-                l.iter()
-                    .map(|c| {
-                        let meta = c.metadata();
-                        let name = meta.name.clone().unwrap_or_default();
-                        let default = meta.annotations.as_ref().is_some_and(|a| {
-                            a.get(default_annotation).is_some_and(|v| v == "true")
-                        });
-                        if default {
-                            format!("{name} (default)")
-                        } else {
-                            name
-                        }
-                    })
-                    .collect();
+            let names: Vec<String> = l
+                .iter()
+                .map(|c| {
+                    let meta = c.metadata();
+                    let name = meta.name.clone().unwrap_or_default();
+                    let default = meta.annotations.as_ref().is_some_and(|a| {
+                        a.get(classes.default_annotation)
+                            .is_some_and(|v| v == "true")
+                    });
+                    if default {
+                        format!("{name} (default)")
+                    } else {
+                        name
+                    }
+                })
+                .collect();
             let names = if names.is_empty() {
-                none.to_string()
+                classes.none.to_string()
             } else {
                 names.join(", ")
             };
-            format!("{what}: {names}")
+            format!("{}: {names}", classes.what)
         }
-        Err(e) => format!("{what}: not readable ({e})"),
+        Err(e) => format!("{}: not readable ({e})", classes.what),
     }
 }
 
@@ -154,24 +171,8 @@ pub async fn cluster_context(
 ) -> (String, ClusterFacts) {
     let mut lines = vec![format!("Target namespace: {ns}")];
     let mut facts = ClusterFacts::default();
-    lines.push(
-        classes_line::<StorageClass>(
-            cluster,
-            "StorageClasses",
-            "storageclass.kubernetes.io/is-default-class",
-            "none (a PersistentVolumeClaim will stay Pending unless a class exists)",
-        )
-        .await,
-    );
-    lines.push(
-        classes_line::<IngressClass>(
-            cluster,
-            "IngressClasses",
-            "ingressclass.kubernetes.io/is-default-class",
-            "none",
-        )
-        .await,
-    );
+    lines.push(classes_line::<StorageClass>(cluster, &STORAGE_CLASSES).await);
+    lines.push(classes_line::<IngressClass>(cluster, &INGRESS_CLASSES).await);
     match cluster
         .list_namespaced::<Service>(ns, Some(LIST_LIMIT))
         .await
