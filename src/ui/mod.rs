@@ -11,6 +11,7 @@ pub mod spinner;
 pub mod term;
 
 use crate::llm::Usage;
+use kai_text::group_digits;
 
 /// Short human size: 812 B, 4.2 KB.
 pub fn human_bytes(n: usize) -> String {
@@ -27,8 +28,8 @@ pub fn human_bytes(n: usize) -> String {
 pub fn usage_line(usage: &Usage, prices: Option<(f64, f64)>) -> String {
     let mut s = format!(
         "tokens: {} in / {} out",
-        group(usage.prompt_tokens),
-        group(usage.completion_tokens)
+        group_digits(usage.prompt_tokens),
+        group_digits(usage.completion_tokens)
     );
     if let Some((i, o)) = prices {
         let cost =
@@ -36,18 +37,6 @@ pub fn usage_line(usage: &Usage, prices: Option<(f64, f64)>) -> String {
         s.push_str(&format!(" (≈ ${cost:.4})"));
     }
     s
-}
-
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
