@@ -7,20 +7,42 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kai_test_support::{both as text, kai, scenario};
+use kai_test_support::{assert_exit, kai, scenario};
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
-/// `kai` in `ns` with the scripted model; `home` is its home (config under `.config`)
-/// and data directory.
-fn kai(kubeconfig: &Path, ns: &str, llm: &MockLlm, home: &Path, args: &[&str]) -> Output {
-    kai!()
-        .home(home)
-        .env("KAI_DATA_DIR", home)
-        .cluster(kubeconfig, ns)
-        .model(llm)
-        .args(args)
-        .output()
+/// The crashloop-app-error scenario in a test's namespace, and a fresh home for kai.
+struct Crash {
+    ns: &'static str,
+    kc: PathBuf,
+    home: TempDir,
+}
+
+impl Crash {
+    async fn new(ns: &'static str) -> Crash {
+        Crash {
+            ns,
+            kc: scenario("crashloop-app-error", ns).await,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `kai ARGS` in the namespace with the scripted model; the home is also its data
+    /// directory (and holds its config under `.config`).
+    fn kai(&self, llm: &MockLlm, args: &[&str]) -> Output {
+        kai!()
+            .home(self.home())
+            .env("KAI_DATA_DIR", self.home())
+            .cluster(&self.kc, self.ns)
+            .model(llm)
+            .args(args)
+            .output()
+    }
 }
 
 /// A team runbook for cause crash-loop-app-error at `~/runbooks/backend.md`, with
@@ -55,8 +77,7 @@ const CITED: &str = "docs/runbooks/crash-loop-app-error.md § Fix";
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it() {
     let ns = "docs-crash";
-    let kc = scenario("crashloop-app-error", ns).await;
-    let home = tempfile::tempdir().unwrap();
+    let c = Crash::new(ns).await;
     let llm = MockLlm::start(vec![
         Reply::tool_call(
             "search_docs",
@@ -67,14 +88,8 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
             "**Cause:** the database rejects the password.\n\n**Fix:** correct the Secret and restart.\n\n**Runbook:** {CITED}"
         )),
     ]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["-o", "json", "why is backend crashlooping?"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = c.kai(&llm, &["-o", "json", "why is backend crashlooping?"]);
+    assert_exit(&out, 0);
 
     let reqs = llm.chat_requests();
     assert_eq!(reqs.len(), 2, "one search round trip");
@@ -142,16 +157,15 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
     assert_eq!(calls, [("search_docs", true), ("search_docs", false)]);
 
     // No docs index was written: the built-in runbooks need none.
-    assert!(!home.path().join(".cache/kai/docs-index.json").exists());
+    assert!(!c.home().join(".cache/kai/docs-index.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_teams_own_runbook_for_the_cause_comes_first() {
     let ns = "docs-team";
-    let kc = scenario("crashloop-app-error", ns).await;
-    let home = tempfile::tempdir().unwrap();
+    let c = Crash::new(ns).await;
     let team = team_runbook(
-        home.path(),
+        c.home(),
         "---\ntitle: Backend crash loop (team runbook)\ncauses: [crash-loop-app-error]\n---\n\
 ## Fix\nRotate the db-creds Secret with vault-sync, then restart backend.\n",
     );
@@ -159,14 +173,8 @@ async fn the_teams_own_runbook_for_the_cause_comes_first() {
     let llm = MockLlm::start(vec![Reply::text(format!(
         "**Cause:** bad password.\n\n**Runbook:** {cited}"
     ))]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["-o", "json", "why is backend crashlooping?"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = c.kai(&llm, &["-o", "json", "why is backend crashlooping?"]);
+    assert_exit(&out, 0);
     let reqs = llm.chat_requests();
     let pre = results_of(&reqs[0], "search_docs");
     assert_eq!(pre.len(), 1);
@@ -189,17 +197,10 @@ async fn the_teams_own_runbook_for_the_cause_comes_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn diagnose_without_a_model_links_each_findings_runbook() {
     let ns = "docs-diag";
-    let kc = scenario("crashloop-app-error", ns).await;
-    let home = tempfile::tempdir().unwrap();
+    let c = Crash::new(ns).await;
     let llm = MockLlm::start(Vec::new());
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["diagnose", "deployment/backend", "--no-llm"],
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = c.kai(&llm, &["diagnose", "deployment/backend", "--no-llm"]);
+    assert_exit(&out, 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(
@@ -209,32 +210,23 @@ async fn diagnose_without_a_model_links_each_findings_runbook() {
     );
     assert_eq!(llm.request_count(), 0);
     // No user documents: nothing was indexed or written.
-    assert!(!home.path().join(".cache/kai").exists());
+    assert!(!c.home().join(".cache/kai").exists());
 
     // With a team runbook for the cause in docs.paths, the finding links it too, in text
     // and in JSON (`docs`).
     let team = team_runbook(
-        home.path(),
+        c.home(),
         "---\ntitle: Backend crash loop\ncauses: [crash-loop-app-error]\n---\n## Fix\nRotate db-creds.\n",
     );
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["diagnose", "deployment/backend", "--no-llm"],
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = c.kai(&llm, &["diagnose", "deployment/backend", "--no-llm"]);
+    assert_exit(&out, 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("runbook: {}\n", team.display())),
         "{stdout}"
     );
-    let out = kai(
-        &kc,
-        ns,
+    let out = c.kai(
         &llm,
-        home.path(),
         &["diagnose", "deployment/backend", "--no-llm", "-o", "json"],
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
