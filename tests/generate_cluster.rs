@@ -70,37 +70,39 @@ fn submit(yaml: &str) -> Reply {
 /// by name.
 async fn inventory(client: &Client, ns: &str) -> Vec<String> {
     let mut names = Vec::new();
-    for d in Api::<Deployment>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
+    for d in list::<Deployment>(client, ns).await {
+        let m = d.metadata;
         names.push(format!(
             "Deployment/{}@{}",
-            d.metadata.name.unwrap(),
-            d.metadata.generation.unwrap_or(0)
+            m.name.unwrap(),
+            m.generation.unwrap_or(0)
         ));
     }
-    for s in Api::<Service>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
+    for s in list::<Service>(client, ns).await {
         names.push(format!("Service/{}", s.metadata.name.unwrap()));
     }
-    for c in Api::<ConfigMap>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
+    for c in list::<ConfigMap>(client, ns).await {
+        let m = c.metadata;
         names.push(format!(
             "ConfigMap/{}@{}",
-            c.metadata.name.unwrap(),
-            c.metadata.resource_version.unwrap_or_default()
+            m.name.unwrap(),
+            m.resource_version.unwrap_or_default()
         ));
     }
     names.sort();
     names
+}
+
+/// Every `K` in `ns`.
+async fn list<K>(client: &Client, ns: &str) -> Vec<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    api.list(&Default::default()).await.unwrap().items
 }
 
 const NGINX: &str = "\
