@@ -412,25 +412,9 @@ async fn a_saved_session_is_listed_and_resumed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
-    use k8s_openapi::api::core::v1::Pod;
     let ns = "repl-complete";
     let kc = cluster_with(&[("healthy", ns)]).await;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(kai_test_support::admin().await, ns);
-    let mut names: Vec<String> = Vec::new();
-    for _ in 0..60 {
-        names = pods
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect();
-        if !names.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    let names = kai_test_support::wait_for_pods(&kai_test_support::admin().await, ns, "").await;
     let pod = names.first().cloned().expect("the scenario has pods");
     // A prefix only this pod has.
     let prefix_len = (1..=pod.len())
