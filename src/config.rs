@@ -207,15 +207,36 @@ pub fn default_config_path(env: &Env) -> Option<PathBuf> {
 
 /// `$KAI_CACHE_DIR`, else `$XDG_CACHE_HOME/kai`, else `~/.cache/kai`.
 pub fn default_cache_dir(env: &Env) -> PathBuf {
-    if let Some(d) = env.get("KAI_CACHE_DIR") {
+    kai_dir(env, KaiDir::Cache)
+}
+
+/// The sorts of kai's own directories.
+enum KaiDir {
+    Cache,
+    Data,
+}
+
+/// Where kai keeps `dir`: kai's own variable, else the XDG one's `kai` folder, else a
+/// folder under `$HOME`, else (no home at all) a relative one.
+fn kai_dir(env: &Env, dir: KaiDir) -> PathBuf {
+    let (own, xdg, under_home, fallback) = match dir {
+        KaiDir::Cache => (
+            "KAI_CACHE_DIR",
+            "XDG_CACHE_HOME",
+            ".cache/kai",
+            ".kai-cache",
+        ),
+        KaiDir::Data => ("KAI_DATA_DIR", "XDG_DATA_HOME", ".local/share/kai", ".kai"),
+    };
+    if let Some(d) = env.get(own) {
         return PathBuf::from(d);
     }
-    if let Some(x) = env.get("XDG_CACHE_HOME") {
+    if let Some(x) = env.get(xdg) {
         return PathBuf::from(x).join("kai");
     }
     match env.get("HOME") {
-        Some(h) => PathBuf::from(h).join(".cache/kai"),
-        None => PathBuf::from(".kai-cache"),
+        Some(h) => PathBuf::from(h).join(under_home),
+        None => PathBuf::from(fallback),
     }
 }
 
@@ -233,17 +254,9 @@ pub fn resolve_docs_path(p: &Path, base: Option<&Path>, env: &Env) -> PathBuf {
     }
 }
 
+/// `$KAI_DATA_DIR`, else `$XDG_DATA_HOME/kai`, else `~/.local/share/kai`.
 pub fn default_data_dir(env: &Env) -> PathBuf {
-    if let Some(d) = env.get("KAI_DATA_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(x) = env.get("XDG_DATA_HOME") {
-        return PathBuf::from(x).join("kai");
-    }
-    match env.get("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/share/kai"),
-        None => PathBuf::from(".kai"),
-    }
+    kai_dir(env, KaiDir::Data)
 }
 
 impl Settings {
