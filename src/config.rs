@@ -401,14 +401,14 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
+    /// The settings of config file `f` alone: no environment, no flags.
+    fn from_file(f: ConfigFile) -> Settings {
+        Settings::merge(f, &Overrides::default(), &Env::default()).unwrap()
+    }
+
     #[test]
     fn defaults_without_anything() {
-        let s = Settings::merge(
-            ConfigFile::default(),
-            &Overrides::default(),
-            &Env::default(),
-        )
-        .unwrap();
+        let s = from_file(ConfigFile::default());
         assert_eq!(s.llm.base_url, DEFAULT_BASE_URL);
         assert_eq!(s.llm.model, DEFAULT_MODEL);
         assert_eq!(s.max_steps, 15);
@@ -487,17 +487,12 @@ api_version = "2024-10-21"
 
     #[test]
     fn the_context_window_is_configured_or_known() {
-        let s = Settings::merge(
-            ConfigFile::default(),
-            &Overrides::default(),
-            &Env::default(),
-        )
-        .unwrap();
+        let s = from_file(ConfigFile::default());
         assert_eq!(s.context_window_for("gpt-4o-mini"), Some(128_000));
         assert_eq!(s.context_budget_for("gpt-4o-mini"), 128_000 - 16_384);
         assert_eq!(s.context_window_for("my-local-model"), None);
         let f = file("context_window = 32768\n[providers.local]\ncontext_window = 8192\n");
-        let s = Settings::merge(f.clone(), &Overrides::default(), &Env::default()).unwrap();
+        let s = from_file(f.clone());
         assert_eq!(s.context_window_for("my-local-model"), Some(32_768));
         let flags = Overrides {
             provider: Some("local".into()),
@@ -541,7 +536,7 @@ api_version = "2024-10-21"
         let env = Env::from_pairs([("KAI_CACHE_DIR", "/k"), ("HOME", "/h")]);
         assert_eq!(default_cache_dir(&env), PathBuf::from("/k"));
         let f = file("[docs]\nhybrid = true\nembedding_model = \"nomic-embed-text\"\n");
-        let s = Settings::merge(f, &Overrides::default(), &Env::default()).unwrap();
+        let s = from_file(f);
         assert!(s.docs.hybrid);
         assert_eq!(s.docs.embedding_model, "nomic-embed-text");
         assert!(toml::from_str::<ConfigFile>("[docs]\npath = [\"x\"]\n").is_err());
