@@ -8,8 +8,9 @@ use std::process::Output;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kai_test_support::cluster::api_resource;
 use kai_test_support::{admin, assert_exit, both as text, kai, scenario, tool_results};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::Client;
 use mock_llm::{MockLlm, Reply};
 use serde::Deserialize;
@@ -193,23 +194,17 @@ async fn valid_on_the_first_try_is_written_to_a_file_the_server_accepts() {
     };
     for de in serde_yaml::Deserializer::from_str(&written) {
         let v = Value::deserialize(de).unwrap();
-        match v["kind"].as_str().unwrap() {
-            "Deployment" => {
-                let d: Deployment = serde_json::from_value(v).unwrap();
-                Api::<Deployment>::namespaced(run.client.clone(), ns)
-                    .create(&dry, &d)
-                    .await
-                    .unwrap();
-            }
-            "Service" => {
-                let s: Service = serde_json::from_value(v).unwrap();
-                Api::<Service>::namespaced(run.client.clone(), ns)
-                    .create(&dry, &s)
-                    .await
-                    .unwrap();
-            }
-            other => panic!("unexpected kind {other}"),
-        }
+        let kind = v["kind"].as_str().unwrap();
+        assert!(
+            ["Deployment", "Service"].contains(&kind),
+            "unexpected kind {kind}"
+        );
+        let ar = api_resource(v["apiVersion"].as_str().unwrap(), kind);
+        let obj: DynamicObject = serde_json::from_value(v.clone()).unwrap();
+        Api::<DynamicObject>::namespaced_with(run.client.clone(), ns, &ar)
+            .create(&dry, &obj)
+            .await
+            .unwrap();
     }
     run.assert_unchanged().await;
 }
