@@ -7,7 +7,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 
 use crate::agent::protocol::{ApprovalRequest, Decision};
-use crate::analyze::{AnalyzeError, Finding};
+use crate::analyze::{Analysis, AnalyzeError, Finding};
 use crate::app::Exit;
 use crate::cli::{Command, DiagnoseArgs, GlobalArgs, Output, ScanArgs};
 use crate::config::Settings;
@@ -93,6 +93,16 @@ pub(crate) fn print_notes(notes: &[String]) {
     }
 }
 
+/// The analysis's notes on stderr, then its findings (the user's runbooks linked) on
+/// stdout; the findings.
+async fn report(settings: &Settings, analysis: Analysis, output: Output) -> Vec<Finding> {
+    print_notes(&analysis.notes);
+    let mut findings = analysis.findings;
+    crate::docs::link_user_runbooks(settings, &mut findings).await;
+    print_findings(&findings, output);
+    findings
+}
+
 fn findings_exit(findings: &[Finding]) -> i32 {
     if findings.is_empty() {
         exit::OK
@@ -111,10 +121,7 @@ async fn scan(settings: &Settings, global: &GlobalArgs, args: &ScanArgs) -> Resu
     let analysis = crate::analyze::scan_analysis(&cluster, ns)
         .await
         .map_err(analyze_exit)?;
-    print_notes(&analysis.notes);
-    let mut findings = analysis.findings;
-    crate::docs::link_user_runbooks(settings, &mut findings).await;
-    print_findings(&findings, global.output);
+    let findings = report(settings, analysis, global.output).await;
     Ok(findings_exit(&findings))
 }
 
@@ -150,10 +157,7 @@ async fn diagnose(settings: &Settings, global: &GlobalArgs, args: &DiagnoseArgs)
     )
     .await
     .map_err(analyze_exit)?;
-    print_notes(&analysis.notes);
-    let mut findings = analysis.findings;
-    crate::docs::link_user_runbooks(settings, &mut findings).await;
-    print_findings(&findings, global.output);
+    let findings = report(settings, analysis, global.output).await;
     let code = findings_exit(&findings);
     // A concrete fix on the top finding becomes a one-step proposal (text mode, terminal).
     if global.output == Output::Text && !global.read_only && std::io::stdin().is_terminal() {

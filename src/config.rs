@@ -207,15 +207,36 @@ pub fn default_config_path(env: &Env) -> Option<PathBuf> {
 
 /// `$KAI_CACHE_DIR`, else `$XDG_CACHE_HOME/kai`, else `~/.cache/kai`.
 pub fn default_cache_dir(env: &Env) -> PathBuf {
-    if let Some(d) = env.get("KAI_CACHE_DIR") {
+    kai_dir(env, KaiDir::Cache)
+}
+
+/// The sorts of kai's own directories.
+enum KaiDir {
+    Cache,
+    Data,
+}
+
+/// Where kai keeps `dir`: kai's own variable, else the XDG one's `kai` folder, else a
+/// folder under `$HOME`, else (no home at all) a relative one.
+fn kai_dir(env: &Env, dir: KaiDir) -> PathBuf {
+    let (own, xdg, under_home, fallback) = match dir {
+        KaiDir::Cache => (
+            "KAI_CACHE_DIR",
+            "XDG_CACHE_HOME",
+            ".cache/kai",
+            ".kai-cache",
+        ),
+        KaiDir::Data => ("KAI_DATA_DIR", "XDG_DATA_HOME", ".local/share/kai", ".kai"),
+    };
+    if let Some(d) = env.get(own) {
         return PathBuf::from(d);
     }
-    if let Some(x) = env.get("XDG_CACHE_HOME") {
+    if let Some(x) = env.get(xdg) {
         return PathBuf::from(x).join("kai");
     }
     match env.get("HOME") {
-        Some(h) => PathBuf::from(h).join(".cache/kai"),
-        None => PathBuf::from(".kai-cache"),
+        Some(h) => PathBuf::from(h).join(under_home),
+        None => PathBuf::from(fallback),
     }
 }
 
@@ -233,17 +254,9 @@ pub fn resolve_docs_path(p: &Path, base: Option<&Path>, env: &Env) -> PathBuf {
     }
 }
 
+/// `$KAI_DATA_DIR`, else `$XDG_DATA_HOME/kai`, else `~/.local/share/kai`.
 pub fn default_data_dir(env: &Env) -> PathBuf {
-    if let Some(d) = env.get("KAI_DATA_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(x) = env.get("XDG_DATA_HOME") {
-        return PathBuf::from(x).join("kai");
-    }
-    match env.get("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/share/kai"),
-        None => PathBuf::from(".kai"),
-    }
+    kai_dir(env, KaiDir::Data)
 }
 
 impl Settings {
@@ -388,14 +401,14 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
+    /// The settings of config file `f` alone: no environment, no flags.
+    fn from_file(f: ConfigFile) -> Settings {
+        Settings::merge(f, &Overrides::default(), &Env::default()).unwrap()
+    }
+
     #[test]
     fn defaults_without_anything() {
-        let s = Settings::merge(
-            ConfigFile::default(),
-            &Overrides::default(),
-            &Env::default(),
-        )
-        .unwrap();
+        let s = from_file(ConfigFile::default());
         assert_eq!(s.llm.base_url, DEFAULT_BASE_URL);
         assert_eq!(s.llm.model, DEFAULT_MODEL);
         assert_eq!(s.max_steps, 15);
@@ -474,17 +487,12 @@ api_version = "2024-10-21"
 
     #[test]
     fn the_context_window_is_configured_or_known() {
-        let s = Settings::merge(
-            ConfigFile::default(),
-            &Overrides::default(),
-            &Env::default(),
-        )
-        .unwrap();
+        let s = from_file(ConfigFile::default());
         assert_eq!(s.context_window_for("gpt-4o-mini"), Some(128_000));
         assert_eq!(s.context_budget_for("gpt-4o-mini"), 128_000 - 16_384);
         assert_eq!(s.context_window_for("my-local-model"), None);
         let f = file("context_window = 32768\n[providers.local]\ncontext_window = 8192\n");
-        let s = Settings::merge(f.clone(), &Overrides::default(), &Env::default()).unwrap();
+        let s = from_file(f.clone());
         assert_eq!(s.context_window_for("my-local-model"), Some(32_768));
         let flags = Overrides {
             provider: Some("local".into()),
@@ -528,7 +536,7 @@ api_version = "2024-10-21"
         let env = Env::from_pairs([("KAI_CACHE_DIR", "/k"), ("HOME", "/h")]);
         assert_eq!(default_cache_dir(&env), PathBuf::from("/k"));
         let f = file("[docs]\nhybrid = true\nembedding_model = \"nomic-embed-text\"\n");
-        let s = Settings::merge(f, &Overrides::default(), &Env::default()).unwrap();
+        let s = from_file(f);
         assert!(s.docs.hybrid);
         assert_eq!(s.docs.embedding_model, "nomic-embed-text");
         assert!(toml::from_str::<ConfigFile>("[docs]\npath = [\"x\"]\n").is_err());

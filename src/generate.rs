@@ -15,6 +15,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{LimitRange, PodTemplateSpec, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::IngressClass;
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::agent::protocol::{Decision, Event, Op};
 use crate::agent::{self, AgentConfig};
@@ -100,6 +101,67 @@ fn ports_text(p: &[(Option<String>, i64)]) -> String {
 const MAX_CONTEXT_CHARS: usize = 8000;
 const LIST_LIMIT: u32 = 200;
 
+/// A kind of class (StorageClass, IngressClass) as the context lists it.
+struct Classes {
+    /// What the line starts with.
+    what: &'static str,
+    /// The annotation that marks the default class (`"true"`).
+    default_annotation: &'static str,
+    /// What the line says when there are none.
+    none: &'static str,
+}
+
+const STORAGE_CLASSES: Classes = Classes {
+    what: "StorageClasses",
+    default_annotation: "storageclass.kubernetes.io/is-default-class",
+    none: "none (a PersistentVolumeClaim will stay Pending unless a class exists)",
+};
+
+const INGRESS_CLASSES: Classes = Classes {
+    what: "IngressClasses",
+    default_annotation: "ingressclass.kubernetes.io/is-default-class",
+    none: "none",
+};
+
+/// `StorageClasses: fast (default), slow`: the names of the cluster's `K`s, the default
+/// marked.
+async fn classes_line<K>(cluster: &Cluster, classes: &Classes) -> String
+where
+    K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope>
+        + k8s_openapi::Metadata<Ty = ObjectMeta>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match cluster.list_cluster_scoped::<K>(Some(LIST_LIMIT)).await {
+        Ok(l) => {
+            let names: Vec<String> = l
+                .iter()
+                .map(|c| {
+                    let meta = c.metadata();
+                    let name = meta.name.clone().unwrap_or_default();
+                    let default = meta.annotations.as_ref().is_some_and(|a| {
+                        a.get(classes.default_annotation)
+                            .is_some_and(|v| v == "true")
+                    });
+                    if default {
+                        format!("{name} (default)")
+                    } else {
+                        name
+                    }
+                })
+                .collect();
+            let names = if names.is_empty() {
+                classes.none.to_string()
+            } else {
+                names.join(", ")
+            };
+            format!("{}: {names}", classes.what)
+        }
+        Err(e) => format!("{}: not readable ({e})", classes.what),
+    }
+}
+
 /// What the cluster has that a manifest may depend on: as text for the model (bounded)
 /// and as facts for the lint rules. Lists kai may not read are said so and skipped.
 pub async fn cluster_context(
@@ -109,68 +171,8 @@ pub async fn cluster_context(
 ) -> (String, ClusterFacts) {
     let mut lines = vec![format!("Target namespace: {ns}")];
     let mut facts = ClusterFacts::default();
-    match cluster
-        .list_cluster_scoped::<StorageClass>(Some(LIST_LIMIT))
-        .await
-    {
-        Ok(l) => {
-            let names: Vec<String> = l
-                .iter()
-                .map(|s| {
-                    let name = s.metadata.name.clone().unwrap_or_default();
-                    let default = s.metadata.annotations.as_ref().is_some_and(|a| {
-                        a.get("storageclass.kubernetes.io/is-default-class")
-                            .is_some_and(|v| v == "true")
-                    });
-                    if default {
-                        format!("{name} (default)")
-                    } else {
-                        name
-                    }
-                })
-                .collect();
-            lines.push(format!(
-                "StorageClasses: {}",
-                if names.is_empty() {
-                    "none (a PersistentVolumeClaim will stay Pending unless a class exists)".into()
-                } else {
-                    names.join(", ")
-                }
-            ));
-        }
-        Err(e) => lines.push(format!("StorageClasses: not readable ({e})")),
-    }
-    match cluster
-        .list_cluster_scoped::<IngressClass>(Some(LIST_LIMIT))
-        .await
-    {
-        Ok(l) => {
-            let names: Vec<String> = l
-                .iter()
-                .map(|c| {
-                    let name = c.metadata.name.clone().unwrap_or_default();
-                    let default = c.metadata.annotations.as_ref().is_some_and(|a| {
-                        a.get("ingressclass.kubernetes.io/is-default-class")
-                            .is_some_and(|v| v == "true")
-                    });
-                    if default {
-                        format!("{name} (default)")
-                    } else {
-                        name
-                    }
-                })
-                .collect();
-            lines.push(format!(
-                "IngressClasses: {}",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            ));
-        }
-        Err(e) => lines.push(format!("IngressClasses: not readable ({e})")),
-    }
+    lines.push(classes_line::<StorageClass>(cluster, &STORAGE_CLASSES).await);
+    lines.push(classes_line::<IngressClass>(cluster, &INGRESS_CLASSES).await);
     match cluster
         .list_namespaced::<Service>(ns, Some(LIST_LIMIT))
         .await

@@ -227,9 +227,9 @@ pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Resu
         .llm
         .input_price_per_mtok
         .zip(settings.llm.output_price_per_mtok);
-    let handle = agent::spawn(llm, registry, ctx, cfg);
-    let outcome = drive(
-        handle,
+    let mut handle = agent::spawn(llm, registry, ctx, cfg);
+    let outcome = drive_turn(
+        &mut handle,
         prompt,
         global.output,
         global.verbose > 0,
@@ -238,25 +238,12 @@ pub async fn run(settings: &Settings, global: &GlobalArgs, prompt: &str) -> Resu
         prices,
     )
     .await;
+    handle.shutdown().await;
     Ok(outcome.exit_code())
 }
 
-/// Drive one turn to its end, rendering events and answering approvals.
-pub async fn drive(
-    mut handle: agent::AgentHandle,
-    prompt: &str,
-    output: Output,
-    verbose: bool,
-    mode: ApprovalMode,
-    model: &str,
-    prices: Option<(f64, f64)>,
-) -> Outcome {
-    let outcome = drive_turn(&mut handle, prompt, output, verbose, mode, model, prices).await;
-    handle.shutdown().await;
-    outcome
-}
-
-/// Drive one turn of a longer session (the REPL keeps the handle, and so the memory).
+/// Drive one turn to its end, rendering events and answering approvals. The handle is
+/// the caller's: a session (the REPL) keeps it, and so the memory.
 pub async fn drive_turn(
     handle: &mut agent::AgentHandle,
     prompt: &str,

@@ -5,48 +5,56 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use kai_test_support::{assert_exit, kai, scenario};
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
-async fn cluster_ns(ns: &str, scenario: &str) -> PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    c.setup_scenario(scenario, ns).await.unwrap();
-    c.kubeconfig_path().to_path_buf()
+/// The crashloop-app-error scenario in a test's namespace, and a fresh home for kai.
+struct Crash {
+    ns: &'static str,
+    kc: PathBuf,
+    home: TempDir,
 }
 
-fn kai(kubeconfig: &Path, ns: &str, llm: &MockLlm, home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("KAI_DATA_DIR", home)
-        .env("OPENAI_API_KEY", "sk-test-key-not-real")
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "-n",
+impl Crash {
+    async fn new(ns: &'static str) -> Crash {
+        Crash {
             ns,
-            "--base-url",
-            &llm.base_url(),
-            "--model",
-            "mock",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+            kc: scenario("crashloop-app-error", ns).await,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `kai ARGS` in the namespace with the scripted model; the home is also its data
+    /// directory (and holds its config under `.config`).
+    fn kai(&self, llm: &MockLlm, args: &[&str]) -> Output {
+        kai!()
+            .home(self.home())
+            .env("KAI_DATA_DIR", self.home())
+            .cluster(&self.kc, self.ns)
+            .model(llm)
+            .args(args)
+            .output()
+    }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// A team runbook for cause crash-loop-app-error at `~/runbooks/backend.md`, with
+/// `docs.paths` in `home`'s config naming its folder; its path.
+fn team_runbook(home: &Path, runbook: &str) -> PathBuf {
+    let notes = home.join("runbooks");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("backend.md"), runbook).unwrap();
+    let cfg = home.join(".config/kai/config.toml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
+    notes.join("backend.md")
 }
 
 /// The tool results of a request, by the name of the call they answer.
@@ -69,8 +77,7 @@ const CITED: &str = "docs/runbooks/crash-loop-app-error.md § Fix";
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it() {
     let ns = "docs-crash";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
-    let home = tempfile::tempdir().unwrap();
+    let c = Crash::new(ns).await;
     let llm = MockLlm::start(vec![
         Reply::tool_call(
             "search_docs",
@@ -81,14 +88,8 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
             "**Cause:** the database rejects the password.\n\n**Fix:** correct the Secret and restart.\n\n**Runbook:** {CITED}"
         )),
     ]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["-o", "json", "why is backend crashlooping?"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = c.kai(&llm, &["-o", "json", "why is backend crashlooping?"]);
+    assert_exit(&out, 0);
 
     let reqs = llm.chat_requests();
     assert_eq!(reqs.len(), 2, "one search round trip");
@@ -156,37 +157,24 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
     assert_eq!(calls, [("search_docs", true), ("search_docs", false)]);
 
     // No docs index was written: the built-in runbooks need none.
-    assert!(!home.path().join(".cache/kai/docs-index.json").exists());
+    assert!(!c.home().join(".cache/kai/docs-index.json").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_teams_own_runbook_for_the_cause_comes_first() {
     let ns = "docs-team";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
-    let home = tempfile::tempdir().unwrap();
-    let notes = home.path().join("runbooks");
-    std::fs::create_dir_all(&notes).unwrap();
-    std::fs::write(
-        notes.join("backend.md"),
+    let c = Crash::new(ns).await;
+    let team = team_runbook(
+        c.home(),
         "---\ntitle: Backend crash loop (team runbook)\ncauses: [crash-loop-app-error]\n---\n\
 ## Fix\nRotate the db-creds Secret with vault-sync, then restart backend.\n",
-    )
-    .unwrap();
-    let cfg = home.path().join(".config/kai/config.toml");
-    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
-    let cited = format!("{} § Fix", notes.join("backend.md").display());
+    );
+    let cited = format!("{} § Fix", team.display());
     let llm = MockLlm::start(vec![Reply::text(format!(
         "**Cause:** bad password.\n\n**Runbook:** {cited}"
     ))]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["-o", "json", "why is backend crashlooping?"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = c.kai(&llm, &["-o", "json", "why is backend crashlooping?"]);
+    assert_exit(&out, 0);
     let reqs = llm.chat_requests();
     let pre = results_of(&reqs[0], "search_docs");
     assert_eq!(pre.len(), 1);
@@ -201,7 +189,7 @@ async fn the_teams_own_runbook_for_the_cause_comes_first() {
     assert_eq!(citations.len(), 1, "{v:#}");
     assert_eq!(
         citations[0]["source"].as_str().unwrap(),
-        notes.join("backend.md").to_str().unwrap()
+        team.to_str().unwrap()
     );
     assert_eq!(citations[0]["heading"], "Fix");
 }
@@ -209,17 +197,10 @@ async fn the_teams_own_runbook_for_the_cause_comes_first() {
 #[tokio::test(flavor = "multi_thread")]
 async fn diagnose_without_a_model_links_each_findings_runbook() {
     let ns = "docs-diag";
-    let kc = cluster_ns(ns, "crashloop-app-error").await;
-    let home = tempfile::tempdir().unwrap();
+    let c = Crash::new(ns).await;
     let llm = MockLlm::start(Vec::new());
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["diagnose", "deployment/backend", "--no-llm"],
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = c.kai(&llm, &["diagnose", "deployment/backend", "--no-llm"]);
+    assert_exit(&out, 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(
@@ -229,39 +210,23 @@ async fn diagnose_without_a_model_links_each_findings_runbook() {
     );
     assert_eq!(llm.request_count(), 0);
     // No user documents: nothing was indexed or written.
-    assert!(!home.path().join(".cache/kai").exists());
+    assert!(!c.home().join(".cache/kai").exists());
 
     // With a team runbook for the cause in docs.paths, the finding links it too, in text
     // and in JSON (`docs`).
-    let notes = home.path().join("runbooks");
-    std::fs::create_dir_all(&notes).unwrap();
-    let team = notes.join("backend.md");
-    std::fs::write(
-        &team,
+    let team = team_runbook(
+        c.home(),
         "---\ntitle: Backend crash loop\ncauses: [crash-loop-app-error]\n---\n## Fix\nRotate db-creds.\n",
-    )
-    .unwrap();
-    let cfg = home.path().join(".config/kai/config.toml");
-    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    std::fs::write(&cfg, "[docs]\npaths = [\"~/runbooks\"]\n").unwrap();
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        home.path(),
-        &["diagnose", "deployment/backend", "--no-llm"],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = c.kai(&llm, &["diagnose", "deployment/backend", "--no-llm"]);
+    assert_exit(&out, 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("runbook: {}\n", team.display())),
         "{stdout}"
     );
-    let out = kai(
-        &kc,
-        ns,
+    let out = c.kai(
         &llm,
-        home.path(),
         &["diagnose", "deployment/backend", "--no-llm", "-o", "json"],
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use kai_test_support::{assert_exit, both as text, kai, stderr};
 use mock_llm::MockLlm;
 use serde_json::Value;
 
@@ -37,34 +38,17 @@ impl Home {
         self.kai_env(args, &[])
     }
     fn kai_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kai"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.path())
-            .envs(env.iter().copied())
+        kai!()
+            .home(self.path())
+            .envs(env)
             .current_dir(self.path())
             .args(args)
-            .stdin(Stdio::null())
             .output()
-            .unwrap()
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn write(path: &Path, content: impl AsRef<[u8]>) {
@@ -86,7 +70,7 @@ fn search_finds_the_builtin_runbook_as_text_and_json_without_any_files() {
         "-o",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let v = json(&o);
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 5, "default k");
@@ -104,7 +88,7 @@ fn search_finds_the_builtin_runbook_as_text_and_json_without_any_files() {
     );
     // -k, unquoted words, text output naming title, section and source.
     let o = home.kai(&["docs", "search", "pods", "stuck", "Pending", "-k", "2"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         out.lines().filter(|l| l.starts_with(['1', '2'])).count(),
@@ -117,11 +101,11 @@ fn search_finds_the_builtin_runbook_as_text_and_json_without_any_files() {
     assert!(!home.cache().exists(), "no cache without user folders");
     // Usage errors.
     let o = home.kai(&["docs", "search"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_exit(&o, 2);
     let o = home.kai(&["docs", "search", "x", "-k", "0"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_exit(&o, 2);
     let o = home.kai(&["docs", "search", "   "]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_exit(&o, 2);
     assert!(stderr(&o).contains("empty query"), "{}", text(&o));
 }
 
@@ -131,10 +115,10 @@ fn help_builds_no_index_and_lists_the_docs_commands() {
     home.config("[docs]\npaths = [\"notes\"]\n");
     write(&home.path().join("notes/a.md"), "# A\n\nSome text.\n");
     let o = home.kai(&["--help"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert!(String::from_utf8_lossy(&o.stdout).contains("docs"));
     let o = home.kai(&["docs", "--help"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let help = String::from_utf8_lossy(&o.stdout);
     for c in ["search", "index", "list"] {
         assert!(help.contains(c), "{help}");
@@ -187,7 +171,7 @@ fn index_reports_bad_files_by_name_keeps_the_rest_and_is_incremental() {
     // Searching from another directory finds the user's runbook (the folder was stored
     // as an absolute path), first for its own words.
     let o = home.kai(&["docs", "search", "patroni failover", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let v = json(&o);
     let top = &v["results"][0];
     assert_eq!(top["title"], "Postgres failover");
@@ -199,7 +183,7 @@ fn index_reports_bad_files_by_name_keeps_the_rest_and_is_incremental() {
 
     // list: the user's files first, then the built-in runbooks.
     let o = home.kai(&["docs", "list", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let v = json(&o);
     let documents = v["documents"].as_array().unwrap();
     let user: Vec<&str> = documents
@@ -252,7 +236,7 @@ fn missing_folders_and_broken_indexes_get_clear_messages() {
     let home = Home::new();
     // A folder named on the command line must exist.
     let o = home.kai(&["docs", "index", "no-such-folder"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("no-such-folder: no such file or folder"),
         "{}",
@@ -265,10 +249,10 @@ fn missing_folders_and_broken_indexes_get_clear_messages() {
     let docs = home.path().join("gone");
     write(&docs.join("db.md"), DB_RUNBOOK);
     let o = home.kai(&["docs", "index", "gone"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     std::fs::remove_dir_all(&docs).unwrap();
     let o = home.kai(&["docs", "search", "OOMKilled", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert!(
         stderr(&o).contains("gone: folder not found"),
         "{}",
@@ -288,7 +272,7 @@ fn missing_folders_and_broken_indexes_get_clear_messages() {
     // A corrupt index file is named, rebuilt, and searching goes on.
     std::fs::write(home.index_file(), "{\"format\": \"kai-docs-index\", \"vers").unwrap();
     let o = home.kai(&["docs", "list"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let err = stderr(&o);
     assert!(err.contains("docs-index.json"), "{err}");
     assert!(err.contains("rebuilding"), "{err}");
@@ -313,7 +297,7 @@ fn missing_folders_and_broken_indexes_get_clear_messages() {
     );
     // (root ignores permissions; the check only means something for other users)
     if unsafe { libc::geteuid() } != 0 {
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert_exit(&o, 1);
         assert!(stderr(&o).contains("ro-cache"), "{}", text(&o));
     }
 }
@@ -324,7 +308,7 @@ fn config_docs_paths_are_indexed_on_use_relative_to_the_config_file() {
     home.config("[docs]\npaths = [\"../../team\"]\n");
     write(&home.path().join("team/db.md"), DB_RUNBOOK);
     let o = home.kai(&["docs", "search", "patroni failover", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert_eq!(json(&o)["results"][0]["title"], "Postgres failover");
     assert!(home.index_file().exists(), "indexed on use and persisted");
     // The user's runbook lists a cause code: it is that cause's runbook too.
@@ -378,7 +362,7 @@ fn hybrid_mode_embeds_through_the_provider_and_reembeds_only_what_changed() {
     // unchanged without reading it.
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let o = home.kai(&["docs", "index", "team", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     let r = json(&o);
     let chunks = r["chunks"].as_u64().unwrap();
     assert_eq!(r["embedded_chunks"].as_u64().unwrap(), chunks, "{r}");
@@ -391,7 +375,7 @@ fn hybrid_mode_embeds_through_the_provider_and_reembeds_only_what_changed() {
     // Nothing changed: no embeddings request at all.
     let before = llm.embedding_requests().len();
     let o = home.kai(&["docs", "index", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert_eq!(json(&o)["embedded_chunks"], 0);
     assert_eq!(json(&o)["files_read"], 0);
     assert_eq!(llm.embedding_requests().len(), before);
@@ -413,7 +397,7 @@ fn hybrid_mode_embeds_through_the_provider_and_reembeds_only_what_changed() {
     // its words.
     let before = llm.embedding_requests().len();
     let o = home.kai(&["docs", "search", "patroni failover standby", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert_eq!(json(&o)["results"][0]["title"], "Postgres failover");
     let after = llm.embedding_requests();
     assert_eq!(after.len(), before + 1);
@@ -422,7 +406,7 @@ fn hybrid_mode_embeds_through_the_provider_and_reembeds_only_what_changed() {
     // The endpoint failing: a warning, and BM25 still answers.
     llm.fail_embeddings(Some(400));
     let o = home.kai(&["docs", "search", "patroni failover", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert!(stderr(&o).contains("BM25 only"), "{}", text(&o));
     assert_eq!(json(&o)["results"][0]["title"], "Postgres failover");
 }
@@ -432,7 +416,7 @@ fn hybrid_needs_a_key_for_a_hosted_provider_and_falls_back_to_bm25() {
     let home = Home::new();
     home.config("[docs]\nhybrid = true\n");
     let o = home.kai(&["docs", "search", "OOMKilled", "-o", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_exit(&o, 0);
     assert!(stderr(&o).contains("no API key"), "{}", text(&o));
     assert_eq!(
         json(&o)["results"][0]["source"],

@@ -3,110 +3,107 @@
 //! test the cluster is read back: nothing generate did may have changed it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::{Api, PostParams};
+use kai_test_support::cluster::api_resource;
+use kai_test_support::{admin, assert_exit, both as text, kai, scenario, tool_results};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::Client;
 use mock_llm::{MockLlm, Reply};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
-async fn cluster_ns(ns: &str) -> (PathBuf, Client) {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    c.setup_scenario("healthy", ns).await.unwrap();
-    (
-        c.kubeconfig_path().to_path_buf(),
-        c.admin_client().await.unwrap(),
-    )
+/// One test's namespace (the healthy scenario set up in it), kai's data directory, and
+/// what the namespace held at the start (see [`inventory`]).
+struct Run {
+    ns: &'static str,
+    kc: PathBuf,
+    client: Client,
+    data: TempDir,
+    before: Vec<String>,
 }
 
-fn kai(kubeconfig: &Path, ns: &str, llm: &MockLlm, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data)
-        .env("KAI_DATA_DIR", data)
-        .env("OPENAI_API_KEY", "sk-test-key-not-real")
-        .args([
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "-n",
+impl Run {
+    async fn new(ns: &'static str) -> Run {
+        let kc = scenario("healthy", ns).await;
+        let client = admin().await;
+        let before = inventory(&client, ns).await;
+        Run {
             ns,
-            "--base-url",
-            &llm.base_url(),
-            "--model",
-            "mock",
-            "generate",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+            kc,
+            client,
+            data: tempfile::tempdir().unwrap(),
+            before,
+        }
+    }
 
-fn text(o: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    /// `kai generate ARGS` in the namespace with the scripted model; it must exit with
+    /// `code`.
+    fn generate(&self, llm: &MockLlm, args: &[&str], code: i32) -> Output {
+        let out = kai!()
+            .home(self.data.path())
+            .env("KAI_DATA_DIR", self.data.path())
+            .cluster(&self.kc, self.ns)
+            .model(llm)
+            .arg("generate")
+            .args(args)
+            .output();
+        assert_exit(&out, code);
+        out
+    }
+
+    /// Nothing kai generate did changed the namespace.
+    async fn assert_unchanged(&self) {
+        let now = inventory(&self.client, self.ns).await;
+        assert_eq!(now, self.before, "the cluster changed");
+    }
 }
 
 fn submit(yaml: &str) -> Reply {
     Reply::tool_call("submit_manifests", json!({ "yaml": yaml }).to_string())
 }
 
-/// The tool results the model saw in a request.
-fn tool_results(req: &Value) -> String {
-    req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n---\n")
-}
-
 /// What kai generate may never change: the Deployments, Services and ConfigMaps of `ns`
 /// by name.
 async fn inventory(client: &Client, ns: &str) -> Vec<String> {
     let mut names = Vec::new();
-    for d in Api::<Deployment>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
+    for d in list::<Deployment>(client, ns).await {
+        let m = d.metadata;
         names.push(format!(
             "Deployment/{}@{}",
-            d.metadata.name.unwrap(),
-            d.metadata.generation.unwrap_or(0)
+            m.name.unwrap(),
+            m.generation.unwrap_or(0)
         ));
     }
-    for s in Api::<Service>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
+    for s in list::<Service>(client, ns).await {
         names.push(format!("Service/{}", s.metadata.name.unwrap()));
     }
-    for c in Api::<ConfigMap>::namespaced(client.clone(), ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
+    for c in list::<ConfigMap>(client, ns).await {
+        let m = c.metadata;
         names.push(format!(
             "ConfigMap/{}@{}",
-            c.metadata.name.unwrap(),
-            c.metadata.resource_version.unwrap_or_default()
+            m.name.unwrap(),
+            m.resource_version.unwrap_or_default()
         ));
     }
     names.sort();
     names
+}
+
+/// Every `K` in `ns`.
+async fn list<K>(client: &Client, ns: &str) -> Vec<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    api.list(&Default::default()).await.unwrap().items
 }
 
 const NGINX: &str = "\
@@ -158,26 +155,21 @@ spec:
 #[tokio::test(flavor = "multi_thread")]
 async fn valid_on_the_first_try_is_written_to_a_file_the_server_accepts() {
     let ns = "gen-first";
-    let (kc, client) = cluster_ns(ns).await;
-    let before = inventory(&client, ns).await;
-    let data = tempfile::tempdir().unwrap();
+    let run = Run::new(ns).await;
     let llm = MockLlm::start(vec![
         submit(NGINX),
         Reply::text("A 3-replica nginx Deployment and its Service."),
     ]);
-    let out_file = data.path().join("nginx.yaml");
-    let out = kai(
-        &kc,
-        ns,
+    let out_file = run.data.path().join("nginx.yaml");
+    let out = run.generate(
         &llm,
-        data.path(),
         &[
             "create a deployment for nginx with 3 replicas exposing port 80",
             "--out",
             out_file.to_str().unwrap(),
         ],
+        0,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         out.stdout.is_empty(),
         "manifests went to the file: {}",
@@ -202,47 +194,32 @@ async fn valid_on_the_first_try_is_written_to_a_file_the_server_accepts() {
     };
     for de in serde_yaml::Deserializer::from_str(&written) {
         let v = Value::deserialize(de).unwrap();
-        match v["kind"].as_str().unwrap() {
-            "Deployment" => {
-                let d: Deployment = serde_json::from_value(v).unwrap();
-                Api::<Deployment>::namespaced(client.clone(), ns)
-                    .create(&dry, &d)
-                    .await
-                    .unwrap();
-            }
-            "Service" => {
-                let s: Service = serde_json::from_value(v).unwrap();
-                Api::<Service>::namespaced(client.clone(), ns)
-                    .create(&dry, &s)
-                    .await
-                    .unwrap();
-            }
-            other => panic!("unexpected kind {other}"),
-        }
+        let kind = v["kind"].as_str().unwrap();
+        assert!(
+            ["Deployment", "Service"].contains(&kind),
+            "unexpected kind {kind}"
+        );
+        let ar = api_resource(v["apiVersion"].as_str().unwrap(), kind);
+        let obj: DynamicObject = serde_json::from_value(v.clone()).unwrap();
+        Api::<DynamicObject>::namespaced_with(run.client.clone(), ns, &ar)
+            .create(&dry, &obj)
+            .await
+            .unwrap();
     }
-    assert_eq!(inventory(&client, ns).await, before, "the cluster changed");
+    run.assert_unchanged().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_misspelt_field_is_sent_back_with_its_path_and_fixed_in_round_two() {
     let ns = "gen-typo";
-    let (kc, client) = cluster_ns(ns).await;
-    let before = inventory(&client, ns).await;
-    let data = tempfile::tempdir().unwrap();
+    let run = Run::new(ns).await;
     let typo = NGINX.replacen("replicas: 3", "replica: 3", 1);
     let llm = MockLlm::start(vec![
         submit(&typo),
         submit(NGINX),
         Reply::text("nginx, 3 replicas."),
     ]);
-    let out = kai(
-        &kc,
-        ns,
-        &llm,
-        data.path(),
-        &["nginx with 3 replicas on port 80"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run.generate(&llm, &["nginx with 3 replicas on port 80"], 0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), NGINX);
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 3);
@@ -254,32 +231,27 @@ async fn a_misspelt_field_is_sent_back_with_its_path_and_fixed_in_round_two() {
     assert!(fed_back.contains("(line 7)"), "{fed_back}");
     assert!(fed_back.contains("draft 1 of 3"), "{fed_back}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("accepted after 2 round(s)"));
-    assert_eq!(inventory(&client, ns).await, before, "the cluster changed");
+    run.assert_unchanged().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_side_dry_run_rejection_is_fed_back() {
     let ns = "gen-dryrun";
-    let (kc, client) = cluster_ns(ns).await;
-    let before = inventory(&client, ns).await;
-    let data = tempfile::tempdir().unwrap();
+    let run = Run::new(ns).await;
     // Sound to kai's own checks, refused by the API server: a ConfigMap key with a space.
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  \"log level\": debug\n";
     let good =
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  log_level: debug\n";
     let llm = MockLlm::start(vec![submit(bad), submit(good), Reply::text("A ConfigMap.")]);
-    let out = kai(
-        &kc,
-        ns,
+    let out = run.generate(
         &llm,
-        data.path(),
         &[
             "a configmap named settings with log level debug",
             "-o",
             "json",
         ],
+        0,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"][0]["data"]["log_level"], "debug");
@@ -289,15 +261,13 @@ async fn a_server_side_dry_run_rejection_is_fed_back() {
         "{fed_back}"
     );
     assert!(fed_back.contains("log level"), "{fed_back}");
-    assert_eq!(inventory(&client, ns).await, before, "the cluster changed");
+    run.assert_unchanged().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn it_gives_up_after_three_rounds_with_a_clear_error_and_exit_code() {
     let ns = "gen-giveup";
-    let (kc, client) = cluster_ns(ns).await;
-    let before = inventory(&client, ns).await;
-    let data = tempfile::tempdir().unwrap();
+    let run = Run::new(ns).await;
     let drafts = [
         NGINX.replacen("replicas: 3", "replica: 3", 1),
         NGINX.replacen("replicas: 3", "replicas: three", 1),
@@ -313,19 +283,11 @@ async fn it_gives_up_after_three_rounds_with_a_clear_error_and_exit_code() {
         submit(&drafts[2]),
         Reply::text("should never be asked"),
     ]);
-    let out_file = data.path().join("never.yaml");
-    let out = kai(
-        &kc,
-        ns,
+    let out_file = run.data.path().join("never.yaml");
+    let out = run.generate(
         &llm,
-        data.path(),
         &["nginx", "--out", out_file.to_str().unwrap()],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::GENERATE_FAILED),
-        "{}",
-        text(&out)
+        kai::exit::GENERATE_FAILED,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("gave up after 3 rounds"), "{stderr}");
@@ -336,13 +298,13 @@ async fn it_gives_up_after_three_rounds_with_a_clear_error_and_exit_code() {
     assert!(out.stdout.is_empty(), "{}", text(&out));
     assert!(!out_file.exists());
     assert_eq!(llm.requests().len(), 3, "no fourth model call");
-    assert_eq!(inventory(&client, ns).await, before, "the cluster changed");
+    run.assert_unchanged().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expose_backend_uses_the_real_deployment_labels_and_port() {
     let ns = "gen-expose";
-    let (kc, client) = cluster_ns(ns).await;
+    let mut run = Run::new(ns).await;
     // A backend whose labels and port no model could guess.
     let backend: Deployment = serde_json::from_value(json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -358,12 +320,11 @@ async fn expose_backend_uses_the_real_deployment_labels_and_port() {
         }
     }))
     .unwrap();
-    Api::<Deployment>::namespaced(client.clone(), ns)
+    Api::<Deployment>::namespaced(run.client.clone(), ns)
         .create(&PostParams::default(), &backend)
         .await
         .unwrap();
-    let before = inventory(&client, ns).await;
-    let data = tempfile::tempdir().unwrap();
+    run.before = inventory(&run.client, ns).await;
     let service = |target: &str| {
         format!(
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: backend-public\nspec:\n  type: ClusterIP\n  selector: {{app: backend, team: payments-7f3}}\n  ports:\n  - {{name: http, port: 80, targetPort: {target}, protocol: TCP}}\n"
@@ -375,8 +336,7 @@ async fn expose_backend_uses_the_real_deployment_labels_and_port() {
         submit(&service("api")),
         Reply::text("A Service exposing backend on port 80."),
     ]);
-    let out = kai(&kc, ns, &llm, data.path(), &["expose backend on port 80"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run.generate(&llm, &["expose backend on port 80"], 0);
     let reqs = llm.requests();
     // The context named the real labels and port before the first draft.
     let first = reqs[0].to_string();
@@ -390,23 +350,15 @@ async fn expose_backend_uses_the_real_deployment_labels_and_port() {
     let printed: Value = serde_yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["spec"]["selector"]["team"], "payments-7f3");
     assert_eq!(printed["spec"]["ports"][0]["targetPort"], "api");
-    assert_eq!(inventory(&client, ns).await, before, "the cluster changed");
+    run.assert_unchanged().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_without_a_terminal_or_yes_changes_nothing() {
     let ns = "gen-apply";
-    let (kc, client) = cluster_ns(ns).await;
-    let before = inventory(&client, ns).await;
-    let data = tempfile::tempdir().unwrap();
+    let run = Run::new(ns).await;
     let llm = MockLlm::start(vec![submit(NGINX), Reply::text("nginx.")]);
-    let out = kai(&kc, ns, &llm, data.path(), &["nginx", "--apply"]);
-    assert_eq!(
-        out.status.code(),
-        Some(kai::exit::NOT_APPLIED),
-        "{}",
-        text(&out)
-    );
+    let out = run.generate(&llm, &["nginx", "--apply"], kai::exit::NOT_APPLIED);
     // The change pipeline got as far as its diff and the question nobody could answer.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -415,5 +367,5 @@ async fn apply_without_a_terminal_or_yes_changes_nothing() {
         text(&out)
     );
     assert!(stdout.contains("Deployment"), "{}", text(&out));
-    assert_eq!(inventory(&client, ns).await, before, "the cluster changed");
+    run.assert_unchanged().await;
 }

@@ -657,22 +657,8 @@ impl Fx {
     /// Add the Deployment's pod to the pod names (a bounded wait: without it, pod
     /// names are fuzzed from "web" alone).
     async fn load_pods(&mut self) {
-        let pods_api: Api<Pod> = Api::namespaced(self.admin.clone(), &self.ns);
-        for _ in 0..120 {
-            let pods: Vec<String> = pods_api
-                .list(&ListParams::default().labels("app=web"))
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .filter_map(|p| p.metadata.name)
-                .collect();
-            if !pods.is_empty() {
-                self.pools.pods.extend(pods);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let pods = kai_test_support::wait_for_pods(&self.admin, &self.ns, "app=web").await;
+        self.pools.pods.extend(pods);
     }
 
     /// Give web a second revision (bounded waits), so rollout_undo has one to go back

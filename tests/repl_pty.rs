@@ -4,11 +4,14 @@
 //! and listed by /history, a saved session resumed, and tab completion of a pod name.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kai_test_support::model::messages as texts;
+use kai_test_support::{kai, kubeconfig, scenario, tool_call};
 use mock_llm::{MockLlm, Reply, Usage};
-use serde_json::{json, Value};
+use serde_json::json;
+use tempfile::TempDir;
 
 /// How the session's prompt ends (`kai [context/namespace]> `).
 const PROMPT: &str = "]> ";
@@ -16,50 +19,78 @@ const TIMEOUT_MS: u64 = 90_000;
 
 /// `kai` for a session in `ns`, on the shared test cluster and the scripted model.
 fn kai(kc: &Path, data: &Path, llm: &MockLlm, term: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    cmd.env("KAI_DATA_DIR", data)
-        .env("XDG_CONFIG_HOME", data.join("config"))
-        .env("OPENAI_API_KEY", "sk-test-not-real")
+    kai!()
+        .data(data)
         .env("NO_COLOR", "1")
         .env("TERM", term)
-        .env_remove("KUBECONFIG")
-        .args(["--kubeconfig", kc.to_str().unwrap()])
-        .args(["--base-url", &llm.base_url(), "--model", "mock"])
-        .args(args);
-    cmd
+        .kubeconfig(kc)
+        .model(llm)
+        .args(args)
+        .command()
 }
 
-async fn cluster_with(scenarios: &[(&str, &str)]) -> std::path::PathBuf {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
-    for (scenario, ns) in scenarios {
-        c.setup_scenario(scenario, ns).await.unwrap();
+/// The shared cluster with each scenario set up in its namespace; its kubeconfig.
+async fn cluster_with(scenarios: &[(&str, &str)]) -> PathBuf {
+    for (name, ns) in scenarios {
+        scenario(name, ns).await;
     }
-    c.kubeconfig_path().to_path_buf()
+    kubeconfig()
 }
 
-/// The text of every message of a recorded request with `role`.
-fn texts(req: &Value, role: &str) -> Vec<String> {
-    req["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == role)
-        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-        .collect()
+/// A session in `ns` (the healthy scenario) whose model proposes scaling web to
+/// `replicas`, then answers `then`: kai's data directory, the model, the command.
+async fn scale_session(ns: &str, replicas: u32, then: &str) -> (TempDir, MockLlm, Command) {
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let data = tempfile::tempdir().unwrap();
+    let scale =
+        json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": replicas});
+    let llm = MockLlm::start(vec![tool_call("propose_change", scale), Reply::text(then)]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    (data, llm, cmd)
 }
 
 fn exit_status(p: &rexpect::session::PtySession) -> String {
     format!("{:?}", p.process().wait().unwrap())
 }
 
+/// One thing a test does at the terminal.
+enum Step {
+    /// Wait for this text.
+    Expect(&'static str),
+    /// Type this line.
+    Line(&'static str),
+    /// Press Ctrl-C.
+    CtrlC,
+}
+use Step::{CtrlC, Expect, Line};
+
+/// Run `cmd` in a pseudo-terminal through `steps`, then `/exit` at the next prompt and
+/// wait for the end: the transcript (what came before each awaited text) and the exit
+/// status.
+async fn converse(cmd: Command, steps: Vec<Step>) -> (String, String) {
+    tokio::task::spawn_blocking(move || {
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = String::new();
+        for step in steps {
+            match step {
+                Expect(text) => t += &p.exp_string(text).unwrap(),
+                Line(line) => p.send_line(line).map(drop).unwrap(),
+                CtrlC => p.send_control('c').unwrap(),
+            }
+        }
+        t += &p.exp_string(PROMPT).unwrap();
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        (t, exit_status(&p))
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_remembers_and_obeys_slash_commands() {
-    kai::init_crypto();
-    let c = kai_testcluster::shared().unwrap();
     let ns = "repl-session";
-    c.setup_scenario("healthy", ns).await.unwrap();
-    let kc = c.kubeconfig_path().to_path_buf();
+    let kc = cluster_with(&[("healthy", ns)]).await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
         Reply::text("The web Deployment is healthy: 2/2 ready.")
@@ -68,14 +99,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         // An answer that tries to retitle the terminal window.
         Reply::text("Fresh start. \u{1b}]0;pwned\u{7}done").with_usage(Usage::new(300, 5)),
     ]);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kai"));
-    cmd.env("KAI_DATA_DIR", data.path())
-        .env("XDG_CONFIG_HOME", data.path().join("config"))
-        .env("OPENAI_API_KEY", "sk-test-not-real")
-        .env("TERM", "dumb")
-        .env_remove("KUBECONFIG")
-        .args(["--kubeconfig", kc.to_str().unwrap(), "-n", ns])
-        .args(["--base-url", &llm.base_url(), "--model", "mock"]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
     let transcript = tokio::task::spawn_blocking(move || {
         let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
         let mut t = String::new();
@@ -163,12 +187,11 @@ fn a_question_can_come_on_stdin() {
     use std::io::Write;
     use std::process::Stdio;
     let llm = MockLlm::start(vec![]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kai"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", std::env::temp_dir())
+    let mut child = kai!()
+        .home(&std::env::temp_dir())
         .env("KUBECONFIG", "/nonexistent/kubeconfig")
         .args(["--base-url", &llm.base_url()])
+        .command()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -203,25 +226,20 @@ async fn a_namespace_switch_reaches_pre_gathering() {
         "The backend cannot log in to its database.",
     )]);
     let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", "repl-ns-a"]);
-    let t = tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
-        let mut t = p.exp_string("/repl-ns-a]> ").unwrap();
-        p.send_line("/namespace repl-ns-b").unwrap();
-        t += &p
-            .exp_string("now in context kai-admin, namespace repl-ns-b")
-            .unwrap();
-        t += &p.exp_string("/repl-ns-b]> ").unwrap();
-        p.send_line("/namespace").unwrap();
-        t += &p.exp_string("namespace repl-ns-b").unwrap();
-        p.send_line("why is backend crashlooping?").unwrap();
-        t += &p.exp_string("database.").unwrap();
-        t += &p.exp_string(PROMPT).unwrap();
-        p.send_line("/exit").unwrap();
-        t += &p.exp_eof().unwrap();
-        t
-    })
-    .await
-    .unwrap();
+    let (t, _) = converse(
+        cmd,
+        vec![
+            Expect("/repl-ns-a]> "),
+            Line("/namespace repl-ns-b"),
+            Expect("now in context kai-admin, namespace repl-ns-b"),
+            Expect("/repl-ns-b]> "),
+            Line("/namespace"),
+            Expect("namespace repl-ns-b"),
+            Line("why is backend crashlooping?"),
+            Expect("database."),
+        ],
+    )
+    .await;
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 1, "{t}");
     // Pre-gathering read backend in the new namespace (it does not exist in the old one).
@@ -243,22 +261,19 @@ async fn ctrl_c_stops_a_streaming_answer_and_the_session_goes_on() {
         Reply::text("Here I am again."),
     ]);
     let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", "repl-ctrlc"]);
-    let t = tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
-        let mut t = p.exp_string(PROMPT).unwrap();
-        p.send_line("tell me a long story").unwrap();
-        t += &p.exp_string("Let me think about that first.").unwrap();
-        p.send_control('c').unwrap();
-        t += &p.exp_string(PROMPT).unwrap();
-        p.send_line("are you still there?").unwrap();
-        t += &p.exp_string("Here I am again.").unwrap();
-        t += &p.exp_string(PROMPT).unwrap();
-        p.send_line("/exit").unwrap();
-        t += &p.exp_eof().unwrap();
-        (t, exit_status(&p))
-    })
-    .await
-    .unwrap();
+    let t = converse(
+        cmd,
+        vec![
+            Expect(PROMPT),
+            Line("tell me a long story"),
+            Expect("Let me think about that first."),
+            CtrlC,
+            Expect(PROMPT),
+            Line("are you still there?"),
+            Expect("Here I am again."),
+        ],
+    )
+    .await;
     assert!(t.1.ends_with(", 0)"), "exit {}: {}", t.1, t.0);
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 2, "{}", t.0);
@@ -282,17 +297,7 @@ async fn ctrl_c_stops_a_streaming_answer_and_the_session_goes_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_change_approved_in_the_session_is_in_history() {
     let ns = "repl-change";
-    let kc = cluster_with(&[("healthy", ns)]).await;
-    let data = tempfile::tempdir().unwrap();
-    let llm = MockLlm::start(vec![
-        Reply::ToolCalls(vec![(
-            "propose_change".into(),
-            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 3})
-                .to_string(),
-        )]),
-        Reply::text("Scaled web to 3 replicas."),
-    ]);
-    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    let (_data, llm, cmd) = scale_session(ns, 3, "Scaled web to 3 replicas.").await;
     let t = tokio::task::spawn_blocking(move || {
         let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
         let mut t = p.exp_string(PROMPT).unwrap();
@@ -376,19 +381,16 @@ async fn a_saved_session_is_listed_and_resumed() {
 
     // Resumed without -n: the namespace comes from the saved session.
     let cmd = kai(&kc, data.path(), &llm, "dumb", &["--resume"]);
-    let t = tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
-        let mut t = p.exp_string("resumed session").unwrap();
-        t += &p.exp_string(&format!("/{}]> ", "repl-resume")).unwrap();
-        p.send_line("and what did you say before?").unwrap();
-        t += &p.exp_string("the cache is cold.").unwrap();
-        t += &p.exp_string(PROMPT).unwrap();
-        p.send_line("/exit").unwrap();
-        t += &p.exp_eof().unwrap();
-        t
-    })
-    .await
-    .unwrap();
+    let (t, _) = converse(
+        cmd,
+        vec![
+            Expect("resumed session"),
+            Expect("/repl-resume]> "),
+            Line("and what did you say before?"),
+            Expect("the cache is cold."),
+        ],
+    )
+    .await;
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 2, "{t}");
     let users = texts(&reqs[1], "user");
@@ -414,30 +416,9 @@ async fn a_saved_session_is_listed_and_resumed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
-    use k8s_openapi::api::core::v1::Pod;
     let ns = "repl-complete";
     let kc = cluster_with(&[("healthy", ns)]).await;
-    let client = kai_testcluster::shared()
-        .unwrap()
-        .admin_client()
-        .await
-        .unwrap();
-    let pods: kube::Api<Pod> = kube::Api::namespaced(client, ns);
-    let mut names: Vec<String> = Vec::new();
-    for _ in 0..60 {
-        names = pods
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect();
-        if !names.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    let names = kai_test_support::wait_for_pods(&kai_test_support::admin().await, ns, "").await;
     let pod = names.first().cloned().expect("the scenario has pods");
     // A prefix only this pod has.
     let prefix_len = (1..=pod.len())
@@ -495,34 +476,21 @@ async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_question() {
     let ns = "repl-abort";
-    let kc = cluster_with(&[("healthy", ns)]).await;
-    let data = tempfile::tempdir().unwrap();
-    let llm = MockLlm::start(vec![
-        Reply::ToolCalls(vec![(
-            "propose_change".into(),
-            json!({"action": "scale", "kind": "Deployment", "name": "web", "replicas": 5})
-                .to_string(),
-        )]),
-        Reply::text("Nothing was changed."),
-    ]);
-    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
-    let t = tokio::task::spawn_blocking(move || {
-        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
-        let mut t = p.exp_string(PROMPT).unwrap();
-        p.send_line("scale web to 5").unwrap();
-        t += &p.exp_string("Apply this change?").unwrap();
-        p.send_control('c').unwrap();
-        t += &p.exp_string(PROMPT).unwrap();
-        // The abandoned prompt must not swallow this line.
-        p.send_line("what did you change?").unwrap();
-        t += &p.exp_string("Nothing was changed.").unwrap();
-        t += &p.exp_string(PROMPT).unwrap();
-        p.send_line("/exit").unwrap();
-        t += &p.exp_eof().unwrap();
-        t
-    })
-    .await
-    .unwrap();
+    let (data, llm, cmd) = scale_session(ns, 5, "Nothing was changed.").await;
+    let (t, _) = converse(
+        cmd,
+        vec![
+            Expect(PROMPT),
+            Line("scale web to 5"),
+            Expect("Apply this change?"),
+            CtrlC,
+            Expect(PROMPT),
+            // The abandoned prompt must not swallow this line.
+            Line("what did you change?"),
+            Expect("Nothing was changed."),
+        ],
+    )
+    .await;
     let reqs = llm.requests();
     assert_eq!(reqs.len(), 2, "{t}");
     assert_eq!(

@@ -32,6 +32,7 @@ use crate::oneshot::{self, ApprovalMode};
 use crate::tools::{CallCtx, Registry};
 use crate::ui::term::{for_terminal, TerminalWriter};
 use complete::{KaiHelper, NameCache};
+use kai_text::group_digits;
 use saved::SavedSession;
 
 /// The session: the agent, what it is connected to, and what is saved.
@@ -377,11 +378,11 @@ impl Session<'_> {
         let window = self
             .settings
             .context_window_for(&model)
-            .map_or_else(|| "unknown".to_string(), agent::group_digits);
+            .map_or_else(|| "unknown".to_string(), group_digits);
         println!(
             "model {} (context window {window} tokens; requests kept under {})",
             for_terminal(&model),
-            agent::group_digits(budget as u64)
+            group_digits(budget as u64)
         );
     }
 
@@ -390,7 +391,7 @@ impl Session<'_> {
         let window = self
             .settings
             .context_window_for(&self.cfg.model)
-            .map_or_else(|| "unknown".to_string(), agent::group_digits);
+            .map_or_else(|| "unknown".to_string(), group_digits);
         let budget = ctx.budget_tokens.max(1);
         // The provider's own count when it reported one; else kai's estimate.
         let last = ctx
@@ -399,8 +400,8 @@ impl Session<'_> {
         let mut s = format!(
             "{}\ncontext: last request {} of {} tokens ({}%; model {} window {window})",
             crate::ui::usage_line(&self.total, self.prices),
-            agent::group_digits(last),
-            agent::group_digits(budget as u64),
+            group_digits(last),
+            group_digits(budget as u64),
             last * 100 / budget as u64,
             for_terminal(&self.cfg.model),
         );

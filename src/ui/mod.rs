@@ -10,8 +10,8 @@ pub mod prompt;
 pub mod spinner;
 pub mod term;
 
-use crate::agent::group_digits;
 use crate::llm::Usage;
+use kai_text::group_digits;
 
 /// Short human size: 812 B, 4.2 KB.
 pub fn human_bytes(n: usize) -> String {

@@ -6,14 +6,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::OpenAiClient;
-use crate::failure::{error_chain, excerpt, extract_error, Failure};
-use crate::retry::retry_after_from;
-use crate::settings::ProviderKind;
+use super::{encode_error, OpenAiClient};
+use crate::failure::{error_chain, excerpt, Failure};
 use crate::{redact_url, LlmError};
 
 /// Texts per request, at most: OpenAI accepts 2048 inputs, local servers often far fewer.
@@ -38,28 +35,7 @@ impl OpenAiClient {
     /// The URL embeddings for `model` are posted to: `{base}/embeddings` (a pasted
     /// `.../chat/completions` base loses that suffix first), or Azure's deployment path.
     pub fn embeddings_endpoint(&self, model: &str) -> String {
-        let (base, query) = match self.base_url.split_once('?') {
-            Some((b, q)) => (b.trim_end_matches('/'), Some(q)),
-            None => (self.base_url.as_str(), None),
-        };
-        let mut url = match self.kind {
-            ProviderKind::Azure => {
-                let root = base.trim_end_matches("/openai");
-                format!(
-                    "{root}/openai/deployments/{model}/embeddings?api-version={}",
-                    self.azure_api_version
-                )
-            }
-            ProviderKind::Openai => {
-                let base = base.strip_suffix("/chat/completions").unwrap_or(base);
-                format!("{base}/embeddings")
-            }
-        };
-        if let Some(q) = query.filter(|q| !q.is_empty()) {
-            url.push(if url.contains('?') { '&' } else { '?' });
-            url.push_str(q);
-        }
-        url
+        self.operation_url(model, "embeddings")
     }
 
     /// One vector per text, in the order given, from embedding model `model`. Retries
@@ -79,25 +55,18 @@ impl OpenAiClient {
         }
         let url = self.embeddings_endpoint(model);
         let body = json!({"model": model, "input": texts, "encoding_format": "float"});
-        let body = serde_json::to_vec(&body).map_err(|e| LlmError::BadRequest {
-            status: 0,
-            message: format!("cannot encode the request: {e}"),
-        })?;
+        let body = serde_json::to_vec(&body).map_err(encode_error)?;
         tracing::debug!(url = %redact_url(&url), model, texts = texts.len(), "posting an embeddings request");
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let failure = match self.embed_attempt(&url, &body, texts.len()).await {
+            // Nothing reaches the user before the whole answer: always retried.
+            match self.embed_attempt(&url, &body, texts.len()).await {
                 Ok(v) => return Ok(v),
-                Err(f) => f,
-            };
-            let Some(delay) = self
-                .retry
-                .next_delay(attempts, &failure, false, fastrand::f64())
-            else {
-                return Err(self.to_error(failure, attempts, &url, model));
-            };
-            tokio::time::sleep(delay).await;
+                Err(f) => {
+                    tokio::time::sleep(self.retry_after(f, attempts, false, &url, model)?).await
+                }
+            }
         }
     }
 
@@ -107,34 +76,7 @@ impl OpenAiClient {
         body: &[u8],
         expected: usize,
     ) -> Result<Vec<Vec<f32>>, Failure> {
-        let timeout_secs = self.request_timeout.as_secs();
-        let mut builder = self.http.post(url);
-        if let Some((user, password)) = &self.basic_auth {
-            builder = builder.basic_auth(user, password.as_ref());
-        }
-        let send = builder
-            .headers(self.auth_headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
-            .send();
-        let resp = match tokio::time::timeout(self.request_timeout, send).await {
-            Err(_) => return Err(Failure::Timeout(timeout_secs)),
-            Ok(Err(e)) if e.is_timeout() => return Err(Failure::Timeout(timeout_secs)),
-            Ok(Err(e)) => return Err(Failure::Transport(error_chain(&e))),
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
-        if !resp.status().is_success() {
-            let retry_after = retry_after_from(resp.headers(), jiff::Timestamp::now());
-            let text = self.read_limited(resp).await;
-            let (message, code) = extract_error(&text, status);
-            return Err(Failure::Status {
-                status,
-                message,
-                code,
-                retry_after,
-            });
-        }
+        let resp = self.post(url, body, None).await?;
         let bytes = read_capped(resp, self.request_timeout).await?;
         let list: EmbeddingList = serde_json::from_slice(&bytes).map_err(|e| {
             Failure::Bad(format!(

@@ -176,6 +176,13 @@ impl OpenAiClient {
     /// The URL a request for `model` is posted to. A query on the base URL (a gateway's
     /// `?key=`) is kept, after the path.
     pub fn endpoint(&self, model: &str) -> String {
+        self.operation_url(model, "chat/completions")
+    }
+
+    /// The URL of the API operation `op` (`chat/completions`, `embeddings`) for `model`:
+    /// `{base}/{op}`, or Azure's deployment path. A pasted full chat endpoint as the base
+    /// loses that suffix first; a query on the base URL is kept, after the path.
+    pub(crate) fn operation_url(&self, model: &str, op: &str) -> String {
         let (base, query) = match self.base_url.split_once('?') {
             Some((b, q)) => (b.trim_end_matches('/'), Some(q)),
             None => (self.base_url.as_str(), None),
@@ -185,15 +192,14 @@ impl OpenAiClient {
                 // Accept the resource URL with or without the `/openai` suffix.
                 let root = base.trim_end_matches("/openai");
                 format!(
-                    "{root}/openai/deployments/{model}/chat/completions?api-version={}",
+                    "{root}/openai/deployments/{model}/{op}?api-version={}",
                     self.azure_api_version
                 )
             }
-            ProviderKind::Openai if base.ends_with("/chat/completions") => {
-                // Someone pasted the full endpoint; use it as is.
-                base.to_string()
+            ProviderKind::Openai => {
+                let base = base.strip_suffix("/chat/completions").unwrap_or(base);
+                format!("{base}/{op}")
             }
-            ProviderKind::Openai => format!("{base}/chat/completions"),
         };
         if let Some(q) = query.filter(|q| !q.is_empty()) {
             url.push(if url.contains('?') { '&' } else { '?' });
@@ -248,42 +254,15 @@ impl OpenAiClient {
     ) -> Result<ChatResponse, Failure> {
         let started = Instant::now();
         let timeout_secs = self.request_timeout.as_secs();
-        let mut builder = self.http.post(url);
-        if let Some((user, password)) = &self.basic_auth {
-            // Set first: a key's `Authorization` below replaces it.
-            builder = builder.basic_auth(user, password.as_ref());
-        }
-        let send = builder
-            .headers(self.auth_headers.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header("accept", "text/event-stream, application/json")
-            .body(body.to_vec())
-            .send();
-        let resp = match tokio::time::timeout(self.request_timeout, send).await {
-            Err(_) => return Err(Failure::Timeout(timeout_secs)),
-            Ok(Err(e)) if e.is_timeout() => return Err(Failure::Timeout(timeout_secs)),
-            Ok(Err(e)) => return Err(Failure::Transport(error_chain(&e))),
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status().as_u16();
+        let resp = self
+            .post(url, body, Some("text/event-stream, application/json"))
+            .await?;
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-
-        if !resp.status().is_success() {
-            let retry_after = retry_after_from(resp.headers(), jiff::Timestamp::now());
-            let text = self.read_limited(resp).await;
-            let (message, code) = extract_error(&text, status);
-            return Err(Failure::Status {
-                status,
-                message,
-                code,
-                retry_after,
-            });
-        }
 
         if content_type.contains("text/html") {
             let text = self.read_limited(resp).await;
@@ -348,6 +327,75 @@ impl OpenAiClient {
         assembler.finish()
     }
 
+    /// POSTs the JSON `body` to `url` with the endpoint's credentials (and `accept`), within
+    /// the request timeout; an error status is a failure, its body read for the message.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        accept: Option<&str>,
+    ) -> Result<reqwest::Response, Failure> {
+        let timeout_secs = self.request_timeout.as_secs();
+        let mut builder = self.http.post(url);
+        if let Some((user, password)) = &self.basic_auth {
+            // Set first: a key's `Authorization` below replaces it.
+            builder = builder.basic_auth(user, password.as_ref());
+        }
+        builder = builder
+            .headers(self.auth_headers.clone())
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(accept) = accept {
+            builder = builder.header("accept", accept);
+        }
+        let send = builder.body(body.to_vec()).send();
+        let resp = match tokio::time::timeout(self.request_timeout, send).await {
+            Err(_) => return Err(Failure::Timeout(timeout_secs)),
+            Ok(Err(e)) if e.is_timeout() => return Err(Failure::Timeout(timeout_secs)),
+            Ok(Err(e)) => return Err(Failure::Transport(error_chain(&e))),
+            Ok(Ok(r)) => r,
+        };
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let retry_after = retry_after_from(resp.headers(), jiff::Timestamp::now());
+            let text = self.read_limited(resp).await;
+            let (message, code) = extract_error(&text, status);
+            return Err(Failure::Status {
+                status,
+                message,
+                code,
+                retry_after,
+            });
+        }
+        Ok(resp)
+    }
+
+    /// After `failure`, the `attempts`th: how long to wait before trying again, or the
+    /// caller's error (for `url` and `model`) when the retry policy gives up. Once any of
+    /// the answer was `emitted` to the user, nothing is retried.
+    pub(crate) fn retry_after(
+        &self,
+        failure: Failure,
+        attempts: u32,
+        emitted: bool,
+        url: &str,
+        model: &str,
+    ) -> Result<Duration, LlmError> {
+        let Some(delay) = self
+            .retry
+            .next_delay(attempts, &failure, emitted, fastrand::f64())
+        else {
+            return Err(self.to_error(failure, attempts, url, model));
+        };
+        tracing::warn!(
+            attempt = attempts,
+            max_attempts = self.retry.max_retries + 1,
+            delay_ms = delay.as_millis() as u64,
+            "model endpoint failed ({}); retrying",
+            failure.summary()
+        );
+        Ok(delay)
+    }
+
     /// Reads an error or garbage body, bounded in size and time; failures read as "".
     async fn read_limited(&self, resp: reqwest::Response) -> String {
         let mut stream = resp.bytes_stream();
@@ -386,29 +434,17 @@ impl LlmClient for OpenAiClient {
         loop {
             attempts += 1;
             let mut emitted = false;
-            let failure = match self.attempt(&url, &body, on_text, &mut emitted).await {
+            match self.attempt(&url, &body, on_text, &mut emitted).await {
                 Ok(response) => return Ok(response),
-                Err(f) => f,
-            };
-            let Some(delay) = self
-                .retry
-                .next_delay(attempts, &failure, emitted, fastrand::f64())
-            else {
-                return Err(self.to_error(failure, attempts, &url, &model));
-            };
-            tracing::warn!(
-                attempt = attempts,
-                max_attempts = self.retry.max_retries + 1,
-                delay_ms = delay.as_millis() as u64,
-                "model endpoint failed ({}); retrying",
-                failure.summary()
-            );
-            tokio::time::sleep(delay).await;
+                Err(f) => {
+                    tokio::time::sleep(self.retry_after(f, attempts, emitted, &url, &model)?).await
+                }
+            }
         }
     }
 }
 
-fn encode_error(e: serde_json::Error) -> LlmError {
+pub(crate) fn encode_error(e: serde_json::Error) -> LlmError {
     LlmError::BadRequest {
         status: 0,
         message: format!("cannot encode the request: {e}"),

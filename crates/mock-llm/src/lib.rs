@@ -207,6 +207,14 @@ impl RecordedRequest {
     }
 }
 
+/// Whether a request to `path` (and query) asks for embeddings.
+fn is_embeddings(path: &str) -> bool {
+    path.split('?')
+        .next()
+        .unwrap_or("")
+        .ends_with("/embeddings")
+}
+
 struct State {
     /// When set, `/embeddings` answers this HTTP status instead of vectors.
     embeddings_error: Mutex<Option<u16>>,
@@ -341,30 +349,19 @@ impl MockLlm {
 
     /// The requests to `.../embeddings`, in order.
     pub fn embedding_requests(&self) -> Vec<Value> {
-        lock(&self.state.requests)
-            .iter()
-            .filter(|r| {
-                r.path
-                    .split('?')
-                    .next()
-                    .unwrap_or("")
-                    .ends_with("/embeddings")
-            })
-            .map(|r| r.body.clone())
-            .collect()
+        self.bodies(true)
     }
 
     /// The requests that were not to `.../embeddings` (the chat completions), in order.
     pub fn chat_requests(&self) -> Vec<Value> {
+        self.bodies(false)
+    }
+
+    /// The bodies of the requests that were (or were not) to `.../embeddings`.
+    fn bodies(&self, embeddings: bool) -> Vec<Value> {
         lock(&self.state.requests)
             .iter()
-            .filter(|r| {
-                !r.path
-                    .split('?')
-                    .next()
-                    .unwrap_or("")
-                    .ends_with("/embeddings")
-            })
+            .filter(|r| is_embeddings(&r.path) == embeddings)
             .map(|r| r.body.clone())
             .collect()
     }
@@ -504,11 +501,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     };
     let body: Value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    let embeddings = path
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .ends_with("/embeddings");
+    let embeddings = is_embeddings(&path);
     lock(&state.requests).push(RecordedRequest {
         method,
         path,

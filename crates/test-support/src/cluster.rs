@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use kai_testcluster::TestCluster;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::Client;
 use serde_json::Value;
@@ -106,6 +106,29 @@ pub async fn custom_scenario(ns: &str, spec: &str, manifests: &str) -> PathBuf {
     };
     shared().setup_custom(&scenario, ns).await.unwrap();
     kubeconfig()
+}
+
+/// The names of the pods in `ns` matching the label `selector` (`""`: all), as soon as
+/// there are any; empty when none appeared within 30 seconds (a "does not hang" bound).
+pub async fn wait_for_pods(client: &Client, ns: &str, selector: &str) -> Vec<String> {
+    let pods: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &api_resource("v1", "Pod"));
+    let params = ListParams::default().labels(selector);
+    for _ in 0..120 {
+        let names: Vec<String> = pods
+            .list(&params)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        if !names.is_empty() {
+            return names;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Vec::new()
 }
 
 /// The client configuration of the cluster's admin.

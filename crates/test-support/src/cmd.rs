@@ -85,6 +85,12 @@ impl Kai {
         vars.into_iter().fold(self, |k, (key, v)| k.env(key, v))
     }
 
+    /// Run in `dir`.
+    pub fn current_dir(mut self, dir: &Path) -> Kai {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Kai {
         self.cmd.arg(arg);
         self

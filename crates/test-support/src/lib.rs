@@ -14,7 +14,7 @@ pub mod pty;
 
 pub use cluster::{
     admin, admin_config, apply, crypto, custom_scenario, kubeconfig, restricted_config, scenario,
-    shared,
+    shared, wait_for_pods,
 };
 pub use cmd::{assert_exit, both, stderr, Kai, TEST_API_KEY};
 pub use model::{

@@ -8,10 +8,34 @@ pub mod egress;
 pub mod redact;
 pub mod suggest;
 
+/// 3200 → "3,200": a count (of tokens, bytes) as people read it.
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Choose the process-wide TLS crypto provider (ring, as kube uses) before any TLS
 /// connection. Idempotent; safe to call from tests.
 #[cfg(feature = "tls")]
 pub fn init_crypto() {
     // Err only means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn digits_are_grouped_in_threes_from_the_right() {
+        assert_eq!(super::group_digits(0), "0");
+        assert_eq!(super::group_digits(999), "999");
+        assert_eq!(super::group_digits(3200), "3,200");
+        assert_eq!(super::group_digits(1234567), "1,234,567");
+    }
 }

@@ -202,6 +202,17 @@ pub async fn run_change(env: &ToolEnv, ctx: &CallCtx, change: Change) -> Result<
         .message())
 }
 
+/// A session without a cluster, for unit tests.
+#[cfg(test)]
+pub(crate) fn offline_env() -> Arc<ToolEnv> {
+    Arc::new(ToolEnv {
+        cluster: None,
+        budget_tokens: 1000,
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

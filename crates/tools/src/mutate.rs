@@ -67,6 +67,48 @@ fn mentions_secret(s: &str) -> bool {
     s.to_ascii_lowercase().contains("secret")
 }
 
+/// `kubectl VERB OBJECT[ -n NS]FLAGS`: the kubectl equivalent of the one-step change
+/// `step`.
+fn kubectl_line(verb: &str, step: &Step, flags: &str) -> String {
+    format!(
+        "kubectl {verb} {}{}{flags}",
+        kubectl_ref(step),
+        kubectl_ns(step)
+    )
+}
+
+/// Run the change of the tool `tool` that is the one step `step`.
+async fn run_step(
+    env: &ToolEnv,
+    ctx: &CallCtx,
+    tool: &str,
+    title: String,
+    kubectl: String,
+    step: Step,
+) -> Result<String, ToolError> {
+    let steps = vec![step];
+    let change = Change {
+        tool: tool.into(),
+        title,
+        kubectl,
+        steps,
+    };
+    run_change(env, ctx, change).await
+}
+
+/// The live object `probe` points at; a missing one is the model's to handle.
+async fn read_live(cluster: &Cluster, probe: &Step) -> Result<Value, ToolError> {
+    let missing = || ClusterError::NotFound {
+        kind: probe.kind().resource.kind.clone(),
+        name: probe.name().to_string(),
+        namespace: probe.namespace().map(String::from),
+    };
+    kai_changes::read_live(cluster, probe)
+        .await
+        .map_err(change_error)?
+        .ok_or_else(|| cluster_error(missing()))
+}
+
 // ---------------------------------------------------------------- apply_manifest
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -393,25 +435,11 @@ impl ClusterTool for Scale {
                 kind.resource.kind
             )));
         }
-        let step = Step::new(
-            &cluster,
-            kind,
-            &name,
-            ns.as_deref(),
-            Action::Patch(PatchType::Merge, json!({"spec": {"replicas": replicas}})),
-        )
-        .map_err(change_error)?;
-        let change = Change {
-            tool: Self::NAME.into(),
-            title: format!("scale {} to {replicas} replicas", step.label()),
-            kubectl: format!(
-                "kubectl scale {}{} --replicas={replicas}",
-                kubectl_ref(&step),
-                kubectl_ns(&step)
-            ),
-            steps: vec![step],
-        };
-        run_change(env, ctx, change).await
+        let action = Action::Patch(PatchType::Merge, json!({"spec": {"replicas": replicas}}));
+        let step = Step::new(&cluster, kind, &name, ns.as_deref(), action).map_err(change_error)?;
+        let title = format!("scale {} to {replicas} replicas", step.label());
+        let kubectl = kubectl_line("scale", &step, &format!(" --replicas={replicas}"));
+        run_step(env, ctx, Self::NAME, title, kubectl, step).await
     }
 }
 
@@ -463,25 +491,11 @@ impl ClusterTool for RolloutRestart {
             .strftime("%Y-%m-%dT%H:%M:%SZ")
             .to_string();
         let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
-        let step = Step::new(
-            &cluster,
-            kind,
-            &name,
-            ns.as_deref(),
-            Action::Patch(PatchType::Strategic, patch),
-        )
-        .map_err(change_error)?;
-        let change = Change {
-            tool: Self::NAME.into(),
-            title: format!("restart the pods of {}", step.label()),
-            kubectl: format!(
-                "kubectl rollout restart {}{}",
-                kubectl_ref(&step),
-                kubectl_ns(&step)
-            ),
-            steps: vec![step],
-        };
-        run_change(env, ctx, change).await
+        let action = Action::Patch(PatchType::Strategic, patch);
+        let step = Step::new(&cluster, kind, &name, ns.as_deref(), action).map_err(change_error)?;
+        let title = format!("restart the pods of {}", step.label());
+        let kubectl = kubectl_line("rollout restart", &step, "");
+        run_step(env, ctx, Self::NAME, title, kubectl, step).await
     }
 }
 
@@ -601,37 +615,16 @@ impl ClusterTool for RolloutUndo {
             .map_err(cluster_error)?;
         let probe = Step::new(&cluster, kind.clone(), &name, Some(&ns), Action::Delete)
             .map_err(change_error)?;
-        let live = kai_changes::read_live(&cluster, &probe)
-            .await
-            .map_err(change_error)?
-            .ok_or_else(|| {
-                cluster_error(ClusterError::NotFound {
-                    kind: "Deployment".into(),
-                    name: name.clone(),
-                    namespace: Some(ns.clone()),
-                })
-            })?;
+        let live = read_live(&cluster, &probe).await?;
         let (rev, template) = template_for_revision(&cluster, &ns, &live, to).await?;
         let patch = json!([{"op": "replace", "path": "/spec/template", "value": template}]);
-        let step = Step::new(
-            &cluster,
-            kind,
-            &name,
-            Some(&ns),
-            Action::Patch(PatchType::Json, patch),
-        )
-        .map_err(change_error)?;
-        let change = Change {
-            tool: Self::NAME.into(),
-            title: format!("roll {} back to revision {rev}", step.label()),
-            kubectl: format!(
-                "kubectl rollout undo {}{} --to-revision={rev}",
-                kubectl_ref(&step),
-                kubectl_ns(&step)
-            ),
-            steps: vec![step],
+        let step = Step {
+            action: Action::Patch(PatchType::Json, patch),
+            ..probe
         };
-        run_change(env, ctx, change).await
+        let title = format!("roll {} back to revision {rev}", step.label());
+        let kubectl = kubectl_line("rollout undo", &step, &format!(" --to-revision={rev}"));
+        run_step(env, ctx, Self::NAME, title, kubectl, step).await
     }
 }
 
@@ -703,37 +696,20 @@ impl ClusterTool for SetImage {
         let image = required(&a.image, "image")?;
         let probe = Step::new(&cluster, kind.clone(), &name, ns.as_deref(), Action::Delete)
             .map_err(change_error)?;
-        let live = kai_changes::read_live(&cluster, &probe)
-            .await
-            .map_err(change_error)?
-            .ok_or_else(|| {
-                cluster_error(ClusterError::NotFound {
-                    kind: kind.resource.kind.clone(),
-                    name: name.clone(),
-                    namespace: probe.namespace().map(String::from),
-                })
-            })?;
+        let live = read_live(&cluster, &probe).await?;
         let path = image_path(&live, &kind.resource.kind, container).map_err(ToolError::Model)?;
         let patch = json!([{"op": "replace", "path": path, "value": image}]);
         let step = Step {
             action: Action::Patch(PatchType::Json, patch),
             ..probe
         };
-        let change = Change {
-            tool: Self::NAME.into(),
-            title: format!(
-                "set image of container {container:?} in {} to {image}",
-                step.label()
-            ),
-            kubectl: format!(
-                "kubectl set image {}{} {}",
-                kubectl_ref(&step),
-                kubectl_ns(&step),
-                shell_quote(&format!("{container}={image}"))
-            ),
-            steps: vec![step],
-        };
-        run_change(env, ctx, change).await
+        let title = format!(
+            "set image of container {container:?} in {} to {image}",
+            step.label()
+        );
+        let flags = format!(" {}", shell_quote(&format!("{container}={image}")));
+        let kubectl = kubectl_line("set image", &step, &flags);
+        run_step(env, ctx, Self::NAME, title, kubectl, step).await
     }
 }
 
@@ -765,13 +741,9 @@ impl ClusterTool for DeleteResource {
         let (cluster, kind, name, ns) = one(env, &a.kind, &a.name, a.namespace.as_deref()).await?;
         let step = Step::new(&cluster, kind, &name, ns.as_deref(), Action::Delete)
             .map_err(change_error)?;
-        let change = Change {
-            tool: Self::NAME.into(),
-            title: format!("delete {}", step.label()),
-            kubectl: format!("kubectl delete {}{}", kubectl_ref(&step), kubectl_ns(&step)),
-            steps: vec![step],
-        };
-        run_change(env, ctx, change).await
+        let title = format!("delete {}", step.label());
+        let kubectl = kubectl_line("delete", &step, "");
+        run_step(env, ctx, Self::NAME, title, kubectl, step).await
     }
 }
 
@@ -912,6 +884,7 @@ impl ClusterTool for ProposeChange {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::offline_env as env;
 
     #[test]
     fn manifests_parse_multi_doc_and_reject_garbage() {
@@ -994,15 +967,6 @@ mod tests {
             image_path(&p, "Pod", "app").unwrap(),
             "/spec/containers/0/image"
         );
-    }
-
-    fn env() -> Arc<ToolEnv> {
-        Arc::new(ToolEnv {
-            cluster: None,
-            budget_tokens: 1000,
-            auto_approve: false,
-            data_dir: std::env::temp_dir(),
-        })
     }
 
     /// Arguments of each action that pass the check.

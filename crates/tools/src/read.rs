@@ -34,6 +34,34 @@ pub async fn run(env: &ToolEnv, tool: &str, args: Value) -> Result<String, ToolE
     handler.call(&CallCtx::new(Arc::new(DenyAll)), args).await
 }
 
+/// A read tool: the unit struct `$tool`, named `$name`, taking `$args`. Its body runs with
+/// `$cluster` (the connected cluster; without one the model is told so), `$a` (the
+/// arguments) and `$chars` (the output budget in characters).
+macro_rules! read_tool {
+    ($tool:ident, $name:literal, $args:ty, |$cluster:ident, $a:ident, $chars:ident| $body:block) => {
+        pub struct $tool;
+
+        #[async_trait]
+        impl ClusterTool for $tool {
+            type Args = $args;
+            named!($name);
+            fn is_mutating(&self) -> bool {
+                false
+            }
+            async fn call(
+                &self,
+                env: &ToolEnv,
+                _ctx: &CallCtx,
+                $a: $args,
+            ) -> Result<String, ToolError> {
+                let $cluster = env.cluster()?;
+                let $chars = chars_for(env.budget_tokens);
+                $body
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------- list_resources
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -49,109 +77,50 @@ pub struct ListResourcesArgs {
     pub field_selector: Option<String>,
 }
 
-pub struct ListResources;
-
-#[async_trait]
-impl ClusterTool for ListResources {
-    type Args = ListResourcesArgs;
-    named!("list_resources");
-    fn is_mutating(&self) -> bool {
-        false
-    }
-    async fn call(
-        &self,
-        env: &ToolEnv,
-        _ctx: &CallCtx,
-        a: ListResourcesArgs,
-    ) -> Result<String, ToolError> {
-        let cluster = env.cluster()?;
+read_tool!(
+    ListResources,
+    "list_resources",
+    ListResourcesArgs,
+    |cluster, a, chars| {
         let a = ListArgs {
             kind: a.kind,
             namespace: a.namespace,
             label_selector: a.label_selector,
             field_selector: a.field_selector,
         };
-        objects::list_resources(cluster, &a, chars_for(env.budget_tokens))
+        objects::list_resources(cluster, &a, chars)
             .await
             .map_err(cluster_error)
     }
-}
+);
 
-// ---------------------------------------------------------------- get_resource
+// ---------------------------------------------------------------- get_resource, describe
 
+/// One object: what `get_resource` and `describe` take.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GetResourceArgs {
+pub struct ObjectArgs {
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
 }
 
-pub struct GetResource;
-
-#[async_trait]
-impl ClusterTool for GetResource {
-    type Args = GetResourceArgs;
-    named!("get_resource");
-    fn is_mutating(&self) -> bool {
-        false
+read_tool!(
+    GetResource,
+    "get_resource",
+    ObjectArgs,
+    |cluster, a, chars| {
+        objects::get_resource(cluster, &a.kind, &a.name, a.namespace.as_deref(), chars)
+            .await
+            .map_err(cluster_error)
     }
-    async fn call(
-        &self,
-        env: &ToolEnv,
-        _ctx: &CallCtx,
-        a: GetResourceArgs,
-    ) -> Result<String, ToolError> {
-        let cluster = env.cluster()?;
-        objects::get_resource(
-            cluster,
-            &a.kind,
-            &a.name,
-            a.namespace.as_deref(),
-            chars_for(env.budget_tokens),
-        )
+);
+
+read_tool!(Describe, "describe", ObjectArgs, |cluster, a, chars| {
+    describe::describe(cluster, &a.kind, &a.name, a.namespace.as_deref(), chars)
         .await
         .map_err(cluster_error)
-    }
-}
-
-// ---------------------------------------------------------------- describe
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DescribeArgs {
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
-}
-
-pub struct Describe;
-
-#[async_trait]
-impl ClusterTool for Describe {
-    type Args = DescribeArgs;
-    named!("describe");
-    fn is_mutating(&self) -> bool {
-        false
-    }
-    async fn call(
-        &self,
-        env: &ToolEnv,
-        _ctx: &CallCtx,
-        a: DescribeArgs,
-    ) -> Result<String, ToolError> {
-        let cluster = env.cluster()?;
-        describe::describe(
-            cluster,
-            &a.kind,
-            &a.name,
-            a.namespace.as_deref(),
-            chars_for(env.budget_tokens),
-        )
-        .await
-        .map_err(cluster_error)
-    }
-}
+});
 
 // ---------------------------------------------------------------- get_logs
 
@@ -168,35 +137,19 @@ pub struct GetLogsArgs {
     pub since_seconds: Option<Int<1>>,
 }
 
-pub struct GetLogs;
-
-#[async_trait]
-impl ClusterTool for GetLogs {
-    type Args = GetLogsArgs;
-    named!("get_logs");
-    fn is_mutating(&self) -> bool {
-        false
-    }
-    async fn call(
-        &self,
-        env: &ToolEnv,
-        _ctx: &CallCtx,
-        a: GetLogsArgs,
-    ) -> Result<String, ToolError> {
-        let cluster = env.cluster()?;
-        let a = LogArgs {
-            pod: a.pod,
-            namespace: a.namespace,
-            container: a.container,
-            previous: a.previous.unwrap_or(false),
-            tail_lines: a.tail_lines.map(Int::get),
-            since_seconds: a.since_seconds.map(Int::get),
-        };
-        logs::get_logs(cluster, &a, chars_for(env.budget_tokens))
-            .await
-            .map_err(cluster_error)
-    }
-}
+read_tool!(GetLogs, "get_logs", GetLogsArgs, |cluster, a, chars| {
+    let a = LogArgs {
+        pod: a.pod,
+        namespace: a.namespace,
+        container: a.container,
+        previous: a.previous.unwrap_or(false),
+        tail_lines: a.tail_lines.map(Int::get),
+        since_seconds: a.since_seconds.map(Int::get),
+    };
+    logs::get_logs(cluster, &a, chars)
+        .await
+        .map_err(cluster_error)
+});
 
 // ---------------------------------------------------------------- list_events
 
@@ -225,22 +178,11 @@ pub struct ListEventsArgs {
     pub types: Option<Vec<EventType>>,
 }
 
-pub struct ListEvents;
-
-#[async_trait]
-impl ClusterTool for ListEvents {
-    type Args = ListEventsArgs;
-    named!("list_events");
-    fn is_mutating(&self) -> bool {
-        false
-    }
-    async fn call(
-        &self,
-        env: &ToolEnv,
-        _ctx: &CallCtx,
-        a: ListEventsArgs,
-    ) -> Result<String, ToolError> {
-        let cluster = env.cluster()?;
+read_tool!(
+    ListEvents,
+    "list_events",
+    ListEventsArgs,
+    |cluster, a, chars| {
         let a = EventArgs {
             namespace: a.namespace,
             kind: a.kind,
@@ -249,11 +191,11 @@ impl ClusterTool for ListEvents {
                 .types
                 .map(|ts| ts.into_iter().map(|t| t.as_str().to_string()).collect()),
         };
-        events::list_events(cluster, &a, chars_for(env.budget_tokens))
+        events::list_events(cluster, &a, chars)
             .await
             .map_err(cluster_error)
     }
-}
+);
 
 // ---------------------------------------------------------------- analyze
 
@@ -265,46 +207,22 @@ pub struct AnalyzeArgs {
     pub namespace: Option<String>,
 }
 
-pub struct Analyze;
-
-#[async_trait]
-impl ClusterTool for Analyze {
-    type Args = AnalyzeArgs;
-    named!("analyze");
-    fn is_mutating(&self) -> bool {
-        false
-    }
-    async fn call(
-        &self,
-        env: &ToolEnv,
-        _ctx: &CallCtx,
-        a: AnalyzeArgs,
-    ) -> Result<String, ToolError> {
-        let cluster = env.cluster()?;
-        let ns = cluster
-            .list_namespace(a.namespace.as_deref())
-            .map_err(cluster_error)?;
-        let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        let view = NamespaceView::new(cluster, Some(&ns)).map_err(cluster_error)?;
-        kai_cluster::fetch::analyze_text(&view, target, chars_for(env.budget_tokens))
-            .await
-            .map_err(|e| ToolError::Model(e.to_string()))
-    }
-}
+read_tool!(Analyze, "analyze", AnalyzeArgs, |cluster, a, chars| {
+    let ns = cluster
+        .list_namespace(a.namespace.as_deref())
+        .map_err(cluster_error)?;
+    let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let view = NamespaceView::new(cluster, Some(&ns)).map_err(cluster_error)?;
+    kai_cluster::fetch::analyze_text(&view, target, chars)
+        .await
+        .map_err(|e| ToolError::Model(e.to_string()))
+});
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-
-    fn env() -> Arc<ToolEnv> {
-        Arc::new(ToolEnv {
-            cluster: None,
-            budget_tokens: 1000,
-            auto_approve: false,
-            data_dir: std::env::temp_dir(),
-        })
-    }
+    use crate::offline_env as env;
 
     #[test]
     fn the_read_only_set_is_the_reads() {

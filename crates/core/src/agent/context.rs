@@ -284,7 +284,7 @@ impl Fitting {
         let what = call.map_or_else(|| "a tool call".to_string(), describe_call);
         let note = format!(
             "{ELIDED_PREFIX}: {what} (≈{} tokens); call the tool again if needed]",
-            group_digits(crate::agent::estimate_tokens(content) as u64)
+            kai_text::group_digits(crate::agent::estimate_tokens(content) as u64)
         );
         if content.len() > note.len() * 2 {
             self.replace(history, i, note);
@@ -424,19 +424,6 @@ fn cut(text: &str, max: usize) -> String {
         return text.to_string();
     }
     format!("{}…", &text[..floor_char_boundary(text, max)])
-}
-
-/// 3200 → "3,200", for token counts people read.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Bytes `m` takes in the request body (a slight overestimate of the wire form).

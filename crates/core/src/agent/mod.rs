@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::tools::{Approver, CallCtx, Registry, ToolError};
-pub use context::{budget_for_window, group_digits, ContextReport};
+pub use context::{budget_for_window, ContextReport};
 pub use gather::{Gathered, Gatherer};
 use guard::RepeatGuard;
 use kai_llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
