@@ -129,6 +129,7 @@ async fn the_first_request_of_a_crash_loop_diagnosis_fits_8_kb_with_the_cause() 
         .expect("a chat request");
     // The body as sent: the client serialises compact JSON, which is what this is again.
     let body = first.body.to_string();
+    eprintln!("first request: {} bytes", body.len());
     assert!(
         body.len() <= 8192,
         "first request is {} bytes:\n{body}",

@@ -421,6 +421,18 @@ impl Gatherer for RunbookGatherer {
         let (mut gathered, _) =
             futures::join!(self.inner.gather(question, namespace), self.docs.load());
         if let Some(g) = runbook_for(&self.docs, &gathered).await {
+            // The findings' link to the runbook whose section now follows is said once.
+            if let (Some(cause), None) = (top_cause(&gathered), &g.error) {
+                let link = format!("runbook: {}", cause.runbook());
+                for a in gathered.iter_mut().filter(|a| a.tool == "analyze") {
+                    a.output = a
+                        .output
+                        .lines()
+                        .filter(|l| l.trim() != link)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                }
+            }
             gathered.push(g);
         }
         gathered

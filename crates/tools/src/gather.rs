@@ -85,7 +85,7 @@ pub struct ContextBudget {
 /// The split every pre-gathering uses.
 pub const CONTEXT_BUDGET: ContextBudget = ContextBudget {
     findings: 1050,
-    describe: 550,
+    describe: 600,
     logs: 250,
     runbook: 330,
 };
@@ -176,6 +176,15 @@ pub fn compose(pieces: &mut [Piece], budget: &ContextBudget) -> usize {
         .flat_map(|p| p.text.lines().map(|l| fact(l).to_string()))
         .filter(|l| l.len() >= MIN_FACT_CHARS)
         .collect();
+    // "N problems found." repeats the header's count.
+    for p in pieces.iter_mut().filter(|p| p.part == Part::Findings) {
+        if let Some(i) = p.text.trim_end().rfind('\n') {
+            let last = p.text[i..].trim();
+            if last.ends_with(" found.") && last.split(' ').count() == 3 {
+                p.text = p.text[..i].trim_end().to_string() + "\n";
+            }
+        }
+    }
     let mut shown = quoted.clone();
     for p in pieces.iter_mut().filter(|p| p.part != Part::Findings) {
         let mut kept = Vec::new();
