@@ -85,7 +85,7 @@ pub struct ContextBudget {
 /// The split every pre-gathering uses.
 pub const CONTEXT_BUDGET: ContextBudget = ContextBudget {
     findings: 1050,
-    describe: 600,
+    describe: 570,
     logs: 250,
     runbook: 330,
 };
@@ -286,6 +286,8 @@ fn cut(part: Part, text: &str, max: usize) -> String {
             out
         }
         Part::Describe => cut_lines(text, max, "describe"),
+        // In rank order, evidence before fix: the evidence is what the model cannot get
+        // elsewhere without a call, and a cut finding says how to see the rest.
         Part::Findings => cut_lines(text, max, "analyze"),
     }
 }
@@ -1094,7 +1096,11 @@ Deployment shop/backend\n  CRITICAL crash-loop-app-error  container \"app\" keep
         assert!(pieces[0].text.len() <= CONTEXT_BUDGET.findings);
         assert!(pieces[1].text.len() <= CONTEXT_BUDGET.describe);
         assert!(pieces[2].text.len() <= CONTEXT_BUDGET.logs);
-        assert!(pieces[0].text.contains("more lines: call analyze]"));
+        assert!(
+            pieces[0].text.contains("call analyze"),
+            "{}",
+            pieces[0].text
+        );
         // Short findings: the describe part gets their unused share.
         let short = "Analyzer findings: none\n";
         let mut pieces = vec![

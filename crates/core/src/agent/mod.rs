@@ -625,7 +625,7 @@ impl Agent {
             });
         }
         self.history.push(ChatMessage::assistant_tool_calls(
-            Some("Gathering the cluster context for this question first.".into()),
+            Some("kai gathered this context first.".into()),
             calls.clone(),
         ));
         for (call, g) in calls.iter().zip(gathered) {
