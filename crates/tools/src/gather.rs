@@ -2,10 +2,13 @@
 //!
 //! From the question alone, find the workload it is about (names the question mentions,
 //! matched against the namespace's workloads, Pods and Services), follow it to its
-//! failing pods, and fetch what an SRE would look at first — describe of the workload
-//! and its worst pods, previous logs of crashed containers, current logs — all at once.
-//! Each result is a real read-tool call, so the agent can show it as a synthetic tool
-//! call and the model sees exactly what that call returns.
+//! failing pods, and fetch what an SRE would look at first — the analyzers' findings,
+//! describe of its worst pods (of the workload itself when none fails), previous logs of
+//! crashed containers, current logs — all at once. Each result is a real read-tool call,
+//! so the agent can show it as a synthetic tool call; the model sees what that call
+//! returns, less what [`compose`] leaves out and says it left out: lines the findings
+//! already quote, lines an earlier describe showed, routine lines, and what does not fit
+//! the part's share of [`CONTEXT_BUDGET`]. Each fact once, findings first.
 //!
 //! The turn reads the namespace once: one [`NamespaceView`] serves the target search,
 //! every describe and the analyzers, each kind listed once and all kinds concurrently.
