@@ -640,11 +640,22 @@ impl Agent {
 
     /// The declarations of this request: every tool, except the change tools while no
     /// change is on the table (they are most of the declarations' bytes).
+    /// In the registry's order: leaving out the changes must not move the other bytes
+    /// of the declarations (a provider's prompt cache reuses only an identical prefix).
     fn offered_specs(&self) -> Vec<ToolSpec> {
-        self.registry
+        let specs = self.registry.specs();
+        if self.offer_changes {
+            return specs;
+        }
+        let changes: std::collections::HashSet<&str> = self
+            .registry
             .decls()
-            .filter(|d| self.offer_changes || !d.mutating)
-            .map(|d| d.spec())
+            .filter(|d| d.mutating)
+            .map(|d| d.name.as_str())
+            .collect();
+        specs
+            .into_iter()
+            .filter(|s| !changes.contains(s.name.as_str()))
             .collect()
     }
 
