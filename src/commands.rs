@@ -30,7 +30,7 @@ pub async fn dispatch(cmd: Command, settings: &Settings, global: &GlobalArgs) ->
         Command::Sessions => crate::repl::sessions_cmd(settings, global.output),
         Command::Demo(args) => crate::demo::run(settings, global, &args).await,
         Command::Testcluster(cmd) => crate::demo::testcluster(cmd).await,
-        Command::Lint(args) => crate::lint::run(settings, global, &args),
+        Command::Lint(args) => crate::lint::run(settings, global, &args).await,
         Command::Generate(args) => crate::generate::run(settings, global, &args).await,
         Command::Docs(cmd) => crate::docs::dispatch(cmd, settings, global.output).await,
     }

@@ -1,5 +1,5 @@
 //! `kai lint FILE...|DIR|-`: the manifest checks of kai-manifest over files, for CI.
-//! No cluster, no model. Exit 3 when an error-level rule fires, 2 for unreadable input.
+//! No model, and no cluster unless `--cluster` (custom resources against their CRDs). Exit 3 when an error-level rule fires, 2 for unreadable input.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -13,6 +13,7 @@ use crate::cli::{GlobalArgs, Output};
 use crate::config::Settings;
 use crate::exit;
 use crate::ui::term::for_terminal;
+use kai_manifest::crd::CrdSchemas;
 use kai_manifest::{report, Options, RULES};
 
 #[derive(Debug, Args)]
@@ -26,6 +27,10 @@ pub struct LintArgs {
     /// Turn a rule off (repeatable; adds to the config file's `[lint] disable`).
     #[arg(long, value_name = "RULE")]
     pub disable: Vec<String>,
+    /// Also check custom resources against the CRDs of the current context (their
+    /// OpenAPI schemas). Lint stays offline by default so CI works without a cluster.
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 /// The files under `dir` that look like manifests, sorted (stable output for CI).
@@ -120,6 +125,7 @@ pub fn options(settings: &Settings, extra_disabled: &[String]) -> Options {
         namespace: settings.namespace.clone(),
         disabled,
         cluster: None,
+        crds: None,
     }
 }
 
@@ -151,7 +157,32 @@ pub fn list_rules(output: Output) {
     out(&text);
 }
 
-pub fn run(settings: &Settings, global: &GlobalArgs, args: &LintArgs) -> Result<i32> {
+/// With `--cluster`: the CRD schemas of the custom kinds in `files`. Not reaching the
+/// cluster is a note on each of them, not a failure: the rest of the checks still run.
+async fn crd_schemas(settings: &Settings, files: &[(String, String)]) -> CrdSchemas {
+    let wanted = kai_manifest::crd::custom_kinds_in_files(files);
+    if wanted.is_empty() {
+        return CrdSchemas::default();
+    }
+    match crate::oneshot::connect_cluster(settings).await {
+        Ok(cluster) => cluster.crd_schemas(&wanted).await,
+        Err(e) => {
+            eprintln!(
+                "kai: warning: custom resources not checked against their CRDs: {}",
+                for_terminal(&e.to_string())
+            );
+            CrdSchemas {
+                unchecked: wanted
+                    .into_iter()
+                    .map(|k| (k, format!("cannot reach the cluster ({e})")))
+                    .collect(),
+                ..CrdSchemas::default()
+            }
+        }
+    }
+}
+
+pub async fn run(settings: &Settings, global: &GlobalArgs, args: &LintArgs) -> Result<i32> {
     if args.list_rules {
         list_rules(global.output);
         return Ok(exit::OK);
@@ -164,7 +195,10 @@ pub fn run(settings: &Settings, global: &GlobalArgs, args: &LintArgs) -> Result<
         .into());
     }
     let files = read_inputs(&args.paths)?;
-    let opts = options(settings, &args.disable);
+    let mut opts = options(settings, &args.disable);
+    if args.cluster {
+        opts.crds = Some(crd_schemas(settings, &files).await);
+    }
     let report = kai_manifest::check_files(&files, &opts);
     out(&match global.output {
         Output::Json => crate::ui::json::pretty(&report::json(&report)) + "\n",

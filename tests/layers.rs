@@ -27,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kai-llm", &["kai-text"]),
     ("kai-core", &["kai-llm", "kai-text"]),
     ("kai-analyze", &["kai-text"]),
-    ("kai-cluster", &["kai-analyze", "kai-text"]),
+    ("kai-cluster", &["kai-analyze", "kai-manifest", "kai-text"]),
     (
         "kai-changes",
         &["kai-cluster", "kai-core", "kai-text", "kai-analyze"],

@@ -169,6 +169,7 @@ async fn usage_chunk_is_reported() {
     let mock = MockLlm::start(vec![
         Reply::TextAndUsage("hi".into(), mock_llm::Usage::new(120, 7)),
         Reply::tool_call("get_pod", "{}").with_usage(mock_llm::Usage::new(5, 1)),
+        Reply::TextAndUsage("hi".into(), mock_llm::Usage::new(2000, 9).with_cached(1536)),
     ]);
     let c = client(&settings(&mock));
     let (r, _) = run(&c, &ask("?")).await;
@@ -177,13 +178,18 @@ async fn usage_chunk_is_reported() {
         Some(Usage {
             prompt_tokens: 120,
             completion_tokens: 7,
-            total_tokens: 127
+            total_tokens: 127,
+            cached_tokens: 0,
         })
     );
     let (r, _) = run(&c, &ask("?")).await;
     let r = r.unwrap();
     assert_eq!(r.usage.unwrap().total_tokens, 6);
     assert_eq!(r.tool_calls.len(), 1);
+    // OpenAI's prompt_tokens_details, through the real client.
+    let (r, _) = run(&c, &ask("?")).await;
+    let u = r.unwrap().usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.cached_tokens), (2000, 1536));
 }
 
 #[tokio::test]

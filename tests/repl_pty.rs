@@ -62,7 +62,8 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     let kc = c.kubeconfig_path().to_path_buf();
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![
-        Reply::text("The web Deployment is healthy: 2/2 ready.").with_usage(Usage::new(900, 20)),
+        Reply::text("The web Deployment is healthy: 2/2 ready.")
+            .with_usage(Usage::new(900, 20).with_cached(512)),
         Reply::text("Its Service has 2 ready endpoints.").with_usage(Usage::new(1100, 15)),
         // An answer that tries to retitle the terminal window.
         Reply::text("Fresh start. \u{1b}]0;pwned\u{7}done").with_usage(Usage::new(300, 5)),
@@ -83,7 +84,10 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         t += &p.exp_string("2/2 ready.").unwrap();
         t += &p.exp_string(PROMPT).unwrap();
         p.send_line("/usage").unwrap();
-        t += &p.exp_string("tokens: 900 in / 20 out").unwrap();
+        // The provider's cached share of the prompt, as it reported it.
+        t += &p
+            .exp_string("tokens: 900 in (512 cached) / 20 out")
+            .unwrap();
         // How full the window is: the provider counted 900 tokens of prompt.
         t += &p
             .exp_string("context: last request 900 of 60,000 tokens (1%")
@@ -528,4 +532,139 @@ async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_que
     );
     let log = kai::changes::audit::read_all(data.path()).unwrap();
     assert!(log.iter().all(|r| !r.applied), "{log:?}");
+}
+
+/// A Deployment the scripted model submits to `/generate`: it passes every check but
+/// has no liveness probe, so the lint report has one finding to show.
+const GENERATED: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gen-web
+  labels: {app: gen-web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: gen-web}
+  template:
+    metadata:
+      labels: {app: gen-web}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 101}
+      containers:
+      - name: web
+        image: nginxinc/nginx-unprivileged:1.27.2
+        ports:
+        - {name: http, containerPort: 8080, protocol: TCP}
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+          limits: {memory: 128Mi}
+        readinessProbe:
+          httpGet: {path: /, port: http}
+        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_in_the_session_shows_checked_manifests_and_applies_only_after_yes() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let ns = "repl-generate";
+    let kc = cluster_with(&[("healthy", ns)]).await;
+    let client = kai_testcluster::shared()
+        .unwrap()
+        .admin_client()
+        .await
+        .unwrap();
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(client, ns);
+    let data = tempfile::tempdir().unwrap();
+    let submit = || {
+        Reply::ToolCalls(vec![(
+            "submit_manifests".into(),
+            json!({ "yaml": GENERATED }).to_string(),
+        )])
+    };
+    // Three /generate runs: shown only, --apply declined, --apply approved.
+    let llm = MockLlm::start(vec![
+        submit(),
+        Reply::text("A 2-replica web Deployment."),
+        submit(),
+        Reply::text("A 2-replica web Deployment."),
+        submit(),
+        Reply::text("A 2-replica web Deployment."),
+    ]);
+    let cmd = kai(&kc, data.path(), &llm, "dumb", &["-n", ns]);
+    let rt = tokio::runtime::Handle::current();
+    let exists = move |api: &kube::Api<Deployment>| {
+        rt.block_on(api.get_opt("gen-web"))
+            .unwrap()
+            .map(|d| d.spec.unwrap().replicas)
+    };
+    let (t, checks) = tokio::task::spawn_blocking(move || {
+        let mut checks = Vec::new();
+        let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
+        let mut t = p.exp_string(PROMPT).unwrap();
+        p.send_line("/generate a web deployment with 2 replicas")
+            .unwrap();
+        // The manifests as submitted, then the checks they passed and the lint report.
+        t += &p.exp_string("name: gen-web").unwrap();
+        t += &p.exp_string("accepted after 1 round(s)").unwrap();
+        t += &p.exp_string("[missing-liveness-probe]").unwrap();
+        t += &p.exp_string("0 error(s)").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        checks.push(("after /generate", exists(&deployments)));
+
+        p.send_line("/generate --apply a web deployment with 2 replicas")
+            .unwrap();
+        t += &p.exp_string("accepted after 1 round(s)").unwrap();
+        // The server-side dry run's diff, then the question.
+        t += &p.exp_string("+  replicas: 2").unwrap();
+        t += &p.exp_string("Apply this change?").unwrap();
+        p.send_line("n").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        checks.push(("after n", exists(&deployments)));
+
+        p.send_line("/generate --apply a web deployment with 2 replicas")
+            .unwrap();
+        t += &p.exp_string("+  replicas: 2").unwrap();
+        t += &p.exp_string("Apply this change?").unwrap();
+        p.send_line("y").unwrap();
+        t += &p.exp_string(PROMPT).unwrap();
+        checks.push(("after y", exists(&deployments)));
+        p.send_line("/exit").unwrap();
+        t += &p.exp_eof().unwrap();
+        (t, checks)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        checks,
+        vec![
+            ("after /generate", None),
+            ("after n", None),
+            ("after y", Some(Some(2))),
+        ],
+        "{t}"
+    );
+    // Each /generate offered the model only the manifest tool, and nothing else ran.
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 6, "{t}");
+    for r in &reqs {
+        let tools: Vec<&str> = r["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["function"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tools, ["submit_manifests"]);
+    }
+    // The "n" was reported as such, the "y" as an applied change with its audit id.
+    assert!(
+        t.contains("the user did not approve this change; nothing was changed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("applied with the user's approval (audit id"),
+        "{t}"
+    );
 }

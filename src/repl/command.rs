@@ -32,8 +32,12 @@ pub enum Slash {
     Diagnose(Option<String>),
     /// Search the runbooks (extension point: see `docs` in the session loop).
     Docs(String),
-    /// Generate manifests (`kai generate`, printed, nothing applied).
-    Generate(String),
+    /// Generate manifests (`kai generate`): printed; with `apply`, then offered as a
+    /// change (dry-run diff and the user's yes, like `kai generate --apply`).
+    Generate {
+        description: String,
+        apply: bool,
+    },
     /// Changes kai applied or proposed (the audit log).
     History,
     /// Undo a change (default: the last one), after a diff and a yes.
@@ -76,8 +80,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("docs", "QUERY", "search the runbooks"),
     (
         "generate",
-        "DESCRIPTION",
-        "generate checked manifests (printed, not applied)",
+        "[--apply] DESCRIPTION",
+        "generate checked manifests (printed; --apply: then a dry-run diff and your yes)",
     ),
     ("history", "", "changes kai applied or proposed"),
     ("undo", "[ID]", "undo a change (default: the last one)"),
@@ -115,6 +119,23 @@ pub fn help() -> String {
          Ctrl-D leaves.\nA line starting with // is a question starting with /.",
     );
     s
+}
+
+/// `/generate [--apply] DESCRIPTION` once the rest of the line is known not to be empty.
+fn generate(rest: &str) -> Slash {
+    let (apply, description) = match rest.strip_prefix("--apply") {
+        Some(d) if d.is_empty() || d.starts_with(char::is_whitespace) => (true, d.trim()),
+        _ => (false, rest),
+    };
+    if description.is_empty() {
+        return Slash::Invalid(
+            "/generate --apply needs a description: /generate --apply A DESCRIPTION".into(),
+        );
+    }
+    Slash::Generate {
+        description: description.to_string(),
+        apply,
+    }
 }
 
 /// Parse one input (a line, or several joined). `//text` is a question starting with a
@@ -156,7 +177,7 @@ pub fn parse_line(line: &str) -> Input {
         } else {
             match name {
                 "docs" => Slash::Docs(rest.to_string()),
-                _ => Slash::Generate(rest.to_string()),
+                _ => generate(rest),
             }
         }
     };
@@ -261,7 +282,24 @@ mod tests {
             ),
             (
                 "/generate a redis deployment with 2 replicas",
-                cmd(Slash::Generate("a redis deployment with 2 replicas".into())),
+                cmd(Slash::Generate {
+                    description: "a redis deployment with 2 replicas".into(),
+                    apply: false,
+                }),
+            ),
+            (
+                "/generate --apply  a redis deployment",
+                cmd(Slash::Generate {
+                    description: "a redis deployment".into(),
+                    apply: true,
+                }),
+            ),
+            (
+                "/generate --applyish thing",
+                cmd(Slash::Generate {
+                    description: "--applyish thing".into(),
+                    apply: false,
+                }),
             ),
             ("/history", cmd(Slash::History)),
             ("/undo", cmd(Slash::Undo(None))),
@@ -297,6 +335,10 @@ mod tests {
             (
                 "/generate  ",
                 "/generate needs a description: /generate A DESCRIPTION",
+            ),
+            (
+                "/generate --apply ",
+                "/generate --apply needs a description: /generate --apply A DESCRIPTION",
             ),
         ] {
             assert_eq!(

@@ -256,7 +256,7 @@ impl Session<'_> {
             Slash::Scan => self.scan().await,
             Slash::Diagnose(target) => self.diagnose(target.as_deref()).await,
             Slash::Docs(q) => self.docs(&q).await,
-            Slash::Generate(d) => self.generate(&d).await,
+            Slash::Generate { description, apply } => self.generate(&description, apply).await,
             Slash::History => {
                 let mut out = TerminalWriter::new(std::io::stdout());
                 if let Err(e) = crate::changes::history_cmd(&self.settings.data_dir, &mut out).await
@@ -477,13 +477,15 @@ impl Session<'_> {
         );
     }
 
-    /// `/generate DESCRIPTION`: `kai generate` in the session's context, namespace and
-    /// model; the checked manifests are printed, nothing is applied.
-    async fn generate(&self, description: &str) {
+    /// `/generate [--apply] DESCRIPTION`: `kai generate` in the session's context,
+    /// namespace and model; the checked manifests are printed. With `--apply` they are
+    /// then offered as a change, as `kai generate --apply` does: the server-side dry-run
+    /// diff and the user's answer at this terminal (or `--yes`), never the model's.
+    async fn generate(&self, description: &str, apply: bool) {
         let args = crate::generate::GenerateArgs {
             description: vec![description.to_string()],
             out: None,
-            apply: false,
+            apply,
             offline: false,
             disable: Vec::new(),
         };

@@ -23,10 +23,18 @@ pub fn human_bytes(n: usize) -> String {
     }
 }
 
-/// "tokens: 3,120 in / 410 out (≈ $0.0007)".
+/// "tokens: 3,120 in (2,048 cached) / 410 out (≈ $0.0007)". "cached" is the part of
+/// the prompt the provider says it read from its prompt cache; it appears only when the
+/// provider reported some. The cost prices every prompt token at the full input price
+/// (kai has no cached-input prices), so with caching it is an upper bound.
 pub fn usage_line(usage: &Usage, prices: Option<(f64, f64)>) -> String {
+    let cached = if usage.cached_tokens > 0 {
+        format!(" ({} cached)", group(usage.cached_tokens))
+    } else {
+        String::new()
+    };
     let mut s = format!(
-        "tokens: {} in / {} out",
+        "tokens: {} in{cached} / {} out",
         group(usage.prompt_tokens),
         group(usage.completion_tokens)
     );
@@ -60,9 +68,20 @@ mod tests {
             prompt_tokens: 12345,
             completion_tokens: 67,
             total_tokens: 12412,
+            cached_tokens: 0,
         };
         assert_eq!(usage_line(&u, None), "tokens: 12,345 in / 67 out");
         assert!(usage_line(&u, Some((0.15, 0.6))).contains("$0.0019"));
+        let cached = Usage {
+            cached_tokens: 10240,
+            ..u
+        };
+        assert_eq!(
+            usage_line(&cached, None),
+            "tokens: 12,345 in (10,240 cached) / 67 out"
+        );
+        // No cached-input prices: the cost stays the full-price estimate.
+        assert!(usage_line(&cached, Some((0.15, 0.6))).ends_with("(≈ $0.0019)"));
     }
 
     #[test]

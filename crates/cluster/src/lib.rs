@@ -9,6 +9,7 @@
 //! crates above get typed reads ([`Cluster::list_namespaced`], [`Cluster::get_dynamic`],
 //! the view) and the gated writes, never the client itself.
 
+pub mod crds;
 pub mod describe;
 pub mod events;
 pub mod fetch;

@@ -108,6 +108,12 @@ pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub total_tokens: u64,
+    /// Of `prompt_tokens`, how many the provider read from its prompt cache (OpenAI's
+    /// `usage.prompt_tokens_details.cached_tokens`): a part of the prompt, not extra
+    /// tokens. 0 when the provider does not say (most compatible servers), and in
+    /// sessions saved before kai read it.
+    #[serde(default)]
+    pub cached_tokens: u64,
 }
 
 impl Usage {
@@ -115,6 +121,7 @@ impl Usage {
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
         self.total_tokens += other.total_tokens;
+        self.cached_tokens += other.cached_tokens;
     }
 }
 
@@ -256,6 +263,25 @@ fn secret_param(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_tokens_add_up_and_old_saved_usage_still_reads() {
+        let mut total = Usage::default();
+        for cached in [0, 1024, 2048] {
+            total.add(&Usage {
+                prompt_tokens: 3000,
+                completion_tokens: 10,
+                total_tokens: 3010,
+                cached_tokens: cached,
+            });
+        }
+        assert_eq!((total.prompt_tokens, total.cached_tokens), (9000, 3072));
+        // A session saved before kai read cached tokens.
+        let old: Usage =
+            serde_json::from_str(r#"{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}"#)
+                .unwrap_or_default();
+        assert_eq!((old.total_tokens, old.cached_tokens), (3, 0));
+    }
 
     #[test]
     fn urls_lose_userinfo_and_secret_query_values() {

@@ -116,10 +116,17 @@ impl Assembler {
             progressed = true;
             let prompt = u.prompt_tokens.unwrap_or(0);
             let completion = u.completion_tokens.unwrap_or(0);
+            let cached = u
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
             self.usage = Some(Usage {
                 prompt_tokens: prompt,
                 completion_tokens: completion,
                 total_tokens: u.total_tokens.unwrap_or(prompt + completion),
+                // Part of the prompt: a server claiming more than the whole is not believed
+                // beyond it.
+                cached_tokens: cached.min(prompt),
             });
         }
         let mut text = String::new();

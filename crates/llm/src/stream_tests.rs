@@ -221,7 +221,8 @@ fn final_usage_chunk_with_empty_choices() {
         Some(Usage {
             prompt_tokens: 12,
             completion_tokens: 3,
-            total_tokens: 15
+            total_tokens: 15,
+            cached_tokens: 0,
         })
     );
     // `usage: null` on ordinary chunks (OpenAI with include_usage) is not usage.
@@ -233,6 +234,38 @@ fn final_usage_chunk_with_empty_choices() {
         "[DONE]",
     ]);
     assert_eq!(r.unwrap().usage.unwrap().total_tokens, 3);
+}
+
+#[test]
+fn cached_prompt_tokens_are_read_from_the_usage_chunk() {
+    // OpenAI's final chunk with include_usage.
+    let usage = r#"{"id":"c","choices":[],"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#;
+    let (r, _) = run(&[&text("hi"), usage, "[DONE]"]);
+    assert_eq!(
+        r.unwrap().usage,
+        Some(Usage {
+            prompt_tokens: 2006,
+            completion_tokens: 300,
+            total_tokens: 2306,
+            cached_tokens: 1920,
+        })
+    );
+    // Without the details, with them null, or without the field inside: nothing cached.
+    for usage in [
+        r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":null}}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"audio_tokens":0}}}"#,
+    ] {
+        let (r, _) = run(&[&text("hi"), usage, "[DONE]"]);
+        let u = r.unwrap().usage.unwrap();
+        assert_eq!((u.prompt_tokens, u.cached_tokens), (5, 0), "{usage}");
+    }
+    // A count above the whole prompt is capped at it.
+    let (r, _) = run(&[
+        &text("hi"),
+        r#"{"choices":[],"usage":{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":9}}}"#,
+    ]);
+    assert_eq!(r.unwrap().usage.unwrap().cached_tokens, 5);
 }
 
 #[test]
@@ -285,12 +318,21 @@ fn error_chunks_and_error_events_are_in_stream_failures() {
 #[test]
 fn non_streamed_completion_is_accepted() {
     let r = parse_completion(r#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"c2","type":"function","function":{"name":"g","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#).unwrap();
+    assert_eq!(
+        r.usage.unwrap().cached_tokens,
+        0,
+        "no details, nothing cached"
+    );
     assert_eq!(r.tool_calls.len(), 2);
     assert_eq!(r.tool_calls[1].id, "c2");
     assert_eq!(r.usage.unwrap().total_tokens, 3);
     assert!(
         matches!(parse_completion("<html>"), Err(Failure::Bad(m)) if m.contains("not a chat completion"))
     );
+    let r = parse_completion(r#"{"choices":[{"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1500,"completion_tokens":20,"total_tokens":1520,"prompt_tokens_details":{"cached_tokens":1024}}}"#).unwrap();
+    assert_eq!(r.content, "ok");
+    let u = r.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.cached_tokens), (1500, 1024));
 }
 
 #[test]

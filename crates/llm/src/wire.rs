@@ -230,6 +230,16 @@ pub(crate) struct WireUsage {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub total_tokens: Option<u64>,
+    /// OpenAI (and Azure) break the prompt down here; others send nothing, `null`, or
+    /// an object without the field.
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct PromptTokensDetails {
+    /// Prompt tokens served from the provider's prompt cache.
+    pub cached_tokens: Option<u64>,
 }
 
 #[cfg(test)]
@@ -359,7 +369,21 @@ mod tests {
             serde_json::from_str(r#"{"choices":null,"usage":{"prompt_tokens":2},"extra":{"a":1}}"#)
                 .unwrap();
         assert!(c.choices.is_empty());
-        assert_eq!(c.usage.unwrap().prompt_tokens, Some(2));
+        let u = c.usage.unwrap();
+        assert_eq!(u.prompt_tokens, Some(2));
+        assert!(u.prompt_tokens_details.is_none());
+        let c: Chunk = serde_json::from_str(
+            r#"{"usage":{"prompt_tokens":2,"prompt_tokens_details":{"cached_tokens":null,"audio_tokens":0}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.usage
+                .unwrap()
+                .prompt_tokens_details
+                .unwrap()
+                .cached_tokens,
+            None
+        );
         let c: Chunk = serde_json::from_str(
             r#"{"choices":[{"delta":{"content":null,"tool_calls":null},"finish_reason":""}]}"#,
         )

@@ -8,9 +8,14 @@
 //!    bundle (a Service is checked against the pod templates next to it);
 //! 4. [`report`]: human, JSON and SARIF 2.1.0 output.
 //!
+//! Custom resources are checked against their CRD's OpenAPI schema ([`crd`]) when the
+//! caller read the schemas from a cluster ([`Options::crds`]); otherwise only their
+//! metadata is.
+//!
 //! A rule is silenced per object by the annotation `kai.dev/ignore: rule-id[,rule-id]`,
 //! or everywhere by [`Options::disabled`] (the `[lint] disable` config list).
 
+pub mod crd;
 pub mod locate;
 pub mod parse;
 pub mod path;
@@ -114,6 +119,10 @@ pub struct Options {
     /// Rule ids turned off everywhere.
     pub disabled: BTreeSet<String>,
     pub cluster: Option<ClusterFacts>,
+    /// The CRD schemas of the bundle's custom kinds, read from the cluster (`kai lint
+    /// --cluster`, `kai generate` unless `--offline`); `None`: only their metadata is
+    /// checked.
+    pub crds: Option<crd::CrdSchemas>,
 }
 
 /// The result of checking a set of files.
@@ -155,7 +164,11 @@ pub fn parse_finding(e: &ParseError) -> Finding {
 pub fn check(docs: &[Doc], opts: &Options) -> Vec<Finding> {
     let mut findings = Vec::new();
     for doc in docs {
-        for issue in schema::check(&doc.value) {
+        let mut issues = schema::check(&doc.value);
+        if let Some(crds) = &opts.crds {
+            issues = crd::resolve(issues, &doc.value, crds);
+        }
+        for issue in issues {
             let rule = match issue.kind {
                 schema::IssueKind::UnknownField => rules::SCHEMA_UNKNOWN_FIELD,
                 schema::IssueKind::Invalid => rules::SCHEMA_INVALID,
@@ -285,6 +298,50 @@ spec:
             .iter()
             .any(|f| f.rule == "missing-readiness-probe"));
         assert!(r.findings.iter().any(|f| f.rule == "missing-requests"));
+    }
+
+    #[test]
+    fn custom_resources_are_checked_against_their_crd_schema_with_lines() {
+        let text =
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  sise: 3\n";
+        let files = [("w.yaml".to_string(), text.to_string())];
+        // Without schemas: the note, nothing else.
+        let r = check_files(&files, &Options::default());
+        assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
+        assert_eq!(r.findings[0].rule, rules::SCHEMA_UNKNOWN_KIND);
+        assert!(!r.has_errors());
+
+        let mut crds = crd::CrdSchemas::default();
+        crds.schemas.insert(
+            ("example.com".into(), "v1".into(), "Widget".into()),
+            serde_json::json!({"type": "object", "properties": {"spec": {"type": "object",
+                "required": ["size"], "properties": {"size": {"type": "integer"}}}}}),
+        );
+        let opts = Options {
+            crds: Some(crds),
+            ..Options::default()
+        };
+        let r = check_files(&files, &opts);
+        assert!(r.has_errors());
+        assert!(!r
+            .findings
+            .iter()
+            .any(|f| f.rule == rules::SCHEMA_UNKNOWN_KIND));
+        let unknown = r
+            .findings
+            .iter()
+            .find(|f| f.rule == rules::SCHEMA_UNKNOWN_FIELD)
+            .unwrap();
+        assert_eq!((unknown.line, unknown.path.as_str()), (6, "spec.sise"));
+        assert_eq!(unknown.object, "Widget/w");
+        assert!(unknown.message.contains("did you mean `size`"));
+        let missing = r
+            .findings
+            .iter()
+            .find(|f| f.rule == rules::SCHEMA_INVALID)
+            .unwrap();
+        assert_eq!(missing.path, "spec.size");
+        assert_eq!(missing.line, 5);
     }
 
     #[test]

@@ -219,7 +219,7 @@ impl<'de, 'a> Deserializer<'de> for &'a Strict<'a> {
 
 /// The field names closest to a misspelt `key` (edit distance, case-insensitive): the
 /// best ones only, and only when close enough to be a likely typo.
-fn nearest(key: &str, fields: &[&str]) -> Vec<String> {
+pub(crate) fn nearest(key: &str, fields: &[&str]) -> Vec<String> {
     let k = key.to_ascii_lowercase();
     let max = (k.chars().count() / 3).clamp(1, 3);
     let scored: Vec<(usize, &str)> = fields
@@ -359,6 +359,23 @@ fn required(kind: &str, value: &Value) -> Vec<SchemaIssue> {
     out
 }
 
+/// "unknown field `replica`; did you mean `replicas`?": the built-in kinds' and the
+/// custom resources' unknown-field message.
+pub(crate) fn unknown_field_message(key: &str, near: &[String]) -> String {
+    let hint = match near {
+        [] => String::new(),
+        [one] => format!("; did you mean `{one}`?"),
+        many => format!(
+            "; did you mean one of {}?",
+            many.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!("unknown field `{key}`{hint}")
+}
+
 /// Check `value` as a `T`: every unknown key, and the first type or required-field error.
 fn check_as<T: serde::de::DeserializeOwned>(value: &Value) -> Vec<SchemaIssue> {
     let sink = RefCell::new(Sink::default());
@@ -372,23 +389,10 @@ fn check_as<T: serde::de::DeserializeOwned>(value: &Value) -> Vec<SchemaIssue> {
     let mut issues: Vec<SchemaIssue> = sink
         .unknown
         .into_iter()
-        .map(|(path, key, near)| {
-            let hint = match near.as_slice() {
-                [] => String::new(),
-                [one] => format!("; did you mean `{one}`?"),
-                many => format!(
-                    "; did you mean one of {}?",
-                    many.iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            };
-            SchemaIssue {
-                kind: IssueKind::UnknownField,
-                message: format!("unknown field `{key}`{hint}"),
-                path,
-            }
+        .map(|(path, key, near)| SchemaIssue {
+            kind: IssueKind::UnknownField,
+            message: unknown_field_message(&key, &near),
+            path,
         })
         .collect();
     if let Err(e) = result {

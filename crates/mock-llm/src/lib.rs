@@ -44,6 +44,9 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Sent as `prompt_tokens_details.cached_tokens`, as OpenAI reports prompt caching;
+    /// `None` sends no `prompt_tokens_details` at all, as most compatible servers do.
+    pub cached_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -51,14 +54,26 @@ impl Usage {
         Self {
             prompt_tokens,
             completion_tokens,
+            cached_tokens: None,
+        }
+    }
+    /// The same counts, `cached` of the prompt tokens reported as read from the cache.
+    pub fn with_cached(self, cached: u64) -> Self {
+        Self {
+            cached_tokens: Some(cached),
+            ..self
         }
     }
     fn to_json(self) -> Value {
-        json!({
+        let mut v = json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
-        })
+        });
+        if let Some(cached) = self.cached_tokens {
+            v["prompt_tokens_details"] = json!({"cached_tokens": cached, "audio_tokens": 0});
+        }
+        v
     }
 }
 
@@ -176,6 +191,9 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body as JSON, or a JSON string holding the raw text when it is not JSON.
     pub body: Value,
+    /// The body exactly as it arrived: `body` forgets key order and spacing, and a
+    /// byte-for-byte comparison (the prompt-cache prefix) needs them.
+    pub raw: String,
 }
 
 impl RecordedRequest {
@@ -283,6 +301,21 @@ impl MockLlm {
         lock(&self.state.requests)
             .iter()
             .map(|r| r.body.clone())
+            .collect()
+    }
+
+    /// The chat requests' bodies exactly as they arrived, in order.
+    pub fn raw_chat_requests(&self) -> Vec<String> {
+        lock(&self.state.requests)
+            .iter()
+            .filter(|r| {
+                !r.path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with("/embeddings")
+            })
+            .map(|r| r.raw.clone())
             .collect()
     }
 
@@ -481,6 +514,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
         path,
         headers,
         body: body.clone(),
+        raw: String::from_utf8_lossy(&bytes).into_owned(),
     });
     if embeddings {
         // Embeddings never consume the chat script: a test scripts the conversation and

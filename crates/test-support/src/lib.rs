@@ -17,7 +17,9 @@ pub use cluster::{
     shared,
 };
 pub use cmd::{assert_exit, both, stderr, Kai, TEST_API_KEY};
-pub use model::{model_err, tool_call, tool_calls, tool_names, tool_results, user_messages};
+pub use model::{
+    cache_prefix, model_err, tool_call, tool_calls, tool_names, tool_results, user_messages,
+};
 pub use pty::{exit_code, run_pty, PTY_TIMEOUT_MS};
 
 /// Run blocking work (a child process, a pseudo-terminal) off the async test's threads.

@@ -50,6 +50,120 @@ pub fn tool_names(req: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The part of a chat request a provider's prompt cache can reuse, exactly as kai sent
+/// it (`raw` is the body as it arrived, see `MockLlm::raw_chat_requests`): the `tools`
+/// array and the system messages before the first other message, as their original
+/// bytes. Key order and spacing count, since a provider caches bytes (tokens), not JSON.
+pub fn cache_prefix(raw: &str) -> String {
+    let members = json_members(raw).unwrap_or_else(|| panic!("not a JSON object: {raw}"));
+    let get = |key: &str| {
+        members
+            .iter()
+            .find(|(k, _)| *k == format!("\"{key}\""))
+            .map(|(_, v)| *v)
+    };
+    let mut out = format!("tools: {}\n", get("tools").unwrap_or("(none)"));
+    let messages = get("messages").expect("a chat request has messages");
+    for m in json_elements(messages).expect("messages is an array") {
+        let role = serde_json::from_str::<Value>(m).unwrap()["role"].clone();
+        if role != "system" {
+            break;
+        }
+        out.push_str("system: ");
+        out.push_str(m);
+        out.push('\n');
+    }
+    out
+}
+
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && s[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// The end (exclusive) of the JSON value starting at `i`.
+fn value_end(s: &[u8], i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut j = i;
+    let mut in_string = false;
+    while j < s.len() {
+        let c = s[j];
+        if in_string {
+            match c {
+                b'\\' => j += 1,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(j + 1);
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(j + 1);
+                    }
+                }
+                b',' | b':' if depth == 0 => return Some(j),
+                c if depth == 0 && c.is_ascii_whitespace() => return Some(j),
+                _ => {}
+            }
+        }
+        j += 1;
+    }
+    (depth == 0 && !in_string).then_some(j)
+}
+
+/// The top-level members of a JSON object as (raw key, raw value) slices.
+fn json_members(text: &str) -> Option<Vec<(&str, &str)>> {
+    let s = text.as_bytes();
+    let mut i = skip_ws(s, 0);
+    (s.get(i) == Some(&b'{')).then_some(())?;
+    i = skip_ws(s, i + 1);
+    let mut out = Vec::new();
+    while s.get(i) != Some(&b'}') {
+        let key_end = value_end(s, i)?;
+        let key = &text[i..key_end];
+        i = skip_ws(s, key_end);
+        (s.get(i) == Some(&b':')).then_some(())?;
+        let v = skip_ws(s, i + 1);
+        let v_end = value_end(s, v)?;
+        out.push((key, &text[v..v_end]));
+        i = skip_ws(s, v_end);
+        if s.get(i) == Some(&b',') {
+            i = skip_ws(s, i + 1);
+        }
+        (i < s.len()).then_some(())?;
+    }
+    Some(out)
+}
+
+/// The elements of a JSON array as raw slices.
+fn json_elements(text: &str) -> Option<Vec<&str>> {
+    let s = text.as_bytes();
+    let mut i = skip_ws(s, 0);
+    (s.get(i) == Some(&b'[')).then_some(())?;
+    i = skip_ws(s, i + 1);
+    let mut out = Vec::new();
+    while s.get(i) != Some(&b']') {
+        let end = value_end(s, i)?;
+        out.push(&text[i..end]);
+        i = skip_ws(s, end);
+        if s.get(i) == Some(&b',') {
+            i = skip_ws(s, i + 1);
+        }
+        (i < s.len()).then_some(())?;
+    }
+    Some(out)
+}
+
 /// The tools that change the cluster: what `--read-only` must not offer and what needs an
 /// approval. Written out here, not taken from kai, so the tests check kai against it.
 pub const MUTATING_TOOLS: &[&str] = &[
@@ -94,6 +208,24 @@ mod tests {
         assert_eq!(tool_results(&req), "one\n---\ntwo");
         assert_eq!(tool_names(&req), ["get_logs", "scale"]);
         assert!(tool_names(&json!({"messages": []})).is_empty());
+    }
+
+    #[test]
+    fn the_cache_prefix_is_the_tools_and_leading_system_messages_as_sent() {
+        let raw = r#"{"model":"m","messages":[{"role":"system","content":"a \"q\" [x] {y}"},{"role":"system","content":"b"},{"role":"user","content":"why?"},{"role":"system","content":"late"}],"stream":true,"tools":[{"type":"function","function":{"name":"t","parameters":{"b":1,"a":[2, 3]}}}]}"#;
+        assert_eq!(
+            cache_prefix(raw),
+            "tools: [{\"type\":\"function\",\"function\":{\"name\":\"t\",\"parameters\":{\"b\":1,\"a\":[2, 3]}}}]\n\
+             system: {\"role\":\"system\",\"content\":\"a \\\"q\\\" [x] {y}\"}\n\
+             system: {\"role\":\"system\",\"content\":\"b\"}\n"
+        );
+        // Key order is part of the bytes: the same JSON in another order differs.
+        let reordered = raw.replace(r#"{"b":1,"a":[2, 3]}"#, r#"{"a":[2, 3],"b":1}"#);
+        assert_ne!(cache_prefix(raw), cache_prefix(&reordered));
+        assert_eq!(
+            cache_prefix(r#" { "messages" : [ {"role":"user"} ] } "#),
+            "tools: (none)\n"
+        );
     }
 
     #[test]

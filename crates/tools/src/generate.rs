@@ -1,5 +1,6 @@
 //! `submit_manifests`: the one tool of a `kai generate` session. The model hands in a
-//! draft; kai checks it (parse, schema, lint errors, and unless offline a server-side dry
+//! draft; kai checks it (parse, schema, lint errors, and unless offline custom resources
+//! against their CRD's schema and a server-side dry
 //! run of every object through the change pipeline's dry-run path: never a write) and
 //! answers with every problem by path, or accepts it. After the last allowed round a
 //! failed draft ends the turn: the front end reports that generation gave up.
@@ -85,7 +86,23 @@ impl SubmitManifests {
                 );
             }
         };
-        let findings = kai_manifest::check(&docs, &self.opts);
+        // Custom resources are checked against the cluster's CRD schemas; kinds whose
+        // CRD kai may not read keep the "only metadata checked" note.
+        let crds = match &self.cluster {
+            Some(cluster) => {
+                let wanted = kai_manifest::crd::custom_kinds(&docs);
+                (!wanted.is_empty()).then_some(cluster.crd_schemas(&wanted).await)
+            }
+            None => None,
+        };
+        let findings = match crds {
+            Some(crds) => {
+                let mut opts = self.opts.clone();
+                opts.crds = Some(crds);
+                kai_manifest::check(&docs, &opts)
+            }
+            None => kai_manifest::check(&docs, &self.opts),
+        };
         let report = Report {
             files: 1,
             objects: docs.len(),

@@ -327,8 +327,18 @@ impl Registry {
         Ok(())
     }
 
+    /// The declarations as sent to the model: in a fixed order (a provider's prompt
+    /// cache reuses only an identical prefix), the read-only tools first, then the ones
+    /// that change the cluster, each by name. The changes come last because they are
+    /// the ones a session may leave out (`--read-only`) or offer only on some turns:
+    /// leaving out the tail keeps the read-only declarations' bytes where they were.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.values().map(|e| e.decl.spec()).collect()
+        let (read, write): (Vec<&Entry>, Vec<&Entry>) =
+            self.tools.values().partition(|e| !e.decl.mutating);
+        read.into_iter()
+            .chain(write)
+            .map(|e| e.decl.spec())
+            .collect()
     }
 
     /// The declarations, by name.
@@ -468,6 +478,42 @@ mod registry_tests {
             "What to echo."
         );
         assert_eq!(r.specs()[0].parameters, d.parameters);
+    }
+
+    #[derive(Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct NoArgs {}
+
+    /// A mutating tool whose name sorts before `echo`.
+    struct Alter;
+
+    #[async_trait]
+    impl Tool for Alter {
+        type Args = NoArgs;
+        fn name(&self) -> &'static str {
+            "alter"
+        }
+        fn description(&self) -> &'static str {
+            "Changes something."
+        }
+        async fn call(&self, _ctx: &CallCtx, _args: NoArgs) -> Result<String, ToolError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn declarations_are_sent_read_only_first_then_changes_each_by_name() {
+        let mut r = Registry::new();
+        r.register(handler(Alter)).unwrap();
+        r.register(handler(Echo::default())).unwrap();
+        let names: Vec<String> = r.specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["echo", "alter"]);
+        // The same in whatever order tools were registered.
+        let mut r2 = Registry::new();
+        r2.register(handler(Echo::default())).unwrap();
+        r2.register(handler(Alter)).unwrap();
+        assert_eq!(r.specs(), r2.specs());
     }
 
     #[test]

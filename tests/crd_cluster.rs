@@ -1,0 +1,264 @@
+//! Custom resources checked against their CRD's OpenAPI schema from the real test
+//! cluster: `kai lint --cluster`, `kai generate` (a scripted model), and a user who may
+//! not read the CRD (a note, not a failure).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use kai_test_support::{assert_exit, both, kai, tool_results};
+use kube::api::{Api, DynamicObject};
+use kube::Client;
+use mock_llm::{MockLlm, Reply};
+use serde_json::json;
+
+/// `widgets.example.com`: a spec with a required integer `size`, an enum `colour` and a
+/// nested `settings` object.
+async fn widget_crd() -> (PathBuf, Client) {
+    let admin = kai_test_support::admin().await;
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "spec": {
+                            "type": "object",
+                            "required": ["size"],
+                            "properties": {
+                                "size": {"type": "integer", "minimum": 1},
+                                "colour": {"type": "string", "enum": ["red", "green", "blue"]},
+                                "settings": {"type": "object", "properties": {
+                                    "replicas": {"type": "integer"},
+                                    "mode": {"type": "string"}
+                                }}
+                            }
+                        }
+                    }
+                }}}]
+        }
+    });
+    kai_test_support::apply(&admin, crd).await;
+    // The CRD takes a moment to be served (discovery lists it then).
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(list) = admin.list_api_group_resources("example.com/v1").await {
+            if list.resources.iter().any(|r| r.kind == "Widget") {
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(served, "the Widget CRD was never served");
+    (kai_test_support::kubeconfig(), admin)
+}
+
+const VALID: &str = "\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: sprocket
+spec:
+  size: 3
+  colour: green
+  settings:
+    replicas: 2
+    mode: fast
+";
+
+const BROKEN: &str = "\
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: sprocket
+spec:
+  sise: 3
+  colour: purple
+  settings:
+    replicas: two
+";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lint_cluster_checks_custom_resources_against_their_crd() {
+    let (kc, _admin) = widget_crd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(dir.path(), "broken.yaml", BROKEN);
+    let valid = write(dir.path(), "valid.yaml", VALID);
+
+    let out = kai!()
+        .data(dir.path())
+        .kubeconfig(&kc)
+        .args(["lint", "--cluster"])
+        .arg(&broken)
+        .run()
+        .await;
+    // An error-level rule fired: the same exit code as other schema errors.
+    assert_exit(&out, 3);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let f = broken.display().to_string();
+    for line in [
+        format!("{f}:6: error [schema-unknown-field] Widget/sprocket spec.sise: unknown field `sise`; did you mean `size`?"),
+        format!("{f}:5: error [schema-invalid] Widget/sprocket spec.size: missing required field `size`"),
+        format!("{f}:7: error [schema-invalid] Widget/sprocket spec.colour: unsupported value \"purple\": must be one of \"red\", \"green\", \"blue\""),
+        format!("{f}:9: error [schema-invalid] Widget/sprocket spec.settings.replicas: invalid type: string \"two\", expected integer"),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{}", both(&out));
+    }
+    assert!(!text.contains("schema-unknown-kind"), "{text}");
+
+    // JSON carries the same findings.
+    let out = kai!()
+        .data(dir.path())
+        .kubeconfig(&kc)
+        .args(["-o", "json", "lint", "--cluster"])
+        .arg(&broken)
+        .run()
+        .await;
+    assert_exit(&out, 3);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["errors"], 4, "{j}");
+
+    // A valid Widget passes.
+    let out = kai!()
+        .data(dir.path())
+        .kubeconfig(&kc)
+        .args(["lint", "--cluster"])
+        .arg(&valid)
+        .run()
+        .await;
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("0 error(s), 0 warning(s), 0 info"),
+        "{}",
+        both(&out)
+    );
+
+    // Without --cluster lint stays offline: only the metadata was checked, and the
+    // misspelling goes unnoticed.
+    let out = kai!()
+        .data(dir.path())
+        .kubeconfig(&kc)
+        .args(["lint"])
+        .arg(&broken)
+        .run()
+        .await;
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("[schema-unknown-kind]"), "{text}");
+    assert!(
+        text.contains("only apiVersion, kind and metadata were checked"),
+        "{text}"
+    );
+    assert!(!text.contains("sise"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crd_the_user_may_not_read_is_a_note_not_a_failure() {
+    let (kc, _admin) = widget_crd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write(dir.path(), "broken.yaml", BROKEN);
+    let out = kai!()
+        .data(dir.path())
+        .kubeconfig(&kc)
+        .args(["--context", "kai-restricted", "lint", "--cluster"])
+        .arg(&broken)
+        .run()
+        .await;
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("info [schema-unknown-kind] Widget/sprocket kind: CRD schema not checked: kai may not read CustomResourceDefinition widgets.example.com (RBAC: ask for `get` on `customresourcedefinitions.apiextensions.k8s.io`); only apiVersion, kind and metadata were checked"), "{}", both(&out));
+    assert!(!text.contains("sise"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lint_cluster_notes_kinds_the_cluster_does_not_serve() {
+    let (kc, _admin) = widget_crd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gadget = write(
+        dir.path(),
+        "gadget.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  anything: 1\n",
+    );
+    let out = kai!()
+        .data(dir.path())
+        .kubeconfig(&kc)
+        .args(["lint", "--cluster"])
+        .arg(&gadget)
+        .run()
+        .await;
+    assert_exit(&out, 0);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("CRD schema not checked: the cluster serves no Gadget in example.com/v1"),
+        "{}",
+        both(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_feeds_crd_schema_failures_back_to_the_model() {
+    let (kc, admin) = widget_crd().await;
+    let ns = "gen-crd";
+    kai_test_support::scenario("healthy", ns).await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        ns,
+        &kai_test_support::cluster::api_resource("example.com/v1", "Widget"),
+    );
+    assert!(widgets
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let data = tempfile::tempdir().unwrap();
+    let typo = VALID.replacen("size: 3", "sise: 3", 1);
+    let llm = MockLlm::start(vec![
+        kai_test_support::model::tool_call("submit_manifests", json!({"yaml": typo})),
+        kai_test_support::model::tool_call("submit_manifests", json!({"yaml": VALID})),
+        Reply::text("A Widget of size 3."),
+    ]);
+    let out = kai!()
+        .data(data.path())
+        .cluster(&kc, ns)
+        .model(&llm)
+        .args(["generate", "a green widget of size 3"])
+        .run()
+        .await;
+    assert_exit(&out, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), VALID);
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), 3, "{}", both(&out));
+    let fed_back = tool_results(&reqs[1]);
+    assert!(
+        fed_back.contains(
+            "Widget/sprocket (line 6), spec.sise: unknown field `sise`; did you mean `size`? [schema-unknown-field]"
+        ),
+        "{fed_back}"
+    );
+    assert!(
+        fed_back.contains("spec.size: missing required field `size`"),
+        "{fed_back}"
+    );
+    let stderr = kai_test_support::stderr(&out);
+    assert!(stderr.contains("accepted after 2 round(s)"), "{stderr}");
+    assert!(stderr.contains("server-side dry run"), "{stderr}");
+    // Nothing was created: the dry runs stayed dry runs.
+    assert!(widgets
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
