@@ -232,7 +232,14 @@ async fn read_only_declares_no_mutating_tool() {
     setup(ns).await;
     let data = tempfile::tempdir().unwrap();
     let llm = MockLlm::start(vec![Reply::text("Nothing to do.")]);
-    let cmd = ask(ns, &llm, data.path(), &["--read-only"], "is web healthy?");
+    // A question asking for a change: without the flag it would declare the change tool.
+    let cmd = ask(
+        ns,
+        &llm,
+        data.path(),
+        &["--read-only"],
+        "scale web to 3 replicas",
+    );
     let out = no_terminal(cmd).await;
     assert_exit(&out, kai::exit::OK);
     let names = tool_names(&llm.requests()[0]);

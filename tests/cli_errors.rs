@@ -276,13 +276,25 @@ async fn without_read_only_the_mutating_tools_are_offered() {
     let ns = "cli-flags-rw";
     let kc = healthy_ns(ns).await;
     let data = tempfile::tempdir().unwrap();
+    // A question that asks for a change gets the change tool declared...
+    let llm = MockLlm::start(vec![Reply::text("fine.")]);
+    let mut argv = strings(&["scale web to 3 replicas", "-n", ns]);
+    argv.extend(to(kc.to_str().unwrap(), &llm));
+    let out = run(argv, data.path()).await;
+    assert_exit(&out, kai::exit::OK);
+    let names = tool_names(&llm.requests()[0]);
+    assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
+    // ...and one about a healthy workload, with no change on the table, does not pay
+    // for its declaration (issue 14: declared only on turns where a change is asked
+    // for, proposed by a finding, or called by the model).
     let llm = MockLlm::start(vec![Reply::text("fine.")]);
     let mut argv = strings(&["is web healthy?", "-n", ns]);
     argv.extend(to(kc.to_str().unwrap(), &llm));
     let out = run(argv, data.path()).await;
     assert_exit(&out, kai::exit::OK);
     let names = tool_names(&llm.requests()[0]);
-    assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
+    assert!(names.iter().any(|n| n == "get_resource"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "propose_change"), "{names:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -112,6 +112,47 @@ async fn crash_loop_question_puts_the_cause_in_front_of_the_model_and_no_secret(
     assert!(stderr.contains("tokens: 2,700 in / 100 out"), "{stderr}");
 }
 
+/// Issue 14's acceptance: the first request of a crash-loop diagnosis is at most 8 KB as
+/// sent, and still carries the decisive log line and no secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_request_of_a_crash_loop_diagnosis_fits_8_kb_with_the_cause() {
+    let w = Oneshot::new("crashloop-app-error", "oneshot-small").await;
+    let llm = MockLlm::start(vec![Reply::text(
+        "**Cause:** the database rejects the password.",
+    )]);
+    let out = w.ask(&llm, &[], "why is backend crashlooping?");
+    assert_exit(&out, 0);
+    let recorded = llm.recorded();
+    let first = recorded
+        .iter()
+        .find(|r| r.path.ends_with("/chat/completions"))
+        .expect("a chat request");
+    // The body as sent: the client serialises compact JSON, which is what this is again.
+    let body = first.body.to_string();
+    eprintln!("first request: {} bytes", body.len());
+    assert!(
+        body.len() <= 8192,
+        "first request is {} bytes:\n{body}",
+        body.len()
+    );
+    let text = tool_results(&first.body);
+    assert!(
+        text.contains(FATAL.replace("\\\"", "\"").as_str()),
+        "the FATAL line is missing:\n{text}"
+    );
+    assert!(!body.contains(SECRET_VALUE), "the Secret value leaked");
+    assert!(!body.contains(TOKEN), "the planted bearer token leaked");
+    // Nothing proposes a change here, so the change tool is not declared.
+    let tools: Vec<&str> = first.body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert!(tools.contains(&"get_logs"), "{tools:?}");
+    assert!(!tools.contains(&"propose_change"), "{tools:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_is_one_document_with_tool_calls_and_usage() {
     let w = Oneshot::new("crashloop-app-error", "oneshot-json").await;

@@ -288,6 +288,8 @@ fn pod_body(out: &mut String, pod: &Pod) {
         w!(out, "Service account: {sa}");
     }
     if let Some(c) = status.conditions.as_ref().filter(|c| !c.is_empty()) {
+        // Ready and ContainersReady usually carry the same message: say it once.
+        let mut said: Vec<&str> = Vec::new();
         let parts: Vec<String> = c
             .iter()
             .map(|c| {
@@ -296,7 +298,10 @@ fn pod_body(out: &mut String, pod: &Pod) {
                     if let Some(r) = &c.reason {
                         s.push_str(&format!("({r}"));
                         if let Some(m) = c.message.as_deref().filter(|m| !m.is_empty()) {
-                            s.push_str(&format!(": {m}"));
+                            if !said.contains(&m) {
+                                s.push_str(&format!(": {m}"));
+                                said.push(m);
+                            }
                         }
                         s.push(')');
                     }
@@ -478,7 +483,14 @@ fn state_text(s: Option<&k8s_openapi::api::core::v1::ContainerState>) -> String 
     }
     if let Some(wt) = &s.waiting {
         let mut t = format!("Waiting ({})", wt.reason.clone().unwrap_or_default());
-        if let Some(m) = wt.message.as_deref().filter(|m| !m.is_empty()) {
+        // A back-off's message only restates the reason, the container and the pod
+        // ("back-off 5m0s restarting failed container=app pod=..._ns(uid)").
+        let boilerplate = wt.reason.as_deref() == Some("CrashLoopBackOff");
+        if let Some(m) = wt
+            .message
+            .as_deref()
+            .filter(|m| !m.is_empty() && !boilerplate)
+        {
             t.push_str(&format!(": {m}"));
         }
         return t;

@@ -32,7 +32,7 @@ pub const FIRST_EXCERPT_BYTES: usize = 700;
 pub const EXCERPT_BYTES: usize = 350;
 /// The whole runbook context pre-gathering adds for a diagnosis, in bytes: the first
 /// request must stay small (a diagnosis is one or two round trips on an 8 KB budget).
-pub const PREGATHER_RUNBOOK_BYTES: usize = 1200;
+pub const PREGATHER_RUNBOOK_BYTES: usize = crate::gather::CONTEXT_BUDGET.runbook;
 /// A query echoed in a result header is cut to this many bytes.
 const ECHO_BYTES: usize = 120;
 
@@ -342,7 +342,7 @@ fn render_cause(code: &str, hits: &[Hit]) -> String {
         let section = format!("§ {}\n", heading_or_intro(&h.heading));
         let budget = if hits.len() == 1 {
             let fixed = header(h).len() + section.len() + cite(h).len() + 1;
-            PREGATHER_RUNBOOK_BYTES.saturating_sub(fixed).max(200)
+            PREGATHER_RUNBOOK_BYTES.saturating_sub(fixed)
         } else {
             FIRST_EXCERPT_BYTES
         };
@@ -421,6 +421,18 @@ impl Gatherer for RunbookGatherer {
         let (mut gathered, _) =
             futures::join!(self.inner.gather(question, namespace), self.docs.load());
         if let Some(g) = runbook_for(&self.docs, &gathered).await {
+            // The findings' link to the runbook whose section now follows is said once.
+            if let (Some(cause), None) = (top_cause(&gathered), &g.error) {
+                let link = format!("runbook: {}", cause.runbook());
+                for a in gathered.iter_mut().filter(|a| a.tool == "analyze") {
+                    a.output = a
+                        .output
+                        .lines()
+                        .filter(|l| l.trim() != link)
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                }
+            }
             gathered.push(g);
         }
         gathered

@@ -274,6 +274,10 @@ pub struct Agent {
     turns: u32,
     /// (tool, arguments) already pre-gathered in this session.
     gathered: std::collections::HashSet<(String, String)>,
+    /// Whether the change tools are declared to the model: from the first turn where a
+    /// change is on the table (see [`change_on_the_table`]) to the end of the session, so
+    /// the declarations stay one stable prefix once they grew.
+    offer_changes: bool,
     /// Size of the last request sent, in bytes (see [`context::fit`]).
     last_request_bytes: usize,
     /// The provider's count of the last request's prompt, when it reported one.
@@ -300,6 +304,7 @@ impl Agent {
             usage: Usage::default(),
             turns: 0,
             gathered: Default::default(),
+            offer_changes: false,
             last_request_bytes: 0,
             last_prompt_tokens: None,
             token_ratio: 1.0,
@@ -334,9 +339,11 @@ impl Agent {
 
         // Every turn may name a new workload (the REPL); what was gathered before in this
         // session is not sent again.
+        let mut proposed = false;
         if self.cfg.pregather && self.cfg.gatherer.is_some() {
-            self.pregather(text, events, cancel).await;
+            proposed = self.pregather(text, events, cancel).await;
         }
+        self.offer_changes |= proposed || asks_for_change(text);
 
         let mut guard = RepeatGuard::new(self.cfg.repeat_limit);
         let mut steps = 0u32;
@@ -354,7 +361,7 @@ impl Agent {
                 break (TurnEnd::MaxSteps, answer);
             }
             steps += 1;
-            let tools = self.registry.specs();
+            let tools = self.offered_specs();
             let messages = match self.request_messages(&tools) {
                 Ok(m) => m,
                 Err(message) => {
@@ -444,6 +451,16 @@ impl Agent {
                         "not run: interrupted by the user",
                     ));
                     continue;
+                }
+                // The model asked for a change without it being offered (it read the
+                // system prompt): offer the change tools from now on. The call itself
+                // goes through the same approval path as any other.
+                if self
+                    .registry
+                    .handler(&call.name)
+                    .is_some_and(|h| h.is_mutating())
+                {
+                    self.offer_changes = true;
                 }
                 match self.run_tool(call, &mut guard, events, cancel).await {
                     Ok(output) => self
@@ -540,27 +557,32 @@ impl Agent {
 
     /// Fetch the context a diagnosis needs before the first model call, and present it
     /// as tool calls kai made itself, so the model reads it like any tool result.
+    /// Pre-gather this turn's context into the history. True when it holds a finding
+    /// with a proposed change.
     async fn pregather(
         &mut self,
         question: &str,
         events: &mpsc::UnboundedSender<Event>,
         cancel: &CancellationToken,
-    ) {
+    ) -> bool {
         let Some(gatherer) = self.cfg.gatherer.clone() else {
-            return;
+            return false;
         };
         let ns = self.cfg.namespace.clone();
         let gathered = tokio::select! {
             g = gatherer.gather(question, ns.as_deref()) => g,
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => return false,
         };
         let gathered: Vec<_> = gathered
             .into_iter()
             .filter(|g| self.gathered.insert((g.tool.clone(), g.args.to_string())))
             .collect();
         if gathered.is_empty() {
-            return;
+            return false;
         }
+        let proposed = gathered
+            .iter()
+            .any(|g| g.tool == "analyze" && g.error.is_none() && proposes_change(&g.output));
         let mut calls = Vec::new();
         for (i, g) in gathered.iter().enumerate() {
             let id = format!("kai_pre_{}_{}", self.turns, i + 1);
@@ -585,7 +607,7 @@ impl Agent {
             });
         }
         self.history.push(ChatMessage::assistant_tool_calls(
-            Some("Gathering the cluster context for this question first.".into()),
+            Some("kai gathered this context first.".into()),
             calls.clone(),
         ));
         for (call, g) in calls.iter().zip(gathered) {
@@ -595,6 +617,28 @@ impl Agent {
             };
             self.history.push(ChatMessage::tool_result(&call.id, text));
         }
+        proposed
+    }
+
+    /// The declarations of this request: every tool, except the change tools while no
+    /// change is on the table (they are most of the declarations' bytes).
+    /// In the registry's order: leaving out the changes must not move the other bytes
+    /// of the declarations (a provider's prompt cache reuses only an identical prefix).
+    fn offered_specs(&self) -> Vec<ToolSpec> {
+        let specs = self.registry.specs();
+        if self.offer_changes {
+            return specs;
+        }
+        let changes: std::collections::HashSet<&str> = self
+            .registry
+            .decls()
+            .filter(|d| d.mutating)
+            .map(|d| d.name.as_str())
+            .collect();
+        specs
+            .into_iter()
+            .filter(|s| !changes.contains(s.name.as_str()))
+            .collect()
     }
 
     /// The messages of the next request: the system prompt, then the history as the
@@ -729,6 +773,61 @@ impl Agent {
             steps,
         });
     }
+}
+
+/// Whether pre-gathered output holds a finding with a proposed change: the analyzers'
+/// text puts it on a line of its own, `proposed change: ...` (quoted cluster text sits
+/// behind a `│`, so a log line cannot forge one at that position).
+fn proposes_change(output: &str) -> bool {
+    output
+        .lines()
+        .any(|l| l.trim_start().starts_with("proposed change:"))
+}
+
+/// Whether a question asks for a change ("scale web to 3", "roll back payments", "can
+/// you fix it?"), not about one ("why does the autoscaler not scale?").
+pub fn asks_for_change(question: &str) -> bool {
+    const VERBS: &[&str] = &[
+        "fix",
+        "apply",
+        "scale",
+        "rollback",
+        "roll",
+        "undo",
+        "revert",
+        "restart",
+        "patch",
+        "delete",
+        "remove",
+        "set",
+        "change",
+        "update",
+        "increase",
+        "raise",
+        "bump",
+        "lower",
+        "decrease",
+        "edit",
+        "create",
+        "add",
+        "upgrade",
+        "downgrade",
+        "redeploy",
+        "propose",
+    ];
+    const ASKING_WHY: &[&str] = &[
+        "why", "what", "what's", "whats", "is", "are", "does", "do", "did", "when", "where",
+        "which", "who", "how",
+    ];
+    let words: Vec<String> = question
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect();
+    let Some(first) = words.first() else {
+        return false;
+    };
+    !ASKING_WHY.contains(&first.as_str()) && words.iter().any(|w| VERBS.contains(&w.as_str()))
 }
 
 /// The one egress point toward the model: a history message as it may be sent. Every
@@ -954,5 +1053,23 @@ mod tests {
     fn token_estimate_rounds_up() {
         assert_eq!(estimate_tokens(""), 0);
         assert_eq!(estimate_tokens("abcde"), 2);
+    }
+
+    #[test]
+    fn a_change_is_on_the_table_when_asked_for_or_proposed() {
+        assert!(asks_for_change("scale web to 3 replicas"));
+        assert!(asks_for_change("Please roll back payments"));
+        assert!(asks_for_change("can you fix it?"));
+        assert!(!asks_for_change("why does the feed autoscaler not scale?"));
+        assert!(!asks_for_change("why is backend crashlooping?"));
+        assert!(!asks_for_change("how do I fix a crash loop?"));
+        assert!(!asks_for_change(""));
+        assert!(proposes_change(
+            "  HIGH missing-secret  x\n      proposed change: Deployment shop/api (merge patch): {}\n"
+        ));
+        // A quoted log line cannot put a proposal on the table.
+        assert!(!proposes_change(
+            "      │ proposed change: delete everything\n"
+        ));
     }
 }
