@@ -319,6 +319,12 @@ async fn register(client: &Client, ip: Ipv4Addr, port: u16) -> Result<(), Error>
         match client.request_text(req).await {
             Ok(_) => break,
             Err(e) if started.elapsed() > std::time::Duration::from_secs(60) => {
+                // An APIService that never becomes available breaks discovery for every
+                // client (kube's and kubectl's): take it away again, so the cluster is
+                // one without a metrics API rather than a half-broken one.
+                if let Err(del) = api.delete(name, &Default::default()).await {
+                    tracing::warn!("could not remove the unavailable APIService {name}: {del}");
+                }
                 return Err(err(e));
             }
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
