@@ -7,21 +7,16 @@
 //! it into a `forbidden` finding) instead of failing the whole read; a kind this server
 //! does not serve is left out with a note in `Snapshot::notes` (CronJobs are read at
 //! batch/v1beta1 on servers before 1.21, with a note saying so); anything else (the
-//! server unreachable) fails the read.
+//! server unreachable) fails the read, except for the RBAC, policy, autoscaling and
+//! ingress-class kinds, whose failure is a note saying which checks were skipped.
 
 use std::collections::{BTreeMap, HashSet};
 
 use futures::stream::{self, StreamExt};
-use std::fmt::Debug;
 
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{LimitRange, Pod, ResourceQuota, Secret, ServiceAccount};
-use k8s_openapi::api::networking::v1::{IngressClass, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Api, ListParams, LogParams};
-use kube::{Client, Resource};
-use serde::de::DeserializeOwned;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, LogParams};
+use kube::Client;
 
 use kai_analyze::finding::ObjectRef;
 use kai_analyze::snapshot::{name_of, ns_of, Forbidden, Snapshot, TlsCert};
@@ -143,6 +138,17 @@ fn build(
         secrets: p.take(lists.secrets)?,
         nodes: p.take(lists.nodes)?,
         storageclasses: p.take(lists.storageclasses)?,
+        service_accounts: p.take_extra(lists.service_accounts),
+        roles: p.take_extra(lists.roles),
+        role_bindings: p.take_extra(lists.role_bindings),
+        cluster_roles: p.take_extra(lists.cluster_roles),
+        cluster_role_bindings: p.take_extra(lists.cluster_role_bindings),
+        network_policies: p.take_extra(lists.network_policies),
+        hpas: p.take_extra(lists.hpas),
+        pdbs: p.take_extra(lists.pdbs),
+        resource_quotas: p.take_extra(lists.resource_quotas),
+        limit_ranges: p.take_extra(lists.limit_ranges),
+        ingress_classes: p.take_extra(lists.ingress_classes),
         ..Default::default()
     };
     snap.forbidden = p.forbidden;
@@ -193,6 +199,22 @@ impl Problems {
             Some(Err(e)) => Err(AnalyzeError::Read(e)),
         }
     }
+
+    /// [`Problems::take`] for the kinds of the RBAC, policy, autoscaling and ingress-class
+    /// rules: any other failure is a note saying which checks it left out, not a failed
+    /// read (the findings on pods and workloads stand without them).
+    fn take_extra<T>(&mut self, listed: Option<Listed<T>>) -> Vec<T> {
+        match listed {
+            Some(Err(e @ ReadError::Failed { .. })) => {
+                let text = format!("{e}; the checks that read it were skipped");
+                if !self.notes.contains(&text) {
+                    self.notes.push(text);
+                }
+                Vec::new()
+            }
+            other => self.take(other).unwrap_or_default(),
+        }
+    }
 }
 
 /// The checks a forbidden cluster-scoped kind leaves out, for the note; `None` for the
@@ -206,25 +228,16 @@ fn cluster_scoped_checks(resource: &str) -> Option<&'static str> {
 }
 
 async fn with_logs(cluster: &Cluster, mut snap: Snapshot) -> Snapshot {
-    let ((logs, forbidden, notes), current, extras, tls_certs) = tokio::join!(
+    let ((logs, forbidden, notes), current, tls_certs) = tokio::join!(
         fetch_logs(cluster, &snap),
         fetch_current_logs(&cluster.client, &snap),
-        read_extras(&cluster.client, snap.namespace.as_deref()),
         read_tls_certs(&cluster.client, &snap),
     );
     snap.previous_logs = logs;
     snap.current_logs = current;
     snap.forbidden.extend(forbidden);
     snap.notes.extend(notes);
-    match extras {
-        Ok(x) => {
-            x.apply(&mut snap);
-            snap.tls_certs = tls_certs;
-        }
-        Err(e) => snap.notes.push(format!(
-            "could not read RBAC, policy, autoscaling and certificate objects ({e}); their checks were skipped"
-        )),
-    }
+    snap.tls_certs = tls_certs;
     snap
 }
 
@@ -463,180 +476,9 @@ fn logs_wanted(snap: &Snapshot) -> Vec<LogWanted> {
 }
 
 // ---------------------------------------------------------------------------------
-// The kinds of the RBAC, admission, NetworkPolicy, autoscaling, disruption-budget and
-// certificate rules, and the current log tails of running containers. Read next to the
-// view's lists (additively, each kind once per snapshot); moving them into
-// `NamespaceView` as `Res` variants is the natural next step.
-
-type ExtraListed<T> = Result<(Vec<T>, Option<Forbidden>), kube::Error>;
-
-const PAGE: u32 = 500;
-const MAX_PAGES: usize = 200;
-
-/// Annotation holding a full copy of the applied manifest: as large as the object itself
-/// and read by no rule.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drop the metadata no rule reads. `managedFields` alone was about half of the heap on a
-/// 2,000-pod cluster, so it goes page by page, before the next page is read.
-fn trim<K: Resource>(mut obj: K) -> K {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-    }
-    obj
-}
-
-/// List every object of a kind (matching `fields`, a field selector, if given), page by
-/// page, turning each object into a `T` as its page arrives so that only what the rules
-/// need outlives the page.
-async fn list_extra<K, T>(
-    api: Api<K>,
-    resource: &str,
-    namespace: Option<&str>,
-    fields: Option<&str>,
-    mut keep: impl FnMut(K) -> T,
-) -> ExtraListed<T>
-where
-    K: Resource + Clone + DeserializeOwned + Debug,
-{
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut lp = ListParams::default().limit(PAGE);
-        if let Some(f) = fields {
-            lp = lp.fields(f);
-        }
-        if let Some(t) = &token {
-            lp = lp.continue_token(t);
-        }
-        match api.list(&lp).await {
-            Ok(list) => {
-                if out.is_empty() {
-                    // The first page says how many follow: one allocation instead of a
-                    // doubling series whose last step holds two copies of the list.
-                    let remaining = list
-                        .metadata
-                        .remaining_item_count
-                        .and_then(|n| usize::try_from(n).ok())
-                        .unwrap_or(0)
-                        .min(PAGE as usize * MAX_PAGES);
-                    out.reserve_exact(list.items.len() + remaining);
-                }
-                out.extend(list.items.into_iter().map(trim).map(&mut keep));
-                match list.metadata.continue_ {
-                    Some(t) if !t.is_empty() => token = Some(t),
-                    _ => break,
-                }
-            }
-            Err(kube::Error::Api(status)) if status.code == 403 => {
-                return Ok((
-                    Vec::new(),
-                    Some(Forbidden {
-                        verb: "list".into(),
-                        resource: resource.into(),
-                        namespace: namespace.map(str::to_string),
-                    }),
-                ));
-            }
-            Err(kube::Error::Api(status)) if status.code == 404 => return Ok((Vec::new(), None)),
-            Err(source) => return Err(source),
-        }
-    }
-    Ok((out, None))
-}
-
-fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
-}
-
-/// The kinds the RBAC, policy, autoscaling, network and certificate rules read, listed
-/// together (after the core kinds, while the log tails are read).
-struct Extras {
-    service_accounts: Vec<ServiceAccount>,
-    roles: Vec<Role>,
-    role_bindings: Vec<RoleBinding>,
-    cluster_roles: Vec<ClusterRole>,
-    cluster_role_bindings: Vec<ClusterRoleBinding>,
-    network_policies: Vec<NetworkPolicy>,
-    hpas: Vec<HorizontalPodAutoscaler>,
-    pdbs: Vec<PodDisruptionBudget>,
-    resource_quotas: Vec<ResourceQuota>,
-    limit_ranges: Vec<LimitRange>,
-    ingress_classes: Vec<IngressClass>,
-    tls_certs: Vec<TlsCert>,
-    forbidden: Vec<Forbidden>,
-}
-
-impl Extras {
-    fn apply(self, snap: &mut Snapshot) {
-        snap.service_accounts = self.service_accounts;
-        snap.roles = self.roles;
-        snap.role_bindings = self.role_bindings;
-        snap.cluster_roles = self.cluster_roles;
-        snap.cluster_role_bindings = self.cluster_role_bindings;
-        snap.network_policies = self.network_policies;
-        snap.hpas = self.hpas;
-        snap.pdbs = self.pdbs;
-        snap.resource_quotas = self.resource_quotas;
-        snap.limit_ranges = self.limit_ranges;
-        snap.ingress_classes = self.ingress_classes;
-        snap.tls_certs = self.tls_certs;
-        snap.forbidden.extend(self.forbidden);
-    }
-}
-
-/// List a kind in its current version, or, when the server does not serve that version
-/// (a 1.20 server has no policy/v1 PodDisruptionBudget, batch/v1 CronJob or autoscaling/v2
-/// HorizontalPodAutoscaler), in the older version `old` whose objects read the same,
-/// converted field by field.
-async fn list_compat<K>(
-    client: &Client,
-    ns: Option<&str>,
-    resource: &str,
-    old: (&str, &str, &str),
-) -> ExtraListed<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
-    <K as Resource>::DynamicType: Default,
-{
-    // Is the current version served? (An empty list of it is an answer; only a 404
-    // sends the read to the older version.)
-    let probe: Api<K> = api::<K>(client, ns);
-    match probe.list(&ListParams::default().limit(1)).await {
-        Err(kube::Error::Api(status)) if status.code == 404 => {}
-        _ => return list_extra(api::<K>(client, ns), resource, ns, None, |o| o).await,
-    }
-    let (group, version, kind) = old;
-    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
-    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, resource);
-    let dynamic: Api<kube::api::DynamicObject> = match ns {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
-    };
-    let (objs, forbidden) = list_extra(dynamic, resource, ns, None, |o| o).await?;
-    let items = objs
-        .into_iter()
-        .filter_map(|o| {
-            let mut v = serde_json::to_value(&o).ok()?;
-            // The typed object's apiVersion, so that it deserializes as the new version.
-            if let Some(m) = v.as_object_mut() {
-                m.remove("apiVersion");
-                m.remove("kind");
-            }
-            serde_json::from_value::<K>(v).ok()
-        })
-        .collect();
-    Ok((items, forbidden))
-}
+// The certificates of TLS Secrets and the current log tails of running containers, read
+// after the view's lists (the RBAC, policy, autoscaling and ingress-class kinds are
+// the view's kinds like the others).
 
 /// TLS Secrets to parse, at most this many: found among the listed Secrets by their
 /// `tls.crt` key and read one by one (GET), so Secrets are listed once per read.
@@ -662,115 +504,6 @@ async fn read_tls_certs(client: &Client, snap: &Snapshot) -> Vec<TlsCert> {
         .filter_map(|x| async move { x })
         .collect()
         .await
-}
-
-async fn read_extras(client: &Client, ns: Option<&str>) -> Result<Extras, kube::Error> {
-    let (
-        service_accounts,
-        roles,
-        role_bindings,
-        cluster_roles,
-        cluster_role_bindings,
-        network_policies,
-        hpas,
-        pdbs,
-        resource_quotas,
-        limit_ranges,
-        ingress_classes,
-    ) = tokio::join!(
-        list_extra(
-            api::<ServiceAccount>(client, ns),
-            "serviceaccounts",
-            ns,
-            None,
-            |o| o
-        ),
-        list_extra(api::<Role>(client, ns), "roles", ns, None, |o| o),
-        list_extra(
-            api::<RoleBinding>(client, ns),
-            "rolebindings",
-            ns,
-            None,
-            |o| o
-        ),
-        list_extra(
-            Api::<ClusterRole>::all(client.clone()),
-            "clusterroles",
-            None,
-            None,
-            |o| o
-        ),
-        list_extra(
-            Api::<ClusterRoleBinding>::all(client.clone()),
-            "clusterrolebindings",
-            None,
-            None,
-            |o| o
-        ),
-        list_extra(
-            api::<NetworkPolicy>(client, ns),
-            "networkpolicies",
-            ns,
-            None,
-            |o| o
-        ),
-        list_compat::<HorizontalPodAutoscaler>(
-            client,
-            ns,
-            "horizontalpodautoscalers",
-            ("autoscaling", "v2beta2", "HorizontalPodAutoscaler")
-        ),
-        list_compat::<PodDisruptionBudget>(
-            client,
-            ns,
-            "poddisruptionbudgets",
-            ("policy", "v1beta1", "PodDisruptionBudget")
-        ),
-        list_extra(
-            api::<ResourceQuota>(client, ns),
-            "resourcequotas",
-            ns,
-            None,
-            |o| o
-        ),
-        list_extra(
-            api::<LimitRange>(client, ns),
-            "limitranges",
-            ns,
-            None,
-            |o| o
-        ),
-        list_extra(
-            Api::<IngressClass>::all(client.clone()),
-            "ingressclasses",
-            None,
-            None,
-            |o| o
-        ),
-    );
-    let mut forbidden = Vec::new();
-    macro_rules! take {
-        ($r:expr) => {{
-            let (v, f) = $r?;
-            forbidden.extend(f);
-            v
-        }};
-    }
-    Ok(Extras {
-        service_accounts: take!(service_accounts),
-        roles: take!(roles),
-        role_bindings: take!(role_bindings),
-        cluster_roles: take!(cluster_roles),
-        cluster_role_bindings: take!(cluster_role_bindings),
-        network_policies: take!(network_policies),
-        hpas: take!(hpas),
-        pdbs: take!(pdbs),
-        resource_quotas: take!(resource_quotas),
-        limit_ranges: take!(limit_ranges),
-        ingress_classes: take!(ingress_classes),
-        tls_certs: Vec::new(),
-        forbidden,
-    })
 }
 
 /// The validity period and subject of a TLS Secret's (first) certificate; `None` when it

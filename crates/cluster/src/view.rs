@@ -21,6 +21,9 @@
 //! table and in `NamespaceView::load_one`, the field in `fetch::build`, and, when 1.20
 //! serves the kind only at an older version of its group, a row in `OLDER`. A server
 //! that does not serve the kind at all then gets a note, not an error.
+//!
+//! Every list the view (and so the analyzers) makes goes through one pager ([`pages`]):
+//! bounded pages, the continue token, objects trimmed as each page arrives.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Debug;
@@ -29,11 +32,15 @@ use std::pin::Pin;
 use std::sync::Mutex;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Node, PersistentVolumeClaim, Pod, Secret, Service,
+    ConfigMap, Endpoints, Event, LimitRange, Node, PersistentVolumeClaim, Pod, ResourceQuota,
+    Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -59,14 +66,38 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Kinds whose version kai compiles against is newer than the oldest Kubernetes kai
 /// supports (1.20; k8s-openapi offers nothing that old), with the older version of the
-/// same group such a server serves instead. Only versions whose objects read as the
-/// newer type (the newer one only added fields) belong here; a kind not here that a
-/// server does not serve is left out of the read, with a note saying so (a new kind's
-/// entry, e.g. policy/v1beta1 for PodDisruptionBudget, goes here with it).
-const OLDER: &[(Res, &str)] = &[
+/// same group such a server serves instead, and whether reading it there gets a note.
+/// Only versions whose objects read as the newer type (the newer one only added fields)
+/// belong here; a kind not here that a server does not serve is left out of the read,
+/// with a note saying so.
+const OLDER: &[Older] = &[
     // batch/v1 CronJob is Kubernetes 1.21+.
-    (Res::CronJobs, "v1beta1"),
+    Older {
+        res: Res::CronJobs,
+        version: "v1beta1",
+        noted: true,
+    },
+    // autoscaling/v2 is 1.23+ and policy/v1 1.21+. Their older versions carry every field
+    // the rules read, and kai always read them there without a note: one on every scan of
+    // a 1.20–1.22 cluster would say nothing the reader can act on.
+    Older {
+        res: Res::HorizontalPodAutoscalers,
+        version: "v2beta2",
+        noted: false,
+    },
+    Older {
+        res: Res::PodDisruptionBudgets,
+        version: "v1beta1",
+        noted: false,
+    },
 ];
+
+/// A row of [`OLDER`].
+struct Older {
+    res: Res,
+    version: &'static str,
+    noted: bool,
+}
 
 /// The kinds a view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,6 +118,17 @@ pub enum Res {
     Secrets,
     Nodes,
     StorageClasses,
+    ServiceAccounts,
+    Roles,
+    RoleBindings,
+    ClusterRoles,
+    ClusterRoleBindings,
+    NetworkPolicies,
+    HorizontalPodAutoscalers,
+    PodDisruptionBudgets,
+    ResourceQuotas,
+    LimitRanges,
+    IngressClasses,
 }
 
 impl Res {
@@ -120,6 +162,17 @@ impl Res {
         Res::Secrets,
         Res::Nodes,
         Res::StorageClasses,
+        Res::ServiceAccounts,
+        Res::Roles,
+        Res::RoleBindings,
+        Res::ClusterRoles,
+        Res::ClusterRoleBindings,
+        Res::NetworkPolicies,
+        Res::HorizontalPodAutoscalers,
+        Res::PodDisruptionBudgets,
+        Res::ResourceQuotas,
+        Res::LimitRanges,
+        Res::IngressClasses,
     ];
 }
 
@@ -403,6 +456,17 @@ listable! {
     Event => Events, events, true;
     Node => Nodes, nodes, false;
     StorageClass => StorageClasses, storageclasses, false;
+    ServiceAccount => ServiceAccounts, service_accounts, true;
+    Role => Roles, roles, true;
+    RoleBinding => RoleBindings, role_bindings, true;
+    ClusterRole => ClusterRoles, cluster_roles, false;
+    ClusterRoleBinding => ClusterRoleBindings, cluster_role_bindings, false;
+    NetworkPolicy => NetworkPolicies, network_policies, true;
+    HorizontalPodAutoscaler => HorizontalPodAutoscalers, hpas, true;
+    PodDisruptionBudget => PodDisruptionBudgets, pdbs, true;
+    ResourceQuota => ResourceQuotas, resource_quotas, true;
+    LimitRange => LimitRanges, limit_ranges, true;
+    IngressClass => IngressClasses, ingress_classes, false;
 }
 
 impl Readable for ConfigMap {
@@ -462,6 +526,14 @@ fn secret_keys(s: Secret) -> KeysOnly {
 fn is_rule_event(e: &Event) -> bool {
     e.type_.as_deref() != Some("Normal")
         || e.involved_object.kind.as_deref() == Some("PersistentVolumeClaim")
+}
+
+/// A claim the claim rule looks at: Pending, or with no phase yet.
+fn is_pending_claim(c: &PersistentVolumeClaim) -> bool {
+    c.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_none_or(|p| p == "Pending")
 }
 
 impl Lists {
@@ -580,6 +652,17 @@ impl<'c> NamespaceView<'c> {
             Res::Events => typed!(Event),
             Res::Nodes => typed!(Node),
             Res::StorageClasses => typed!(StorageClass),
+            Res::ServiceAccounts => typed!(ServiceAccount),
+            Res::Roles => typed!(Role),
+            Res::RoleBindings => typed!(RoleBinding),
+            Res::ClusterRoles => typed!(ClusterRole),
+            Res::ClusterRoleBindings => typed!(ClusterRoleBinding),
+            Res::NetworkPolicies => typed!(NetworkPolicy),
+            Res::HorizontalPodAutoscalers => typed!(HorizontalPodAutoscaler),
+            Res::PodDisruptionBudgets => typed!(PodDisruptionBudget),
+            Res::ResourceQuotas => typed!(ResourceQuota),
+            Res::LimitRanges => typed!(LimitRange),
+            Res::IngressClasses => typed!(IngressClass),
             Res::ConfigMaps => Box::pin(async move {
                 self.configmaps().await;
             }),
@@ -627,11 +710,11 @@ impl<'c> NamespaceView<'c> {
                 let listed = self.list_pages::<K, K>(None, None, |o| o).await;
                 let older = OLDER
                     .iter()
-                    .find(|(r, _)| *r == K::RES)
+                    .find(|o| o.res == K::RES)
                     .filter(|_| self.older_versions);
                 match (listed, older) {
-                    (Err(ReadError::NotServed { .. }), Some((_, version))) => {
-                        self.older_version::<K>(version).await
+                    (Err(ReadError::NotServed { .. }), Some(o)) => {
+                        self.older_version::<K>(o.version, o.noted).await
                     }
                     (Err(e @ ReadError::NotServed { .. }), None) => {
                         self.note(e.to_string());
@@ -666,6 +749,14 @@ impl<'c> NamespaceView<'c> {
     /// whole list when the turn wants it anyway; otherwise only Warnings and the claims'
     /// events, filtered by the server, as Normal events are nearly all of a busy
     /// cluster's (97% on the benchmark cluster).
+    ///
+    /// Events have no field index: for a field-selected list the apiserver reads every
+    /// event from etcd. Paged, it does so in steps of the page size, again for each page
+    /// (2.5 s for 1,108 Warnings among 54,000 events on the benchmark cluster); in one
+    /// request it reads them once (≈ 1 s). So these lists are one request each: what
+    /// arrives is the matching events only, the few a rule reads. The claims' events are
+    /// read only when a claim is Pending (the only claims the claim rule looks at), so a
+    /// cluster without one pays for one such scan, not two.
     pub(crate) async fn load_rule_events(&self) {
         if self.is_wanted(Res::Events) {
             self.list::<Event>().await;
@@ -674,13 +765,26 @@ impl<'c> NamespaceView<'c> {
         self.cells
             .rule_events
             .get_or_init(|| async {
-                let (warnings, claims) = tokio::join!(
-                    self.list_pages::<Event, _>(Some("type!=Normal"), None, |e| e),
-                    self.list_pages::<Event, _>(
+                let claims = async {
+                    let pending = match self.list::<PersistentVolumeClaim>().await {
+                        Ok(claims) => claims.iter().any(is_pending_claim),
+                        // Unknown: read their events anyway.
+                        Err(_) => true,
+                    };
+                    if !pending {
+                        return Ok(Vec::new());
+                    }
+                    self.list_paged::<Event, _>(
+                        Paging::Whole,
                         Some("involvedObject.kind=PersistentVolumeClaim"),
                         None,
-                        |e| e
-                    ),
+                        |e| e,
+                    )
+                    .await
+                };
+                let (warnings, claims) = tokio::join!(
+                    self.list_paged::<Event, _>(Paging::Whole, Some("type!=Normal"), None, |e| e),
+                    claims,
                 );
                 let mut events = warnings?;
                 let seen: HashSet<String> = events
@@ -873,66 +977,45 @@ impl<'c> NamespaceView<'c> {
         ReadError::from_kube(e, verb, &K::plural(&()), ns, &what)
     }
 
-    /// List every `K` (matching the selectors, if given), page by page, turning each
+    /// List every `K` (matching the selectors, if given) through [`pages`], turning each
     /// object into a `T` as its page arrives so that only what readers need outlives the
-    /// page.
+    /// page; a 404 is [`ReadError::NotServed`].
     async fn list_pages<K: Readable, T>(
         &self,
         fields: Option<&str>,
         labels: Option<&str>,
-        mut keep: impl FnMut(K) -> T,
+        keep: impl FnMut(K) -> T,
+    ) -> Listed<T> {
+        self.list_paged(Paging::Pages(PAGE), fields, labels, keep)
+            .await
+    }
+
+    /// [`NamespaceView::list_pages`] with the paging given.
+    async fn list_paged<K: Readable, T>(
+        &self,
+        paging: Paging,
+        fields: Option<&str>,
+        labels: Option<&str>,
+        keep: impl FnMut(K) -> T,
     ) -> Listed<T> {
         let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
         let api = K::api(&self.cluster.client, ns);
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut lp = ListParams::default().limit(PAGE);
-            if let Some(f) = fields {
-                lp = lp.fields(f);
-            }
-            if let Some(l) = labels {
-                lp = lp.labels(l);
-            }
-            if let Some(t) = &token {
-                lp = lp.continue_token(t);
-            }
-            match api.list(&lp).await {
-                Ok(list) => {
-                    if out.is_empty() {
-                        // The first page says how many follow: one allocation instead of
-                        // a doubling series whose last step holds two copies of the list.
-                        let remaining = list
-                            .metadata
-                            .remaining_item_count
-                            .and_then(|n| usize::try_from(n).ok())
-                            .unwrap_or(0)
-                            .min(PAGE as usize * MAX_PAGES);
-                        out.reserve_exact(list.items.len() + remaining);
-                    }
-                    out.extend(list.items.into_iter().map(trim).map(&mut keep));
-                    match list.metadata.continue_ {
-                        Some(t) if !t.is_empty() => token = Some(t),
-                        _ => break,
-                    }
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    return Err(ReadError::NotServed {
-                        api: format!("{} {}", K::api_version(&()), K::kind(&())),
-                        server: self.cluster.server_version().await,
-                        instead: format!("kai leaves {} out of what it reads", K::plural(&())),
-                    });
-                }
-                Err(e) => return Err(self.error_for::<K>(e, "list")),
-            }
+        match pages(&api, paging, fields, labels, keep).await {
+            Ok(out) => Ok(out),
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(ReadError::NotServed {
+                api: format!("{} {}", K::api_version(&()), K::kind(&())),
+                server: self.cluster.server_version().await,
+                instead: format!("kai leaves {} out of what it reads", K::plural(&())),
+            }),
+            Err(e) => Err(self.error_for::<K>(e, "list")),
         }
-        Ok(out)
     }
 
     /// `K` from a server that does not serve it at the version kai compiles against, at
-    /// the older `version` of its group that the server does serve (see [`OLDER`]). The
-    /// objects are read as `K`: the older versions in [`OLDER`] only lack fields.
-    async fn older_version<K: Listable>(&self, version: &str) -> Listed<K> {
+    /// the older `version` of its group that the server does serve (see [`OLDER`]), with
+    /// a note saying so when `noted`. The objects are read as `K`: the older versions in
+    /// [`OLDER`] only lack fields.
+    async fn older_version<K: Listable>(&self, version: &str, noted: bool) -> Listed<K> {
         let server = self.cluster.server_version().await;
         let (group, kind) = (K::group(&()).to_string(), K::kind(&()).to_string());
         let (plural, current) = (K::plural(&()).to_string(), K::api_version(&()).to_string());
@@ -955,40 +1038,106 @@ impl<'c> NamespaceView<'c> {
             message: why,
             status: Some(200),
         };
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut lp = ListParams::default().limit(PAGE);
-            if let Some(t) = &token {
-                lp = lp.continue_token(t);
-            }
-            let page = match api.list(&lp).await {
-                Ok(page) => page,
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    let e = not_served(format!(
-                        "nor {older}; kai leaves {plural} out of what it reads"
-                    ));
-                    self.note(e.to_string());
-                    return Err(e);
-                }
-                Err(e) => return Err(ReadError::from_kube(e, "list", &plural, ns, &what)),
-            };
-            for obj in page.items {
-                let mut v = serde_json::to_value(&obj).map_err(|e| unreadable(e.to_string()))?;
-                v["apiVersion"] = current.clone().into();
-                v["kind"] = kind.clone().into();
-                out.push(trim(
-                    serde_json::from_value::<K>(v).map_err(|e| unreadable(e.to_string()))?,
+        let as_current = |obj: DynamicObject| -> Result<K, String> {
+            let mut v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+            v["apiVersion"] = current.clone().into();
+            v["kind"] = kind.clone().into();
+            serde_json::from_value::<K>(v).map_err(|e| e.to_string())
+        };
+        let out = match pages(&api, Paging::Pages(PAGE), None, None, as_current).await {
+            Ok(out) => out,
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                let e = not_served(format!(
+                    "nor {older}; kai leaves {plural} out of what it reads"
                 ));
+                self.note(e.to_string());
+                return Err(e);
             }
-            match page.metadata.continue_ {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => break,
-            }
+            Err(e) => return Err(ReadError::from_kube(e, "list", &plural, ns, &what)),
+        };
+        let out = out
+            .into_iter()
+            .collect::<Result<Vec<K>, String>>()
+            .map_err(unreadable)?;
+        if noted {
+            self.note(not_served(format!("kai read its {older} {plural} instead")).to_string());
         }
-        self.note(not_served(format!("kai read its {older} {plural} instead")).to_string());
         Ok(out)
     }
+}
+
+/// How [`pages`] asks for a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    /// At most this many objects a request, following the continue token.
+    Pages(u32),
+    /// One request for the whole list: for field-selected lists whose matches are few
+    /// among many objects, where the apiserver (before 1.27 at least) reads etcd in
+    /// steps of the page size to fill each page, see [`NamespaceView::load_rule_events`].
+    Whole,
+}
+
+/// The view's pager: every object of `api` (matching the selectors, if given), page by
+/// page, each object trimmed and turned into a `T` as its page arrives, so that only what
+/// readers keep outlives the page. At most [`MAX_PAGES`] pages. Logs what each list took
+/// at debug level (`RUST_LOG=kai_cluster=debug`), where a slow scan's time goes.
+async fn pages<K, T>(
+    api: &Api<K>,
+    paging: Paging,
+    fields: Option<&str>,
+    labels: Option<&str>,
+    mut keep: impl FnMut(K) -> T,
+) -> Result<Vec<T>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    let mut requests = 0;
+    for _ in 0..MAX_PAGES {
+        let mut lp = ListParams::default();
+        if let Paging::Pages(n) = paging {
+            lp = lp.limit(n);
+        }
+        if let Some(f) = fields {
+            lp = lp.fields(f);
+        }
+        if let Some(l) = labels {
+            lp = lp.labels(l);
+        }
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        requests += 1;
+        let list = api.list(&lp).await?;
+        if out.is_empty() {
+            // The first page says how many follow: one allocation instead of a doubling
+            // series whose last step holds two copies of the list.
+            let remaining = list
+                .metadata
+                .remaining_item_count
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+                .min(PAGE as usize * MAX_PAGES);
+            out.reserve_exact(list.items.len() + remaining);
+        }
+        out.extend(list.items.into_iter().map(trim).map(&mut keep));
+        match list.metadata.continue_ {
+            Some(t) if !t.is_empty() && paging != Paging::Whole => token = Some(t),
+            _ => break,
+        }
+    }
+    tracing::debug!(
+        url = api.resource_url(),
+        fields,
+        labels,
+        requests,
+        objects = out.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "listed"
+    );
+    Ok(out)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1057,5 +1206,24 @@ mod tests {
         assert!(is_rule_event(&ev("Warning", "Pod")));
         assert!(!is_rule_event(&ev("Normal", "Pod")));
         assert!(is_rule_event(&ev("Normal", "PersistentVolumeClaim")));
+    }
+
+    /// The claims' events are read only for claims the claim rule looks at.
+    #[test]
+    fn pending_claims_are_those_without_a_phase_or_pending() {
+        let claim = |status: serde_json::Value| -> PersistentVolumeClaim {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "c"}, "status": status}))
+                .unwrap()
+        };
+        assert!(is_pending_claim(&claim(
+            serde_json::json!({"phase": "Pending"})
+        )));
+        assert!(is_pending_claim(&claim(serde_json::json!({}))));
+        assert!(!is_pending_claim(&claim(
+            serde_json::json!({"phase": "Bound"})
+        )));
+        assert!(!is_pending_claim(&claim(
+            serde_json::json!({"phase": "Lost"})
+        )));
     }
 }

@@ -555,6 +555,9 @@ async fn launch(
             "--disable-admission-plugins=TaintNodesByCondition",
             "--allow-privileged=true",
             "--profiling=false",
+            // The apiserver dials aggregated APIs (the fake metrics API) at their
+            // Endpoints: there is no kube-proxy for their Service's cluster IP.
+            "--enable-aggregator-routing=true",
             &format!("--cert-dir={}", s(f("certs"))),
         ]),
         &f("kube-apiserver.log"),
@@ -611,6 +614,10 @@ async fn launch(
 
     let kubelet = Kubelet::start(admin.clone()).await?;
     let kubelet_port = kubelet.state.port.load(std::sync::atomic::Ordering::SeqCst);
+    // HPAs get metrics for pods that ask for them; without, they read none.
+    if let Err(e) = crate::metrics::start(admin.clone()).await {
+        tracing::warn!("the fake metrics API is not served: {e}");
+    }
     if opts.default_nodes {
         for n in DEFAULT_NODES {
             kubelet::create_node(&admin, &NodeSpec::new(n)).await?;

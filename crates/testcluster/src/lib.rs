@@ -20,6 +20,7 @@ mod cli;
 mod cluster;
 mod error;
 pub mod kubelet;
+pub mod metrics;
 mod pki;
 mod process;
 pub mod proxy;
