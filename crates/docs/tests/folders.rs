@@ -476,7 +476,12 @@ impl Setup {
     /// The hybrid index of the team's folder, built (or brought up to date) with `e`.
     fn open_hybrid(&self, e: &FakeEmbedder) -> (Index, IndexReport) {
         let opts = IndexOptions::new(&self.cache);
-        block_on(Index::open_hybrid(&[self.docs.clone()], &opts, e)).unwrap()
+        block_on(Index::open_hybrid(
+            std::slice::from_ref(&self.docs),
+            &opts,
+            e,
+        ))
+        .unwrap()
     }
 }
 
@@ -513,7 +518,7 @@ fn hybrid_embeds_every_chunk_once_then_only_changed_chunks() {
     assert!(texts[0].contains("zone C"));
 
     // A plain BM25 run keeps the stored vectors for later.
-    let (_, r) = Index::open(&[s.docs.clone()], &s.cache).unwrap();
+    let (_, r) = Index::open(std::slice::from_ref(&s.docs), &s.cache).unwrap();
     assert!(r.reindexed.is_empty());
     let e4 = FakeEmbedder::new("fake-1");
     let (_, r) = s.open_hybrid(&e4);
