@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use kai_test_support::{assert_exit, both, kai, tool_results};
 use kube::api::{Api, DynamicObject};
@@ -15,45 +16,24 @@ use serde_json::json;
 /// nested `settings` object.
 async fn widget_crd() -> (PathBuf, Client) {
     let admin = kai_test_support::admin().await;
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "spec": {
-                            "type": "object",
-                            "required": ["size"],
-                            "properties": {
-                                "size": {"type": "integer", "minimum": 1},
-                                "colour": {"type": "string", "enum": ["red", "green", "blue"]},
-                                "settings": {"type": "object", "properties": {
-                                    "replicas": {"type": "integer"},
-                                    "mode": {"type": "string"}
-                                }}
-                            }
-                        }
-                    }
-                }}}]
-        }
-    });
-    kai_test_support::apply(&admin, crd).await;
-    // The CRD takes a moment to be served (discovery lists it then).
-    let mut served = false;
-    for _ in 0..100 {
-        if let Ok(list) = admin.list_api_group_resources("example.com/v1").await {
-            if list.resources.iter().any(|r| r.kind == "Widget") {
-                served = true;
-                break;
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {
+                    "size": {"type": "integer", "minimum": 1},
+                    "colour": {"type": "string", "enum": ["red", "green", "blue"]},
+                    "settings": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"},
+                        "mode": {"type": "string"}
+                    }}
+                }
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(served, "the Widget CRD was never served");
+    });
+    kai_test_support::cluster::install_crd(&admin, "example.com", "Widget", schema).await;
     (kai_test_support::kubeconfig(), admin)
 }
 
@@ -88,6 +68,21 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `kai ARGS FILE` against the test cluster with its data in `dir`; asserts exit `code`
+/// and returns the output with its stdout as text.
+async fn lint(dir: &Path, kc: &Path, args: &[&str], file: &Path, code: i32) -> (Output, String) {
+    let out = kai!()
+        .data(dir)
+        .kubeconfig(kc)
+        .args(args)
+        .arg(file)
+        .run()
+        .await;
+    assert_exit(&out, code);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, text)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lint_cluster_checks_custom_resources_against_their_crd() {
     let (kc, _admin) = widget_crd().await;
@@ -95,16 +90,8 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
     let broken = write(dir.path(), "broken.yaml", BROKEN);
     let valid = write(dir.path(), "valid.yaml", VALID);
 
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint", "--cluster"])
-        .arg(&broken)
-        .run()
-        .await;
     // An error-level rule fired: the same exit code as other schema errors.
-    assert_exit(&out, 3);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = lint(dir.path(), &kc, &["lint", "--cluster"], &broken, 3).await;
     let f = broken.display().to_string();
     for line in [
         format!("{f}:6: error [schema-unknown-field] Widget/sprocket spec.sise: unknown field `sise`; did you mean `size`?"),
@@ -117,27 +104,19 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
     assert!(!text.contains("schema-unknown-kind"), "{text}");
 
     // JSON carries the same findings.
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["-o", "json", "lint", "--cluster"])
-        .arg(&broken)
-        .run()
-        .await;
-    assert_exit(&out, 3);
+    let (out, _) = lint(
+        dir.path(),
+        &kc,
+        &["-o", "json", "lint", "--cluster"],
+        &broken,
+        3,
+    )
+    .await;
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["errors"], 4, "{j}");
 
     // A valid Widget passes.
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint", "--cluster"])
-        .arg(&valid)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = lint(dir.path(), &kc, &["lint", "--cluster"], &valid, 0).await;
     assert!(
         text.contains("0 error(s), 0 warning(s), 0 info"),
         "{}",
@@ -146,15 +125,7 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
 
     // Without --cluster lint stays offline: only the metadata was checked, and the
     // misspelling goes unnoticed.
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint"])
-        .arg(&broken)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (_, text) = lint(dir.path(), &kc, &["lint"], &broken, 0).await;
     assert!(text.contains("[schema-unknown-kind]"), "{text}");
     assert!(
         text.contains("only apiVersion, kind and metadata were checked"),
@@ -168,15 +139,14 @@ async fn a_crd_the_user_may_not_read_is_a_note_not_a_failure() {
     let (kc, _admin) = widget_crd().await;
     let dir = tempfile::tempdir().unwrap();
     let broken = write(dir.path(), "broken.yaml", BROKEN);
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["--context", "kai-restricted", "lint", "--cluster"])
-        .arg(&broken)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = lint(
+        dir.path(),
+        &kc,
+        &["--context", "kai-restricted", "lint", "--cluster"],
+        &broken,
+        0,
+    )
+    .await;
     assert!(text.contains("info [schema-unknown-kind] Widget/sprocket kind: CRD schema not checked: kai may not read CustomResourceDefinition widgets.example.com (RBAC: ask for `get` on `customresourcedefinitions.apiextensions.k8s.io`); only apiVersion, kind and metadata were checked"), "{}", both(&out));
     assert!(!text.contains("sise"), "{text}");
 }
@@ -190,15 +160,7 @@ async fn lint_cluster_notes_kinds_the_cluster_does_not_serve() {
         "gadget.yaml",
         "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  anything: 1\n",
     );
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint", "--cluster"])
-        .arg(&gadget)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = lint(dir.path(), &kc, &["lint", "--cluster"], &gadget, 0).await;
     assert!(
         text.contains("CRD schema not checked: the cluster serves no Gadget in example.com/v1"),
         "{}",
