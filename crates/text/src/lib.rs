@@ -21,6 +21,18 @@ pub fn group_digits(n: u64) -> String {
     out
 }
 
+/// `s` cut to at most `max` bytes on a char boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Choose the process-wide TLS crypto provider (ring, as kube uses) before any TLS
 /// connection. Idempotent; safe to call from tests.
 #[cfg(feature = "tls")]
@@ -37,5 +49,13 @@ mod tests {
         assert_eq!(super::group_digits(999), "999");
         assert_eq!(super::group_digits(3200), "3,200");
         assert_eq!(super::group_digits(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(super::cut("héllo", 10), "héllo");
+        assert_eq!(super::cut("héllo", 2), "h");
+        assert_eq!(super::cut("héllo", 3), "hé");
+        assert_eq!(super::cut("", 0), "");
     }
 }
