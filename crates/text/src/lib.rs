@@ -5,6 +5,7 @@
 pub mod bounded;
 pub mod budget;
 pub mod egress;
+pub mod quantity;
 pub mod redact;
 pub mod suggest;
 
