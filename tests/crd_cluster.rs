@@ -11,6 +11,7 @@ use kube::api::{Api, DynamicObject};
 use kube::Client;
 use mock_llm::{MockLlm, Reply};
 use serde_json::json;
+use tempfile::TempDir;
 
 /// `widgets.example.com`: a spec with a required integer `size`, an enum `colour` and a
 /// nested `settings` object.
@@ -62,36 +63,50 @@ spec:
     replicas: two
 ";
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+/// A data folder for `kai lint`, and the kubeconfig of the cluster serving the Widget CRD.
+struct Linter {
+    dir: TempDir,
+    kc: PathBuf,
 }
 
-/// `kai ARGS FILE` against the test cluster with its data in `dir`; asserts exit `code`
-/// and returns the output with its stdout as text.
-async fn lint(dir: &Path, kc: &Path, args: &[&str], file: &Path, code: i32) -> (Output, String) {
-    let out = kai!()
-        .data(dir)
-        .kubeconfig(kc)
-        .args(args)
-        .arg(file)
-        .run()
-        .await;
-    assert_exit(&out, code);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out, text)
+impl Linter {
+    async fn new() -> Linter {
+        let (kc, _admin) = widget_crd().await;
+        let dir = tempfile::tempdir().unwrap();
+        Linter { dir, kc }
+    }
+
+    /// `text` written to `name` in the data folder.
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `kai ARGS FILE` against the test cluster; asserts exit `code` and returns the
+    /// output with its stdout as text.
+    async fn run(&self, args: &[&str], file: &Path, code: i32) -> (Output, String) {
+        let out = kai!()
+            .data(self.dir.path())
+            .kubeconfig(&self.kc)
+            .args(args)
+            .arg(file)
+            .run()
+            .await;
+        assert_exit(&out, code);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out, text)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lint_cluster_checks_custom_resources_against_their_crd() {
-    let (kc, _admin) = widget_crd().await;
-    let dir = tempfile::tempdir().unwrap();
-    let broken = write(dir.path(), "broken.yaml", BROKEN);
-    let valid = write(dir.path(), "valid.yaml", VALID);
+    let l = Linter::new().await;
+    let broken = l.file("broken.yaml", BROKEN);
+    let valid = l.file("valid.yaml", VALID);
 
     // An error-level rule fired: the same exit code as other schema errors.
-    let (out, text) = lint(dir.path(), &kc, &["lint", "--cluster"], &broken, 3).await;
+    let (out, text) = l.run(&["lint", "--cluster"], &broken, 3).await;
     let f = broken.display().to_string();
     for line in [
         format!("{f}:6: error [schema-unknown-field] Widget/sprocket spec.sise: unknown field `sise`; did you mean `size`?"),
@@ -104,19 +119,14 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
     assert!(!text.contains("schema-unknown-kind"), "{text}");
 
     // JSON carries the same findings.
-    let (out, _) = lint(
-        dir.path(),
-        &kc,
-        &["-o", "json", "lint", "--cluster"],
-        &broken,
-        3,
-    )
-    .await;
+    let (out, _) = l
+        .run(&["-o", "json", "lint", "--cluster"], &broken, 3)
+        .await;
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["errors"], 4, "{j}");
 
     // A valid Widget passes.
-    let (out, text) = lint(dir.path(), &kc, &["lint", "--cluster"], &valid, 0).await;
+    let (out, text) = l.run(&["lint", "--cluster"], &valid, 0).await;
     assert!(
         text.contains("0 error(s), 0 warning(s), 0 info"),
         "{}",
@@ -125,7 +135,7 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
 
     // Without --cluster lint stays offline: only the metadata was checked, and the
     // misspelling goes unnoticed.
-    let (_, text) = lint(dir.path(), &kc, &["lint"], &broken, 0).await;
+    let (_, text) = l.run(&["lint"], &broken, 0).await;
     assert!(text.contains("[schema-unknown-kind]"), "{text}");
     assert!(
         text.contains("only apiVersion, kind and metadata were checked"),
@@ -136,31 +146,27 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crd_the_user_may_not_read_is_a_note_not_a_failure() {
-    let (kc, _admin) = widget_crd().await;
-    let dir = tempfile::tempdir().unwrap();
-    let broken = write(dir.path(), "broken.yaml", BROKEN);
-    let (out, text) = lint(
-        dir.path(),
-        &kc,
-        &["--context", "kai-restricted", "lint", "--cluster"],
-        &broken,
-        0,
-    )
-    .await;
+    let l = Linter::new().await;
+    let broken = l.file("broken.yaml", BROKEN);
+    let (out, text) = l
+        .run(
+            &["--context", "kai-restricted", "lint", "--cluster"],
+            &broken,
+            0,
+        )
+        .await;
     assert!(text.contains("info [schema-unknown-kind] Widget/sprocket kind: CRD schema not checked: kai may not read CustomResourceDefinition widgets.example.com (RBAC: ask for `get` on `customresourcedefinitions.apiextensions.k8s.io`); only apiVersion, kind and metadata were checked"), "{}", both(&out));
     assert!(!text.contains("sise"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lint_cluster_notes_kinds_the_cluster_does_not_serve() {
-    let (kc, _admin) = widget_crd().await;
-    let dir = tempfile::tempdir().unwrap();
-    let gadget = write(
-        dir.path(),
+    let l = Linter::new().await;
+    let gadget = l.file(
         "gadget.yaml",
         "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  anything: 1\n",
     );
-    let (out, text) = lint(dir.path(), &kc, &["lint", "--cluster"], &gadget, 0).await;
+    let (out, text) = l.run(&["lint", "--cluster"], &gadget, 0).await;
     assert!(
         text.contains("CRD schema not checked: the cluster serves no Gadget in example.com/v1"),
         "{}",
