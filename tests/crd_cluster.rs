@@ -174,6 +174,12 @@ async fn lint_cluster_notes_kinds_the_cluster_does_not_serve() {
     );
 }
 
+/// No Widget exists where `widgets` lists them.
+async fn assert_no_widgets(widgets: &Api<DynamicObject>) {
+    let list = widgets.list(&Default::default()).await.unwrap();
+    assert!(list.items.is_empty(), "{:?}", list.items);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn generate_feeds_crd_schema_failures_back_to_the_model() {
     let (kc, admin) = widget_crd().await;
@@ -184,12 +190,7 @@ async fn generate_feeds_crd_schema_failures_back_to_the_model() {
         ns,
         &kai_test_support::cluster::api_resource("example.com/v1", "Widget"),
     );
-    assert!(widgets
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert_no_widgets(&widgets).await;
     let data = tempfile::tempdir().unwrap();
     let typo = VALID.replacen("size: 3", "sise: 3", 1);
     let llm = MockLlm::start(vec![
@@ -223,10 +224,5 @@ async fn generate_feeds_crd_schema_failures_back_to_the_model() {
     assert!(stderr.contains("accepted after 2 round(s)"), "{stderr}");
     assert!(stderr.contains("server-side dry run"), "{stderr}");
     // Nothing was created: the dry runs stayed dry runs.
-    assert!(widgets
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert_no_widgets(&widgets).await;
 }
