@@ -8,7 +8,7 @@ use serde_json::json;
 use super::netpol::label_selector_matches;
 use super::{template_patch, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{event_line, labels_of, name_of, ns_of, Snapshot};
+use crate::snapshot::{event_line, labels_of, name_of, ns_of, with_spec, Snapshot};
 
 /// The pod template of a scale target (Deployment, StatefulSet, ReplicaSet).
 fn target_template(snap: &Snapshot, ns: &str, kind: &str, name: &str) -> Option<PodSpec> {
@@ -37,12 +37,7 @@ fn target_template(snap: &Snapshot, ns: &str, kind: &str, name: &str) -> Option<
 
 pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
-    for h in &snap.hpas {
-        let ns = ns_of(&h.metadata);
-        let name = name_of(&h.metadata);
-        let Some(spec) = h.spec.as_ref() else {
-            continue;
-        };
+    for (h, ns, name, spec) in with_spec(&snap.hpas, |h| h.spec.as_ref()) {
         let obj = ObjectRef::new("HorizontalPodAutoscaler", Some(ns), name);
         let target = &spec.scale_target_ref;
         let events: Vec<_> = snap
@@ -217,12 +212,7 @@ fn resolve(v: &IntOrString, total: i32) -> i32 {
 
 pub fn pdbs(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
-    for p in &snap.pdbs {
-        let ns = ns_of(&p.metadata);
-        let name = name_of(&p.metadata);
-        let Some(spec) = p.spec.as_ref() else {
-            continue;
-        };
+    for (p, ns, name, spec) in with_spec(&snap.pdbs, |p| p.spec.as_ref()) {
         let selected = spec.selector.as_ref().map_or(0, |sel| {
             snap.pods
                 .iter()

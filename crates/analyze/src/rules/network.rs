@@ -11,7 +11,7 @@ use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
+use crate::snapshot::{find_named, in_namespace, name_of, ns_of, with_spec, Snapshot};
 
 fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
     Some(ProposedChange {
@@ -358,12 +358,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for ing in &snap.ingresses {
-        let ns = ns_of(&ing.metadata);
-        let name = name_of(&ing.metadata);
-        let Some(spec) = ing.spec.as_ref() else {
-            continue;
-        };
+    for (ing, ns, name, spec) in with_spec(&snap.ingresses, |ing| ing.spec.as_ref()) {
         let mut backends: Vec<(String, &IngressServiceBackend)> = Vec::new();
         if let Some(b) = spec
             .default_backend
