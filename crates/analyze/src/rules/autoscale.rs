@@ -187,13 +187,7 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
             ));
             out.push(f.fix(
                 "Raise maxReplicas (the proposal doubles it) if the cluster has room, or make each replica handle more load.",
-                Some(ProposedChange {
-                    kind: "HorizontalPodAutoscaler".into(),
-                    namespace: Some(ns.to_string()),
-                    name: name.to_string(),
-                    patch_type: "merge".into(),
-                    patch: json!({"spec": {"maxReplicas": max.saturating_mul(2)}}),
-                }),
+                Some(ProposedChange::merge("HorizontalPodAutoscaler", ns, name, json!({"spec": {"maxReplicas": max.saturating_mul(2)}}))),
             ));
         }
     }
@@ -270,13 +264,7 @@ pub fn pdbs(snap: &Snapshot) -> Vec<Finding> {
         }
         out.push(f.fix(
             "Allow at least one disruption (maxUnavailable: 1, as proposed), or run more replicas than minAvailable.",
-            Some(ProposedChange {
-                kind: "PodDisruptionBudget".into(),
-                namespace: Some(ns.to_string()),
-                name: name.to_string(),
-                patch_type: "merge".into(),
-                patch: change,
-            }),
+            Some(ProposedChange::merge("PodDisruptionBudget", ns, name, change)),
         ));
     }
     out

@@ -41,13 +41,7 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
             });
             out.push(f.fix(
                 format!("Resume it if the suspension is not deliberate: kubectl patch cronjob {name} -n {ns} -p '{{\"spec\":{{\"suspend\":false}}}}' (the proposed change)."),
-                Some(ProposedChange {
-                    kind: "CronJob".into(),
-                    namespace: Some(ns.to_string()),
-                    name: name.to_string(),
-                    patch_type: "merge".into(),
-                    patch: json!({"spec": {"suspend": false}}),
-                }),
+                Some(ProposedChange::merge("CronJob", ns, name, json!({"spec": {"suspend": false}}))),
             ));
             continue;
         }
