@@ -430,32 +430,11 @@ async fn pregather_finds_the_crash_without_leaking() {
 async fn list_and_get_custom_resources() {
     let h = scenario("healthy").await;
     let admin = kai_test_support::admin().await;
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.test.kai.dev"},
-        "spec": {
-            "group": "test.kai.dev", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
-        }
-    });
-    kai_test_support::apply(&admin, crd).await;
+    let schema = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    kai_test_support::cluster::install_crd(&admin, "test.kai.dev", "Widget", schema).await;
     let w = json!({"apiVersion": "test.kai.dev/v1", "kind": "Widget",
         "metadata": {"name": "sprocket", "namespace": h.namespace}, "spec": {"size": 3}});
-    // The CRD takes a moment to be served.
-    let mut created = false;
-    for _ in 0..50 {
-        if kai_test_support::cluster::try_apply(&admin, &w)
-            .await
-            .is_ok()
-        {
-            created = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(created, "the Widget CRD was never served");
+    kai_test_support::apply(&admin, w).await;
     // A fresh context (and discovery) sees the new kind by kind, plural and kind.group.
     let ctx = ctx_for(&h.namespace, false).await;
     for kind in ["Widget", "widgets", "widget.test.kai.dev"] {

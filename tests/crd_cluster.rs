@@ -4,56 +4,37 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use kai_test_support::{assert_exit, both, kai, tool_results};
 use kube::api::{Api, DynamicObject};
 use kube::Client;
 use mock_llm::{MockLlm, Reply};
 use serde_json::json;
+use tempfile::TempDir;
 
 /// `widgets.example.com`: a spec with a required integer `size`, an enum `colour` and a
 /// nested `settings` object.
 async fn widget_crd() -> (PathBuf, Client) {
     let admin = kai_test_support::admin().await;
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com", "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "spec": {
-                            "type": "object",
-                            "required": ["size"],
-                            "properties": {
-                                "size": {"type": "integer", "minimum": 1},
-                                "colour": {"type": "string", "enum": ["red", "green", "blue"]},
-                                "settings": {"type": "object", "properties": {
-                                    "replicas": {"type": "integer"},
-                                    "mode": {"type": "string"}
-                                }}
-                            }
-                        }
-                    }
-                }}}]
-        }
-    });
-    kai_test_support::apply(&admin, crd).await;
-    // The CRD takes a moment to be served (discovery lists it then).
-    let mut served = false;
-    for _ in 0..100 {
-        if let Ok(list) = admin.list_api_group_resources("example.com/v1").await {
-            if list.resources.iter().any(|r| r.kind == "Widget") {
-                served = true;
-                break;
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {
+                    "size": {"type": "integer", "minimum": 1},
+                    "colour": {"type": "string", "enum": ["red", "green", "blue"]},
+                    "settings": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"},
+                        "mode": {"type": "string"}
+                    }}
+                }
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(served, "the Widget CRD was never served");
+    });
+    kai_test_support::cluster::install_crd(&admin, "example.com", "Widget", schema).await;
     (kai_test_support::kubeconfig(), admin)
 }
 
@@ -82,29 +63,50 @@ spec:
     replicas: two
 ";
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+/// A data folder for `kai lint`, and the kubeconfig of the cluster serving the Widget CRD.
+struct Linter {
+    dir: TempDir,
+    kc: PathBuf,
+}
+
+impl Linter {
+    async fn new() -> Linter {
+        let (kc, _admin) = widget_crd().await;
+        let dir = tempfile::tempdir().unwrap();
+        Linter { dir, kc }
+    }
+
+    /// `text` written to `name` in the data folder.
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `kai ARGS FILE` against the test cluster; asserts exit `code` and returns the
+    /// output with its stdout as text.
+    async fn run(&self, args: &[&str], file: &Path, code: i32) -> (Output, String) {
+        let out = kai!()
+            .data(self.dir.path())
+            .kubeconfig(&self.kc)
+            .args(args)
+            .arg(file)
+            .run()
+            .await;
+        assert_exit(&out, code);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out, text)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lint_cluster_checks_custom_resources_against_their_crd() {
-    let (kc, _admin) = widget_crd().await;
-    let dir = tempfile::tempdir().unwrap();
-    let broken = write(dir.path(), "broken.yaml", BROKEN);
-    let valid = write(dir.path(), "valid.yaml", VALID);
+    let l = Linter::new().await;
+    let broken = l.file("broken.yaml", BROKEN);
+    let valid = l.file("valid.yaml", VALID);
 
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint", "--cluster"])
-        .arg(&broken)
-        .run()
-        .await;
     // An error-level rule fired: the same exit code as other schema errors.
-    assert_exit(&out, 3);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = l.run(&["lint", "--cluster"], &broken, 3).await;
     let f = broken.display().to_string();
     for line in [
         format!("{f}:6: error [schema-unknown-field] Widget/sprocket spec.sise: unknown field `sise`; did you mean `size`?"),
@@ -117,27 +119,14 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
     assert!(!text.contains("schema-unknown-kind"), "{text}");
 
     // JSON carries the same findings.
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["-o", "json", "lint", "--cluster"])
-        .arg(&broken)
-        .run()
+    let (out, _) = l
+        .run(&["-o", "json", "lint", "--cluster"], &broken, 3)
         .await;
-    assert_exit(&out, 3);
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["errors"], 4, "{j}");
 
     // A valid Widget passes.
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint", "--cluster"])
-        .arg(&valid)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = l.run(&["lint", "--cluster"], &valid, 0).await;
     assert!(
         text.contains("0 error(s), 0 warning(s), 0 info"),
         "{}",
@@ -146,15 +135,7 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
 
     // Without --cluster lint stays offline: only the metadata was checked, and the
     // misspelling goes unnoticed.
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint"])
-        .arg(&broken)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (_, text) = l.run(&["lint"], &broken, 0).await;
     assert!(text.contains("[schema-unknown-kind]"), "{text}");
     assert!(
         text.contains("only apiVersion, kind and metadata were checked"),
@@ -165,45 +146,38 @@ async fn lint_cluster_checks_custom_resources_against_their_crd() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crd_the_user_may_not_read_is_a_note_not_a_failure() {
-    let (kc, _admin) = widget_crd().await;
-    let dir = tempfile::tempdir().unwrap();
-    let broken = write(dir.path(), "broken.yaml", BROKEN);
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["--context", "kai-restricted", "lint", "--cluster"])
-        .arg(&broken)
-        .run()
+    let l = Linter::new().await;
+    let broken = l.file("broken.yaml", BROKEN);
+    let (out, text) = l
+        .run(
+            &["--context", "kai-restricted", "lint", "--cluster"],
+            &broken,
+            0,
+        )
         .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("info [schema-unknown-kind] Widget/sprocket kind: CRD schema not checked: kai may not read CustomResourceDefinition widgets.example.com (RBAC: ask for `get` on `customresourcedefinitions.apiextensions.k8s.io`); only apiVersion, kind and metadata were checked"), "{}", both(&out));
     assert!(!text.contains("sise"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lint_cluster_notes_kinds_the_cluster_does_not_serve() {
-    let (kc, _admin) = widget_crd().await;
-    let dir = tempfile::tempdir().unwrap();
-    let gadget = write(
-        dir.path(),
+    let l = Linter::new().await;
+    let gadget = l.file(
         "gadget.yaml",
         "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  anything: 1\n",
     );
-    let out = kai!()
-        .data(dir.path())
-        .kubeconfig(&kc)
-        .args(["lint", "--cluster"])
-        .arg(&gadget)
-        .run()
-        .await;
-    assert_exit(&out, 0);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (out, text) = l.run(&["lint", "--cluster"], &gadget, 0).await;
     assert!(
         text.contains("CRD schema not checked: the cluster serves no Gadget in example.com/v1"),
         "{}",
         both(&out)
     );
+}
+
+/// No Widget exists where `widgets` lists them.
+async fn assert_no_widgets(widgets: &Api<DynamicObject>) {
+    let list = widgets.list(&Default::default()).await.unwrap();
+    assert!(list.items.is_empty(), "{:?}", list.items);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -216,12 +190,7 @@ async fn generate_feeds_crd_schema_failures_back_to_the_model() {
         ns,
         &kai_test_support::cluster::api_resource("example.com/v1", "Widget"),
     );
-    assert!(widgets
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert_no_widgets(&widgets).await;
     let data = tempfile::tempdir().unwrap();
     let typo = VALID.replacen("size: 3", "sise: 3", 1);
     let llm = MockLlm::start(vec![
@@ -255,10 +224,5 @@ async fn generate_feeds_crd_schema_failures_back_to_the_model() {
     assert!(stderr.contains("accepted after 2 round(s)"), "{stderr}");
     assert!(stderr.contains("server-side dry run"), "{stderr}");
     // Nothing was created: the dry runs stayed dry runs.
-    assert!(widgets
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    assert_no_widgets(&widgets).await;
 }

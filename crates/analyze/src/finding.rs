@@ -83,6 +83,19 @@ pub struct ProposedChange {
     pub patch: serde_json::Value,
 }
 
+impl ProposedChange {
+    /// A JSON merge patch of `kind` `name` in namespace `ns`: what most rules propose.
+    pub fn merge(kind: &str, ns: &str, name: &str, patch: serde_json::Value) -> ProposedChange {
+        ProposedChange {
+            kind: kind.to_string(),
+            namespace: Some(ns.to_string()),
+            name: name.to_string(),
+            patch_type: "merge".to_string(),
+            patch,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct Fix {
     pub description: String,

@@ -159,6 +159,19 @@ where
     list.iter().filter(move |o| ns_of(o.metadata()) == ns)
 }
 
+/// Each object of `list` that has a spec (`spec` picks it out), with its namespace and
+/// name: what most rules loop over.
+pub fn with_spec<'a, T, S: 'a>(
+    list: &'a [T],
+    spec: impl Fn(&'a T) -> Option<&'a S>,
+) -> impl Iterator<Item = (&'a T, &'a str, &'a str, &'a S)>
+where
+    T: k8s_openapi::Metadata<Ty = ObjectMeta>,
+{
+    list.iter()
+        .filter_map(move |o| Some((o, ns_of(o.metadata()), name_of(o.metadata()), spec(o)?)))
+}
+
 /// The object of `list` named `name` in namespace `ns`.
 pub fn find_named<'a, T>(list: &'a [T], ns: &str, name: &str) -> Option<&'a T>
 where

@@ -7,6 +7,7 @@ use crate::embed::{cosine, normalize, Embedder};
 use crate::error::DocsError;
 use crate::text::{bounded_osa, snippet, words, Analyzer, Term};
 use bm25::{EmbedderBuilder, Embedding, Scorer, TokenEmbedder, TokenEmbedding};
+use kai_text::cut;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -585,18 +586,6 @@ pub(crate) fn rrf(rankings: &[&[(usize, f32)]], depth: usize) -> Vec<(usize, f32
     let mut v: Vec<(usize, f32)> = scores.into_iter().collect();
     sort_ranked(&mut v);
     v
-}
-
-/// `s` cut to at most `max` bytes on a char boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// A built-in runbook's metadata, without building an index (`kai diagnose` names the

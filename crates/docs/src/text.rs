@@ -278,11 +278,7 @@ pub(crate) fn truncate_words(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let cut = &s[..end];
+    let cut = kai_text::cut(s, max);
     let cut = match cut.rfind(' ') {
         Some(sp) if sp > max / 2 => &cut[..sp],
         _ => cut,

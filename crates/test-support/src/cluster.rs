@@ -63,11 +63,6 @@ pub fn api_resource(api_version: &str, kind: &str) -> ApiResource {
 /// Server-side apply of `obj` (its `apiVersion`, `kind`, `metadata.name` and, for
 /// namespaced objects, `metadata.namespace`) as `client`: test set-up, not through kai.
 pub async fn apply(client: &Client, obj: Value) {
-    try_apply(client, &obj).await.unwrap();
-}
-
-/// [`apply`], for a caller that waits for the kind to be served (a fresh CRD).
-pub async fn try_apply(client: &Client, obj: &Value) -> Result<(), kube::Error> {
     let ar = api_resource(
         obj["apiVersion"].as_str().unwrap(),
         obj["kind"].as_str().unwrap(),
@@ -80,10 +75,39 @@ pub async fn try_apply(client: &Client, obj: &Value) -> Result<(), kube::Error> 
     api.patch(
         &name,
         &PatchParams::apply("kai-test").force(),
-        &Patch::Apply(obj),
+        &Patch::Apply(&obj),
     )
     .await
-    .map(drop)
+    .unwrap();
+}
+
+/// Installs the namespaced CRD of `kind` in `group/v1` (singular and plural: `kind` in
+/// lower case, plus `s`) with `schema` as its OpenAPI schema, and waits until discovery
+/// lists it: a fresh CRD takes a moment to be served.
+pub async fn install_crd(client: &Client, group: &str, kind: &str, schema: Value) {
+    let singular = kind.to_ascii_lowercase();
+    let plural = format!("{singular}s");
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"plural": plural, "singular": singular, "kind": kind},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": schema}}]
+        }
+    });
+    apply(client, crd).await;
+    let group_version = format!("{group}/v1");
+    for _ in 0..100 {
+        if let Ok(list) = client.list_api_group_resources(&group_version).await {
+            if list.resources.iter().any(|r| r.kind == kind) {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the {kind} CRD was never served");
 }
 
 /// The object `kind`/`name` in `ns` as JSON, read as the admin; None when it is gone.

@@ -5,6 +5,7 @@
 pub mod bounded;
 pub mod budget;
 pub mod egress;
+pub mod quantity;
 pub mod redact;
 pub mod suggest;
 
@@ -19,6 +20,18 @@ pub fn group_digits(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// `s` cut to at most `max` bytes on a char boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Choose the process-wide TLS crypto provider (ring, as kube uses) before any TLS
@@ -37,5 +50,13 @@ mod tests {
         assert_eq!(super::group_digits(999), "999");
         assert_eq!(super::group_digits(3200), "3,200");
         assert_eq!(super::group_digits(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(super::cut("héllo", 10), "héllo");
+        assert_eq!(super::cut("héllo", 2), "h");
+        assert_eq!(super::cut("héllo", 3), "hé");
+        assert_eq!(super::cut("", 0), "");
     }
 }

@@ -20,6 +20,7 @@ use kai_analyze::Cause;
 use kai_core::agent::{Gathered, Gatherer};
 use kai_core::tools::{handler, CallCtx, Registry, RegistryError, Tool, ToolError};
 use kai_docs::{DocsError, Embedder, Hit, Index, IndexOptions, IndexReport};
+use kai_text::cut;
 
 /// The tool's name, described in `tools/search_docs.md`.
 pub const TOOL: &str = "search_docs";
@@ -369,18 +370,6 @@ fn indent(text: &str) -> String {
         .map(|l| format!("   {l}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// `s` cut to at most `max` bytes on a char boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// At most `max` bytes of `text`, cut after the last whole line (or word) that fits, with

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::netpol::label_selector_matches;
 use super::{template_patch, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{event_line, labels_of, name_of, ns_of, Snapshot};
+use crate::snapshot::{event_line, labels_of, name_of, ns_of, with_spec, Snapshot};
 
 /// The pod template of a scale target (Deployment, StatefulSet, ReplicaSet).
 fn target_template(snap: &Snapshot, ns: &str, kind: &str, name: &str) -> Option<PodSpec> {
@@ -37,12 +37,7 @@ fn target_template(snap: &Snapshot, ns: &str, kind: &str, name: &str) -> Option<
 
 pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
-    for h in &snap.hpas {
-        let ns = ns_of(&h.metadata);
-        let name = name_of(&h.metadata);
-        let Some(spec) = h.spec.as_ref() else {
-            continue;
-        };
+    for (h, ns, name, spec) in with_spec(&snap.hpas, |h| h.spec.as_ref()) {
         let obj = ObjectRef::new("HorizontalPodAutoscaler", Some(ns), name);
         let target = &spec.scale_target_ref;
         let events: Vec<_> = snap
@@ -192,13 +187,7 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
             ));
             out.push(f.fix(
                 "Raise maxReplicas (the proposal doubles it) if the cluster has room, or make each replica handle more load.",
-                Some(ProposedChange {
-                    kind: "HorizontalPodAutoscaler".into(),
-                    namespace: Some(ns.to_string()),
-                    name: name.to_string(),
-                    patch_type: "merge".into(),
-                    patch: json!({"spec": {"maxReplicas": max.saturating_mul(2)}}),
-                }),
+                Some(ProposedChange::merge("HorizontalPodAutoscaler", ns, name, json!({"spec": {"maxReplicas": max.saturating_mul(2)}}))),
             ));
         }
     }
@@ -217,12 +206,7 @@ fn resolve(v: &IntOrString, total: i32) -> i32 {
 
 pub fn pdbs(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
-    for p in &snap.pdbs {
-        let ns = ns_of(&p.metadata);
-        let name = name_of(&p.metadata);
-        let Some(spec) = p.spec.as_ref() else {
-            continue;
-        };
+    for (p, ns, name, spec) in with_spec(&snap.pdbs, |p| p.spec.as_ref()) {
         let selected = spec.selector.as_ref().map_or(0, |sel| {
             snap.pods
                 .iter()
@@ -280,13 +264,7 @@ pub fn pdbs(snap: &Snapshot) -> Vec<Finding> {
         }
         out.push(f.fix(
             "Allow at least one disruption (maxUnavailable: 1, as proposed), or run more replicas than minAvailable.",
-            Some(ProposedChange {
-                kind: "PodDisruptionBudget".into(),
-                namespace: Some(ns.to_string()),
-                name: name.to_string(),
-                patch_type: "merge".into(),
-                patch: change,
-            }),
+            Some(ProposedChange::merge("PodDisruptionBudget", ns, name, change)),
         ));
     }
     out

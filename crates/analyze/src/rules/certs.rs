@@ -118,13 +118,12 @@ pub fn ingress_refs(snap: &Snapshot) -> Vec<Finding> {
                     format!("IngressClasses: {}", class_names.join(", "))
                 });
                 let change = match class_names.as_slice() {
-                    [one] => Some(ProposedChange {
-                        kind: "Ingress".into(),
-                        namespace: Some(ns.to_string()),
-                        name: name.to_string(),
-                        patch_type: "merge".into(),
-                        patch: json!({"spec": {"ingressClassName": one}}),
-                    }),
+                    [one] => Some(ProposedChange::merge(
+                        "Ingress",
+                        ns,
+                        name,
+                        json!({"spec": {"ingressClassName": one}}),
+                    )),
                     _ => None,
                 };
                 out.push(f.fix(

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::pods::diagnose_pod;
 use super::truncate;
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{controller_of, event_line, name_of, ns_of, Snapshot};
+use crate::snapshot::{controller_of, event_line, name_of, ns_of, with_spec, Snapshot};
 
 /// Pods younger than this are still starting: a StatefulSet waiting on them is not stuck.
 const STS_GRACE_SECS: i64 = 30;
@@ -41,13 +41,7 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
             });
             out.push(f.fix(
                 format!("Resume it if the suspension is not deliberate: kubectl patch cronjob {name} -n {ns} -p '{{\"spec\":{{\"suspend\":false}}}}' (the proposed change)."),
-                Some(ProposedChange {
-                    kind: "CronJob".into(),
-                    namespace: Some(ns.to_string()),
-                    name: name.to_string(),
-                    patch_type: "merge".into(),
-                    patch: json!({"spec": {"suspend": false}}),
-                }),
+                Some(ProposedChange::merge("CronJob", ns, name, json!({"spec": {"suspend": false}}))),
             ));
             continue;
         }
@@ -101,12 +95,7 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
 
 pub fn statefulsets(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
-    for sts in &snap.statefulsets {
-        let ns = ns_of(&sts.metadata);
-        let name = name_of(&sts.metadata);
-        let Some(spec) = sts.spec.as_ref() else {
-            continue;
-        };
+    for (sts, ns, name, spec) in with_spec(&snap.statefulsets, |sts| sts.spec.as_ref()) {
         if spec.pod_management_policy.as_deref() == Some("Parallel") {
             continue;
         }

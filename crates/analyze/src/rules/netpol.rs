@@ -139,14 +139,13 @@ fn change_of(p: &NetworkPolicy, field: &str, rule: serde_json::Value) -> Propose
         _ => egress_rules(p).iter().filter_map(as_json).collect(),
     };
     rules.push(rule);
-    ProposedChange {
-        kind: "NetworkPolicy".into(),
-        namespace: Some(ns_of(&p.metadata).to_string()),
-        name: name_of(&p.metadata).to_string(),
-        // Rules have no merge key: the patch carries the whole list.
-        patch_type: "merge".into(),
-        patch: json!({"spec": {field: rules}}),
-    }
+    // Rules have no merge key: the patch carries the whole list.
+    ProposedChange::merge(
+        "NetworkPolicy",
+        ns_of(&p.metadata),
+        name_of(&p.metadata),
+        json!({"spec": {field: rules}}),
+    )
 }
 
 pub fn network_policies(snap: &Snapshot) -> Vec<Finding> {

@@ -11,17 +11,7 @@ use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
-use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
-
-fn merge_change(kind: &str, ns: &str, name: &str, patch: Value) -> Option<ProposedChange> {
-    Some(ProposedChange {
-        kind: kind.to_string(),
-        namespace: Some(ns.to_string()),
-        name: name.to_string(),
-        patch_type: "merge".to_string(),
-        patch,
-    })
-}
+use crate::snapshot::{find_named, in_namespace, name_of, ns_of, with_spec, Snapshot};
 
 fn show_selector(sel: &BTreeMap<String, String>) -> String {
     sel.iter()
@@ -248,7 +238,7 @@ fn no_matching_pods(
             let patch = json!({"spec": {"selector": new}});
             f.fix(
                 format!("Change the Service selector to {} so it selects the pods of {target}.", show_selector(new)),
-                merge_change("Service", ns, &obj.name, patch),
+                Some(ProposedChange::merge("Service", ns, &obj.name, patch)),
             )
         }
         _ => f.fix("Make the Service selector match the labels of the pods it should route to (kubectl get pods --show-labels).", None),
@@ -344,7 +334,12 @@ fn port_mismatch(svc: &Service, pods: &[&Pod], obj: ObjectRef) -> Option<Finding
             .collect();
         return Some(f.fix(
             format!("Set targetPort to {only}, the port the containers listen on."),
-            merge_change("Service", &ns, &obj.name, json!({"spec": {"ports": fixed}})),
+            Some(ProposedChange::merge(
+                "Service",
+                &ns,
+                &obj.name,
+                json!({"spec": {"ports": fixed}}),
+            )),
         ));
     }
     Some(f.fix(
@@ -358,12 +353,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for ing in &snap.ingresses {
-        let ns = ns_of(&ing.metadata);
-        let name = name_of(&ing.metadata);
-        let Some(spec) = ing.spec.as_ref() else {
-            continue;
-        };
+    for (ing, ns, name, spec) in with_spec(&snap.ingresses, |ing| ing.spec.as_ref()) {
         let mut backends: Vec<(String, &IngressServiceBackend)> = Vec::new();
         if let Some(b) = spec
             .default_backend
@@ -455,7 +445,8 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
             let change = if renames.is_empty() {
                 None
             } else {
-                rename_backends(ing, &renames).and_then(|p| merge_change("Ingress", ns, name, p))
+                rename_backends(ing, &renames)
+                    .map(|p| ProposedChange::merge("Ingress", ns, name, p))
             };
             let desc = if renames.is_empty() {
                 "Create the missing Service, or point the Ingress backend at an existing Service and port.".to_string()

@@ -274,13 +274,9 @@ fn refusal_finding(
                     json!({"apiGroups": [r.group], "resources": [r.resource], "verbs": [r.verb]}),
                 );
             }
-            (rules.len() > role.rules.as_ref().map_or(0, Vec::len)).then(|| ProposedChange {
-                kind: "Role".into(),
-                namespace: Some(ns.to_string()),
-                name: name.clone(),
+            (rules.len() > role.rules.as_ref().map_or(0, Vec::len)).then(|| {
                 // Rules have no merge key: a merge patch carries the whole list.
-                patch_type: "merge".into(),
-                patch: json!({"rules": rules}),
+                ProposedChange::merge("Role", ns, name, json!({"rules": rules}))
             })
         });
     let grant = wants.join(", ");
@@ -403,13 +399,8 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
                 f = f.evidence(format!("did you mean {}?", near.join(", ")));
             }
         }
-        let change = (fixed != subjects).then(|| ProposedChange {
-            kind: "RoleBinding".into(),
-            namespace: Some(ns.to_string()),
-            name: name.to_string(),
-            patch_type: "merge".into(),
-            patch: json!({"subjects": fixed}),
-        });
+        let change = (fixed != subjects)
+            .then(|| ProposedChange::merge("RoleBinding", ns, name, json!({"subjects": fixed})));
         out.push(f.fix(
             "Correct the subject's name and namespace to the ServiceAccount the pods run as (kubectl get pods -o jsonpath='{.items[*].spec.serviceAccountName}'), or create that ServiceAccount.",
             change,

@@ -407,9 +407,10 @@ mod registry_tests {
         times: Option<Int<1>>,
     }
 
+    /// Counts its calls in `calls`, which a test keeps a clone of.
     #[derive(Default)]
     struct Echo {
-        calls: AtomicUsize,
+        calls: Arc<AtomicUsize>,
     }
 
     #[async_trait]
@@ -436,21 +437,29 @@ mod registry_tests {
         text: String,
     }
 
-    struct Lax;
+    /// A tool `$ty` named `$name` that takes `$args` and does nothing (a mutating one, as
+    /// tools are unless they say otherwise).
+    macro_rules! idle_tool {
+        ($ty:ident, $args:ty, $name:literal, $description:literal) => {
+            struct $ty;
 
-    #[async_trait]
-    impl Tool for Lax {
-        type Args = LaxArgs;
-        fn name(&self) -> &'static str {
-            "lax"
-        }
-        fn description(&self) -> &'static str {
-            "Accepts anything."
-        }
-        async fn call(&self, _ctx: &CallCtx, _args: LaxArgs) -> Result<String, ToolError> {
-            Ok(String::new())
-        }
+            #[async_trait]
+            impl Tool for $ty {
+                type Args = $args;
+                fn name(&self) -> &'static str {
+                    $name
+                }
+                fn description(&self) -> &'static str {
+                    $description
+                }
+                async fn call(&self, _ctx: &CallCtx, _args: $args) -> Result<String, ToolError> {
+                    Ok(String::new())
+                }
+            }
+        };
     }
+
+    idle_tool!(Lax, LaxArgs, "lax", "Accepts anything.");
 
     #[test]
     fn descriptions_are_prose() {
@@ -485,22 +494,8 @@ mod registry_tests {
     #[allow(dead_code)]
     struct NoArgs {}
 
-    /// A mutating tool whose name sorts before `echo`.
-    struct Alter;
-
-    #[async_trait]
-    impl Tool for Alter {
-        type Args = NoArgs;
-        fn name(&self) -> &'static str {
-            "alter"
-        }
-        fn description(&self) -> &'static str {
-            "Changes something."
-        }
-        async fn call(&self, _ctx: &CallCtx, _args: NoArgs) -> Result<String, ToolError> {
-            Ok(String::new())
-        }
-    }
+    // A mutating tool whose name sorts before `echo`.
+    idle_tool!(Alter, NoArgs, "alter", "Changes something.");
 
     #[test]
     fn declarations_are_sent_read_only_first_then_changes_each_by_name() {
@@ -528,23 +523,10 @@ mod registry_tests {
 
     #[tokio::test]
     async fn arguments_are_checked_before_the_tool_runs() {
-        let echo = Arc::new(Echo::default());
-        struct Shared(Arc<Echo>);
-        #[async_trait]
-        impl Tool for Shared {
-            type Args = EchoArgs;
-            fn name(&self) -> &'static str {
-                self.0.name()
-            }
-            fn description(&self) -> &'static str {
-                self.0.description()
-            }
-            async fn call(&self, ctx: &CallCtx, args: EchoArgs) -> Result<String, ToolError> {
-                self.0.call(ctx, args).await
-            }
-        }
+        let echo = Echo::default();
+        let calls = echo.calls.clone();
         let mut r = Registry::new();
-        r.register(handler(Shared(echo.clone()))).unwrap();
+        r.register(handler(echo)).unwrap();
         for (raw, want) in [
             (
                 r#"{"txt": "x"}"#,
@@ -577,11 +559,11 @@ mod registry_tests {
                 .starts_with("invalid arguments for echo: `text`"),
             "{e}"
         );
-        assert_eq!(echo.calls.load(Ordering::SeqCst), 0, "no call ran");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "no call ran");
         let (h, args) = r
             .prepare("echo", r#"{"text": "ab", "times": 2.0}"#)
             .unwrap();
         assert_eq!(h.call(&ctx, args).await.unwrap(), "abab");
-        assert_eq!(echo.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }
