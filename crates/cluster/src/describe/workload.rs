@@ -10,6 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::Metadata;
+use kai_analyze::owners::{owned_by, revision_of, REVISION};
 use kai_analyze::selector::Selector;
 use serde_json::Value;
 
@@ -89,7 +90,7 @@ pub(super) fn deployment(d: &Deployment) -> WorkloadView {
             format!("Strategy: {strategy}{}", if spec.paused == Some(true) { " (paused)" } else { "" }),
             format!(
                 "Revision: {}",
-                d.metadata.annotations.as_ref().and_then(|a| a.get("deployment.kubernetes.io/revision")).cloned().unwrap_or_default()
+                d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).cloned().unwrap_or_default()
             ),
         ],
     )
@@ -196,13 +197,7 @@ pub(super) fn render(r: WorkloadRead, k: &str, name: &str) -> String {
     let rs_list = rs_list.unwrap_or_default();
     let rs_names: BTreeSet<String> = rs_list
         .iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid)
-        })
+        .filter(|rs| owned_by(&rs.metadata, &uid))
         .filter_map(|rs| rs.metadata.name.clone())
         .collect();
     let pods: Vec<Pod> = pods
@@ -338,12 +333,7 @@ pub(super) fn render(r: WorkloadRead, k: &str, name: &str) -> String {
 }
 
 fn revision(rs: &ReplicaSet) -> i64 {
-    rs.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("deployment.kubernetes.io/revision"))
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0)
+    revision_of(&rs.metadata).unwrap_or(0)
 }
 
 /// Pods by state, then one line per pod (problem pods first).
