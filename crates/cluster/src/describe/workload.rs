@@ -403,3 +403,68 @@ fn pods_section(out: &mut String, pods: &[Pod]) {
 }
 
 // ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// A workload renders from what was read, without a cluster: the kind's own lines,
+    /// the selector, template and conditions found by [`view_of`], the pods it owns.
+    #[test]
+    fn deployment_renders_from_read_data() {
+        let d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "backend", "namespace": "shop", "uid": "u-1",
+                         "annotations": {"deployment.kubernetes.io/revision": "3"}},
+            "spec": {"replicas": 2,
+                     "selector": {"matchLabels": {"app": "backend"}},
+                     "template": {"metadata": {"labels": {"app": "backend"}},
+                                  "spec": {"containers": [{"name": "app", "image": "backend:1.4.2"}]}}},
+            "status": {"replicas": 2, "readyReplicas": 1, "conditions": [
+                {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+                 "message": "Deployment does not have minimum availability."},
+                {"type": "Progressing", "status": "True"}
+            ]}
+        }))
+        .unwrap();
+        let view_ = deployment(&d);
+        let stranger: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "other-1", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "other-rs",
+                 "uid": "u-9", "controller": true}]}
+        }))
+        .unwrap();
+        let r = WorkloadRead {
+            selector: view_
+                .selector
+                .as_ref()
+                .and_then(kai_analyze::selector::workload_selector),
+            view_,
+            chain: String::new(),
+            pods: vec![stranger],
+            rs_list: Ok(Vec::new()),
+            evs: Ok(Vec::new()),
+        };
+        let out = render(r, "Deployment", "backend");
+        assert!(out.starts_with("Deployment: backend\n"), "{out}");
+        assert!(
+            out.contains("Replicas: 2 desired, 0 updated, 2 total, 1 ready"),
+            "{out}"
+        );
+        assert!(out.contains("Revision: 3\n"), "{out}");
+        assert!(out.contains("Selector: app=backend\n"), "{out}");
+        assert!(
+            out.contains("  Available=False MinimumReplicasUnavailable: Deployment does not have minimum availability.\n"),
+            "{out}"
+        );
+        assert!(out.contains("  Progressing=True \n"), "{out}");
+        assert!(
+            out.contains("Pod template:\n  app:\n    Image: backend:1.4.2\n"),
+            "{out}"
+        );
+        // A pod the selector matched but another ReplicaSet controls is not this one's.
+        assert!(out.contains("Pods: none\n"), "{out}");
+        assert!(!out.contains("other-1"), "{out}");
+        assert!(out.contains("Events: <none>"), "{out}");
+    }
+}
