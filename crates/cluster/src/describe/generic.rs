@@ -34,15 +34,12 @@ pub(super) fn render(r: GenericRead, kind: &Kind, name: &str) -> Result<String, 
         }
     }
     if let Some(spec) = v.get("spec") {
-        let yaml = serde_yaml::to_string(spec).unwrap_or_default();
-        w!(out, "Spec:");
-        w!(
-            out,
-            "{}",
-            indent(
-                &budget::fit_text(&yaml, 2000, "use get_resource for the full spec"),
-                "  "
-            )
+        yaml_section(
+            &mut out,
+            "Spec",
+            spec,
+            2000,
+            "use get_resource for the full spec",
         );
     }
     if let Some(st) = v.get("status") {
@@ -76,19 +73,27 @@ pub(super) fn render(r: GenericRead, kind: &Kind, name: &str) -> Result<String, 
         if let Some(m) = rest.as_object_mut() {
             m.remove("conditions");
             if !m.is_empty() {
-                let yaml = serde_yaml::to_string(&rest).unwrap_or_default();
-                w!(out, "Status:");
-                w!(
-                    out,
-                    "{}",
-                    indent(
-                        &budget::fit_text(&yaml, 1500, "use get_resource for the full status"),
-                        "  "
-                    )
+                yaml_section(
+                    &mut out,
+                    "Status",
+                    &rest,
+                    1500,
+                    "use get_resource for the full status",
                 );
             }
         }
     }
     object_events(&mut out, &evs, &kind.resource.kind, name);
     Ok(out)
+}
+
+/// `title:` and `value` as indented YAML, cut to `budget` characters with `hint`.
+fn yaml_section(out: &mut String, title: &str, value: &Value, budget: usize, hint: &str) {
+    let yaml = serde_yaml::to_string(value).unwrap_or_default();
+    w!(out, "{title}:");
+    w!(
+        out,
+        "{}",
+        indent(&budget::fit_text(&yaml, budget, hint), "  ")
+    );
 }

@@ -95,24 +95,10 @@ pub(super) fn pod_body(out: &mut String, pod: &Pod) {
     }
     if let Some(inits) = spec.init_containers.as_ref().filter(|i| !i.is_empty()) {
         w!(out, "Init containers:");
-        for c in inits {
-            let cs = status
-                .init_container_statuses
-                .iter()
-                .flatten()
-                .find(|s| s.name == c.name);
-            container_block(out, c, cs, "  ");
-        }
+        containers_block(out, inits, status.init_container_statuses.as_deref());
     }
     w!(out, "Containers:");
-    for c in &spec.containers {
-        let cs = status
-            .container_statuses
-            .iter()
-            .flatten()
-            .find(|s| s.name == c.name);
-        container_block(out, c, cs, "  ");
-    }
+    containers_block(out, &spec.containers, status.container_statuses.as_deref());
     volumes_block(out, &spec, "");
     if let Some(sel) = spec.node_selector.as_ref().filter(|s| !s.is_empty()) {
         w!(out, "Node selector: {}", kv(sel));
@@ -138,6 +124,14 @@ pub(super) fn pod_body(out: &mut String, pod: &Pod) {
         if !custom.is_empty() {
             w!(out, "Tolerations: {}", custom.join(", "));
         }
+    }
+}
+
+/// Each container with its status (matched by name), as in a running pod.
+fn containers_block(out: &mut String, cs: &[Container], statuses: Option<&[ContainerStatus]>) {
+    for c in cs {
+        let st = statuses.into_iter().flatten().find(|s| s.name == c.name);
+        container_block(out, c, st, "  ");
     }
 }
 
