@@ -25,6 +25,20 @@ pub fn controller_of(meta: &ObjectMeta) -> Option<(String, String)> {
     controller_ref(meta).map(|o| (o.kind.clone(), o.name.clone()))
 }
 
+/// Whether any of `meta`'s owner references names the object with `uid` (how a
+/// Deployment's ReplicaSets are told from others its selector happens to match).
+pub fn owned_by(meta: &ObjectMeta, uid: &str) -> bool {
+    meta.owner_references.iter().flatten().any(|o| o.uid == uid)
+}
+
+/// The annotation a Deployment and its ReplicaSets carry their rollout revision in.
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// The rollout revision in [`REVISION`], when present and a number.
+pub fn revision_of(meta: &ObjectMeta) -> Option<i64> {
+    meta.annotations.as_ref()?.get(REVISION)?.parse().ok()
+}
+
 /// What a lookup of an owner found.
 #[derive(Debug)]
 pub enum Found<'a> {

@@ -705,6 +705,19 @@ const NOISY_ANNOTATIONS: &[&str] = &[
     "deprecated.daemonset.template.generation",
 ];
 
+/// What `get_resource` and `describe` withhold from any object: a Secret's values and
+/// sensitive ConfigMap entries (by kind name alone: a same-named kind from another group
+/// is redacted too), credential-named env values and credential flags in command lines.
+pub(crate) fn redact_object(kind: &Kind, v: &mut Value) {
+    match kind.resource.kind.as_str() {
+        "Secret" => redact::redact_secret_value(v),
+        "ConfigMap" => redact::redact_configmap(v),
+        _ => {}
+    }
+    redact::redact_env_values(v);
+    redact::redact_args(v);
+}
+
 /// Strip what a reader never needs from an object's JSON form.
 pub fn clean_object(v: &mut Value) {
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -750,14 +763,7 @@ pub async fn get_resource(
         }
     }
     clean_object(&mut v);
-    // By kind name alone: a same-named kind from another group is redacted too.
-    match kind.resource.kind.as_str() {
-        "Secret" => redact::redact_secret_value(&mut v),
-        "ConfigMap" => redact::redact_configmap(&mut v),
-        _ => {}
-    }
-    redact::redact_env_values(&mut v);
-    redact::redact_args(&mut v);
+    redact_object(&kind, &mut v);
     let yaml = serde_yaml::to_string(&v).map_err(|e| ClusterError::Other(e.to_string()))?;
     let yaml = redact::scrub(&yaml);
     Ok(budget::fit_text(

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use crate::{change_error, cluster_error, run_change, ClusterTool, ToolEnv};
+use kai_analyze::owners::{owned_by, revision_of, REVISION};
 use kai_changes::{
     kubectl_ns, kubectl_ref, shell_quote, Action, Change, ChangeError, PatchType, Step,
 };
@@ -515,12 +516,6 @@ pub struct RolloutUndoArgs {
 
 pub struct RolloutUndo;
 
-const REVISION: &str = "deployment.kubernetes.io/revision";
-
-fn revision_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<i64> {
-    meta.annotations.as_ref()?.get(REVISION)?.parse().ok()
-}
-
 /// The pod template of the Deployment's revision `to` (default: the one before the
 /// current), taken from its ReplicaSet as kubectl does.
 async fn template_for_revision(
@@ -546,13 +541,7 @@ async fn template_for_revision(
         .map_err(cluster_error)?;
     let mut owned: Vec<(i64, ReplicaSet)> = rss
         .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.uid == uid)
-        })
+        .filter(|rs| owned_by(&rs.metadata, uid))
         .filter_map(|rs| revision_of(&rs.metadata).map(|r| (r, rs)))
         .collect();
     owned.sort_by_key(|(r, _)| *r);

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::pods::PodIssue;
 use super::{config, format_bytes, log_excerpt, parse_quantity, truncate};
 use crate::finding::Cause;
+use crate::owners::revision_of;
 use crate::snapshot::{controller_of, find_named, name_of, ns_of, Snapshot};
 
 /// A termination within this window still counts as "crashing now".
@@ -446,14 +447,6 @@ fn previous_image(snap: &Snapshot, pod: &Pod, container: &str, bad: &str) -> Opt
     let ns = ns_of(&pod.metadata);
     let rs = find_named(&snap.replicasets, ns, &rs_name)?;
     let deploy = controller_of(&rs.metadata)?;
-    let revision = |r: &k8s_openapi::api::apps::v1::ReplicaSet| -> i64 {
-        r.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
     snap.replicasets
         .iter()
         .filter(|r| {
@@ -472,7 +465,7 @@ fn previous_image(snap: &Snapshot, pod: &Pod, container: &str, bad: &str) -> Opt
                 .find(|c| c.name == container)?
                 .image
                 .clone()?;
-            (img != bad).then(|| (revision(r), img))
+            (img != bad).then(|| (revision_of(&r.metadata).unwrap_or(0), img))
         })
         .max()
         .map(|(_, img)| img)
