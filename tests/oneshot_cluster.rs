@@ -151,6 +151,12 @@ async fn the_first_request_of_a_crash_loop_diagnosis_fits_8_kb_with_the_cause() 
         .collect();
     assert!(tools.contains(&"get_logs"), "{tools:?}");
     assert!(!tools.contains(&"propose_change"), "{tools:?}");
+    // The diagnosis tool set, search_docs included, as sent: within its 3 KB budget.
+    let decls = first.body["tools"].to_string().len();
+    assert!(
+        decls <= 3072,
+        "the read-only declarations are {decls} bytes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

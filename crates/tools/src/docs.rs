@@ -188,11 +188,12 @@ impl Docs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
-    /// What to look for, in plain words or a pasted error message.
+    // What to look for, in plain words or a pasted error message (the tool's
+    // description says so: no per-field text, it would be sent with every request).
     pub query: Option<String>,
-    /// A cause code from analyze's findings; returns that cause's runbook instead.
+    // A cause code from analyze's findings; returns that cause's runbook instead.
     pub cause: Option<String>,
-    /// How many results, 1-10 (default 3; for a cause 1).
+    /// 1-10, default 3.
     pub limit: Option<u64>,
 }
 

@@ -67,7 +67,7 @@ macro_rules! read_tool {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListResourcesArgs {
-    /// Kind, plural or short name: pods, deploy, svc, a CRD kind.
+    /// e.g. pods, deploy, svc, a CRD kind
     pub kind: String,
     /// Omit for the session's; "*" for all.
     pub namespace: Option<String>,
@@ -129,7 +129,7 @@ read_tool!(Describe, "describe", ObjectArgs, |cluster, a, chars| {
 pub struct GetLogsArgs {
     pub pod: String,
     pub namespace: Option<String>,
-    /// Needed if the pod has several (init containers too).
+    /// If the pod has several (init containers too).
     pub container: Option<String>,
     pub previous: Option<bool>,
     /// Default 200.

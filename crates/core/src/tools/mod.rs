@@ -37,11 +37,21 @@ pub struct ToolDecl {
 }
 
 impl ToolDecl {
+    /// What is sent to the model. The top-level `"additionalProperties": false` stays
+    /// out: every request would pay for it (about 30 bytes a tool), and it tells the
+    /// model nothing the property list does not; unknown arguments are still refused
+    /// when a call is parsed (`deny_unknown_fields`), with an error the model reads.
     pub fn spec(&self) -> ToolSpec {
+        let mut parameters = self.parameters.clone();
+        if let Some(o) = parameters.as_object_mut() {
+            if o.get("additionalProperties") == Some(&Value::Bool(false)) {
+                o.remove("additionalProperties");
+            }
+        }
         ToolSpec {
             name: self.name.clone(),
             description: self.description.clone(),
-            parameters: self.parameters.clone(),
+            parameters,
         }
     }
 }
@@ -486,7 +496,12 @@ mod registry_tests {
             d.parameters["properties"]["text"]["description"],
             "What to echo."
         );
-        assert_eq!(r.specs()[0].parameters, d.parameters);
+        // What is sent leaves out only the top-level additionalProperties; the schema
+        // kai checks calls against keeps it.
+        assert_eq!(d.parameters["additionalProperties"], false);
+        let mut sent = d.parameters.clone();
+        sent.as_object_mut().unwrap().remove("additionalProperties");
+        assert_eq!(r.specs()[0].parameters, sent);
     }
 
     #[derive(Deserialize, JsonSchema)]
