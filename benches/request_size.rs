@@ -9,7 +9,7 @@
 //! `--profile dev` reuses the test build (sizes do not depend on the profile).
 //!
 //! Each scenario is set up in a namespace of its own and given time to settle (until the
-//! analyzers see its expected cause, as tests/analyze_scenarios.rs waits), then the real
+//! analyzers see its expected cause and evidence, as tests/analyze_scenarios.rs waits), then the real
 //! `kai` binary answers the scenario's `question` once against a scripted model that
 //! records the request. "Bytes" is the request body as the model server received it
 //! (re-serialised compact JSON, the same length the client sent).
@@ -112,9 +112,19 @@ async fn settle(s: &Scenario, ns: &str) {
     loop {
         let ok = match analyze::diagnose(&client, ns, Some(&target)).await {
             Ok(f) if s.spec.expected_cause == "none" => f.is_empty(),
-            Ok(f) => f
-                .first()
-                .is_some_and(|f| f.cause.as_str() == s.spec.expected_cause),
+            // The expected cause on top, and every evidence string in the findings
+            // (as tests/analyze_scenarios.rs checks): controllers such as the HPA's
+            // report the cause before their status has caught up.
+            Ok(f) => {
+                let seen: String = f
+                    .iter()
+                    .flat_map(|f| std::iter::once(f.summary.clone()).chain(f.evidence.clone()))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                f.first()
+                    .is_some_and(|f| f.cause.as_str() == s.spec.expected_cause)
+                    && s.spec.evidence.iter().all(|e| seen.contains(e.as_str()))
+            }
             Err(_) => false,
         };
         if ok || start.elapsed() > SETTLE {
