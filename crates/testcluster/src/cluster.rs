@@ -195,6 +195,24 @@ impl TestCluster {
     /// kubelet; returns once Pods can be created (default ServiceAccount token present, nodes
     /// Ready). Builds the binaries first if they are missing.
     pub async fn start(opts: TestClusterOptions) -> Result<TestCluster, Error> {
+        // Ports are picked free and then bound by the child a moment later; another
+        // process (any outgoing connection's ephemeral port) can take one in between.
+        // That start fails with "address already in use" and is tried again on new ports.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(opts.clone()).await {
+                Err(Error::ComponentExited { ref tail, .. })
+                    if tries < 3 && tail.contains("address already in use") =>
+                {
+                    tracing::warn!("a test cluster port was taken during start-up; starting again");
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn start_once(opts: TestClusterOptions) -> Result<TestCluster, Error> {
         let procs: Arc<Mutex<Vec<Proc>>> = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Launched, Error>>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
