@@ -133,6 +133,7 @@ fn main() {
             budget_tokens: 2000,
             auto_approve: false,
             data_dir: std::env::temp_dir(),
+            reads: Default::default(),
         }
     });
 

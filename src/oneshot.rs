@@ -69,6 +69,7 @@ pub fn tool_env(settings: &Settings, cluster: Option<Arc<Cluster>>) -> Arc<ToolE
         budget_tokens: settings.tool_output_tokens,
         auto_approve: settings.yes,
         data_dir: settings.data_dir.clone(),
+        reads: Default::default(),
     })
 }
 

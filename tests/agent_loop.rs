@@ -10,7 +10,7 @@ use kai::agent::protocol::{Event, Op, TurnEnd};
 use kai::agent::{self, AgentConfig};
 use kai::config::LlmSettings;
 use kai::llm::openai::OpenAiClient;
-use kai::tools::{handler, CallCtx, DenyAll, Registry, Tool, ToolError};
+use kai::tools::{handler, CallCtx, DenyAll, Registry, Tool, ToolError, TurnId};
 use kai_test_support::model::messages;
 use kai_test_support::tool_names;
 use mock_llm::{MockLlm, Reply};
@@ -566,4 +566,89 @@ async fn a_model_that_only_sends_keep_alives_fails_the_turn_with_exit_code_7() {
     let (message, code) = err.unwrap();
     assert_eq!(code, kai::exit::MODEL_ERROR);
     assert!(message.contains("request_timeout_secs"), "{message}");
+}
+
+/// Records the turn of every call it gets.
+struct TurnProbe {
+    seen: Arc<std::sync::Mutex<Vec<Option<TurnId>>>>,
+}
+
+#[async_trait]
+impl Tool for TurnProbe {
+    type Args = FixedArgs;
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn description(&self) -> &'static str {
+        "Reads the cluster."
+    }
+    fn is_mutating(&self) -> bool {
+        false
+    }
+    async fn call(&self, ctx: &CallCtx, _args: FixedArgs) -> Result<String, ToolError> {
+        self.seen.lock().unwrap().push(ctx.turn);
+        Ok("read".into())
+    }
+}
+
+#[async_trait]
+impl agent::Gatherer for TurnProbe {
+    async fn gather(
+        &self,
+        turn: Option<TurnId>,
+        _question: &str,
+        _namespace: Option<&str>,
+    ) -> Vec<agent::Gathered> {
+        self.seen.lock().unwrap().push(turn);
+        Vec::new()
+    }
+}
+
+/// Every call of a turn, pre-gathering's included, carries that turn (so they may share
+/// their reads of the cluster); the next user turn is another turn.
+#[tokio::test]
+async fn the_calls_of_a_turn_share_its_turn_and_the_next_turn_is_new() {
+    let mock = MockLlm::start(vec![
+        Reply::tool_call("probe", "{}"),
+        Reply::tool_call("probe", r#"{"n": 2}"#),
+        Reply::text("first"),
+        Reply::tool_call("probe", "{}"),
+        Reply::text("second"),
+    ]);
+    let settings = LlmSettings::local(mock.base_url(), "test-model");
+    let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
+    let tool_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gather_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut reg = Registry::new();
+    reg.register(handler(TurnProbe {
+        seen: tool_seen.clone(),
+    }))
+    .unwrap();
+    let mut cfg = AgentConfig::new("test-model");
+    cfg.gatherer = Some(Arc::new(TurnProbe {
+        seen: gather_seen.clone(),
+    }));
+    let mut handle = agent::spawn(llm, Arc::new(reg), CallCtx::new(Arc::new(DenyAll)), cfg);
+    for question in ["why is backend failing?", "and web?"] {
+        handle.send(Op::UserTurn(question.into()));
+        while let Some(e) = handle.events.recv().await {
+            if matches!(e, Event::TurnDone { .. }) {
+                break;
+            }
+        }
+    }
+    let tools = tool_seen.lock().unwrap().clone();
+    let gathered = gather_seen.lock().unwrap().clone();
+    assert_eq!(tools.len(), 3, "{tools:?}");
+    assert_eq!(gathered.len(), 2, "{gathered:?}");
+    let first = tools[0].expect("a call inside a turn has its turn");
+    assert_eq!(tools[1], Some(first), "the same turn");
+    assert_eq!(
+        gathered[0],
+        Some(first),
+        "pre-gathering is part of the turn"
+    );
+    let second = tools[2].expect("a call inside a turn has its turn");
+    assert_ne!(second, first, "the next user turn is a new turn");
+    assert_eq!(gathered[1], Some(second));
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use kai::agent::protocol::{ApprovalRequest, Decision};
 use kai::changes::{self, audit, prompt_decision, ChangeEnv, ProposedFix, UndoOutcome};
 use kai::cluster::Cluster;
-use kai::tools::{mutate, Approver, CallCtx, ClusterTool, Registry, ToolEnv, ToolError};
+use kai::tools::{mutate, Approver, CallCtx, ClusterTool, Registry, ToolEnv, ToolError, TurnId};
 use kai_test_support::cluster::{namespace, namespace_alive, web_deployment};
 use kai_test_support::{admin, admin_config, apply as ssa, model_err, restricted_config};
 
@@ -129,6 +129,7 @@ fn standard() -> Registry {
             budget_tokens: 4000,
             auto_approve: false,
             data_dir: std::env::temp_dir(),
+            reads: Default::default(),
         }),
         false,
     )
@@ -153,6 +154,7 @@ impl Env {
                 budget_tokens: 4000,
                 auto_approve: auto,
                 data_dir: self.data.path().to_path_buf(),
+                reads: Default::default(),
             },
             call: CallCtx::new(approver),
         }
@@ -315,6 +317,32 @@ async fn approved_change_is_applied_as_shown_and_audited() {
     assert_eq!(r.objects[0].before.as_ref().unwrap()["spec"]["replicas"], 1);
     assert_eq!(r.objects[0].after.as_ref().unwrap()["spec"]["replicas"], 3);
     assert_eq!(r.diff, seen[0].diff);
+}
+
+/// A turn that changed something reads again: after an applied change, `describe` in
+/// the same turn shows the object as it is now, not as the turn's earlier reads (which
+/// the turn's later calls otherwise share) had it.
+#[tokio::test]
+async fn a_read_after_a_change_in_the_same_turn_sees_the_change() {
+    let e = env("chg-turn").await;
+    let a = Scripted::new(vec![Decision::Approved]);
+    let mut ctx = e.ctx(a.clone(), false);
+    ctx.call.turn = Some(TurnId::next());
+    let describe = || call(&ctx, "describe", json!({"kind": "deploy", "name": "web"}));
+    // `analyze` reads the namespace whole; `describe` then answers from that read.
+    call(&ctx, "analyze", json!({})).await.unwrap();
+    let before = describe().await.unwrap();
+    assert!(before.contains("Replicas: 1 desired"), "{before}");
+    let out = call(
+        &ctx,
+        "scale",
+        json!({"kind": "deploy", "name": "web", "replicas": 3}),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("applied"), "{out}");
+    let after = describe().await.unwrap();
+    assert!(after.contains("Replicas: 3 desired"), "{after}");
 }
 
 #[tokio::test]

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kai::cluster::Cluster;
-use kai::gather::pregather;
+use kai::gather::{pregather, pregather_in};
 use kai::tools::read::run;
-use kai::tools::{ToolEnv, ToolError};
+use kai::tools::{CallCtx, DenyAll, ToolEnv, ToolError, TurnId};
 use kai_testcluster::ScenarioHandle;
 use serde_json::{json, Value};
 
@@ -48,6 +48,7 @@ async fn ctx_for(ns: &str, restricted: bool) -> ToolEnv {
         budget_tokens: 2000,
         auto_approve: false,
         data_dir: std::env::temp_dir(),
+        reads: Default::default(),
     }
 }
 
@@ -484,6 +485,7 @@ async fn pregather_requests(
         budget_tokens: 2000,
         auto_approve: false,
         data_dir: std::env::temp_dir(),
+        reads: Default::default(),
     };
     proxy.take();
     let got = pregather(&env, question, None).await;
@@ -537,6 +539,96 @@ async fn pregather_lists_each_resource_once() {
     // PodDisruptionBudgets probed and read at their 1.20 version), the worst pod and
     // two log tails; no reader lists a kind again.
     assert!(rec.len() <= 40, "{} requests:\n{summary:#?}", rec.len());
+}
+
+/// What a turn lists again after pre-gathering: the model's `describe` and `analyze`
+/// calls of the same turn read from what pre-gathering read, so they list nothing; a new
+/// turn, and the same turn after a change ([`kai::cluster::TurnReads::forget`]), read the
+/// namespace again.
+#[tokio::test]
+async fn later_calls_of_a_turn_list_nothing_again() {
+    let h = scenario("crashloop-app-error").await;
+    let ns = h.namespace.as_str();
+    let tc = kai_testcluster::shared().expect("test cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = tc
+        .recording_proxy(kai_testcluster::ADMIN_CONTEXT, dir.path(), ns)
+        .await
+        .unwrap();
+    let env = Arc::new(ToolEnv {
+        cluster: Some(Arc::new(
+            Cluster::from_config(proxy.config(ns).unwrap(), ns, "proxied").unwrap(),
+        )),
+        budget_tokens: 2000,
+        auto_approve: false,
+        data_dir: std::env::temp_dir(),
+        reads: Default::default(),
+    });
+    let tools = kai::tools::registry(env.clone(), true).unwrap();
+    let mut ctx = CallCtx::new(Arc::new(DenyAll));
+    ctx.turn = Some(TurnId::next());
+    let lists = |rec: &[kai_testcluster::Recorded]| -> Vec<String> {
+        rec.iter()
+            .filter(|r| is_list(r))
+            .map(|r| format!("{}?{}", r.path, r.query.as_deref().unwrap_or("")))
+            .collect()
+    };
+    let call = |ctx: &CallCtx, tool: &'static str, args: Value| {
+        let h = tools.handler(tool).unwrap();
+        let ctx = ctx.clone();
+        async move { h.call(&ctx, args).await.unwrap() }
+    };
+
+    proxy.take();
+    let got = pregather_in(&env, ctx.turn, "why is backend crashlooping?", None).await;
+    assert!(
+        got.iter().any(|g| g.output.contains("FATAL: password")),
+        "{got:?}"
+    );
+    let first = lists(&proxy.take());
+    assert!(
+        first.len() >= 10,
+        "pre-gathering lists the namespace: {first:#?}"
+    );
+
+    // The model's calls, later in the same turn.
+    let described = call(
+        &ctx,
+        "describe",
+        json!({"kind": "deployment", "name": "backend"}),
+    )
+    .await;
+    assert!(described.contains("backend"), "{described}");
+    let analyzed = call(&ctx, "analyze", json!({})).await;
+    assert!(analyzed.contains("crashloop"), "{analyzed}");
+    let analyzed_one = call(&ctx, "analyze", json!({"target": "deploy/backend"})).await;
+    assert!(analyzed_one.contains("crashloop"), "{analyzed_one}");
+    let again = lists(&proxy.take());
+    assert!(
+        again.is_empty(),
+        "listed again in the same turn: {again:#?}"
+    );
+
+    // The next turn reads afresh.
+    ctx.turn = Some(TurnId::next());
+    let next = call(&ctx, "analyze", json!({})).await;
+    assert_eq!(next, analyzed, "the same namespace, read again");
+    let next_lists = lists(&proxy.take());
+    assert!(
+        next_lists.iter().any(|l| l.contains("/pods")),
+        "a new turn lists the pods again: {next_lists:#?}"
+    );
+
+    // And within a turn, after a change.
+    call(&ctx, "analyze", json!({})).await;
+    assert!(lists(&proxy.take()).is_empty());
+    env.reads.forget();
+    call(&ctx, "analyze", json!({})).await;
+    let after_change = lists(&proxy.take());
+    assert!(
+        after_change.iter().any(|l| l.contains("/pods")),
+        "a read after a change lists again: {after_change:#?}"
+    );
 }
 
 // ------------------------------------------------------------------ no swallowed errors

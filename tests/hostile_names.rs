@@ -692,6 +692,7 @@ impl Fx {
                 budget_tokens: 4000,
                 auto_approve: false,
                 data_dir: self.data.path().to_path_buf(),
+                reads: Default::default(),
             },
             call: CallCtx::new(approver),
         }

@@ -3,7 +3,8 @@
 //!
 //! Reading objects, describe-style summaries, logs and events live in submodules; all of
 //! their text output passes through [`kai_text::redact`] before it leaves this module.
-//! A turn's reads of a namespace share one [`NamespaceView`] (each kind listed once).
+//! A turn's reads of a namespace share one [`NamespaceView`]'s lists (each kind listed
+//! once), through [`TurnReads`].
 //!
 //! This is the only crate with a Kubernetes client, and the client is private: the
 //! crates above get typed reads ([`Cluster::list_namespaced`], [`Cluster::get_dynamic`],
@@ -19,11 +20,13 @@ pub mod listing;
 pub mod logs;
 pub mod names;
 pub mod objects;
+pub mod turn;
 pub mod view;
 pub mod write;
 
 pub use kai_text::budget;
 pub use kai_text::suggest::{edit_distance, suggest};
+pub use turn::TurnReads;
 pub use view::{NamespaceView, ReadError, Res};
 
 use std::path::PathBuf;

@@ -8,7 +8,8 @@
 //! with a narrow request (a GET, a `labelSelector` or `fieldSelector` list) otherwise.
 //! So a single `describe` call costs what it always did, and a pre-gathered turn lists
 //! each kind once, all kinds concurrently. A fresh view is a fresh read: build a new one
-//! to refresh.
+//! to refresh; the views [`TurnReads`](crate::turn::TurnReads) hands out for one turn
+//! share what they read.
 //!
 //! Nothing a read could not do is turned into an empty answer: a list that failed is
 //! kept as its [`ReadError`] (forbidden, not served by this cluster, unreachable), and
@@ -29,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -565,11 +566,29 @@ pub(crate) enum OwnerLookup {
     Unreadable(ReadError),
 }
 
+/// `ns` checked for a request path; `None` (or `*`) is all namespaces.
+pub(crate) fn checked_scope(
+    cluster: &Cluster,
+    ns: Option<&str>,
+) -> Result<Option<String>, ClusterError> {
+    match ns {
+        None | Some("*") => Ok(None),
+        Some(n) => cluster.checked_namespace(Some(n)).map(Some),
+    }
+}
+
 type Loading<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// One namespace (or all of them), read at most once per kind.
 pub struct NamespaceView<'c> {
     cluster: &'c Cluster,
+    /// What this view has read; the views of one turn share it ([`TurnReads`](crate::turn::TurnReads)).
+    state: Arc<ViewState>,
+}
+
+/// What a [`NamespaceView`] has read, apart from the cluster it reads: so that a turn's
+/// later views of the same namespace ([`TurnReads`](crate::turn::TurnReads)) start from what its first read.
+pub(crate) struct ViewState {
     /// `None`: all namespaces.
     ns: Option<String>,
     wanted: Mutex<HashSet<Res>>,
@@ -580,22 +599,32 @@ pub struct NamespaceView<'c> {
     older_versions: bool,
 }
 
-impl<'c> NamespaceView<'c> {
-    /// A view of `ns` (`None` or `*`: all namespaces; the namespace is checked, it goes
-    /// into request paths). Nothing is read until a reader asks.
-    pub fn new(cluster: &'c Cluster, ns: Option<&str>) -> Result<Self, ClusterError> {
-        let ns = match ns {
-            None | Some("*") => None,
-            Some(n) => Some(cluster.checked_namespace(Some(n))?),
-        };
-        Ok(NamespaceView {
-            cluster,
+impl ViewState {
+    pub(crate) fn new(ns: Option<String>) -> Self {
+        ViewState {
             ns,
             wanted: Mutex::default(),
             cells: Cells::default(),
             notes: Mutex::default(),
             older_versions: true,
+        }
+    }
+}
+
+impl<'c> NamespaceView<'c> {
+    /// A view of `ns` (`None` or `*`: all namespaces; the namespace is checked, it goes
+    /// into request paths). Nothing is read until a reader asks.
+    pub fn new(cluster: &'c Cluster, ns: Option<&str>) -> Result<Self, ClusterError> {
+        let ns = checked_scope(cluster, ns)?;
+        Ok(NamespaceView {
+            cluster,
+            state: Arc::new(ViewState::new(ns)),
         })
+    }
+
+    /// A view reading into `state` (one a turn shares, see [`TurnReads`](crate::turn::TurnReads)).
+    pub(crate) fn with_state(cluster: &'c Cluster, state: Arc<ViewState>) -> Self {
+        NamespaceView { cluster, state }
     }
 
     /// This view without the older-version fallback: a kind the server does not serve
@@ -603,7 +632,10 @@ impl<'c> NamespaceView<'c> {
     /// of that path against a real (1.20) server.
     #[cfg(feature = "test-util")]
     pub fn without_older_versions(mut self) -> Self {
-        self.older_versions = false;
+        // A view fresh from `new` is its state's only owner.
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.older_versions = false;
+        }
         self
     }
 
@@ -613,13 +645,13 @@ impl<'c> NamespaceView<'c> {
 
     /// The namespace, `None` for all namespaces.
     pub fn namespace(&self) -> Option<&str> {
-        self.ns.as_deref()
+        self.state.ns.as_deref()
     }
 
     /// The turn needs these kinds whole: readers take them from one list each (read on
     /// first use) instead of making narrow requests.
     pub fn want(&self, kinds: &[Res]) {
-        lock(&self.wanted).extend(kinds.iter().copied());
+        lock(&self.state.wanted).extend(kinds.iter().copied());
     }
 
     /// [`NamespaceView::want`] these kinds and read them now, concurrently.
@@ -673,16 +705,16 @@ impl<'c> NamespaceView<'c> {
     }
 
     pub fn is_wanted(&self, res: Res) -> bool {
-        lock(&self.wanted).contains(&res)
+        lock(&self.state.wanted).contains(&res)
     }
 
     /// What the reads could not do as asked, in words (a kind read at an older version).
     pub fn notes(&self) -> Vec<String> {
-        lock(&self.notes).clone()
+        lock(&self.state.notes).clone()
     }
 
     fn note(&self, text: String) {
-        let mut notes = lock(&self.notes);
+        let mut notes = lock(&self.state.notes);
         if !notes.contains(&text) {
             notes.push(text);
         }
@@ -690,28 +722,38 @@ impl<'c> NamespaceView<'c> {
 
     /// The lists read so far, copied (other readers may still share the view).
     pub(crate) fn lists(&self) -> Lists {
-        self.cells.cloned()
+        self.state.cells.cloned()
     }
 
     /// The lists read so far, moved out: for a view whose only reader is done with it.
     pub(crate) fn into_lists(self) -> (Lists, Vec<String>, HashSet<Res>) {
-        let notes = self.notes.into_inner().unwrap_or_else(|p| p.into_inner());
-        let wanted = self.wanted.into_inner().unwrap_or_else(|p| p.into_inner());
-        (self.cells.into_lists(), notes, wanted)
+        match Arc::try_unwrap(self.state) {
+            Ok(state) => {
+                let notes = state.notes.into_inner().unwrap_or_else(|p| p.into_inner());
+                let wanted = state.wanted.into_inner().unwrap_or_else(|p| p.into_inner());
+                (state.cells.into_lists(), notes, wanted)
+            }
+            // Other views of the turn still read it: a copy.
+            Err(shared) => (
+                shared.cells.cloned(),
+                lock(&shared.notes).clone(),
+                lock(&shared.wanted).clone(),
+            ),
+        }
     }
 
     // ------------------------------------------------------------------ whole lists
 
     /// Every `K` in the view, read once.
     pub(crate) async fn list<K: Listable>(&self) -> &Listed<K> {
-        lock(&self.wanted).insert(K::RES);
-        K::cell(&self.cells)
+        lock(&self.state.wanted).insert(K::RES);
+        K::cell(&self.state.cells)
             .get_or_init(|| async {
                 let listed = self.list_pages::<K, K>(None, None, |o| o).await;
                 let older = OLDER
                     .iter()
                     .find(|o| o.res == K::RES)
-                    .filter(|_| self.older_versions);
+                    .filter(|_| self.state.older_versions);
                 match (listed, older) {
                     (Err(ReadError::NotServed { .. }), Some(o)) => {
                         self.older_version::<K>(o.version, o.noted).await
@@ -728,8 +770,9 @@ impl<'c> NamespaceView<'c> {
 
     /// ConfigMaps reduced to key names, page by page.
     pub(crate) async fn configmaps(&self) -> &Listed<KeysOnly> {
-        lock(&self.wanted).insert(Res::ConfigMaps);
-        self.cells
+        lock(&self.state.wanted).insert(Res::ConfigMaps);
+        self.state
+            .cells
             .configmaps
             .get_or_init(|| self.list_pages::<ConfigMap, _>(None, None, configmap_keys))
             .await
@@ -738,8 +781,9 @@ impl<'c> NamespaceView<'c> {
     /// Secrets reduced to key names as they arrive: values (Helm release Secrets are
     /// large) never accumulate.
     pub(crate) async fn secrets(&self) -> &Listed<KeysOnly> {
-        lock(&self.wanted).insert(Res::Secrets);
-        self.cells
+        lock(&self.state.wanted).insert(Res::Secrets);
+        self.state
+            .cells
             .secrets
             .get_or_init(|| self.list_pages::<Secret, _>(None, None, secret_keys))
             .await
@@ -762,7 +806,8 @@ impl<'c> NamespaceView<'c> {
             self.list::<Event>().await;
             return;
         }
-        self.cells
+        self.state
+            .cells
             .rule_events
             .get_or_init(|| async {
                 let claims = async {
@@ -819,7 +864,7 @@ impl<'c> NamespaceView<'c> {
                 .find(|o| o.meta().name.as_deref() == Some(name))
                 .cloned());
         }
-        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let ns = self.state.ns.as_deref().filter(|_| K::NAMESPACED);
         K::api(&self.cluster.client, ns)
             .get_opt(name)
             .await
@@ -832,7 +877,7 @@ impl<'c> NamespaceView<'c> {
         if let Some(all) = self.whole::<K>().await {
             return Ok(all.iter().filter_map(|o| o.meta().name.clone()).collect());
         }
-        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let ns = self.state.ns.as_deref().filter(|_| K::NAMESPACED);
         K::api(&self.cluster.client, ns)
             .list_metadata(&ListParams::default().limit(PAGE))
             .await
@@ -897,7 +942,7 @@ impl<'c> NamespaceView<'c> {
                 return Ok(all.iter().find(|k| k.name == name).map(|k| k.keys.clone()));
             }
         }
-        let ns = self.ns.as_deref().unwrap_or_default();
+        let ns = self.state.ns.as_deref().unwrap_or_default();
         let client = self.cluster.client.clone();
         if secret {
             Api::<Secret>::namespaced(client, ns)
@@ -957,7 +1002,7 @@ impl<'c> NamespaceView<'c> {
         if Cluster::check_name(&kind, &o.name).is_err() {
             return OwnerLookup::NotLooked;
         }
-        let ns = self.ns.as_deref().unwrap_or_default();
+        let ns = self.state.ns.as_deref().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(self.cluster.client.clone(), ns, &ar);
         match api.get_opt(&o.name).await {
             Ok(Some(obj)) => OwnerLookup::Found(Box::new(obj.metadata)),
@@ -972,7 +1017,7 @@ impl<'c> NamespaceView<'c> {
     // ------------------------------------------------------------------ the reading
 
     fn error_for<K: Readable>(&self, e: kube::Error, verb: &str) -> ReadError {
-        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let ns = self.state.ns.as_deref().filter(|_| K::NAMESPACED);
         let what = describe_resource(&K::plural(&()), &K::group(&()), K::NAMESPACED, ns);
         ReadError::from_kube(e, verb, &K::plural(&()), ns, &what)
     }
@@ -998,7 +1043,7 @@ impl<'c> NamespaceView<'c> {
         labels: Option<&str>,
         keep: impl FnMut(K) -> T,
     ) -> Listed<T> {
-        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let ns = self.state.ns.as_deref().filter(|_| K::NAMESPACED);
         let api = K::api(&self.cluster.client, ns);
         match pages(&api, paging, fields, labels, keep).await {
             Ok(out) => Ok(out),
@@ -1021,7 +1066,7 @@ impl<'c> NamespaceView<'c> {
         let (plural, current) = (K::plural(&()).to_string(), K::api_version(&()).to_string());
         let older = format!("{group}/{version}");
         let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(&group, version, &kind));
-        let ns = self.ns.as_deref().filter(|_| K::NAMESPACED);
+        let ns = self.state.ns.as_deref().filter(|_| K::NAMESPACED);
         let api: Api<DynamicObject> = match ns {
             Some(ns) => Api::namespaced_with(self.cluster.client.clone(), ns, &ar),
             None => Api::all_with(self.cluster.client.clone(), &ar),

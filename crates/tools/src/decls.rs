@@ -17,6 +17,7 @@ pub fn all() -> Vec<ToolDecl> {
         budget_tokens: 0,
         auto_approve: false,
         data_dir: std::path::PathBuf::new(),
+        reads: Default::default(),
     });
     crate::handlers(&env).iter().map(|h| h.decl()).collect()
 }

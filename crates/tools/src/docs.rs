@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use kai_analyze::Cause;
 use kai_core::agent::{Gathered, Gatherer};
-use kai_core::tools::{handler, CallCtx, Registry, RegistryError, Tool, ToolError};
+use kai_core::tools::{handler, CallCtx, Registry, RegistryError, Tool, ToolError, TurnId};
 use kai_docs::{DocsError, Embedder, Hit, Index, IndexOptions, IndexReport};
 use kai_text::cut;
 
@@ -406,10 +406,17 @@ impl RunbookGatherer {
 
 #[async_trait]
 impl Gatherer for RunbookGatherer {
-    async fn gather(&self, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
+    async fn gather(
+        &self,
+        turn: Option<TurnId>,
+        question: &str,
+        namespace: Option<&str>,
+    ) -> Vec<Gathered> {
         // The index is built (or loaded) while the cluster is read, not after.
-        let (mut gathered, _) =
-            futures::join!(self.inner.gather(question, namespace), self.docs.load());
+        let (mut gathered, _) = futures::join!(
+            self.inner.gather(turn, question, namespace),
+            self.docs.load()
+        );
         if let Some(g) = runbook_for(&self.docs, &gathered).await {
             // The findings' link to the runbook whose section now follows is said once.
             if let (Some(cause), None) = (top_cause(&gathered), &g.error) {

@@ -34,7 +34,7 @@ use kai_cluster::budget::chars_for;
 use kai_cluster::{describe, fetch, NamespaceView, Res};
 pub use kai_core::agent::Gathered;
 use kai_core::agent::Gatherer;
-use kai_core::tools::ToolError;
+use kai_core::tools::{ToolError, TurnId};
 
 /// Pre-gathering as the agent's [`Gatherer`]: [`pregather`] with the session's tools.
 pub struct ClusterGatherer {
@@ -49,8 +49,13 @@ impl ClusterGatherer {
 
 #[async_trait]
 impl Gatherer for ClusterGatherer {
-    async fn gather(&self, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
-        pregather(&self.env, question, namespace).await
+    async fn gather(
+        &self,
+        turn: Option<TurnId>,
+        question: &str,
+        namespace: Option<&str>,
+    ) -> Vec<Gathered> {
+        pregather_in(&self.env, turn, question, namespace).await
     }
 }
 
@@ -352,9 +357,20 @@ pub struct Target {
     pub name: String,
 }
 
-/// Gather context for `question` in `namespace` (the session default when `None`).
-/// Nothing recognisable in the question, or no cluster: an empty vec.
+/// Gather context for `question` in `namespace` (the session default when `None`), on
+/// a read of its own. Nothing recognisable in the question, or no cluster: an empty vec.
 pub async fn pregather(env: &ToolEnv, question: &str, namespace: Option<&str>) -> Vec<Gathered> {
+    pregather_in(env, None, question, namespace).await
+}
+
+/// [`pregather`] for `turn`: the turn's later `describe` and `analyze` calls read from
+/// what it read.
+pub async fn pregather_in(
+    env: &ToolEnv,
+    turn: Option<TurnId>,
+    question: &str,
+    namespace: Option<&str>,
+) -> Vec<Gathered> {
     let Ok(cluster) = env.cluster() else {
         return Vec::new();
     };
@@ -367,7 +383,7 @@ pub async fn pregather(env: &ToolEnv, question: &str, namespace: Option<&str>) -
     if tokens.is_empty() {
         return Vec::new();
     }
-    let Ok(view) = NamespaceView::new(cluster, Some(&ns)) else {
+    let Ok(view) = env.reads.view(cluster, turn.map(TurnId::get), Some(&ns)) else {
         return Vec::new();
     };
     let inv = fetch::snapshot_of(&view, Res::WORKLOADS).await;

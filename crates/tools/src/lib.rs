@@ -47,9 +47,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use kai_changes::{Change, ChangeEnv, ChangeError};
-use kai_cluster::{Cluster, ClusterError};
+use kai_cluster::{Cluster, ClusterError, NamespaceView, TurnReads};
 use kai_core::tools::{
-    handler, summarize_args, CallCtx, Registry, RegistryError, Tool, ToolError, ToolHandler,
+    handler, summarize_args, CallCtx, Registry, RegistryError, Tool, ToolError, ToolHandler, TurnId,
 };
 
 pub use gather::ClusterGatherer;
@@ -65,6 +65,8 @@ pub struct ToolEnv {
     pub auto_approve: bool,
     /// Where the audit log lives.
     pub data_dir: PathBuf,
+    /// What the current turn has read (shared by clones of this environment).
+    pub reads: Arc<TurnReads>,
 }
 
 impl ToolEnv {
@@ -74,6 +76,19 @@ impl ToolEnv {
                 "no Kubernetes cluster is connected, so cluster tools are unavailable; answer from what you know and say so".into(),
             )
         })
+    }
+
+    /// A view of `ns` (the session default when `None`, `*` for all) sharing what the
+    /// call's turn has read there already; outside a turn, a fresh read.
+    pub fn view(&self, ctx: &CallCtx, ns: Option<&str>) -> Result<NamespaceView<'_>, ToolError> {
+        let cluster = self.cluster()?;
+        let ns = match ns {
+            Some("*") => None,
+            ns => Some(cluster.checked_namespace(ns).map_err(cluster_error)?),
+        };
+        self.reads
+            .view(cluster, ctx.turn.map(TurnId::get), ns.as_deref())
+            .map_err(cluster_error)
     }
 }
 
@@ -196,10 +211,11 @@ pub async fn run_change(env: &ToolEnv, ctx: &CallCtx, change: Change) -> Result<
         auto_approve: env.auto_approve,
         data_dir: env.data_dir.clone(),
     };
-    Ok(kai_changes::run(&change_env, &change)
-        .await
-        .map_err(change_error)?
-        .message())
+    let done = kai_changes::run(&change_env, &change).await;
+    // Whatever happened, the cluster may not be what this turn read before: the next
+    // read reads again.
+    env.reads.forget();
+    Ok(done.map_err(change_error)?.message())
 }
 
 /// A session without a cluster, for unit tests.
@@ -210,6 +226,7 @@ pub(crate) fn offline_env() -> Arc<ToolEnv> {
         budget_tokens: 1000,
         auto_approve: false,
         data_dir: std::env::temp_dir(),
+        reads: Default::default(),
     })
 }
 

@@ -19,7 +19,6 @@ use kai_cluster::describe;
 use kai_cluster::events::{self, EventArgs};
 use kai_cluster::logs::{self, LogArgs};
 use kai_cluster::objects::{self, ListArgs};
-use kai_cluster::NamespaceView;
 use kai_core::tools::{CallCtx, DenyAll, Int, ToolError};
 
 /// Run the read tool `tool` with `env` (pre-gathering, tests). `args` are checked as the
@@ -39,6 +38,12 @@ pub async fn run(env: &ToolEnv, tool: &str, args: Value) -> Result<String, ToolE
 /// arguments) and `$chars` (the output budget in characters).
 macro_rules! read_tool {
     ($tool:ident, $name:literal, $args:ty, |$cluster:ident, $a:ident, $chars:ident| $body:block) => {
+        read_tool!($tool, $name, $args, |_env, _ctx, $cluster, $a, $chars| {
+            $body
+        });
+    };
+    // With `$env` and `$ctx` too: for a tool that reads through the turn's view.
+    ($tool:ident, $name:literal, $args:ty, |$env:ident, $ctx:ident, $cluster:ident, $a:ident, $chars:ident| $body:block) => {
         pub struct $tool;
 
         #[async_trait]
@@ -50,12 +55,12 @@ macro_rules! read_tool {
             }
             async fn call(
                 &self,
-                env: &ToolEnv,
-                _ctx: &CallCtx,
+                $env: &ToolEnv,
+                $ctx: &CallCtx,
                 $a: $args,
             ) -> Result<String, ToolError> {
-                let $cluster = env.cluster()?;
-                let $chars = chars_for(env.budget_tokens);
+                let $cluster = $env.cluster()?;
+                let $chars = chars_for($env.budget_tokens);
                 $body
             }
         }
@@ -116,11 +121,20 @@ read_tool!(
     }
 );
 
-read_tool!(Describe, "describe", ObjectArgs, |cluster, a, chars| {
-    describe::describe(cluster, &a.kind, &a.name, a.namespace.as_deref(), chars)
-        .await
-        .map_err(cluster_error)
-});
+read_tool!(
+    Describe,
+    "describe",
+    ObjectArgs,
+    |env, ctx, cluster, a, chars| {
+        let ns = cluster
+            .checked_namespace(a.namespace.as_deref())
+            .map_err(cluster_error)?;
+        let view = env.view(ctx, Some(&ns))?;
+        describe::describe_in(&view, &a.kind, &a.name, chars)
+            .await
+            .map_err(cluster_error)
+    }
+);
 
 // ---------------------------------------------------------------- get_logs
 
@@ -207,16 +221,21 @@ pub struct AnalyzeArgs {
     pub namespace: Option<String>,
 }
 
-read_tool!(Analyze, "analyze", AnalyzeArgs, |cluster, a, chars| {
-    let ns = cluster
-        .list_namespace(a.namespace.as_deref())
-        .map_err(cluster_error)?;
-    let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let view = NamespaceView::new(cluster, Some(&ns)).map_err(cluster_error)?;
-    kai_cluster::fetch::analyze_text(&view, target, chars)
-        .await
-        .map_err(|e| ToolError::Model(e.to_string()))
-});
+read_tool!(
+    Analyze,
+    "analyze",
+    AnalyzeArgs,
+    |env, ctx, cluster, a, chars| {
+        let ns = cluster
+            .list_namespace(a.namespace.as_deref())
+            .map_err(cluster_error)?;
+        let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let view = env.view(ctx, Some(&ns))?;
+        kai_cluster::fetch::analyze_text(&view, target, chars)
+            .await
+            .map_err(|e| ToolError::Model(e.to_string()))
+    }
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

@@ -40,19 +40,6 @@ mod workload;
 
 pub use read::owner_chain;
 
-/// `describe`: `kind`/`name` in `ns` (the session default when `None`), read on its own.
-pub async fn describe(
-    cluster: &Cluster,
-    kind: &str,
-    name: &str,
-    ns: Option<&str>,
-    budget_chars: usize,
-) -> Result<String, ClusterError> {
-    let ns = cluster.checked_namespace(ns)?;
-    let view = NamespaceView::new(cluster, Some(&ns))?;
-    describe_in(&view, kind, name, budget_chars).await
-}
-
 /// `describe` reading through `view` (a turn's view of the object's namespace).
 pub async fn describe_in(
     view: &NamespaceView<'_>,

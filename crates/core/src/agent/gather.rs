@@ -7,6 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::tools::TurnId;
+
 /// One pre-gathered tool result.
 #[derive(Debug, Clone)]
 pub struct Gathered {
@@ -21,8 +23,14 @@ pub struct Gathered {
 #[async_trait]
 pub trait Gatherer: Send + Sync {
     /// Context for `question` in `namespace` (the session default when `None`); empty
-    /// when the question names nothing recognisable.
-    async fn gather(&self, question: &str, namespace: Option<&str>) -> Vec<Gathered>;
+    /// when the question names nothing recognisable. `turn`: the turn it is gathered for,
+    /// whose later tool calls may read from what gathering read.
+    async fn gather(
+        &self,
+        turn: Option<TurnId>,
+        question: &str,
+        namespace: Option<&str>,
+    ) -> Vec<Gathered>;
 }
 
 impl std::fmt::Debug for dyn Gatherer {

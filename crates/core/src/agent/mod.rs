@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::tools::{Approver, CallCtx, Registry, ToolError};
+use crate::tools::{Approver, CallCtx, Registry, ToolError, TurnId};
 pub use context::{budget_for_window, ContextReport};
 pub use gather::{Gathered, Gatherer};
 use guard::RepeatGuard;
@@ -334,6 +334,8 @@ impl Agent {
         };
         emit(Event::TurnStarted);
         self.turns += 1;
+        // The turn's calls share their reads, never the last turn's.
+        self.ctx.turn = Some(TurnId::next());
         let mut turn_usage = Usage::default();
         self.history.push(ChatMessage::user(text));
 
@@ -570,7 +572,7 @@ impl Agent {
         };
         let ns = self.cfg.namespace.clone();
         let gathered = tokio::select! {
-            g = gatherer.gather(question, ns.as_deref()) => g,
+            g = gatherer.gather(self.ctx.turn, question, ns.as_deref()) => g,
             _ = cancel.cancelled() => return false,
         };
         let gathered: Vec<_> = gathered

@@ -9,6 +9,7 @@
 pub mod args;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -116,15 +117,37 @@ pub struct CallCtx {
     pub approver: Arc<dyn Approver>,
     /// Cancelled when the user interrupts the turn.
     pub cancel: CancellationToken,
+    /// The user turn the call belongs to: calls of one turn may share what they read
+    /// (each kind of a namespace listed once), calls of different turns never do.
+    /// `None` outside a turn: every call reads afresh.
+    pub turn: Option<TurnId>,
 }
 
 impl CallCtx {
-    /// A context asking `approver`, with a cancellation token of its own.
+    /// A context asking `approver`, with a cancellation token of its own, outside any
+    /// turn.
     pub fn new(approver: Arc<dyn Approver>) -> Self {
         Self {
             approver,
             cancel: CancellationToken::new(),
+            turn: None,
         }
+    }
+}
+
+/// One user turn, unique in the process (so two agents' turns never share reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TurnId(u64);
+
+impl TurnId {
+    /// A turn no other has been.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TurnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
     }
 }
 
