@@ -19,6 +19,7 @@
 mod cli;
 mod cluster;
 mod error;
+mod https;
 pub mod kubelet;
 pub mod metrics;
 mod pki;
