@@ -162,6 +162,40 @@ where
     }
 }
 
+/// A workload as the context describes it: `Kind/name`, its pod template, its replicas.
+type Workload = (String, Option<PodTemplateSpec>, Option<i32>);
+
+/// The `K`s in `ns` as [`Workload`]s (`parts` takes one apart into its pod template and
+/// replicas), or the context line that says they could not be read.
+async fn workloads_of<K>(
+    cluster: &Cluster,
+    ns: &str,
+    parts: fn(K) -> (PodTemplateSpec, Option<i32>),
+) -> Result<Vec<Workload>, String>
+where
+    K: k8s_openapi::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + k8s_openapi::Metadata<Ty = ObjectMeta>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    match cluster.list_namespaced::<K>(ns, Some(LIST_LIMIT)).await {
+        Ok(l) => Ok(l
+            .into_iter()
+            .map(|o| {
+                let object = format!(
+                    "{}/{}",
+                    K::KIND,
+                    o.metadata().name.clone().unwrap_or_default()
+                );
+                let (template, replicas) = parts(o);
+                (object, Some(template), replicas)
+            })
+            .collect()),
+        Err(e) => Err(format!("{}s: not readable ({e})", K::KIND)),
+    }
+}
+
 /// What the cluster has that a manifest may depend on: as text for the model (bounded)
 /// and as facts for the lint rules. Lists kai may not read are said so and skipped.
 pub async fn cluster_context(
@@ -203,34 +237,23 @@ pub async fn cluster_context(
         }
         Err(e) => lines.push(format!("Services: not readable ({e})")),
     }
-    let mut workloads: Vec<(String, Option<PodTemplateSpec>, Option<i32>)> = Vec::new();
-    match cluster
-        .list_namespaced::<Deployment>(ns, Some(LIST_LIMIT))
-        .await
-    {
-        Ok(l) => workloads.extend(l.into_iter().map(|d| {
+    let mut workloads = Vec::new();
+    for listed in [
+        workloads_of::<Deployment>(cluster, ns, |d| {
             let spec = d.spec.unwrap_or_default();
-            (
-                format!("Deployment/{}", d.metadata.name.unwrap_or_default()),
-                Some(spec.template),
-                spec.replicas,
-            )
-        })),
-        Err(e) => lines.push(format!("Deployments: not readable ({e})")),
-    }
-    match cluster
-        .list_namespaced::<StatefulSet>(ns, Some(LIST_LIMIT))
-        .await
-    {
-        Ok(l) => workloads.extend(l.into_iter().map(|d| {
-            let spec = d.spec.unwrap_or_default();
-            (
-                format!("StatefulSet/{}", d.metadata.name.unwrap_or_default()),
-                Some(spec.template),
-                spec.replicas,
-            )
-        })),
-        Err(e) => lines.push(format!("StatefulSets: not readable ({e})")),
+            (spec.template, spec.replicas)
+        })
+        .await,
+        workloads_of::<StatefulSet>(cluster, ns, |s| {
+            let spec = s.spec.unwrap_or_default();
+            (spec.template, spec.replicas)
+        })
+        .await,
+    ] {
+        match listed {
+            Ok(l) => workloads.extend(l),
+            Err(line) => lines.push(line),
+        }
     }
     for (object, template, replicas) in workloads {
         let labels = template
