@@ -270,6 +270,16 @@ async fn flags_after_the_question_are_obeyed_and_never_sent_as_the_question() {
     }
 }
 
+/// The tools declared to the model in the first request of a run that asks `question`.
+async fn declared_tools(question: &str, ns: &str, kc: &Path, data: &Path) -> Vec<String> {
+    let llm = MockLlm::start(vec![Reply::text("fine.")]);
+    let mut argv = strings(&[question, "-n", ns]);
+    argv.extend(to(kc.to_str().unwrap(), &llm));
+    let out = run(argv, data).await;
+    assert_exit(&out, kai::exit::OK);
+    tool_names(&llm.requests()[0])
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_read_only_the_mutating_tools_are_offered() {
     // The counterpart of the test above, so it can fail: the same run without the flag.
@@ -277,22 +287,12 @@ async fn without_read_only_the_mutating_tools_are_offered() {
     let kc = healthy_ns(ns).await;
     let data = tempfile::tempdir().unwrap();
     // A question that asks for a change gets the change tool declared...
-    let llm = MockLlm::start(vec![Reply::text("fine.")]);
-    let mut argv = strings(&["scale web to 3 replicas", "-n", ns]);
-    argv.extend(to(kc.to_str().unwrap(), &llm));
-    let out = run(argv, data.path()).await;
-    assert_exit(&out, kai::exit::OK);
-    let names = tool_names(&llm.requests()[0]);
+    let names = declared_tools("scale web to 3 replicas", ns, &kc, data.path()).await;
     assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
     // ...and one about a healthy workload, with no change on the table, does not pay
     // for its declaration (issue 14: declared only on turns where a change is asked
     // for, proposed by a finding, or called by the model).
-    let llm = MockLlm::start(vec![Reply::text("fine.")]);
-    let mut argv = strings(&["is web healthy?", "-n", ns]);
-    argv.extend(to(kc.to_str().unwrap(), &llm));
-    let out = run(argv, data.path()).await;
-    assert_exit(&out, kai::exit::OK);
-    let names = tool_names(&llm.requests()[0]);
+    let names = declared_tools("is web healthy?", ns, &kc, data.path()).await;
     assert!(names.iter().any(|n| n == "get_resource"), "{names:?}");
     assert!(!names.iter().any(|n| n == "propose_change"), "{names:?}");
 }

@@ -787,17 +787,18 @@ async fn verdict(fx: &Fx, tool: &str, args: &Value) -> Verdict {
             Verdict::Reject { problems }
         }
     };
+    // These tools check the namespace always; the one-object tools (under `_` below)
+    // only where it matters.
+    let checks_ns = matches!(
+        tool,
+        "analyze" | "get_logs" | "list_resources" | "list_events"
+    );
+    if checks_ns && !ns_ok {
+        problems.push("invalid namespace");
+    }
     match tool {
-        "analyze" => {
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
-            done(problems, vec![], vec![], None)
-        }
+        "analyze" => done(problems, vec![], vec![], None),
         "get_logs" => {
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
             let pod = str_arg(args, "pod").unwrap();
             if names::check_name(NameRule::Subdomain, pod).is_err() {
                 problems.push("invalid object name");
@@ -825,15 +826,9 @@ async fn verdict(fx: &Fx, tool: &str, args: &Value) -> Verdict {
             {
                 problems.push("unknown kind");
             }
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
             done(problems, vec![], vec![], None)
         }
         "list_events" => {
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
             let name = str_arg(args, "name").filter(|n| !n.is_empty());
             if let Some(k) = str_arg(args, "kind").filter(|k| !k.is_empty()) {
                 match fx.oracle.resolve(k).await {
