@@ -123,15 +123,26 @@ const INGRESS_CLASSES: Classes = Classes {
     none: "none",
 };
 
+/// What the context lists: typed objects with ordinary metadata (the scope is said
+/// where they are listed).
+trait Listed:
+    k8s_openapi::Metadata<Ty = ObjectMeta> + Clone + serde::de::DeserializeOwned + std::fmt::Debug
+{
+}
+
+impl<K> Listed for K where
+    K: k8s_openapi::Metadata<Ty = ObjectMeta>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 /// `StorageClasses: fast (default), slow`: the names of the cluster's `K`s, the default
 /// marked.
 async fn classes_line<K>(cluster: &Cluster, classes: &Classes) -> String
 where
-    K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope>
-        + k8s_openapi::Metadata<Ty = ObjectMeta>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope> + Listed,
 {
     match cluster.list_cluster_scoped::<K>(Some(LIST_LIMIT)).await {
         Ok(l) => {
@@ -173,11 +184,7 @@ async fn workloads_of<K>(
     parts: fn(K) -> (PodTemplateSpec, Option<i32>),
 ) -> Result<Vec<Workload>, String>
 where
-    K: k8s_openapi::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + k8s_openapi::Metadata<Ty = ObjectMeta>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: k8s_openapi::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Listed,
 {
     match cluster.list_namespaced::<K>(ns, Some(LIST_LIMIT)).await {
         Ok(l) => Ok(l
