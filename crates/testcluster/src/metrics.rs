@@ -203,41 +203,32 @@ pub(crate) async fn start(client: Client) -> Result<(), Error> {
 async fn register(client: &Client, ip: Ipv4Addr, port: u16) -> Result<(), Error> {
     // (A 1.20 apiserver's server-side apply wants each port's protocol spelled out.)
     let pp = PatchParams::apply(FIELD_MANAGER).force();
-    let apply = |ar: ApiResource, ns: Option<&str>, name: &str, body: Value| {
-        let api: Api<DynamicObject> = match ns {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-            None => Api::all_with(client.clone(), &ar),
-        };
-        let name = name.to_string();
-        let pp = pp.clone();
-        async move {
-            api.patch(&name, &pp, &Patch::Apply(body))
-                .await
-                .map_err(|source| Error::Kube {
-                    context: format!("registering the fake metrics API ({name})"),
-                    source,
-                })
-        }
-    };
-    let core = |kind: &str| ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
-    apply(
-        core("Service"),
-        Some("kube-system"),
-        SERVICE,
-        json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": SERVICE, "namespace": "kube-system"},
-            "spec": {"ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": port}]}}),
-    )
-    .await?;
-    apply(
-        core("Endpoints"),
-        Some("kube-system"),
-        SERVICE,
-        json!({"apiVersion": "v1", "kind": "Endpoints",
-            "metadata": {"name": SERVICE, "namespace": "kube-system"},
-            "subsets": [{"addresses": [{"ip": ip.to_string()}], "ports": [{"name": "https", "protocol": "TCP", "port": port}]}]}),
-    )
-    .await?;
+    // The Service and its Endpoints: core/v1 objects named SERVICE in kube-system, with
+    // their spec and subsets.
+    for (kind, field, value) in [
+        (
+            "Service",
+            "spec",
+            json!({"ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": port}]}),
+        ),
+        (
+            "Endpoints",
+            "subsets",
+            json!([{"addresses": [{"ip": ip.to_string()}], "ports": [{"name": "https", "protocol": "TCP", "port": port}]}]),
+        ),
+    ] {
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "kube-system", &ar);
+        let mut body = json!({"apiVersion": "v1", "kind": kind,
+            "metadata": {"name": SERVICE, "namespace": "kube-system"}});
+        body[field] = value;
+        api.patch(SERVICE, &pp, &Patch::Apply(body))
+            .await
+            .map_err(|source| Error::Kube {
+                context: format!("registering the fake metrics API ({SERVICE})"),
+                source,
+            })?;
+    }
     // A 1.20 apiserver cannot server-side apply APIServices (it panics: "FieldManager
     // must be installed"): create, or replace the one a previous run left.
     let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
