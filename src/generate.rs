@@ -123,15 +123,26 @@ const INGRESS_CLASSES: Classes = Classes {
     none: "none",
 };
 
+/// What the context lists: typed objects with ordinary metadata (the scope is said
+/// where they are listed).
+trait Listed:
+    k8s_openapi::Metadata<Ty = ObjectMeta> + Clone + serde::de::DeserializeOwned + std::fmt::Debug
+{
+}
+
+impl<K> Listed for K where
+    K: k8s_openapi::Metadata<Ty = ObjectMeta>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
 /// `StorageClasses: fast (default), slow`: the names of the cluster's `K`s, the default
 /// marked.
 async fn classes_line<K>(cluster: &Cluster, classes: &Classes) -> String
 where
-    K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope>
-        + k8s_openapi::Metadata<Ty = ObjectMeta>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: k8s_openapi::Resource<Scope = k8s_openapi::ClusterResourceScope> + Listed,
 {
     match cluster.list_cluster_scoped::<K>(Some(LIST_LIMIT)).await {
         Ok(l) => {
@@ -159,6 +170,36 @@ where
             format!("{}: {names}", classes.what)
         }
         Err(e) => format!("{}: not readable ({e})", classes.what),
+    }
+}
+
+/// A workload as the context describes it: `Kind/name`, its pod template, its replicas.
+type Workload = (String, Option<PodTemplateSpec>, Option<i32>);
+
+/// The `K`s in `ns` as [`Workload`]s (`parts` takes one apart into its pod template and
+/// replicas), or the context line that says they could not be read.
+async fn workloads_of<K>(
+    cluster: &Cluster,
+    ns: &str,
+    parts: fn(K) -> (PodTemplateSpec, Option<i32>),
+) -> Result<Vec<Workload>, String>
+where
+    K: k8s_openapi::Resource<Scope = k8s_openapi::NamespaceResourceScope> + Listed,
+{
+    match cluster.list_namespaced::<K>(ns, Some(LIST_LIMIT)).await {
+        Ok(l) => Ok(l
+            .into_iter()
+            .map(|o| {
+                let object = format!(
+                    "{}/{}",
+                    K::KIND,
+                    o.metadata().name.clone().unwrap_or_default()
+                );
+                let (template, replicas) = parts(o);
+                (object, Some(template), replicas)
+            })
+            .collect()),
+        Err(e) => Err(format!("{}s: not readable ({e})", K::KIND)),
     }
 }
 
@@ -203,34 +244,23 @@ pub async fn cluster_context(
         }
         Err(e) => lines.push(format!("Services: not readable ({e})")),
     }
-    let mut workloads: Vec<(String, Option<PodTemplateSpec>, Option<i32>)> = Vec::new();
-    match cluster
-        .list_namespaced::<Deployment>(ns, Some(LIST_LIMIT))
-        .await
-    {
-        Ok(l) => workloads.extend(l.into_iter().map(|d| {
+    let mut workloads = Vec::new();
+    for listed in [
+        workloads_of::<Deployment>(cluster, ns, |d| {
             let spec = d.spec.unwrap_or_default();
-            (
-                format!("Deployment/{}", d.metadata.name.unwrap_or_default()),
-                Some(spec.template),
-                spec.replicas,
-            )
-        })),
-        Err(e) => lines.push(format!("Deployments: not readable ({e})")),
-    }
-    match cluster
-        .list_namespaced::<StatefulSet>(ns, Some(LIST_LIMIT))
-        .await
-    {
-        Ok(l) => workloads.extend(l.into_iter().map(|d| {
-            let spec = d.spec.unwrap_or_default();
-            (
-                format!("StatefulSet/{}", d.metadata.name.unwrap_or_default()),
-                Some(spec.template),
-                spec.replicas,
-            )
-        })),
-        Err(e) => lines.push(format!("StatefulSets: not readable ({e})")),
+            (spec.template, spec.replicas)
+        })
+        .await,
+        workloads_of::<StatefulSet>(cluster, ns, |s| {
+            let spec = s.spec.unwrap_or_default();
+            (spec.template, spec.replicas)
+        })
+        .await,
+    ] {
+        match listed {
+            Ok(l) => workloads.extend(l),
+            Err(line) => lines.push(line),
+        }
     }
     for (object, template, replicas) in workloads {
         let labels = template

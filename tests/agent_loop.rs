@@ -12,7 +12,7 @@ use kai::config::LlmSettings;
 use kai::llm::openai::OpenAiClient;
 use kai::tools::{handler, CallCtx, DenyAll, Registry, Tool, ToolError, TurnId};
 use kai_test_support::model::messages;
-use kai_test_support::tool_names;
+use kai_test_support::{items, tool_names};
 use mock_llm::{MockLlm, Reply};
 use serde_json::Value;
 
@@ -71,14 +71,14 @@ impl Run {
     }
 }
 
+/// The model's call of `echo` with `text`.
+fn echo(text: &str) -> Reply {
+    Reply::tool_call("echo", format!(r#"{{"text": "{text}"}}"#))
+}
+
 /// The model calls `echo` with `text`, then answers `answer`.
 async fn echo_then(text: &str, answer: &str) -> Run {
-    let args = format!(r#"{{"text": "{text}"}}"#);
-    run(
-        vec![Reply::tool_call("echo", args), Reply::text(answer)],
-        15,
-    )
-    .await
+    run(vec![echo(text), Reply::text(answer)], 15).await
 }
 
 async fn run(script: Vec<Reply>, max_steps: u32) -> Run {
@@ -229,15 +229,7 @@ async fn tool_error_goes_back_to_the_model_and_the_loop_continues() {
 
 #[tokio::test]
 async fn max_steps_stops_the_loop_and_says_so() {
-    let r = run(
-        vec![
-            Reply::tool_call("echo", r#"{"text": "a"}"#),
-            Reply::tool_call("echo", r#"{"text": "b"}"#),
-            Reply::tool_call("echo", r#"{"text": "c"}"#),
-        ],
-        2,
-    )
-    .await;
+    let r = run(vec![echo("a"), echo("b"), echo("c")], 2).await;
     let (end, answer) = r.end();
     assert_eq!(end, TurnEnd::MaxSteps);
     assert!(answer.contains("--max-steps 2"), "{answer}");
@@ -247,17 +239,8 @@ async fn max_steps_stops_the_loop_and_says_so() {
 
 #[tokio::test]
 async fn the_third_identical_call_in_a_row_is_refused() {
-    let same = r#"{"text": "again"}"#;
-    let r = run(
-        vec![
-            Reply::tool_call("echo", same),
-            Reply::tool_call("echo", same),
-            Reply::tool_call("echo", same),
-            Reply::text("done"),
-        ],
-        15,
-    )
-    .await;
+    let same = || echo("again");
+    let r = run(vec![same(), same(), same(), Reply::text("done")], 15).await;
     assert_eq!(r.end().0, TurnEnd::Answered);
     assert_eq!(r.tool_calls, 2, "the handler ran twice, not three times");
     let results = r.tool_results(3);
@@ -385,13 +368,11 @@ async fn tool_calls_past_the_per_response_limit_are_not_run_nor_kept() {
     let limit = agent::MAX_TOOL_CALLS_PER_RESPONSE;
     assert_eq!(r.tool_calls, limit, "only the first {limit} ran");
     let second = &r.requests[1];
-    let assistant = second["messages"]
-        .as_array()
-        .unwrap()
+    let assistant = items(&second["messages"])
         .iter()
         .find(|m| m["role"] == "assistant")
         .unwrap();
-    assert_eq!(assistant["tool_calls"].as_array().unwrap().len(), limit);
+    assert_eq!(items(&assistant["tool_calls"]).len(), limit);
     assert_calls_paired(second);
     let results = r.tool_results(1);
     assert_eq!(

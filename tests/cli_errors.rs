@@ -165,9 +165,12 @@ fn list_causes_prints_the_vocabulary() {
 
 use kai_test_support::model::MUTATING_TOOLS as MUTATING;
 
-/// The shared test cluster with the `healthy` scenario (Deployment `web`) in `ns`.
-async fn healthy_ns(ns: &str) -> PathBuf {
-    kai_test_support::scenario("healthy", ns).await
+/// The shared test cluster with the `healthy` scenario (Deployment `web`) in `ns`: its
+/// kubeconfig, and an empty data directory for kai.
+async fn healthy_ns(ns: &str) -> (String, tempfile::TempDir) {
+    let kc = kai_test_support::scenario("healthy", ns).await;
+    let kc = kc.to_str().unwrap().to_string();
+    (kc, tempfile::tempdir().unwrap())
 }
 
 /// `kai` with a clean environment, its data in `data`, stdin closed; `args` as given,
@@ -195,9 +198,7 @@ fn to(kubeconfig: &str, llm: &MockLlm) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn flags_after_the_question_are_obeyed_and_never_sent_as_the_question() {
     let ns = "cli-flags-after";
-    let kc = healthy_ns(ns).await;
-    let kc = kc.to_str().unwrap();
-    let data = tempfile::tempdir().unwrap();
+    let (kc, data) = healthy_ns(ns).await;
     let (long_eq, short_eq) = (format!("--namespace={ns}"), format!("-n={ns}"));
     // (arguments after --kubeconfig/--base-url/--model, the question the model must get)
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -228,7 +229,7 @@ async fn flags_after_the_question_are_obeyed_and_never_sent_as_the_question() {
     ];
     for (args, question) in cases {
         let llm = MockLlm::start(vec![Reply::text("web is healthy: 2/2 ready.")]);
-        let mut argv = to(kc, &llm);
+        let mut argv = to(&kc, &llm);
         argv.extend(strings(&args));
         let out = run(argv, data.path()).await;
         assert_eq!(
@@ -270,29 +271,28 @@ async fn flags_after_the_question_are_obeyed_and_never_sent_as_the_question() {
     }
 }
 
+/// The tools declared to the model in the first request of a run that asks `question`.
+async fn declared_tools(question: &str, ns: &str, kc: &str, data: &Path) -> Vec<String> {
+    let llm = MockLlm::start(vec![Reply::text("fine.")]);
+    let mut argv = strings(&[question, "-n", ns]);
+    argv.extend(to(kc, &llm));
+    let out = run(argv, data).await;
+    assert_exit(&out, kai::exit::OK);
+    tool_names(&llm.requests()[0])
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn without_read_only_the_mutating_tools_are_offered() {
     // The counterpart of the test above, so it can fail: the same run without the flag.
     let ns = "cli-flags-rw";
-    let kc = healthy_ns(ns).await;
-    let data = tempfile::tempdir().unwrap();
+    let (kc, data) = healthy_ns(ns).await;
     // A question that asks for a change gets the change tool declared...
-    let llm = MockLlm::start(vec![Reply::text("fine.")]);
-    let mut argv = strings(&["scale web to 3 replicas", "-n", ns]);
-    argv.extend(to(kc.to_str().unwrap(), &llm));
-    let out = run(argv, data.path()).await;
-    assert_exit(&out, kai::exit::OK);
-    let names = tool_names(&llm.requests()[0]);
+    let names = declared_tools("scale web to 3 replicas", ns, &kc, data.path()).await;
     assert!(names.iter().any(|n| n == "propose_change"), "{names:?}");
     // ...and one about a healthy workload, with no change on the table, does not pay
     // for its declaration (issue 14: declared only on turns where a change is asked
     // for, proposed by a finding, or called by the model).
-    let llm = MockLlm::start(vec![Reply::text("fine.")]);
-    let mut argv = strings(&["is web healthy?", "-n", ns]);
-    argv.extend(to(kc.to_str().unwrap(), &llm));
-    let out = run(argv, data.path()).await;
-    assert_exit(&out, kai::exit::OK);
-    let names = tool_names(&llm.requests()[0]);
+    let names = declared_tools("is web healthy?", ns, &kc, data.path()).await;
     assert!(names.iter().any(|n| n == "get_resource"), "{names:?}");
     assert!(!names.iter().any(|n| n == "propose_change"), "{names:?}");
 }
@@ -300,14 +300,12 @@ async fn without_read_only_the_mutating_tools_are_offered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_and_yes_after_the_question_are_obeyed() {
     let ns = "cli-flags-json-yes";
-    let kc = healthy_ns(ns).await;
-    let kc = kc.to_str().unwrap();
-    let data = tempfile::tempdir().unwrap();
+    let (kc, data) = healthy_ns(ns).await;
 
     // -o json after the question: stdout is one JSON document.
     let llm = MockLlm::start(vec![Reply::text("web is healthy.")]);
     let mut argv = strings(&["is web healthy?", "-o", "json", "-n", ns]);
-    argv.extend(to(kc, &llm));
+    argv.extend(to(&kc, &llm));
     let out = run(argv, data.path()).await;
     assert_exit(&out, kai::exit::OK);
     let doc: Value = serde_json::from_slice(&out.stdout)
@@ -328,7 +326,7 @@ async fn json_output_and_yes_after_the_question_are_obeyed() {
     let llm = MockLlm::start(script(3));
     let mut argv = strings(&["please", "web", "to", "3"]);
     argv.extend(strings(&["--yes", "-n", ns]));
-    argv.extend(to(kc, &llm));
+    argv.extend(to(&kc, &llm));
     let out = run(argv, data.path()).await;
     assert_exit(&out, kai::exit::OK);
     assert_eq!(user_messages(&llm.requests()[0]), vec!["please web to 3"]);
@@ -338,7 +336,7 @@ async fn json_output_and_yes_after_the_question_are_obeyed() {
     // Without --yes (and a change still to make): nothing applied, and the exit code says so.
     let llm = MockLlm::start(script(1));
     let mut argv = strings(&["please web to 3", "-n", ns]);
-    argv.extend(to(kc, &llm));
+    argv.extend(to(&kc, &llm));
     let out = run(argv, data.path()).await;
     assert_exit(&out, kai::exit::NOT_APPLIED);
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kai_test_support::{assert_exit, kai, scenario};
+use kai_test_support::{assert_exit, items, kai, scenario, strs, tool_names};
 use mock_llm::{MockLlm, Reply};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -115,11 +115,7 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
     let analyze = results_of(&reqs[0], "analyze").join("\n");
     assert!(analyze.contains("crash-loop-app-error"), "{analyze}");
     // The tool is offered to the model.
-    assert!(reqs[0]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|t| t["function"]["name"] == "search_docs"));
+    assert!(tool_names(&reqs[0]).iter().any(|t| t == "search_docs"));
 
     // 2. The model's own search got ranked results.
     let found = results_of(&reqs[1], "search_docs");
@@ -142,9 +138,7 @@ async fn a_crash_loop_diagnosis_carries_the_runbook_searches_docs_and_cites_it()
         .as_str()
         .unwrap()
         .contains("crash-loops"));
-    let calls: Vec<(&str, bool)> = v["tool_calls"]
-        .as_array()
-        .unwrap()
+    let calls: Vec<(&str, bool)> = items(&v["tool_calls"])
         .iter()
         .filter(|c| c["name"] == "search_docs")
         .map(|c| {
@@ -233,12 +227,7 @@ async fn diagnose_without_a_model_links_each_findings_runbook() {
     let top = &v["findings"][0];
     assert_eq!(top["cause"], "crash-loop-app-error", "{v:#}");
     assert_eq!(top["runbook"], "docs/runbooks/crash-loop-app-error.md");
-    let docs: Vec<&str> = top["docs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap())
-        .collect();
+    let docs = strs(&top["docs"]);
     assert_eq!(
         docs,
         [

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kai_test_support::{assert_exit, both as text, kai, stderr};
+use kai_test_support::{assert_exit, both as text, items, kai, stderr, strs};
 use mock_llm::MockLlm;
 use serde_json::Value;
 
@@ -217,12 +217,7 @@ fn index_reports_bad_files_by_name_keeps_the_rest_and_is_incremental() {
     );
     let o = home.kai(&["docs", "index", "-o", "json"]);
     let r = json(&o);
-    let re: Vec<&str> = r["reindexed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
+    let re = strs(&r["reindexed"]);
     assert_eq!(re.len(), 1, "{r}");
     assert!(re[0].ends_with("dns.markdown"));
     assert!(r["reused"][0].as_str().unwrap().ends_with("db.md"), "{r}");
@@ -263,9 +258,7 @@ fn missing_folders_and_broken_indexes_get_clear_messages() {
         "docs/runbooks/oom-killed.md"
     );
     let o = home.kai(&["docs", "search", "patroni", "-o", "json"]);
-    assert!(json(&o)["results"]
-        .as_array()
-        .unwrap()
+    assert!(items(&json(&o)["results"])
         .iter()
         .all(|r| r["source"].as_str().unwrap().starts_with("docs/runbooks/")));
 
@@ -314,9 +307,7 @@ fn config_docs_paths_are_indexed_on_use_relative_to_the_config_file() {
     // The user's runbook lists a cause code: it is that cause's runbook too.
     let o = home.kai(&["docs", "list", "-o", "json"]);
     let v = json(&o);
-    let db = v["documents"]
-        .as_array()
-        .unwrap()
+    let db = items(&v["documents"])
         .iter()
         .find(|d| d["title"] == "Postgres failover")
         .unwrap();
@@ -337,11 +328,9 @@ fn embedded_texts(llm: &MockLlm) -> Vec<String> {
     llm.embedding_requests()
         .iter()
         .flat_map(|r| {
-            r["input"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_string())
+            strs(&r["input"])
+                .into_iter()
+                .map(str::to_string)
                 .collect::<Vec<_>>()
         })
         .collect()

@@ -685,6 +685,14 @@ impl Fx {
         }
     }
 
+    /// The one request the proxy recorded since it was last emptied (the test fails if
+    /// there were none or more).
+    fn only_request(&self) -> Recorded {
+        let mut rec = self.proxy.take();
+        assert_eq!(rec.len(), 1, "{rec:?}");
+        rec.remove(0)
+    }
+
     fn ctx(&self, approver: Arc<dyn Approver>) -> Ctx {
         Ctx {
             env: ToolEnv {
@@ -788,17 +796,18 @@ async fn verdict(fx: &Fx, tool: &str, args: &Value) -> Verdict {
             Verdict::Reject { problems }
         }
     };
+    // These tools check the namespace always; the one-object tools (under `_` below)
+    // only where it matters.
+    let checks_ns = matches!(
+        tool,
+        "analyze" | "get_logs" | "list_resources" | "list_events"
+    );
+    if checks_ns && !ns_ok {
+        problems.push("invalid namespace");
+    }
     match tool {
-        "analyze" => {
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
-            done(problems, vec![], vec![], None)
-        }
+        "analyze" => done(problems, vec![], vec![], None),
         "get_logs" => {
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
             let pod = str_arg(args, "pod").unwrap();
             if names::check_name(NameRule::Subdomain, pod).is_err() {
                 problems.push("invalid object name");
@@ -826,15 +835,9 @@ async fn verdict(fx: &Fx, tool: &str, args: &Value) -> Verdict {
             {
                 problems.push("unknown kind");
             }
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
             done(problems, vec![], vec![], None)
         }
         "list_events" => {
-            if !ns_ok {
-                problems.push("invalid namespace");
-            }
             let name = str_arg(args, "name").filter(|n| !n.is_empty());
             if let Some(k) = str_arg(args, "kind").filter(|k| !k.is_empty()) {
                 match fx.oracle.resolve(k).await {
@@ -1394,15 +1397,11 @@ async fn the_proxy_records_what_a_kai_cluster_sends() {
         !listed.items.is_empty(),
         "web's pod is listed through the proxy"
     );
-    let rec = fx.proxy.take();
-    assert_eq!(rec.len(), 1, "{rec:?}");
-    assert_eq!(rec[0].method, "GET");
-    assert_eq!(rec[0].path, "/api/v1/namespaces/hn-proxy/pods");
-    assert_eq!(
-        rec[0].params(),
-        vec![("limit".to_string(), "7".to_string())]
-    );
-    assert!(!rec[0].is_write());
+    let rec = fx.only_request();
+    assert_eq!(rec.method, "GET");
+    assert_eq!(rec.path, "/api/v1/namespaces/hn-proxy/pods");
+    assert_eq!(rec.params(), vec![("limit".to_string(), "7".to_string())]);
+    assert!(!rec.is_write());
     assert!(fx.proxy.take().is_empty(), "take() forgets");
 
     // The proxy's kubeconfig is enough for kai's own connect (no credentials in it).
@@ -1427,12 +1426,8 @@ async fn the_proxy_records_what_a_kai_cluster_sends() {
         .await
         .unwrap();
     assert!(out.contains("mode: safe"), "{out}");
-    let rec = fx.proxy.take();
-    assert_eq!(rec.len(), 1, "{rec:?}");
-    assert_eq!(
-        rec[0].path,
-        "/api/v1/namespaces/hn-proxy/configmaps/settings"
-    );
+    let rec = fx.only_request();
+    assert_eq!(rec.path, "/api/v1/namespaces/hn-proxy/configmaps/settings");
     assert!(fx.proxy.errors().is_empty());
 }
 
@@ -1461,16 +1456,15 @@ async fn the_proxy_records_raw_requests_as_received() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let rec = fx.proxy.take();
-    assert_eq!(rec.len(), 1, "{rec:?}");
+    let rec = fx.only_request();
     assert_eq!(
-        rec[0].path,
+        rec.path,
         "/api/v1/namespaces/hn-proxy-raw/configmaps/settings"
     );
-    assert_eq!(rec[0].query, None, "the query after '#' never arrives");
+    assert_eq!(rec.query, None, "the query after '#' never arrives");
     let as_patch = Recorded {
         method: "PATCH".into(),
-        ..rec[0].clone()
+        ..rec
     };
     assert!(as_patch.is_write() && !as_patch.is_dry_run());
 
@@ -1641,9 +1635,8 @@ async fn the_write_gate_refuses_unapproved_writes_on_the_wire() {
         dry["spec"]["replicas"], 4,
         "the server computed the dry run"
     );
-    let rec = fx.proxy.take();
-    assert_eq!(rec.len(), 1);
-    assert!(rec[0].is_write() && rec[0].is_dry_run());
+    let rec = fx.only_request();
+    assert!(rec.is_write() && rec.is_dry_run());
     assert_eq!(deployment_rv(&fx).await, before, "nothing changed");
 }
 

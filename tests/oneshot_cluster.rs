@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Output;
 
-use kai_test_support::{assert_exit, both as text, kai, tool_calls, tool_results};
+use kai_test_support::{assert_exit, both as text, kai, tool_calls, tool_names, tool_results};
 use mock_llm::{MockLlm, Reply, Usage};
 use serde_json::{json, Value};
 
@@ -143,14 +143,9 @@ async fn the_first_request_of_a_crash_loop_diagnosis_fits_8_kb_with_the_cause() 
     assert!(!body.contains(SECRET_VALUE), "the Secret value leaked");
     assert!(!body.contains(TOKEN), "the planted bearer token leaked");
     // Nothing proposes a change here, so the change tool is not declared.
-    let tools: Vec<&str> = first.body["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["function"]["name"].as_str())
-        .collect();
-    assert!(tools.contains(&"get_logs"), "{tools:?}");
-    assert!(!tools.contains(&"propose_change"), "{tools:?}");
+    let tools = tool_names(&first.body);
+    assert!(tools.iter().any(|t| t == "get_logs"), "{tools:?}");
+    assert!(!tools.iter().any(|t| t == "propose_change"), "{tools:?}");
     // The diagnosis tool set, search_docs included, as sent: within its 3 KB budget.
     let decls = first.body["tools"].to_string().len();
     assert!(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kai_test_support::model::messages as texts;
-use kai_test_support::{kai, kubeconfig, scenario, tool_call};
+use kai_test_support::{items, kai, kubeconfig, scenario, tool_call, tool_names};
 use mock_llm::{MockLlm, Reply, Usage};
 use serde_json::json;
 use tempfile::TempDir;
@@ -67,6 +67,13 @@ use Step::{CtrlC, Expect, Line};
 /// Run `cmd` in a pseudo-terminal through `steps`, then `/exit` at the next prompt and
 /// wait for the end: the transcript (what came before each awaited text) and the exit
 /// status.
+/// The requests the model got, which must be `n` (`t`, the transcript, shows why not).
+fn requests(llm: &MockLlm, n: usize, t: &str) -> Vec<serde_json::Value> {
+    let reqs = llm.requests();
+    assert_eq!(reqs.len(), n, "{t}");
+    reqs
+}
+
 async fn converse(cmd: Command, steps: Vec<Step>) -> (String, String) {
     tokio::task::spawn_blocking(move || {
         let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).unwrap();
@@ -150,8 +157,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
         "a raw OSC reached the terminal: {:?}",
         transcript.0
     );
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 3, "{}", transcript.0);
+    let reqs = requests(&llm, 3, &transcript.0);
     // Memory: the second request carries the first question and answer.
     let second = reqs[1].to_string();
     assert!(second.contains("is web healthy?"), "{second}");
@@ -164,9 +170,7 @@ async fn a_session_remembers_and_obeys_slash_commands() {
     // The first turn pre-gathered web's context; asking about web again does not send
     // the same context twice.
     let tool_msgs = |r: &serde_json::Value| {
-        r["messages"]
-            .as_array()
-            .unwrap()
+        items(&r["messages"])
             .iter()
             .filter(|m| m["role"] == "tool")
             .count()
@@ -240,8 +244,7 @@ async fn a_namespace_switch_reaches_pre_gathering() {
         ],
     )
     .await;
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 1, "{t}");
+    let reqs = requests(&llm, 1, &t);
     // Pre-gathering read backend in the new namespace (it does not exist in the old one).
     let tools = texts(&reqs[0], "tool").join("\n");
     assert!(tools.contains("backend"), "{tools}");
@@ -275,8 +278,7 @@ async fn ctrl_c_stops_a_streaming_answer_and_the_session_goes_on() {
     )
     .await;
     assert!(t.1.ends_with(", 0)"), "exit {}: {}", t.1, t.0);
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 2, "{}", t.0);
+    let reqs = requests(&llm, 2, &t.0);
     let users = texts(&reqs[1], "user");
     assert_eq!(
         users,
@@ -324,8 +326,7 @@ async fn a_change_approved_in_the_session_is_in_history() {
         .unwrap_or_else(|| panic!("no scale line in /history:\n{t}"));
     assert!(line.contains("approved") && line.contains("yes"), "{line}");
     assert!(line.contains(&format!("{ns}/web")), "{line}");
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 2, "{t}");
+    requests(&llm, 2, &t);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -391,8 +392,7 @@ async fn a_saved_session_is_listed_and_resumed() {
         ],
     )
     .await;
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 2, "{t}");
+    let reqs = requests(&llm, 2, &t);
     let users = texts(&reqs[1], "user");
     assert_eq!(users.len(), 2, "{}", reqs[1]);
     assert!(
@@ -462,8 +462,7 @@ async fn tab_completes_a_pod_name_and_a_paste_is_one_question() {
     })
     .await
     .unwrap();
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 2, "{t}");
+    let reqs = requests(&llm, 2, &t);
     let users = texts(&reqs[0], "user");
     assert_eq!(users, vec![format!("is {pod} healthy?")], "{t}");
     assert_eq!(
@@ -491,8 +490,7 @@ async fn ctrl_c_at_an_approval_prompt_applies_nothing_and_the_next_line_is_a_que
         ],
     )
     .await;
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 2, "{t}");
+    let reqs = requests(&llm, 2, &t);
     assert_eq!(
         texts(&reqs[1], "user").last().map(String::as_str),
         Some("what did you change?"),
@@ -615,16 +613,9 @@ async fn generate_in_the_session_shows_checked_manifests_and_applies_only_after_
         "{t}"
     );
     // Each /generate offered the model only the manifest tool, and nothing else ran.
-    let reqs = llm.requests();
-    assert_eq!(reqs.len(), 6, "{t}");
+    let reqs = requests(&llm, 6, &t);
     for r in &reqs {
-        let tools: Vec<&str> = r["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["function"]["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(tools, ["submit_manifests"]);
+        assert_eq!(tool_names(r), ["submit_manifests"]);
     }
     // The "n" was reported as such, the "y" as an applied change with its audit id.
     assert!(

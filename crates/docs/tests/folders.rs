@@ -42,6 +42,14 @@ fn warning_for<'a>(r: &'a IndexReport, name: &str) -> Option<&'a str> {
         .map(|w| w.message.as_str())
 }
 
+/// The report warns about `name` with a message that contains `says`.
+#[track_caller]
+fn assert_warned(r: &IndexReport, name: &str, says: &str) {
+    let w =
+        warning_for(r, name).unwrap_or_else(|| panic!("no warning for {name}: {:?}", r.warnings));
+    assert!(w.contains(says), "{name}: {w}");
+}
+
 struct Setup {
     _tmp: tempfile::TempDir,
     docs: PathBuf,
@@ -269,21 +277,19 @@ fn bad_files_are_named_in_warnings_and_the_rest_is_still_indexed() {
         &s.cache,
     )
     .unwrap();
-    assert!(warning_for(&r, "binary.md").unwrap().contains("binary"));
-    assert!(warning_for(&r, "latin1.txt").unwrap().contains("not UTF-8"));
-    assert!(warning_for(&r, "latin1.txt").unwrap().contains("offset 3"));
-    assert!(warning_for(&r, "empty.md").unwrap().contains("no text"));
-    assert!(warning_for(&r, "huge.md").unwrap().contains("2 MiB limit"));
-    assert!(warning_for(&r, "dangling.md")
-        .unwrap()
-        .contains("cannot read"));
-    assert!(warning_for(&r, "badfm.md")
-        .unwrap()
-        .contains("not valid YAML"));
-    assert!(warning_for(&r, "empty-folder").unwrap().contains("no .md"));
-    assert!(warning_for(&r, "never-existed")
-        .unwrap()
-        .contains("not found"));
+    for (name, says) in [
+        ("binary.md", "binary"),
+        ("latin1.txt", "not UTF-8"),
+        ("latin1.txt", "offset 3"),
+        ("empty.md", "no text"),
+        ("huge.md", "2 MiB limit"),
+        ("dangling.md", "cannot read"),
+        ("badfm.md", "not valid YAML"),
+        ("empty-folder", "no .md"),
+        ("never-existed", "not found"),
+    ] {
+        assert_warned(&r, name, says);
+    }
     // Display names the file.
     let shown: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
     assert!(
@@ -317,12 +323,8 @@ fn a_file_that_grows_past_the_limit_or_becomes_unreadable_is_removed_with_a_warn
     std::fs::write(s.docs.join("notes/dns.markdown"), b"\xff\xfe").unwrap();
     let r = index_dirs_with(&dirs, &opts).unwrap();
     assert_eq!(names(&r.removed), ["dns.markdown", "oncall.txt"]);
-    assert!(warning_for(&r, "oncall.txt")
-        .unwrap()
-        .contains("1000 bytes limit"));
-    assert!(warning_for(&r, "dns.markdown")
-        .unwrap()
-        .contains("not UTF-8"));
+    assert_warned(&r, "oncall.txt", "1000 bytes limit");
+    assert_warned(&r, "dns.markdown", "not UTF-8");
     assert_eq!(names(&r.reused), ["payments-failover.md"]);
 }
 
@@ -340,9 +342,7 @@ fn an_unreadable_file_is_a_warning() {
         return;
     }
     let r = index_dirs(std::slice::from_ref(&s.docs), &s.cache).unwrap();
-    assert!(warning_for(&r, "secret.md")
-        .unwrap()
-        .contains("cannot read"));
+    assert_warned(&r, "secret.md", "cannot read");
     assert_eq!(r.reindexed.len(), 3);
 }
 
@@ -356,9 +356,7 @@ fn a_folder_that_disappears_between_index_and_search() {
     std::fs::remove_dir_all(&s.docs).unwrap();
 
     let (index, r) = Index::open(&dirs, &s.cache).unwrap();
-    assert!(warning_for(&r, "team-docs")
-        .unwrap()
-        .contains("folder not found"));
+    assert_warned(&r, "team-docs", "folder not found");
     assert_eq!(
         names(&r.removed),
         ["dns.markdown", "oncall.txt", "payments-failover.md"]
@@ -380,7 +378,7 @@ fn a_single_file_can_be_given_instead_of_a_folder() {
     let f = s.docs.join("payments-failover.md");
     let r = index_dirs(&[f, s.docs.join("image.png")], &s.cache).unwrap();
     assert_eq!(names(&r.reindexed), ["payments-failover.md"]);
-    assert!(warning_for(&r, "image.png").unwrap().contains("not a .md"));
+    assert_warned(&r, "image.png", "not a .md");
 }
 
 #[test]

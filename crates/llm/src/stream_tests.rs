@@ -24,6 +24,23 @@ fn text(s: &str) -> String {
     json!({"choices":[{"index":0,"delta":{"content":s},"finish_reason":null}]}).to_string()
 }
 
+/// The usage a stream reports after a text chunk and then `chunk`.
+fn usage_after(chunk: &str) -> Option<Usage> {
+    let (r, _) = run(&[&text("hi"), chunk, "[DONE]"]);
+    r.unwrap().usage
+}
+
+/// `prompt` and `completion` tokens (in all, their sum), `cached` of the prompt's read
+/// from the provider's cache.
+fn tokens(prompt: u64, completion: u64, cached: u64) -> Usage {
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+        cached_tokens: cached,
+    }
+}
+
 fn finish(reason: &str) -> String {
     json!({"choices":[{"index":0,"delta":{},"finish_reason":reason}]}).to_string()
 }
@@ -215,16 +232,7 @@ fn no_finish_reason_and_empty_finish_reason_are_none() {
 fn final_usage_chunk_with_empty_choices() {
     let usage_only =
         r#"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}"#;
-    let (r, _) = run(&[&text("hi"), usage_only, "[DONE]"]);
-    assert_eq!(
-        r.unwrap().usage,
-        Some(Usage {
-            prompt_tokens: 12,
-            completion_tokens: 3,
-            total_tokens: 15,
-            cached_tokens: 0,
-        })
-    );
+    assert_eq!(usage_after(usage_only), Some(tokens(12, 3, 0)));
     // `usage: null` on ordinary chunks (OpenAI with include_usage) is not usage.
     let (r, _) = run(&[r#"{"choices":[{"delta":{"content":"a"}}],"usage":null}"#]);
     assert_eq!(r.unwrap().usage, None);
@@ -240,24 +248,14 @@ fn final_usage_chunk_with_empty_choices() {
 fn cached_prompt_tokens_are_read_from_the_usage_chunk() {
     // OpenAI's final chunk with include_usage.
     let usage = r#"{"id":"c","choices":[],"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#;
-    let (r, _) = run(&[&text("hi"), usage, "[DONE]"]);
-    assert_eq!(
-        r.unwrap().usage,
-        Some(Usage {
-            prompt_tokens: 2006,
-            completion_tokens: 300,
-            total_tokens: 2306,
-            cached_tokens: 1920,
-        })
-    );
+    assert_eq!(usage_after(usage), Some(tokens(2006, 300, 1920)));
     // Without the details, with them null, or without the field inside: nothing cached.
     for usage in [
         r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#,
         r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":null}}"#,
         r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"audio_tokens":0}}}"#,
     ] {
-        let (r, _) = run(&[&text("hi"), usage, "[DONE]"]);
-        let u = r.unwrap().usage.unwrap();
+        let u = usage_after(usage).unwrap();
         assert_eq!((u.prompt_tokens, u.cached_tokens), (5, 0), "{usage}");
     }
     // A count above the whole prompt is capped at it.

@@ -33,6 +33,40 @@ fn is_blank(line: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
+/// A line that holds content (not blank, not a comment), split as [`split_line`] does.
+struct Line<'a> {
+    /// 0-based line number.
+    i: usize,
+    col: usize,
+    dash: Option<usize>,
+    content: &'a str,
+}
+
+impl Line<'_> {
+    /// Where the line starts: its first dash, else its content.
+    fn outer(&self) -> usize {
+        self.dash.unwrap_or(self.col)
+    }
+}
+
+/// The lines from `start` on that hold content.
+fn content_lines<'a>(lines: &'a [&'a str], start: usize) -> impl Iterator<Item = Line<'a>> {
+    lines
+        .iter()
+        .enumerate()
+        .skip(start)
+        .filter(|(_, line)| !is_blank(line))
+        .map(|(i, line)| {
+            let (col, dash, content) = split_line(line);
+            Line {
+                i,
+                col,
+                dash,
+                content,
+            }
+        })
+}
+
 fn starts_with_key(content: &str, key: &str) -> bool {
     for quoted in [key.to_string(), format!("\"{key}\""), format!("'{key}'")] {
         if let Some(r) = content.strip_prefix(quoted.as_str()) {
@@ -48,11 +82,7 @@ fn starts_with_key(content: &str, key: &str) -> bool {
 /// The 0-based line of `path` within `text`.
 pub fn line_in(text: &str, path: &Path) -> usize {
     let lines: Vec<&str> = text.lines().collect();
-    let root_col = lines
-        .iter()
-        .find(|l| !is_blank(l))
-        .map(|l| split_line(l).0)
-        .unwrap_or(0);
+    let root_col = content_lines(&lines, 0).next().map_or(0, |l| l.col);
     let mut found = 0usize;
     // Column of the enclosing key (content must be deeper); None at the top level.
     let mut parent: Option<usize> = None;
@@ -64,23 +94,18 @@ pub fn line_in(text: &str, path: &Path) -> usize {
         match seg {
             Seg::Key(k) => {
                 let mut hit = None;
-                for (i, line) in lines.iter().enumerate().skip(start) {
-                    if is_blank(line) {
-                        continue;
-                    }
-                    let (col, dash, content) = split_line(line);
-                    let outer = dash.unwrap_or(col);
+                for l in content_lines(&lines, start) {
                     // Back at the parent's column or left of it: its block ended (the
                     // item's own dash line excepted).
-                    if !(from_item && i == start) && parent.is_some_and(|p| outer <= p) {
+                    if !(from_item && l.i == start) && parent.is_some_and(|p| l.outer() <= p) {
                         break;
                     }
                     let deeper = match parent {
-                        Some(p) => col > p,
-                        None => col == root_col && dash.is_none(),
+                        Some(p) => l.col > p,
+                        None => l.col == root_col && l.dash.is_none(),
                     };
-                    if deeper && starts_with_key(content, k) {
-                        hit = Some((i, col));
+                    if deeper && starts_with_key(l.content, k) {
+                        hit = Some((l.i, l.col));
                         break;
                     }
                 }
@@ -94,17 +119,12 @@ pub fn line_in(text: &str, path: &Path) -> usize {
                 let mut count = 0usize;
                 let mut item_col: Option<usize> = None;
                 let mut hit = None;
-                for (i, line) in lines.iter().enumerate().skip(start) {
-                    if is_blank(line) {
-                        continue;
-                    }
-                    let (col, dash, _) = split_line(line);
-                    let outer = dash.unwrap_or(col);
-                    if parent.is_some_and(|p| outer < p) {
+                for l in content_lines(&lines, start) {
+                    if parent.is_some_and(|p| l.outer() < p) {
                         break;
                     }
-                    let Some(d) = dash else {
-                        if item_col.is_some_and(|c| col <= c) {
+                    let Some(d) = l.dash else {
+                        if item_col.is_some_and(|c| l.col <= c) {
                             break;
                         }
                         continue;
@@ -116,7 +136,7 @@ pub fn line_in(text: &str, path: &Path) -> usize {
                         Some(_) => {}
                     }
                     if count == *n {
-                        hit = Some((i, d));
+                        hit = Some((l.i, d));
                         break;
                     }
                     count += 1;

@@ -66,12 +66,20 @@ struct Strict<'a> {
 }
 
 impl<'a> Strict<'a> {
-    fn child(&self, value: &'a Value, path: Path) -> Strict<'a> {
-        Strict {
+    /// `value` (found at `path` below this one) deserialized with `seed`; a failure
+    /// notes its path first.
+    fn deserialize_child<'de, S: DeserializeSeed<'de>>(
+        &self,
+        value: &'a Value,
+        path: Path,
+        seed: S,
+    ) -> Result<S::Value, Error> {
+        let child = Strict {
             value,
             path,
             sink: self.sink,
-        }
+        };
+        seed.deserialize(&child).inspect_err(|_| child.note_error())
     }
 
     fn note_error(&self) {
@@ -93,15 +101,13 @@ impl<'de, 'a> SeqAccess<'de> for Seq<'a> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        match self.items.next() {
-            None => Ok(None),
-            Some((i, v)) => {
-                let child = self.parent.child(v, self.parent.path.index(i));
-                seed.deserialize(&child)
-                    .map(Some)
-                    .inspect_err(|_| child.note_error())
-            }
-        }
+        self.items
+            .next()
+            .map(|(i, v)| {
+                self.parent
+                    .deserialize_child(v, self.parent.path.index(i), seed)
+            })
+            .transpose()
     }
 }
 
@@ -117,21 +123,19 @@ impl<'de, 'a> MapAccess<'de> for Map<'a> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        match self.entries.next() {
-            None => Ok(None),
-            Some((k, v)) => {
-                self.pending = Some((k, v));
-                seed.deserialize(k.as_str().into_deserializer()).map(Some)
-            }
-        }
+        let Some((k, v)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.pending = Some((k, v));
+        seed.deserialize(k.as_str().into_deserializer()).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         let Some((k, v)) = self.pending.take() else {
             return Err(Error("a value was asked for before its key".into()));
         };
-        let child = self.parent.child(v, self.parent.path.key(k));
-        seed.deserialize(&child).inspect_err(|_| child.note_error())
+        self.parent
+            .deserialize_child(v, self.parent.path.key(k), seed)
     }
 }
 

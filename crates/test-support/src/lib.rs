@@ -22,6 +22,20 @@ pub use model::{
 };
 pub use pty::{exit_code, run_pty, PTY_TIMEOUT_MS};
 
+/// The elements of the JSON array `v` (the test fails if it is not one).
+pub fn items(v: &serde_json::Value) -> &[serde_json::Value] {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a JSON array: {v}"))
+}
+
+/// The strings in the JSON array `v` (the test fails on anything else).
+pub fn strs(v: &serde_json::Value) -> Vec<&str> {
+    items(v)
+        .iter()
+        .map(|s| s.as_str().unwrap_or_else(|| panic!("not a string: {s}")))
+        .collect()
+}
+
 /// Run blocking work (a child process, a pseudo-terminal) off the async test's threads.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()

@@ -121,22 +121,22 @@ fn value_end(s: &[u8], i: usize) -> Option<usize> {
     (depth == 0 && !in_string).then_some(j)
 }
 
-/// The top-level members of a JSON object as (raw key, raw value) slices.
-fn json_members(text: &str) -> Option<Vec<(&str, &str)>> {
+/// The top-level items between `open` and `close` (`{` `}` or `[` `]`), separated by
+/// commas; `item` reads one from its first byte and says where it ends.
+fn json_items<T>(
+    text: &str,
+    (open, close): (u8, u8),
+    item: impl Fn(usize) -> Option<(T, usize)>,
+) -> Option<Vec<T>> {
     let s = text.as_bytes();
     let mut i = skip_ws(s, 0);
-    (s.get(i) == Some(&b'{')).then_some(())?;
+    (s.get(i) == Some(&open)).then_some(())?;
     i = skip_ws(s, i + 1);
     let mut out = Vec::new();
-    while s.get(i) != Some(&b'}') {
-        let key_end = value_end(s, i)?;
-        let key = &text[i..key_end];
-        i = skip_ws(s, key_end);
-        (s.get(i) == Some(&b':')).then_some(())?;
-        let v = skip_ws(s, i + 1);
-        let v_end = value_end(s, v)?;
-        out.push((key, &text[v..v_end]));
-        i = skip_ws(s, v_end);
+    while s.get(i) != Some(&close) {
+        let (t, end) = item(i)?;
+        out.push(t);
+        i = skip_ws(s, end);
         if s.get(i) == Some(&b',') {
             i = skip_ws(s, i + 1);
         }
@@ -145,23 +145,26 @@ fn json_members(text: &str) -> Option<Vec<(&str, &str)>> {
     Some(out)
 }
 
+/// The top-level members of a JSON object as (raw key, raw value) slices.
+fn json_members(text: &str) -> Option<Vec<(&str, &str)>> {
+    let s = text.as_bytes();
+    json_items(text, (b'{', b'}'), |key| {
+        let key_end = value_end(s, key)?;
+        let colon = skip_ws(s, key_end);
+        (s.get(colon) == Some(&b':')).then_some(())?;
+        let v = skip_ws(s, colon + 1);
+        let v_end = value_end(s, v)?;
+        Some(((&text[key..key_end], &text[v..v_end]), v_end))
+    })
+}
+
 /// The elements of a JSON array as raw slices.
 fn json_elements(text: &str) -> Option<Vec<&str>> {
     let s = text.as_bytes();
-    let mut i = skip_ws(s, 0);
-    (s.get(i) == Some(&b'[')).then_some(())?;
-    i = skip_ws(s, i + 1);
-    let mut out = Vec::new();
-    while s.get(i) != Some(&b']') {
+    json_items(text, (b'[', b']'), |i| {
         let end = value_end(s, i)?;
-        out.push(&text[i..end]);
-        i = skip_ws(s, end);
-        if s.get(i) == Some(&b',') {
-            i = skip_ws(s, i + 1);
-        }
-        (i < s.len()).then_some(())?;
-    }
-    Some(out)
+        Some((&text[i..end], end))
+    })
 }
 
 /// The tools that change the cluster: what `--read-only` must not offer and what needs an

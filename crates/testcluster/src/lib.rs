@@ -19,6 +19,7 @@
 mod cli;
 mod cluster;
 mod error;
+mod https;
 pub mod kubelet;
 pub mod metrics;
 mod pki;
@@ -39,5 +40,5 @@ pub use scenario::{
     scenario, scenario_names, scenarios, ContainerSpec, ContainerState, EventSpec, KubeletRule,
     NodeSpec, Scenario, ScenarioSpec, ScenarioUser, TaintSpec, Target,
 };
-pub use setup::ScenarioHandle;
+pub use setup::{wait_for_default_token, ScenarioHandle};
 pub use shared::{shared, KUBECONFIG_ENV};

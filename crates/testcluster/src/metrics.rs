@@ -14,16 +14,12 @@
 //! it get no metrics (an HPA on them reports `FailedGetResourceMetric`, as one does when
 //! metrics-server has nothing for its pods).
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
     ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
@@ -31,8 +27,8 @@ use kube::api::{
 use kube::{Api, Client};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
+use crate::https;
 use crate::proxy::percent_decode;
 use crate::Error;
 
@@ -188,20 +184,7 @@ pub(crate) async fn start(client: Client) -> Result<(), Error> {
         tracing::warn!("no non-loopback IPv4 address: the fake metrics API is not served");
         return Ok(());
     };
-    let key = rcgen::KeyPair::generate()?;
-    let cert = rcgen::CertificateParams::new(vec![ip.to_string()])?.self_signed(&key)?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Other(format!("metrics TLS: {e}")))?
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .map_err(|e| Error::Other(format!("metrics TLS: {e}")))?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = https::self_signed_acceptor(vec![ip.to_string()], "metrics")?;
     let listener = TcpListener::bind((IpAddr::V4(ip), 0))
         .await
         .map_err(|e| Error::io("binding the fake metrics API's port", e))?;
@@ -210,29 +193,9 @@ pub(crate) async fn start(client: Client) -> Result<(), Error> {
         .map_err(|e| Error::io("reading the fake metrics API's port", e))?
         .port();
     let served = client.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            let client = served.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = service_fn(move |req: Request<Incoming>| {
-                    let client = client.clone();
-                    async move { Ok::<_, Infallible>(handle(&client, &req).await) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await
-                {
-                    tracing::debug!("fake metrics API connection: {e}");
-                }
-            });
-        }
+    https::serve(listener, acceptor, "fake metrics API", move |req| {
+        let client = served.clone();
+        async move { handle(&client, &req).await }
     });
     register(&client, ip, port).await
 }
@@ -240,41 +203,32 @@ pub(crate) async fn start(client: Client) -> Result<(), Error> {
 async fn register(client: &Client, ip: Ipv4Addr, port: u16) -> Result<(), Error> {
     // (A 1.20 apiserver's server-side apply wants each port's protocol spelled out.)
     let pp = PatchParams::apply(FIELD_MANAGER).force();
-    let apply = |ar: ApiResource, ns: Option<&str>, name: &str, body: Value| {
-        let api: Api<DynamicObject> = match ns {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-            None => Api::all_with(client.clone(), &ar),
-        };
-        let name = name.to_string();
-        let pp = pp.clone();
-        async move {
-            api.patch(&name, &pp, &Patch::Apply(body))
-                .await
-                .map_err(|source| Error::Kube {
-                    context: format!("registering the fake metrics API ({name})"),
-                    source,
-                })
-        }
-    };
-    let core = |kind: &str| ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
-    apply(
-        core("Service"),
-        Some("kube-system"),
-        SERVICE,
-        json!({"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": SERVICE, "namespace": "kube-system"},
-            "spec": {"ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": port}]}}),
-    )
-    .await?;
-    apply(
-        core("Endpoints"),
-        Some("kube-system"),
-        SERVICE,
-        json!({"apiVersion": "v1", "kind": "Endpoints",
-            "metadata": {"name": SERVICE, "namespace": "kube-system"},
-            "subsets": [{"addresses": [{"ip": ip.to_string()}], "ports": [{"name": "https", "protocol": "TCP", "port": port}]}]}),
-    )
-    .await?;
+    // The Service and its Endpoints: core/v1 objects named SERVICE in kube-system, with
+    // their spec and subsets.
+    for (kind, field, value) in [
+        (
+            "Service",
+            "spec",
+            json!({"ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": port}]}),
+        ),
+        (
+            "Endpoints",
+            "subsets",
+            json!([{"addresses": [{"ip": ip.to_string()}], "ports": [{"name": "https", "protocol": "TCP", "port": port}]}]),
+        ),
+    ] {
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind));
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "kube-system", &ar);
+        let mut body = json!({"apiVersion": "v1", "kind": kind,
+            "metadata": {"name": SERVICE, "namespace": "kube-system"}});
+        body[field] = value;
+        api.patch(SERVICE, &pp, &Patch::Apply(body))
+            .await
+            .map_err(|source| Error::Kube {
+                context: format!("registering the fake metrics API ({SERVICE})"),
+                source,
+            })?;
+    }
     // A 1.20 apiserver cannot server-side apply APIServices (it panics: "FieldManager
     // must be installed"): create, or replace the one a previous run left.
     let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(

@@ -152,6 +152,30 @@ fn pod_ready(p: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// Waits, at most `timeout`, until `namespace`'s default ServiceAccount has its token:
+/// ServiceAccount admission (1.20) refuses a Pod in the namespace until then. Whether the
+/// token came.
+pub async fn wait_for_default_token(client: &Client, namespace: &str, timeout: Duration) -> bool {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let ready = sas
+            .get_opt("default")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|sa| sa.secrets)
+            .is_some_and(|s| !s.is_empty());
+        if ready {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl TestCluster {
     /// Sets up the embedded scenario `name` in `namespace` (created if needed) and waits
     /// until it settled: pods exist and the fake kubelet posted their statuses and events,
@@ -273,23 +297,9 @@ impl TestCluster {
 
         let docs = parse_manifests(&s.name, &s.manifests)?;
         if docs.iter().any(|d| d["kind"] == "Pod") {
-            // ServiceAccount admission (1.20) refuses a bare Pod until the new namespace's
-            // default ServiceAccount has its token; controllers retry, a manifest does not.
-            let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                let ready = sas
-                    .get_opt("default")
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|sa| sa.secrets)
-                    .is_some_and(|s| !s.is_empty());
-                if ready {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            // Controllers retry a refused Pod, a manifest does not. (If the token never
+            // comes, creating the Pod says why.)
+            wait_for_default_token(&client, namespace, Duration::from_secs(30)).await;
         }
         for mut doc in docs.clone() {
             let api_version = doc["apiVersion"].as_str().unwrap_or_default().to_string();

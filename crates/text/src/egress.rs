@@ -205,10 +205,14 @@ mod tests {
 
     #[test]
     fn dcs_pm_apc_strings_are_removed() {
-        assert_eq!(strip_controls("a\x1bPq#0;2;0;0;0\x1b\\b"), "ab");
-        assert_eq!(strip_controls("a\x1b^privacy\x1b\\b"), "ab");
-        assert_eq!(strip_controls("a\x1b_apc\x07b"), "ab");
-        assert_eq!(strip_controls("a\u{90}dcs\u{9c}b"), "ab");
+        for s in [
+            "a\x1bPq#0;2;0;0;0\x1b\\b",
+            "a\x1b^privacy\x1b\\b",
+            "a\x1b_apc\x07b",
+            "a\u{90}dcs\u{9c}b",
+        ] {
+            assert_eq!(strip_controls(s), "ab", "{s:?}");
+        }
     }
 
     #[test]

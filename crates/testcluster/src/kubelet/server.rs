@@ -3,20 +3,17 @@
 //! `--kubelet-certificate-authority`, accepts our self-signed certificate.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use jiff::{SignedDuration, Timestamp};
-use tokio_rustls::TlsAcceptor;
 
 use super::play::LogText;
 use super::KubeletState;
+use crate::https;
 use crate::proxy::{bind_loopback, percent_decode};
 use crate::Error;
 
@@ -149,46 +146,14 @@ pub(crate) type PodLogs =
 
 /// Binds 127.0.0.1 on a free port and serves until the runtime shuts down.
 pub(crate) async fn serve(state: Arc<KubeletState>) -> Result<u16, Error> {
-    let key = rcgen::KeyPair::generate()?;
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
-    let cert = params.self_signed(&key)?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Other(format!("kubelet TLS: {e}")))?
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .map_err(|e| Error::Other(format!("kubelet TLS: {e}")))?;
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = https::self_signed_acceptor(
+        vec!["127.0.0.1".to_string(), "localhost".to_string()],
+        "kubelet",
+    )?;
     let (listener, port) = bind_loopback("the fake kubelet").await?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
-            let acceptor = acceptor.clone();
-            let state = state.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = service_fn(move |req: Request<Incoming>| {
-                    let resp = handle(&state, &req);
-                    async move { Ok::<_, Infallible>(resp) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await
-                {
-                    tracing::debug!("fake kubelet connection: {e}");
-                }
-            });
-        }
+    https::serve(listener, acceptor, "fake kubelet", move |req| {
+        let resp = handle(&state, &req);
+        async move { resp }
     });
     Ok(port)
 }

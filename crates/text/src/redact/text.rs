@@ -154,12 +154,9 @@ pub(super) fn apply(p: &Patterns, text: &str) -> Option<String> {
             // `Authorization: Bearer [REDACTED:jwt]`: the regex backtracks to take the
             // scheme word as the value; the credential is already gone.
             let scheme = ["bearer", "basic", "token", "digest", "negotiate"];
-            if scheme.iter().any(|s| c[2].eq_ignore_ascii_case(s)) || c[2].starts_with("[REDACTED")
-            {
-                c[0].to_string()
-            } else {
-                format!("{}{MARK}", &c[1])
-            }
+            let keep = scheme.iter().any(|s| c[2].eq_ignore_ascii_case(s))
+                || c[2].starts_with("[REDACTED");
+            masked_unless(keep, c)
         })
     });
     run(&|t| {
@@ -170,11 +167,7 @@ pub(super) fn apply(p: &Patterns, text: &str) -> Option<String> {
     });
     run(&|t| {
         replace(t, &p.bearer, |c| {
-            if looks_like_credential(&c[2]) {
-                format!("{}{MARK}", &c[1])
-            } else {
-                c[0].to_string()
-            }
+            masked_unless(!looks_like_credential(&c[2]), c)
         })
     });
     run(&|t| replace(t, &p.url_creds, url_credentials));
@@ -202,13 +195,9 @@ pub(super) fn apply(p: &Patterns, text: &str) -> Option<String> {
                 .unwrap_or("");
             // `docker run -u 1000:1000` is a uid:gid.
             let numeric = |s: &str| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_digit());
-            if (numeric(user) && numeric(&c[2]))
-                || keep_value(Verdict::Yes, "", &c[2], &c[2], false)
-            {
-                c[0].to_string()
-            } else {
-                format!("{}{MARK}", &c[1])
-            }
+            let keep = (numeric(user) && numeric(&c[2]))
+                || keep_value(Verdict::Yes, "", &c[2], &c[2], false);
+            masked_unless(keep, c)
         })
     });
     run(&|t| {
@@ -246,6 +235,15 @@ pub(super) fn apply(p: &Patterns, text: &str) -> Option<String> {
     run(&|t| flags(p, t));
     run(&|t| key_values(p, t));
     out
+}
+
+/// The match as it stands when `keep`, else its key part (group 1) and the mark.
+fn masked_unless(keep: bool, c: &Captures) -> String {
+    if keep {
+        c[0].to_string()
+    } else {
+        format!("{}{MARK}", &c[1])
+    }
 }
 
 fn replace(text: &str, re: &Regex, f: impl Fn(&Captures) -> String) -> Option<String> {

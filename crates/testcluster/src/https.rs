@@ -1,0 +1,75 @@
+//! The HTTPS side of the fake servers the apiserver calls (the kubelet, the metrics
+//! API): a throw-away self-signed certificate, which the apiserver accepts because it is
+//! started without a CA for them, and the accept loop that serves each connection.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::Error;
+
+/// A TLS acceptor with a fresh self-signed certificate for `names` (IP addresses or host
+/// names); `what` names the server in errors.
+pub(crate) fn self_signed_acceptor(names: Vec<String>, what: &str) -> Result<TlsAcceptor, Error> {
+    let key = rcgen::KeyPair::generate()?;
+    let cert = rcgen::CertificateParams::new(names)?.self_signed(&key)?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Other(format!("{what} TLS: {e}")))?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .map_err(|e| Error::Other(format!("{what} TLS: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves HTTPS on `listener` until the runtime shuts down, each request answered by
+/// `handle`. A connection that fails its handshake or breaks off is dropped (logged at
+/// debug, `what` naming the server): the next one is served as usual.
+pub(crate) fn serve<H, F>(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    what: &'static str,
+    handle: H,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let resp = handle(req);
+                    async move { Ok::<_, Infallible>(resp.await) }
+                });
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await
+                {
+                    tracing::debug!("{what} connection: {e}");
+                }
+            });
+        }
+    });
+}
