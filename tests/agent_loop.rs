@@ -2,7 +2,6 @@
 //! sends, and what it does with what comes back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,8 +17,11 @@ use serde_json::Value;
 
 /// A read-only test tool that echoes its argument, or fails when asked to.
 struct Echo {
-    calls: Arc<AtomicUsize>,
+    /// The turn of every call it got.
+    turns: Turns,
 }
+
+type Turns = Arc<std::sync::Mutex<Vec<Option<TurnId>>>>;
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,8 +41,8 @@ impl Tool for Echo {
     fn is_mutating(&self) -> bool {
         false
     }
-    async fn call(&self, _ctx: &CallCtx, args: EchoArgs) -> Result<String, ToolError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+    async fn call(&self, ctx: &CallCtx, args: EchoArgs) -> Result<String, ToolError> {
+        self.turns.lock().unwrap().push(ctx.turn);
         let text = args.text;
         if text == "fail" {
             return Err(ToolError::Model("echo cannot echo `fail`".into()));
@@ -136,10 +138,10 @@ async fn run_with(
     settings.retry_base_ms = 10;
     settings.max_retries = 2;
     let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
-    let calls = Arc::new(AtomicUsize::new(0));
+    let turns = Turns::default();
     let mut reg = Registry::new();
     reg.register(handler(Echo {
-        calls: calls.clone(),
+        turns: turns.clone(),
     }))
     .unwrap();
     for (name, output) in [("leak", HOSTILE.to_string()), ("big", big_output())] {
@@ -162,7 +164,7 @@ async fn run_with(
     Run {
         events,
         requests: mock.requests(),
-        tool_calls: calls.load(Ordering::SeqCst),
+        tool_calls: turns.lock().map(|t| t.len()).unwrap(),
     }
 }
 
@@ -549,38 +551,20 @@ async fn a_model_that_only_sends_keep_alives_fails_the_turn_with_exit_code_7() {
     assert!(message.contains("request_timeout_secs"), "{message}");
 }
 
-/// Records the turn of every call it gets.
-struct TurnProbe {
-    seen: Arc<std::sync::Mutex<Vec<Option<TurnId>>>>,
+/// Records the turn of every gathering.
+struct GatherProbe {
+    turns: Turns,
 }
 
 #[async_trait]
-impl Tool for TurnProbe {
-    type Args = FixedArgs;
-    fn name(&self) -> &'static str {
-        "probe"
-    }
-    fn description(&self) -> &'static str {
-        "Reads the cluster."
-    }
-    fn is_mutating(&self) -> bool {
-        false
-    }
-    async fn call(&self, ctx: &CallCtx, _args: FixedArgs) -> Result<String, ToolError> {
-        self.seen.lock().unwrap().push(ctx.turn);
-        Ok("read".into())
-    }
-}
-
-#[async_trait]
-impl agent::Gatherer for TurnProbe {
+impl agent::Gatherer for GatherProbe {
     async fn gather(
         &self,
         turn: Option<TurnId>,
         _question: &str,
         _namespace: Option<&str>,
     ) -> Vec<agent::Gathered> {
-        self.seen.lock().unwrap().push(turn);
+        self.turns.lock().unwrap().push(turn);
         Vec::new()
     }
 }
@@ -590,24 +574,24 @@ impl agent::Gatherer for TurnProbe {
 #[tokio::test]
 async fn the_calls_of_a_turn_share_its_turn_and_the_next_turn_is_new() {
     let mock = MockLlm::start(vec![
-        Reply::tool_call("probe", "{}"),
-        Reply::tool_call("probe", r#"{"n": 2}"#),
+        echo("one"),
+        echo("two"),
         Reply::text("first"),
-        Reply::tool_call("probe", "{}"),
+        echo("three"),
         Reply::text("second"),
     ]);
     let settings = LlmSettings::local(mock.base_url(), "test-model");
     let llm = Arc::new(OpenAiClient::new(&settings).unwrap());
-    let tool_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let gather_seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tool_seen = Turns::default();
+    let gather_seen = Turns::default();
     let mut reg = Registry::new();
-    reg.register(handler(TurnProbe {
-        seen: tool_seen.clone(),
+    reg.register(handler(Echo {
+        turns: tool_seen.clone(),
     }))
     .unwrap();
     let mut cfg = AgentConfig::new("test-model");
-    cfg.gatherer = Some(Arc::new(TurnProbe {
-        seen: gather_seen.clone(),
+    cfg.gatherer = Some(Arc::new(GatherProbe {
+        turns: gather_seen.clone(),
     }));
     let mut handle = agent::spawn(llm, Arc::new(reg), CallCtx::new(Arc::new(DenyAll)), cfg);
     for question in ["why is backend failing?", "and web?"] {

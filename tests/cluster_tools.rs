@@ -468,13 +468,12 @@ fn is_list(r: &kai_testcluster::Recorded) -> bool {
     r.method == "GET" && matches!(rest, [_] | ["namespaces", _, _])
 }
 
-/// The requests of one pre-gathering of `question` as `context` in `ns`, through the
-/// recording proxy.
-async fn pregather_requests(
+/// Tools reading `ns` as `context` through a recording proxy (and the directory the
+/// proxy keeps its files in, which must outlive it).
+async fn proxied(
     ns: &str,
     context: &str,
-    question: &str,
-) -> (Vec<kai::gather::Gathered>, Vec<kai_testcluster::Recorded>) {
+) -> (ToolEnv, kai_testcluster::RecordingProxy, tempfile::TempDir) {
     let tc = kai_testcluster::shared().expect("test cluster");
     let dir = tempfile::tempdir().unwrap();
     let proxy = tc.recording_proxy(context, dir.path(), ns).await.unwrap();
@@ -487,6 +486,17 @@ async fn pregather_requests(
         data_dir: std::env::temp_dir(),
         reads: Default::default(),
     };
+    (env, proxy, dir)
+}
+
+/// The requests of one pre-gathering of `question` as `context` in `ns`, through the
+/// recording proxy.
+async fn pregather_requests(
+    ns: &str,
+    context: &str,
+    question: &str,
+) -> (Vec<kai::gather::Gathered>, Vec<kai_testcluster::Recorded>) {
+    let (env, proxy, _dir) = proxied(ns, context).await;
     proxy.take();
     let got = pregather(&env, question, None).await;
     (got, proxy.take())
@@ -549,21 +559,8 @@ async fn pregather_lists_each_resource_once() {
 async fn later_calls_of_a_turn_list_nothing_again() {
     let h = scenario("crashloop-app-error").await;
     let ns = h.namespace.as_str();
-    let tc = kai_testcluster::shared().expect("test cluster");
-    let dir = tempfile::tempdir().unwrap();
-    let proxy = tc
-        .recording_proxy(kai_testcluster::ADMIN_CONTEXT, dir.path(), ns)
-        .await
-        .unwrap();
-    let env = Arc::new(ToolEnv {
-        cluster: Some(Arc::new(
-            Cluster::from_config(proxy.config(ns).unwrap(), ns, "proxied").unwrap(),
-        )),
-        budget_tokens: 2000,
-        auto_approve: false,
-        data_dir: std::env::temp_dir(),
-        reads: Default::default(),
-    });
+    let (env, proxy, _dir) = proxied(ns, kai_testcluster::ADMIN_CONTEXT).await;
+    let env = Arc::new(env);
     let tools = kai::tools::registry(env.clone(), true).unwrap();
     let mut ctx = CallCtx::new(Arc::new(DenyAll));
     ctx.turn = Some(TurnId::next());
@@ -592,17 +589,19 @@ async fn later_calls_of_a_turn_list_nothing_again() {
     );
 
     // The model's calls, later in the same turn.
-    let described = call(
-        &ctx,
-        "describe",
-        json!({"kind": "deployment", "name": "backend"}),
-    )
-    .await;
-    assert!(described.contains("backend"), "{described}");
-    let analyzed = call(&ctx, "analyze", json!({})).await;
-    assert!(analyzed.contains("crashloop"), "{analyzed}");
-    let analyzed_one = call(&ctx, "analyze", json!({"target": "deploy/backend"})).await;
-    assert!(analyzed_one.contains("crashloop"), "{analyzed_one}");
+    let mut analyzed = String::new();
+    for (tool, args, says) in [
+        (
+            "describe",
+            json!({"kind": "deployment", "name": "backend"}),
+            "backend",
+        ),
+        ("analyze", json!({"target": "deploy/backend"}), "crashloop"),
+        ("analyze", json!({}), "crashloop"),
+    ] {
+        analyzed = call(&ctx, tool, args).await;
+        assert!(analyzed.contains(says), "{tool}: {analyzed}");
+    }
     let again = lists(&proxy.take());
     assert!(
         again.is_empty(),
