@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::pods::diagnose_pod;
-use super::truncate;
+use super::{container_statuses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{controller_of, event_line, name_of, ns_of, with_spec, Snapshot};
 
@@ -161,13 +161,7 @@ pub fn statefulsets(snap: &Snapshot) -> Vec<Finding> {
             "replicas: {want} desired, {} created, {ready} ready",
             status.replicas
         ));
-        for c in pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .into_iter()
-            .flatten()
-        {
+        for c in container_statuses(pod) {
             if let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) {
                 f = f.evidence(format!(
                     "container {:?} waiting: {} {}",

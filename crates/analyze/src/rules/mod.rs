@@ -21,6 +21,7 @@ mod workloads;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
 
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use regex::Regex;
 use serde_json::{json, Value};
 
@@ -90,6 +91,15 @@ pub(crate) fn log_excerpt(log: &str, max: usize) -> Vec<String> {
     }
     let start = picked.len().saturating_sub(max);
     picked[start..].iter().map(|l| truncate(l, 300)).collect()
+}
+
+/// The statuses of a pod's (regular, not init) containers; none before the kubelet reports.
+pub(crate) fn container_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
 }
 
 /// Like [`truncate`], but keeps both ends: runtime errors put the cause (`toomanyrequests`,

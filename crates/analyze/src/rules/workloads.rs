@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::batch::v1::Job;
 
-use super::{log_excerpt, truncate};
+use super::{container_statuses, log_excerpt, truncate};
 use crate::finding::{Cause, Finding, ObjectRef};
 use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
@@ -116,13 +116,7 @@ pub fn job_backoff_limit(snap: &Snapshot) -> Vec<Finding> {
             ns_of(&p.metadata) == ns
                 && controller_of(&p.metadata) == Some(("Job".to_string(), name.to_string()))
         }) {
-            for cs in pod
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref())
-                .into_iter()
-                .flatten()
-            {
+            for cs in container_statuses(pod) {
                 let term = cs
                     .state
                     .as_ref()
