@@ -508,12 +508,7 @@ mod tests {
     }
 
     fn web_pod(ready: bool) -> Pod {
-        pod(
-            "web-0",
-            "web",
-            app_spec(),
-            pod_status("Running", vec![running("app", ready, 0)]),
-        )
+        running_pod("web-0", "web", app_spec(), ready)
     }
 
     #[test]
@@ -608,11 +603,17 @@ mod tests {
         crash_looping_pod(name, "web", 5, terminated("Error", 1, 20))
     }
 
+    /// Deployment `web` of `replicas` pods (`app_spec`), its first pod `web-0` crash-looping.
+    fn crashing_web(replicas: i32) -> Snapshot {
+        let mut s = snap();
+        add_deployment(&mut s, "web", replicas, app_spec());
+        s.pods.push(crashing_pod("web-0"));
+        s
+    }
+
     #[test]
     fn unready_service_folds_into_the_workload_finding() {
-        let mut s = snap();
-        add_deployment(&mut s, "web", 2, app_spec());
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(2);
         s.pods.push(crashing_pod("web-1"));
         s.services.push(web_service());
         // The rule alone still sees the Service without endpoints...
@@ -628,18 +629,10 @@ mod tests {
 
     #[test]
     fn unready_service_folds_into_each_explaining_finding_once() {
-        let mut s = snap();
-        let spec = app_spec();
-        add_deployment(&mut s, "web", 1, spec.clone());
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(1);
         // A second workload behind the same Service, failing its readiness probe.
-        add_deployment(&mut s, "web-canary", 1, spec.clone());
-        let mut canary = pod(
-            "web-canary-0",
-            "web-canary",
-            spec,
-            pod_status("Running", vec![running("app", false, 0)]),
-        );
+        add_deployment(&mut s, "web-canary", 1, app_spec());
+        let mut canary = running_pod("web-canary-0", "web-canary", app_spec(), false);
         canary.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
         s.pods.push(canary);
         s.events.push(event(
@@ -678,17 +671,9 @@ mod tests {
 
     #[test]
     fn unready_service_stays_when_a_selected_pod_has_no_finding() {
-        let mut s = snap();
-        let spec = app_spec();
-        add_deployment(&mut s, "web", 2, spec.clone());
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(2);
         // Still starting: not ready, but within the start-up grace, so no finding of its own.
-        let mut starting = pod(
-            "web-1",
-            "web",
-            spec,
-            pod_status("Running", vec![running("app", false, 0)]),
-        );
+        let mut starting = running_pod("web-1", "web", app_spec(), false);
         starting.metadata.creation_timestamp = Some(obj(json!(ago(20))));
         s.pods.push(starting);
         s.services.push(web_service());
@@ -703,10 +688,7 @@ mod tests {
 
     #[test]
     fn ready_service_adds_nothing_to_workload_findings() {
-        let mut s = snap();
-        let spec = app_spec();
-        add_deployment(&mut s, "web", 2, spec);
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(2);
         s.pods.push(web_pod(true));
         s.services.push(web_service());
         let f = super::super::run_all(&s);

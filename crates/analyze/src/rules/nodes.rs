@@ -202,11 +202,11 @@ mod tests {
     fn not_ready_node_counts_its_pods() {
         let mut s = snap();
         s.nodes.push(node("False"));
-        s.pods.push(pod(
+        s.pods.push(running_pod(
             "web-0",
             "web",
             json!({"nodeName": "n1", "containers": [container("app", json!({}))]}),
-            pod_status("Running", vec![running("app", false, 0)]),
+            false,
         ));
         let f = crate::rules::run_all(&s);
         assert_eq!(causes(&f), ["node-not-ready"]);

@@ -576,7 +576,14 @@ mod tests {
     /// spec, the message, then the one cause and evidence lines (whole) it must yield.
     #[test]
     fn scheduler_message_and_nodes_decide_the_cause() {
-        let cases: [(Vec<Node>, Value, &str, &str, &[&str]); 3] = [
+        type Case = (
+            Vec<Node>,
+            Value,
+            &'static str,
+            &'static str,
+            &'static [&'static str],
+        );
+        let cases: [Case; 3] = [
             (
                 vec![node("n1", json!({}), json!([]), "4")],
                 json!({"containers": [container("app", json!({"resources": {"requests": {"cpu": "64"}}}))]}),
