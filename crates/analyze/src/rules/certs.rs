@@ -4,7 +4,7 @@
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;
 
-use super::near_misses;
+use super::{names, near_misses};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{name_of, ns_of, Snapshot};
 
@@ -91,11 +91,7 @@ pub fn ingress_refs(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     let classes_known = !snap.is_forbidden("ingressclasses");
     let secrets_known = !snap.is_forbidden("secrets");
-    let class_names: Vec<&str> = snap
-        .ingress_classes
-        .iter()
-        .map(|c| name_of(&c.metadata))
-        .collect();
+    let class_names = names(&snap.ingress_classes);
     for ing in &snap.ingresses {
         let ns = ns_of(&ing.metadata);
         let name = name_of(&ing.metadata);

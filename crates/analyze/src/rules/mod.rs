@@ -22,11 +22,13 @@ mod workloads;
 pub mod testutil;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::Metadata;
 use regex::Regex;
 use serde_json::{json, Value};
 
 use super::finding::{rank, Finding};
-use super::snapshot::Snapshot;
+use super::snapshot::{name_of, Snapshot};
 
 pub use crate::quantity::{format_bytes, parse_quantity};
 pub(crate) use config::referenced as referenced_config;
@@ -91,6 +93,14 @@ pub(crate) fn log_excerpt(log: &str, max: usize) -> Vec<String> {
     }
     let start = picked.len().saturating_sub(max);
     picked[start..].iter().map(|l| truncate(l, 300)).collect()
+}
+
+/// The names of `objects`, in their order.
+pub(crate) fn names<'a, T>(objects: impl IntoIterator<Item = &'a T>) -> Vec<&'a str>
+where
+    T: Metadata<Ty = ObjectMeta> + 'a,
+{
+    objects.into_iter().map(|o| name_of(o.metadata())).collect()
 }
 
 /// The statuses of a pod's (regular, not init) containers; none before the kubelet reports.

@@ -7,9 +7,9 @@ use k8s_openapi::api::networking::v1::IngressServiceBackend;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 
-use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
+use super::{names, near_misses};
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{find_named, in_namespace, name_of, ns_of, with_spec, Snapshot};
 
@@ -376,9 +376,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
                 }
             }
         }
-        let svc_names: Vec<&str> = in_namespace(&snap.services, ns)
-            .map(|s| name_of(&s.metadata))
-            .collect();
+        let svc_names = names(in_namespace(&snap.services, ns));
         let mut f: Option<Finding> = None;
         let mut renames: BTreeMap<String, String> = BTreeMap::new();
         for (route, b) in backends {

@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
-use super::truncate;
+use super::{names, truncate};
 use crate::finding::{Cause, Finding, ObjectRef};
 use crate::snapshot::{event_line, in_namespace, name_of, ns_of, Snapshot};
 
@@ -31,11 +31,7 @@ fn pods_using<'a>(snap: &'a Snapshot, pvc: &PersistentVolumeClaim) -> Vec<&'a st
 
 pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
     let classes_known = !snap.is_forbidden("storageclasses");
-    let class_names: Vec<&str> = snap
-        .storageclasses
-        .iter()
-        .map(|c| name_of(&c.metadata))
-        .collect();
+    let class_names = names(&snap.storageclasses);
     let has_default = snap.storageclasses.iter().any(|c| {
         c.metadata
             .annotations
