@@ -119,9 +119,8 @@ pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
                 line
             });
         }
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Read the errors above (kubectl logs {pod_name} -c {container} -n {ns}): they come from the application or what it calls (a database, another service); fix that, or roll back a recent change (kubectl rollout undo)."),
-            None,
         ));
     }
     out

@@ -85,9 +85,8 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
         if spec.concurrency_policy.as_deref() == Some("Forbid") {
             f = f.evidence("concurrencyPolicy: Forbid (a running Job blocks the next start)");
         }
-        out.push(f.fix(
+        out.push(f.advice(
             "Set a startingDeadlineSeconds that fits the schedule (e.g. 200), and find why Jobs could not start in time: the controller was down, the clock jumped, or a long Job blocks with concurrencyPolicy Forbid.",
-            None,
         ));
     }
     out
@@ -192,9 +191,8 @@ pub fn statefulsets(snap: &Snapshot) -> Vec<Finding> {
                 status.update_revision.clone().unwrap_or_default()
             ));
         }
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Find why pod {pname} is not ready (kubectl describe pod {pname} -n {ns}; its claim, its probes); once the template is fixed, delete {pname} so the StatefulSet recreates it from the new revision (OrderedReady does not replace a broken pod by itself)."),
-            None,
         ));
     }
     out

@@ -58,8 +58,7 @@ pub fn services(snap: &Snapshot) -> Vec<Finding> {
             for p in pods.iter().take(3) {
                 f = f.evidence(format!("pod {} is not ready", name_of(&p.metadata)));
             }
-            f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
-            out.push(f.fix("Fix the selected pods (see their own findings); the Service recovers once one is ready.", None));
+            out.push(f.affecting(pods.len()).advice("Fix the selected pods (see their own findings); the Service recovers once one is ready."));
         }
     }
     out
@@ -241,7 +240,7 @@ fn no_matching_pods(
                 Some(ProposedChange::merge("Service", ns, &obj.name, patch)),
             )
         }
-        _ => f.fix("Make the Service selector match the labels of the pods it should route to (kubectl get pods --show-labels).", None),
+        _ => f.advice("Make the Service selector match the labels of the pods it should route to (kubectl get pods --show-labels)."),
     }
 }
 
@@ -318,7 +317,7 @@ fn port_mismatch(svc: &Service, pods: &[&Pod], obj: ObjectRef) -> Option<Finding
         ));
     }
     f = f.evidence(format!("container ports: {}", shown_u.join(", ")));
-    f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+    f = f.affecting(pods.len());
     let ns = obj.namespace.clone().unwrap_or_default();
     if let [only] = uniq.as_slice() {
         // The ports list has no merge key under a JSON merge patch: send it whole.
@@ -342,9 +341,8 @@ fn port_mismatch(svc: &Service, pods: &[&Pod], obj: ObjectRef) -> Option<Finding
             )),
         ));
     }
-    Some(f.fix(
+    Some(f.advice(
         "Set each Service targetPort to a containerPort (number or name) of the selected pods.",
-        None,
     ))
 }
 

@@ -345,9 +345,8 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
                     s.kind, s.name
                 ));
             }
-            out.push(f.fix(
+            out.push(f.advice(
                 format!("Create {} {:?} with the rules the subjects need, or re-create the RoleBinding with the right roleRef (roleRef cannot be changed in place: kubectl delete rolebinding {name} -n {ns} and apply it again).", rr.kind, rr.name),
-                None,
             ));
             continue;
         }

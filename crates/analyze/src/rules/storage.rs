@@ -115,7 +115,7 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
         if !pods.is_empty() {
             f = f.evidence(format!("pods waiting for it: {}", pods.join(", ")));
         }
-        f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+        f = f.affecting(pods.len());
         let fix = if class_missing.is_some() {
             // storageClassName is immutable on a claim: it has to be re-created.
             let suggestion = match class_names.as_slice() {
@@ -129,7 +129,7 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
         } else {
             "Check the StorageClass's provisioner is running (kubectl describe pvc shows its events) or create a matching PersistentVolume.".to_string()
         };
-        out.push(f.fix(fix, None));
+        out.push(f.advice(fix));
     }
     out
 }
