@@ -152,6 +152,17 @@ impl Finding {
         };
         self
     }
+
+    /// A fix that is advice only: done by hand, with no change for kai to propose.
+    pub fn advice(self, description: impl Into<String>) -> Self {
+        self.fix(description, None)
+    }
+
+    /// `pods` pods are affected (saturating at `u32::MAX`).
+    pub fn affecting(mut self, pods: usize) -> Self {
+        self.count = u32::try_from(pods).unwrap_or(u32::MAX);
+        self
+    }
 }
 
 /// Add `s` unless it is empty or already there (evidence is deduplicated across pods).

@@ -143,7 +143,7 @@ mod tests {
         let f = vec![
             Finding::new(Cause::OomKilled, o.clone(), "container \"app\" is killed")
                 .evidence("memory limit: 128Mi")
-                .fix("Raise it", None),
+                .advice("Raise it"),
             Finding::new(Cause::RolloutStuck, o, "stuck"),
         ];
         let text = render_text(&f, false, &same);

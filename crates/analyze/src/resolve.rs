@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::{ClusterResourceScope, Metadata, NamespaceResourceScope, Resource};
 
 use super::finding::{rank, Cause, Finding, ObjectRef, Severity};
 use super::rules::{near_misses, uses_pvc};
@@ -136,52 +137,65 @@ fn plural(kind: &str) -> &'static str {
         .unwrap_or("")
 }
 
+/// The pods of namespace `ns` that run as ServiceAccount `sa` (`default` when unset).
+fn pods_running_as<'a>(
+    snap: &'a Snapshot,
+    ns: &'a str,
+    sa: &'a str,
+) -> impl Iterator<Item = &'a Pod> {
+    in_namespace(&snap.pods, ns).filter(move |p| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.as_deref())
+            .unwrap_or("default")
+            == sa
+    })
+}
+
 /// Every (kind, namespace, name) the snapshot knows, for resolution and near misses.
 fn all_objects(snap: &Snapshot) -> Vec<ObjectRef> {
     let mut v = Vec::new();
-    macro_rules! add {
-        ($list:expr, $kind:expr) => {
-            for o in &$list {
-                v.push(ObjectRef::new(
-                    $kind,
-                    Some(ns_of(&o.metadata)),
-                    name_of(&o.metadata),
-                ));
-            }
-        };
-        ($list:expr, $kind:expr, cluster_scoped) => {
-            for o in &$list {
-                v.push(ObjectRef::new($kind, None, name_of(&o.metadata)));
-            }
-        };
-    }
-    add!(snap.deployments, "Deployment");
-    add!(snap.statefulsets, "StatefulSet");
-    add!(snap.daemonsets, "DaemonSet");
-    add!(snap.replicasets, "ReplicaSet");
-    add!(snap.pods, "Pod");
-    add!(snap.services, "Service");
-    add!(snap.ingresses, "Ingress");
-    add!(snap.jobs, "Job");
-    add!(snap.cronjobs, "CronJob");
-    add!(snap.pvcs, "PersistentVolumeClaim");
-    add!(snap.nodes, "Node", cluster_scoped);
-    add!(snap.service_accounts, "ServiceAccount");
-    add!(snap.roles, "Role");
-    add!(snap.role_bindings, "RoleBinding");
-    add!(snap.network_policies, "NetworkPolicy");
-    add!(snap.hpas, "HorizontalPodAutoscaler");
-    add!(snap.pdbs, "PodDisruptionBudget");
-    add!(snap.cluster_roles, "ClusterRole", cluster_scoped);
-    add!(
-        snap.cluster_role_bindings,
-        "ClusterRoleBinding",
-        cluster_scoped
-    );
+    v.extend(namespaced(&snap.deployments));
+    v.extend(namespaced(&snap.statefulsets));
+    v.extend(namespaced(&snap.daemonsets));
+    v.extend(namespaced(&snap.replicasets));
+    v.extend(namespaced(&snap.pods));
+    v.extend(namespaced(&snap.services));
+    v.extend(namespaced(&snap.ingresses));
+    v.extend(namespaced(&snap.jobs));
+    v.extend(namespaced(&snap.cronjobs));
+    v.extend(namespaced(&snap.pvcs));
+    v.extend(cluster_scoped(&snap.nodes));
+    v.extend(namespaced(&snap.service_accounts));
+    v.extend(namespaced(&snap.roles));
+    v.extend(namespaced(&snap.role_bindings));
+    v.extend(namespaced(&snap.network_policies));
+    v.extend(namespaced(&snap.hpas));
+    v.extend(namespaced(&snap.pdbs));
+    v.extend(cluster_scoped(&snap.cluster_roles));
+    v.extend(cluster_scoped(&snap.cluster_role_bindings));
     for s in &snap.secrets {
         v.push(ObjectRef::new("Secret", Some(&s.namespace), &s.name));
     }
     v
+}
+
+/// References to the objects of a namespaced kind; the kind comes from the type.
+fn namespaced<K>(list: &[K]) -> impl Iterator<Item = ObjectRef> + '_
+where
+    K: Resource<Scope = NamespaceResourceScope> + Metadata<Ty = ObjectMeta>,
+{
+    list.iter()
+        .map(|o| ObjectRef::new(K::KIND, Some(ns_of(o.metadata())), name_of(o.metadata())))
+}
+
+/// References to the objects of a cluster-scoped kind (no namespace).
+fn cluster_scoped<K>(list: &[K]) -> impl Iterator<Item = ObjectRef> + '_
+where
+    K: Resource<Scope = ClusterResourceScope> + Metadata<Ty = ObjectMeta>,
+{
+    list.iter()
+        .map(|o| ObjectRef::new(K::KIND, None, name_of(o.metadata())))
 }
 
 pub(crate) fn diagnose_target(
@@ -369,14 +383,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
             }
         }
         "ServiceAccount" => {
-            for p in snap.pods.iter().filter(|p| {
-                ns_of(&p.metadata) == ns
-                    && p.spec
-                        .as_ref()
-                        .and_then(|s| s.service_account_name.as_deref())
-                        .unwrap_or("default")
-                        == name
-            }) {
+            for p in pods_running_as(snap, ns, name) {
                 add_pod_and_owners(snap, p, out);
             }
             bindings_of_sa(snap, ns, name, out);
@@ -409,14 +416,7 @@ fn expand(snap: &Snapshot, root: &ObjectRef, out: &mut BTreeSet<ObjectRef>) {
                 {
                     let sns = s.namespace.as_deref().unwrap_or(ns);
                     out.insert(ObjectRef::new("ServiceAccount", Some(sns), &s.name));
-                    for p in snap.pods.iter().filter(|p| {
-                        ns_of(&p.metadata) == sns
-                            && p.spec
-                                .as_ref()
-                                .and_then(|x| x.service_account_name.as_deref())
-                                .unwrap_or("default")
-                                == s.name
-                    }) {
+                    for p in pods_running_as(snap, sns, &s.name) {
                         add_pod_and_owners(snap, p, out);
                     }
                 }

@@ -102,12 +102,7 @@ pub async fn not_found(cluster: &Cluster, kind: &Kind, name: &str, ns: &str) -> 
     let names = api
         .list_metadata(&ListParams::default().limit(PAGE))
         .await
-        .map(|list| {
-            list.items
-                .into_iter()
-                .filter_map(|o| o.metadata.name)
-                .collect()
-        })
+        .map(|list| list.into_iter().filter_map(|o| o.metadata.name).collect())
         .map_err(|e| {
             let what = resource_desc(kind, ns);
             ReadError::from_kube(e, "list", &kind.resource.plural, Some(ns), &what)
@@ -785,13 +780,16 @@ mod tests {
         assert!(e.to_string().contains("similar names: web-1"), "{e}");
         let e = not_found_text(&kind, "web", "shop", Ok(vec![]));
         assert!(e.to_string().contains("no deployments here at all"), "{e}");
-        let forbidden = ReadError::Forbidden {
-            verb: "list".into(),
-            resource: "deployments".into(),
-            namespace: Some("shop".into()),
-            what: "deployments.apps in namespace \"shop\"".into(),
-            message: "no".into(),
-        };
+        // As a list call gets it: the apiserver's 403.
+        let denied = kube::core::Status::failure("no", "Forbidden").with_code(403);
+        let what = "deployments.apps in namespace \"shop\"";
+        let forbidden = ReadError::from_kube(
+            kube::Error::Api(denied.boxed()),
+            "list",
+            "deployments",
+            Some("shop"),
+            what,
+        );
         let e = not_found_text(&kind, "web", "shop", Err(forbidden)).to_string();
         assert!(!e.contains("no deployments here"), "{e}");
         assert!(

@@ -167,9 +167,8 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
                     ));
                 }
             }
-            f.fix(
+            f.advice(
                 format!("Raise the ResourceQuota (kubectl describe resourcequota -n {ns}), lower the pod template's requests/limits, or scale down other workloads in the namespace; with a quota on limits or requests every container must set them."),
-                None,
             )
         }
         Cause::LimitRangeRejected => {
@@ -189,18 +188,16 @@ fn finding(snap: &Snapshot, obj: ObjectRef, cause: Cause, msg: &str, line: Strin
             if let Some(w) = name_after(msg, "admission webhook") {
                 f = f.evidence(format!("webhook: {w}"));
             }
-            f.fix(
+            f.advice(
                 "Change the pod template to satisfy the policy the webhook enforces (its message says what), or change the policy; kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations shows who owns it.",
-                None,
             )
         }
         _ => {
             if let Some(w) = name_after(msg, "failed calling webhook") {
                 f = f.evidence(format!("webhook: {w}"));
             }
-            f.fix(
+            f.advice(
                 "Restore the webhook's backend (its Service, endpoints and certificate), or, if the webhook is gone for good, delete its ValidatingWebhookConfiguration/MutatingWebhookConfiguration or narrow it with a namespaceSelector; with failurePolicy Fail every matching request fails while it is unreachable.",
-                None,
             )
         }
     }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::truncate;
+use super::{container_statuses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, Severity};
 use crate::snapshot::{find_named, Snapshot};
 
@@ -88,17 +88,9 @@ pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
         let Some(pod) = find_named(&snap.pods, ns, pod_name) else {
             continue;
         };
-        let running_ready = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .into_iter()
-            .flatten()
-            .any(|c| {
-                &c.name == container
-                    && c.ready
-                    && c.state.as_ref().is_some_and(|s| s.running.is_some())
-            });
+        let running_ready = container_statuses(pod).any(|c| {
+            &c.name == container && c.ready && c.state.as_ref().is_some_and(|s| s.running.is_some())
+        });
         if !running_ready {
             continue;
         }
@@ -127,9 +119,8 @@ pub fn app_errors(snap: &Snapshot) -> Vec<Finding> {
                 line
             });
         }
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Read the errors above (kubectl logs {pod_name} -c {container} -n {ns}): they come from the application or what it calls (a database, another service); fix that, or roll back a recent change (kubectl rollout undo)."),
-            None,
         ));
     }
     out

@@ -157,9 +157,8 @@ pub fn hpas(snap: &Snapshot) -> Vec<Finding> {
             for m in metric_failures.iter().rev().take(2) {
                 f = f.evidence(m.clone());
             }
-            out.push(f.fix(
+            out.push(f.advice(
                 "Install or repair the metrics pipeline: metrics-server for cpu/memory (kubectl get apiservice v1beta1.metrics.k8s.io), the custom metrics adapter for others.",
-                None,
             ));
             continue;
         }

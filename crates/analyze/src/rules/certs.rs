@@ -4,7 +4,7 @@
 use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;
 
-use super::near_misses;
+use super::{names, near_misses};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{name_of, ns_of, Snapshot};
 
@@ -75,14 +75,11 @@ pub fn certificates(snap: &Snapshot) -> Vec<Finding> {
                 }
             }
         }
-        out.push(f.fix(
-            if expired {
-                format!("Renew the certificate and update Secret {} (cert-manager: kubectl describe certificate -n {}; otherwise kubectl create secret tls {} --cert=... --key=... --dry-run=client -o yaml | kubectl apply -f -).", c.name, c.namespace, c.name)
-            } else {
-                "The certificate was issued for a later date, or a clock is wrong: check the issuer's and the nodes' clocks, or re-issue it.".to_string()
-            },
-            None,
-        ));
+        out.push(f.advice(if expired {
+            format!("Renew the certificate and update Secret {} (cert-manager: kubectl describe certificate -n {}; otherwise kubectl create secret tls {} --cert=... --key=... --dry-run=client -o yaml | kubectl apply -f -).", c.name, c.namespace, c.name)
+        } else {
+            "The certificate was issued for a later date, or a clock is wrong: check the issuer's and the nodes' clocks, or re-issue it.".to_string()
+        }));
     }
     out
 }
@@ -91,11 +88,7 @@ pub fn ingress_refs(snap: &Snapshot) -> Vec<Finding> {
     let mut out = Vec::new();
     let classes_known = !snap.is_forbidden("ingressclasses");
     let secrets_known = !snap.is_forbidden("secrets");
-    let class_names: Vec<&str> = snap
-        .ingress_classes
-        .iter()
-        .map(|c| name_of(&c.metadata))
-        .collect();
+    let class_names = names(&snap.ingress_classes);
     for ing in &snap.ingresses {
         let ns = ns_of(&ing.metadata);
         let name = name_of(&ing.metadata);
@@ -158,9 +151,8 @@ pub fn ingress_refs(snap: &Snapshot) -> Vec<Finding> {
             if !near.is_empty() {
                 f = f.evidence(format!("did you mean {}?", near.join(", ")));
             }
-            out.push(f.fix(
+            out.push(f.advice(
                 format!("Create the TLS Secret (kubectl create secret tls {secret} --cert=... --key=... -n {ns}, or let cert-manager issue it) or correct secretName."),
-                None,
             ));
         }
     }

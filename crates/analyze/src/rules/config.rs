@@ -162,17 +162,16 @@ pub(crate) fn missing_refs(snap: &Snapshot, pod: &Pod) -> Option<PodIssue> {
         .spec
         .as_ref()
         .and_then(|s| s.containers.first())
-        .map(|c| c.name.clone())
-        .unwrap_or_default();
+        .map_or("", |c| c.name.as_str());
     for r in refs(pod).into_iter().filter(|r| !r.optional) {
         if snap.is_forbidden(plural(r.kind)) {
             continue;
         }
         let found = lookup(snap, r.kind, ns, &r.name);
         let issue = match (&r.key, found) {
-            (_, None) => missing(snap, ns, r.kind, &r.name, None, "", &container),
+            (_, None) => missing(snap, ns, r.kind, &r.name, None, "", container),
             (Some(k), Some(obj)) if !obj.keys.contains(k) => {
-                missing(snap, ns, r.kind, &r.name, Some(k), "", &container)
+                missing(snap, ns, r.kind, &r.name, Some(k), "", container)
             }
             _ => continue,
         };

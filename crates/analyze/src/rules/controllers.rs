@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::pods::diagnose_pod;
-use super::truncate;
+use super::{container_statuses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{controller_of, event_line, name_of, ns_of, with_spec, Snapshot};
 
@@ -85,9 +85,8 @@ pub fn cronjobs(snap: &Snapshot) -> Vec<Finding> {
         if spec.concurrency_policy.as_deref() == Some("Forbid") {
             f = f.evidence("concurrencyPolicy: Forbid (a running Job blocks the next start)");
         }
-        out.push(f.fix(
+        out.push(f.advice(
             "Set a startingDeadlineSeconds that fits the schedule (e.g. 200), and find why Jobs could not start in time: the controller was down, the clock jumped, or a long Job blocks with concurrencyPolicy Forbid.",
-            None,
         ));
     }
     out
@@ -161,13 +160,7 @@ pub fn statefulsets(snap: &Snapshot) -> Vec<Finding> {
             "replicas: {want} desired, {} created, {ready} ready",
             status.replicas
         ));
-        for c in pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .into_iter()
-            .flatten()
-        {
+        for c in container_statuses(pod) {
             if let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) {
                 f = f.evidence(format!(
                     "container {:?} waiting: {} {}",
@@ -198,9 +191,8 @@ pub fn statefulsets(snap: &Snapshot) -> Vec<Finding> {
                 status.update_revision.clone().unwrap_or_default()
             ));
         }
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Find why pod {pname} is not ready (kubectl describe pod {pname} -n {ns}; its claim, its probes); once the template is fixed, delete {pname} so the StatefulSet recreates it from the new revision (OrderedReady does not replace a broken pod by itself)."),
-            None,
         ));
     }
     out

@@ -21,11 +21,14 @@ mod workloads;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testutil;
 
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::Metadata;
 use regex::Regex;
 use serde_json::{json, Value};
 
 use super::finding::{rank, Finding};
-use super::snapshot::Snapshot;
+use super::snapshot::{name_of, Snapshot};
 
 pub use crate::quantity::{format_bytes, parse_quantity};
 pub(crate) use config::referenced as referenced_config;
@@ -90,6 +93,23 @@ pub(crate) fn log_excerpt(log: &str, max: usize) -> Vec<String> {
     }
     let start = picked.len().saturating_sub(max);
     picked[start..].iter().map(|l| truncate(l, 300)).collect()
+}
+
+/// The names of `objects`, in their order.
+pub(crate) fn names<'a, T>(objects: impl IntoIterator<Item = &'a T>) -> Vec<&'a str>
+where
+    T: Metadata<Ty = ObjectMeta> + 'a,
+{
+    objects.into_iter().map(|o| name_of(o.metadata())).collect()
+}
+
+/// The statuses of a pod's (regular, not init) containers; none before the kubelet reports.
+pub(crate) fn container_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
 }
 
 /// Like [`truncate`], but keeps both ends: runtime errors put the cause (`toomanyrequests`,

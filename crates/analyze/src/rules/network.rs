@@ -7,9 +7,9 @@ use k8s_openapi::api::networking::v1::IngressServiceBackend;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Value};
 
-use super::near_misses;
 use super::pods::{diagnose_pod, on_not_ready_node, pod_ready};
 use super::scheduling::blocked_on_pvc;
+use super::{names, near_misses};
 use crate::finding::{push_unique, Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{find_named, in_namespace, name_of, ns_of, with_spec, Snapshot};
 
@@ -58,8 +58,7 @@ pub fn services(snap: &Snapshot) -> Vec<Finding> {
             for p in pods.iter().take(3) {
                 f = f.evidence(format!("pod {} is not ready", name_of(&p.metadata)));
             }
-            f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
-            out.push(f.fix("Fix the selected pods (see their own findings); the Service recovers once one is ready.", None));
+            out.push(f.affecting(pods.len()).advice("Fix the selected pods (see their own findings); the Service recovers once one is ready."));
         }
     }
     out
@@ -241,7 +240,7 @@ fn no_matching_pods(
                 Some(ProposedChange::merge("Service", ns, &obj.name, patch)),
             )
         }
-        _ => f.fix("Make the Service selector match the labels of the pods it should route to (kubectl get pods --show-labels).", None),
+        _ => f.advice("Make the Service selector match the labels of the pods it should route to (kubectl get pods --show-labels)."),
     }
 }
 
@@ -318,7 +317,7 @@ fn port_mismatch(svc: &Service, pods: &[&Pod], obj: ObjectRef) -> Option<Finding
         ));
     }
     f = f.evidence(format!("container ports: {}", shown_u.join(", ")));
-    f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+    f = f.affecting(pods.len());
     let ns = obj.namespace.clone().unwrap_or_default();
     if let [only] = uniq.as_slice() {
         // The ports list has no merge key under a JSON merge patch: send it whole.
@@ -342,9 +341,8 @@ fn port_mismatch(svc: &Service, pods: &[&Pod], obj: ObjectRef) -> Option<Finding
             )),
         ));
     }
-    Some(f.fix(
+    Some(f.advice(
         "Set each Service targetPort to a containerPort (number or name) of the selected pods.",
-        None,
     ))
 }
 
@@ -376,9 +374,7 @@ pub fn ingresses(snap: &Snapshot) -> Vec<Finding> {
                 }
             }
         }
-        let svc_names: Vec<&str> = in_namespace(&snap.services, ns)
-            .map(|s| name_of(&s.metadata))
-            .collect();
+        let svc_names = names(in_namespace(&snap.services, ns));
         let mut f: Option<Finding> = None;
         let mut renames: BTreeMap<String, String> = BTreeMap::new();
         for (route, b) in backends {
@@ -508,12 +504,7 @@ mod tests {
     }
 
     fn web_pod(ready: bool) -> Pod {
-        pod(
-            "web-0",
-            "web",
-            app_spec(),
-            pod_status("Running", vec![running("app", ready, 0)]),
-        )
+        running_pod("web-0", "web", app_spec(), ready)
     }
 
     #[test]
@@ -608,11 +599,17 @@ mod tests {
         crash_looping_pod(name, "web", 5, terminated("Error", 1, 20))
     }
 
+    /// Deployment `web` of `replicas` pods (`app_spec`), its first pod `web-0` crash-looping.
+    fn crashing_web(replicas: i32) -> Snapshot {
+        let mut s = snap();
+        add_deployment(&mut s, "web", replicas, app_spec());
+        s.pods.push(crashing_pod("web-0"));
+        s
+    }
+
     #[test]
     fn unready_service_folds_into_the_workload_finding() {
-        let mut s = snap();
-        add_deployment(&mut s, "web", 2, app_spec());
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(2);
         s.pods.push(crashing_pod("web-1"));
         s.services.push(web_service());
         // The rule alone still sees the Service without endpoints...
@@ -628,18 +625,10 @@ mod tests {
 
     #[test]
     fn unready_service_folds_into_each_explaining_finding_once() {
-        let mut s = snap();
-        let spec = app_spec();
-        add_deployment(&mut s, "web", 1, spec.clone());
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(1);
         // A second workload behind the same Service, failing its readiness probe.
-        add_deployment(&mut s, "web-canary", 1, spec.clone());
-        let mut canary = pod(
-            "web-canary-0",
-            "web-canary",
-            spec,
-            pod_status("Running", vec![running("app", false, 0)]),
-        );
+        add_deployment(&mut s, "web-canary", 1, app_spec());
+        let mut canary = running_pod("web-canary-0", "web-canary", app_spec(), false);
         canary.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
         s.pods.push(canary);
         s.events.push(event(
@@ -678,17 +667,9 @@ mod tests {
 
     #[test]
     fn unready_service_stays_when_a_selected_pod_has_no_finding() {
-        let mut s = snap();
-        let spec = app_spec();
-        add_deployment(&mut s, "web", 2, spec.clone());
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(2);
         // Still starting: not ready, but within the start-up grace, so no finding of its own.
-        let mut starting = pod(
-            "web-1",
-            "web",
-            spec,
-            pod_status("Running", vec![running("app", false, 0)]),
-        );
+        let mut starting = running_pod("web-1", "web", app_spec(), false);
         starting.metadata.creation_timestamp = Some(obj(json!(ago(20))));
         s.pods.push(starting);
         s.services.push(web_service());
@@ -703,10 +684,7 @@ mod tests {
 
     #[test]
     fn ready_service_adds_nothing_to_workload_findings() {
-        let mut s = snap();
-        let spec = app_spec();
-        add_deployment(&mut s, "web", 2, spec);
-        s.pods.push(crashing_pod("web-0"));
+        let mut s = crashing_web(2);
         s.pods.push(web_pod(true));
         s.services.push(web_service());
         let f = super::super::run_all(&s);

@@ -73,10 +73,8 @@ pub fn not_ready(snap: &Snapshot) -> Vec<Finding> {
             }
             f = f.evidence(format!("pods on this node: {list}"));
         }
-        f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
-        out.push(f.fix(
+        out.push(f.affecting(pods.len()).advice(
             format!("Check the node's kubelet and container runtime (journalctl -u kubelet on {name}), its disk/memory pressure and network; pods managed by controllers are rescheduled once it is drained: kubectl drain {name} --ignore-daemonsets."),
-            None,
         ));
     }
     out
@@ -115,10 +113,8 @@ pub fn pressure(snap: &Snapshot) -> Vec<Finding> {
         for t in taint_lines(n, |k| k.ends_with("-pressure")) {
             f = f.evidence(t);
         }
-        f.count = u32::try_from(pods).unwrap_or(u32::MAX);
-        out.push(f.fix(
+        out.push(f.affecting(pods).advice(
             format!("Free the resource on {name} (disk: images and logs, kubectl describe node {name} for what is short; memory/PIDs: the pods using them) or add capacity; tolerating the pressure taint is never the fix."),
-            None,
         ));
     }
     out
@@ -176,9 +172,8 @@ pub fn forbidden(snap: &Snapshot) -> Vec<Finding> {
             .as_deref()
             .map(|n| format!(" -n {n}"))
             .unwrap_or_default();
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Ask a cluster admin for `{}` on `{}`{scope} (kubectl auth can-i {} {}{ns_flag}), or use a context with more rights.", fb.verb, fb.resource, fb.verb, fb.resource),
-            None,
         ));
     }
     out
@@ -202,11 +197,11 @@ mod tests {
     fn not_ready_node_counts_its_pods() {
         let mut s = snap();
         s.nodes.push(node("False"));
-        s.pods.push(pod(
+        s.pods.push(running_pod(
             "web-0",
             "web",
             json!({"nodeName": "n1", "containers": [container("app", json!({}))]}),
-            pod_status("Running", vec![running("app", false, 0)]),
+            false,
         ));
         let f = crate::rules::run_all(&s);
         assert_eq!(causes(&f), ["node-not-ready"]);

@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use regex::Regex;
 use serde_json::json;
 
-use super::{near_misses, truncate};
+use super::{names, near_misses, truncate};
 use crate::finding::{Cause, Finding, ObjectRef, ProposedChange};
 use crate::snapshot::{find_named, in_namespace, name_of, ns_of, Snapshot};
 
@@ -321,15 +321,10 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
             cluster_roles_known
         };
         if known && role_rules(snap, ns, rr).is_none() {
-            let candidates: Vec<&str> = if rr.kind == "Role" {
-                in_namespace(&snap.roles, ns)
-                    .map(|r| name_of(&r.metadata))
-                    .collect()
+            let candidates = if rr.kind == "Role" {
+                names(in_namespace(&snap.roles, ns))
             } else {
-                snap.cluster_roles
-                    .iter()
-                    .map(|r| name_of(&r.metadata))
-                    .collect()
+                names(&snap.cluster_roles)
             };
             let mut f = Finding::new(
                 Cause::RbacBindingMissingRole,
@@ -350,9 +345,8 @@ pub fn broken_bindings(snap: &Snapshot) -> Vec<Finding> {
                     s.kind, s.name
                 ));
             }
-            out.push(f.fix(
+            out.push(f.advice(
                 format!("Create {} {:?} with the rules the subjects need, or re-create the RoleBinding with the right roleRef (roleRef cannot be changed in place: kubectl delete rolebinding {name} -n {ns} and apply it again).", rr.kind, rr.name),
-                None,
             ));
             continue;
         }

@@ -521,14 +521,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::super::pods::pod_findings;
     use crate::rules::testutil::*;
+    use k8s_openapi::api::core::v1::{Node, Pod};
     use serde_json::{json, Value};
 
-    fn node(
-        name: &str,
-        labels: Value,
-        taints: Value,
-        cpu: &str,
-    ) -> k8s_openapi::api::core::v1::Node {
+    fn node(name: &str, labels: Value, taints: Value, cpu: &str) -> Node {
         obj(json!({"metadata": {"name": name, "labels": labels},
             "spec": {"taints": taints},
             "status": {"allocatable": {"cpu": cpu, "memory": "8Gi"},
@@ -536,7 +532,7 @@ mod tests {
     }
 
     /// Node `gpu-1`, labelled `pool=gpu` and tainted `dedicated=gpu:NoSchedule`.
-    fn gpu_node() -> k8s_openapi::api::core::v1::Node {
+    fn gpu_node() -> Node {
         node(
             "gpu-1",
             json!({"pool": "gpu"}),
@@ -550,7 +546,7 @@ mod tests {
         json!({"nodeSelector": {"pool": "gpu"}, "containers": [container("app", json!({}))]})
     }
 
-    fn pending(spec: Value, msg: &str) -> k8s_openapi::api::core::v1::Pod {
+    fn pending(spec: Value, msg: &str) -> Pod {
         pod(
             "web-0",
             "web",
@@ -558,21 +554,6 @@ mod tests {
             json!({"phase": "Pending", "conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": msg}]}),
         )
-    }
-
-    #[test]
-    fn insufficient_resources() {
-        let mut s = snap();
-        s.nodes.push(node("n1", json!({}), json!([]), "4"));
-        let spec = json!({"containers": [container("app", json!({"resources": {"requests": {"cpu": "64"}}}))]});
-        s.pods.push(pending(
-            spec,
-            "0/1 nodes are available: 1 Insufficient cpu.",
-        ));
-        let f = pod_findings(&s);
-        assert_eq!(causes(&f), ["unschedulable-insufficient-resources"]);
-        assert!(evidence_has(&f[0], "Insufficient cpu"));
-        assert!(f[0].evidence.iter().any(|e| e == "pod requests cpu 64"));
     }
 
     #[test]
@@ -591,31 +572,54 @@ mod tests {
         );
     }
 
+    /// Pod `web-0` Pending with the scheduler's message, per case: the nodes, the pod
+    /// spec, the message, then the one cause and evidence lines (whole) it must yield.
     #[test]
-    fn selector_matching_nothing() {
-        let mut s = snap();
-        s.nodes
-            .push(node("n1", json!({"disk": "hdd"}), json!([]), "4"));
-        let spec =
-            json!({"nodeSelector": {"disk": "ssd"}, "containers": [container("app", json!({}))]});
-        s.pods.push(pending(
-            spec,
-            "0/1 nodes are available: 1 node(s) didn't match node selector.",
-        ));
-        let f = pod_findings(&s);
-        assert_eq!(causes(&f), ["unschedulable-node-selector"]);
-        assert!(evidence_has(&f[0], "disk=ssd"));
-    }
-
-    #[test]
-    fn message_only_when_nodes_unreadable() {
-        let mut s = snap();
-        let spec = app_spec();
-        s.pods.push(pending(
-            spec,
-            "0/3 nodes are available: 3 node(s) had taint {x: y}, that the pod didn't tolerate.",
-        ));
-        assert_eq!(causes(&pod_findings(&s)), ["unschedulable-taint"]);
+    fn scheduler_message_and_nodes_decide_the_cause() {
+        type Case = (
+            Vec<Node>,
+            Value,
+            &'static str,
+            &'static str,
+            &'static [&'static str],
+        );
+        let cases: [Case; 3] = [
+            (
+                vec![node("n1", json!({}), json!([]), "4")],
+                json!({"containers": [container("app", json!({"resources": {"requests": {"cpu": "64"}}}))]}),
+                "0/1 nodes are available: 1 Insufficient cpu.",
+                "unschedulable-insufficient-resources",
+                &[
+                    "scheduler: 0/1 nodes are available: 1 Insufficient cpu.",
+                    "pod requests cpu 64",
+                ],
+            ),
+            (
+                vec![node("n1", json!({"disk": "hdd"}), json!([]), "4")],
+                json!({"nodeSelector": {"disk": "ssd"}, "containers": [container("app", json!({}))]}),
+                "0/1 nodes are available: 1 node(s) didn't match node selector.",
+                "unschedulable-node-selector",
+                &["nodeSelector disk=ssd matches no node"],
+            ),
+            // Nodes unreadable: the message alone decides.
+            (
+                Vec::new(),
+                app_spec(),
+                "0/3 nodes are available: 3 node(s) had taint {x: y}, that the pod didn't tolerate.",
+                "unschedulable-taint",
+                &[],
+            ),
+        ];
+        for (nodes, spec, message, cause, evidence) in cases {
+            let mut s = snap();
+            s.nodes = nodes;
+            s.pods.push(pending(spec, message));
+            let f = pod_findings(&s);
+            assert_eq!(causes(&f), [cause], "{message}");
+            for e in evidence {
+                assert!(f[0].evidence.iter().any(|l| l == e), "{e:?} missing: {f:?}");
+            }
+        }
     }
 
     #[test]

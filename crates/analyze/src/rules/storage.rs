@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 
-use super::truncate;
+use super::{names, truncate};
 use crate::finding::{Cause, Finding, ObjectRef};
 use crate::snapshot::{event_line, in_namespace, name_of, ns_of, Snapshot};
 
@@ -31,11 +31,7 @@ fn pods_using<'a>(snap: &'a Snapshot, pvc: &PersistentVolumeClaim) -> Vec<&'a st
 
 pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
     let classes_known = !snap.is_forbidden("storageclasses");
-    let class_names: Vec<&str> = snap
-        .storageclasses
-        .iter()
-        .map(|c| name_of(&c.metadata))
-        .collect();
+    let class_names = names(&snap.storageclasses);
     let has_default = snap.storageclasses.iter().any(|c| {
         c.metadata
             .annotations
@@ -119,7 +115,7 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
         if !pods.is_empty() {
             f = f.evidence(format!("pods waiting for it: {}", pods.join(", ")));
         }
-        f.count = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+        f = f.affecting(pods.len());
         let fix = if class_missing.is_some() {
             // storageClassName is immutable on a claim: it has to be re-created.
             let suggestion = match class_names.as_slice() {
@@ -133,7 +129,7 @@ pub fn pvcs(snap: &Snapshot) -> Vec<Finding> {
         } else {
             "Check the StorageClass's provisioner is running (kubectl describe pvc shows its events) or create a matching PersistentVolume.".to_string()
         };
-        out.push(f.fix(fix, None));
+        out.push(f.advice(fix));
     }
     out
 }

@@ -56,14 +56,15 @@ pub fn add_deployment(s: &mut Snapshot, name: &str, replicas: i32, pod_spec: Val
     })));
 }
 
+/// A pod of Deployment `app` whose one container `app` runs, ready or not.
+pub fn running_pod(name: &str, app: &str, spec: Value, ready: bool) -> Pod {
+    let status = pod_status("Running", vec![running("app", ready, 0)]);
+    pod(name, app, spec, status)
+}
+
 /// A pod of Deployment `app` whose one container `app` runs and is ready.
 pub fn ready_pod(name: &str, app: &str, spec: Value) -> Pod {
-    pod(
-        name,
-        app,
-        spec,
-        pod_status("Running", vec![running("app", true, 0)]),
-    )
+    running_pod(name, app, spec, true)
 }
 
 /// A one-replica Deployment `name` running `spec`, with its ready pod `{name}-0`.

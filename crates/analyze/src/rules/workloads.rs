@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::batch::v1::Job;
 
-use super::{log_excerpt, truncate};
+use super::{container_statuses, log_excerpt, truncate};
 use crate::finding::{Cause, Finding, ObjectRef};
 use crate::snapshot::{controller_of, name_of, ns_of, Snapshot};
 
@@ -60,9 +60,8 @@ pub fn rollout_stuck(snap: &Snapshot) -> Vec<Finding> {
                 .max(0),
         )
         .unwrap_or(0);
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Find why the new pods never become available (see the other findings for this Deployment, or kubectl describe the new ReplicaSet's pods); to restore service meanwhile: kubectl rollout undo deployment/{name} -n {ns}."),
-            None,
         ));
     }
     out
@@ -116,13 +115,7 @@ pub fn job_backoff_limit(snap: &Snapshot) -> Vec<Finding> {
             ns_of(&p.metadata) == ns
                 && controller_of(&p.metadata) == Some(("Job".to_string(), name.to_string()))
         }) {
-            for cs in pod
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref())
-                .into_iter()
-                .flatten()
-            {
+            for cs in container_statuses(pod) {
                 let term = cs
                     .state
                     .as_ref()
@@ -154,9 +147,8 @@ pub fn job_backoff_limit(snap: &Snapshot) -> Vec<Finding> {
             }
         }
         f.count = u32::try_from(failed.max(0)).unwrap_or(0);
-        out.push(f.fix(
+        out.push(f.advice(
             format!("Fix the error the failed pods log, then re-run the Job (its pod template is immutable: kubectl delete job {name} -n {ns} and apply it again); raise backoffLimit only for flaky, retryable failures."),
-            None,
         ));
     }
     out
@@ -182,7 +174,7 @@ pub fn replica_failure(snap: &Snapshot) -> Vec<Finding> {
                     c.reason.as_deref().unwrap_or_default(),
                     truncate(c.message.as_deref().unwrap_or_default(), 400)
                 ));
-                out.push(f.fix("Read the condition message: usually a ResourceQuota, LimitRange or admission policy rejects the pods.", None));
+                out.push(f.advice("Read the condition message: usually a ResourceQuota, LimitRange or admission policy rejects the pods."));
             }
         }
     }

@@ -59,18 +59,19 @@ pub async fn describe_in(
     };
     Cluster::check_name(&kind, name)?;
     let builtin_group = matches!(kind.resource.group.as_str(), "" | "apps" | "batch");
+    let t = read::Target {
+        view,
+        kind: &kind,
+        name,
+    };
     let text = match (builtin_group, kind.resource.kind.as_str()) {
-        (true, "Pod") => pod::render(read::pod(view, &kind, name).await?, name, &ns),
+        (true, "Pod") => pod::render(read::pod(t).await?, name, &ns),
         (true, "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job") => {
-            workload::render(
-                read::workload(view, &kind, name).await?,
-                &kind.resource.kind,
-                name,
-            )
+            workload::render(read::workload(t).await?, &kind.resource.kind, name)
         }
-        (true, "Service") => service::render(read::service(view, &kind, name).await?, name),
-        (true, "Node") => node::render(read::node(view, &kind, name).await?, name),
-        _ => generic::render(read::generic(view, &kind, name, &ns).await?, &kind, name)?,
+        (true, "Service") => service::render(read::service(t).await?, name),
+        (true, "Node") => node::render(read::node(t).await?, name),
+        _ => generic::render(read::generic(t, &ns).await?, &kind, name)?,
     };
     let text = redact::scrub(&text);
     Ok(budget::fit_text(

@@ -22,22 +22,29 @@ use crate::{ClusterError, Kind};
 use kai_analyze::owners::{chain_text, Found, OwnerWalk};
 use kai_analyze::selector::{workload_selector, Selector};
 
-/// The object itself: from the view; a missing one is "not found" with similar names.
-async fn typed<K: Listable>(
-    view: &NamespaceView<'_>,
-    kind: &Kind,
-    name: &str,
-) -> Result<K, ClusterError> {
-    match view.get::<K>(name).await? {
-        Some(obj) => Ok(obj),
-        None => {
-            let ns = view.namespace().unwrap_or_default();
-            Err(objects::not_found_text(
-                kind,
-                name,
-                ns,
-                view.names::<K>().await,
-            ))
+/// What a describe is about: `name` of `kind`, read through `view`.
+#[derive(Clone, Copy)]
+pub(super) struct Target<'a, 'v> {
+    pub(super) view: &'a NamespaceView<'v>,
+    pub(super) kind: &'a Kind,
+    pub(super) name: &'a str,
+}
+
+impl Target<'_, '_> {
+    /// The object itself: from the view; a missing one is "not found" with similar names.
+    async fn typed<K: Listable>(self) -> Result<K, ClusterError> {
+        let Target { view, kind, name } = self;
+        match view.get::<K>(name).await? {
+            Some(obj) => Ok(obj),
+            None => {
+                let ns = view.namespace().unwrap_or_default();
+                Err(objects::not_found_text(
+                    kind,
+                    name,
+                    ns,
+                    view.names::<K>().await,
+                ))
+            }
         }
     }
 }
@@ -137,16 +144,12 @@ pub(super) struct PodRead {
     pub(super) evs: Listed<Event>,
 }
 
-pub(super) async fn pod(
-    view: &NamespaceView<'_>,
-    kind: &Kind,
-    name: &str,
-) -> Result<PodRead, ClusterError> {
-    let pod: Pod = typed(view, kind, name).await?;
+pub(super) async fn pod(t: Target<'_, '_>) -> Result<PodRead, ClusterError> {
+    let pod: Pod = t.typed().await?;
     let (chain, refs, evs) = futures::join!(
-        owner_chain(view, &pod.metadata),
-        check_references(view, pod.spec.as_ref()),
-        view.events_about("Pod", name),
+        owner_chain(t.view, &pod.metadata),
+        check_references(t.view, pod.spec.as_ref()),
+        t.view.events_about("Pod", t.name),
     );
     Ok(PodRead {
         pod,
@@ -168,18 +171,15 @@ pub(super) struct WorkloadRead {
     pub(super) evs: Listed<Event>,
 }
 
-pub(super) async fn workload(
-    view: &NamespaceView<'_>,
-    kind: &Kind,
-    name: &str,
-) -> Result<WorkloadRead, ClusterError> {
-    let k = kind.resource.kind.as_str();
+pub(super) async fn workload(t: Target<'_, '_>) -> Result<WorkloadRead, ClusterError> {
+    let view = t.view;
+    let k = t.kind.resource.kind.as_str();
     let view_ = match k {
-        "Deployment" => workload::deployment(&typed(view, kind, name).await?),
-        "StatefulSet" => workload::stateful_set(&typed(view, kind, name).await?),
-        "DaemonSet" => workload::daemon_set(&typed(view, kind, name).await?),
-        "ReplicaSet" => workload::replica_set(&typed(view, kind, name).await?),
-        _ => workload::job(&typed(view, kind, name).await?),
+        "Deployment" => workload::deployment(&t.typed().await?),
+        "StatefulSet" => workload::stateful_set(&t.typed().await?),
+        "DaemonSet" => workload::daemon_set(&t.typed().await?),
+        "ReplicaSet" => workload::replica_set(&t.typed().await?),
+        _ => workload::job(&t.typed().await?),
     };
     let selector = view_.selector.as_ref().and_then(workload_selector);
     let (pods, evs, chain, rs_list) = futures::join!(
@@ -216,12 +216,9 @@ pub(super) struct ServiceRead {
     pub(super) evs: Listed<Event>,
 }
 
-pub(super) async fn service(
-    view: &NamespaceView<'_>,
-    kind: &Kind,
-    name: &str,
-) -> Result<ServiceRead, ClusterError> {
-    let svc: Service = typed(view, kind, name).await?;
+pub(super) async fn service(t: Target<'_, '_>) -> Result<ServiceRead, ClusterError> {
+    let Target { view, name, .. } = t;
+    let svc: Service = t.typed().await?;
     let selector = svc
         .spec
         .as_ref()
@@ -250,13 +247,10 @@ pub(super) struct NodeRead {
 }
 
 /// A node is read across namespaces (its pods, its events), outside the view's one.
-pub(super) async fn node(
-    view: &NamespaceView<'_>,
-    kind: &Kind,
-    name: &str,
-) -> Result<NodeRead, ClusterError> {
-    let cluster = view.cluster();
-    let node: Node = typed(view, kind, name).await?;
+pub(super) async fn node(t: Target<'_, '_>) -> Result<NodeRead, ClusterError> {
+    let cluster = t.view.cluster();
+    let name = t.name;
+    let node: Node = t.typed().await?;
     let pods_api: Api<Pod> = Api::all(cluster.client.clone());
     let field = format!("spec.nodeName={name}");
     let ev_field = format!("involvedObject.kind=Node,involvedObject.name={name}");
@@ -278,12 +272,8 @@ pub(super) struct GenericRead {
     pub(super) evs: Listed<Event>,
 }
 
-pub(super) async fn generic(
-    view: &NamespaceView<'_>,
-    kind: &Kind,
-    name: &str,
-    ns: &str,
-) -> Result<GenericRead, ClusterError> {
+pub(super) async fn generic(t: Target<'_, '_>, ns: &str) -> Result<GenericRead, ClusterError> {
+    let Target { view, kind, name } = t;
     let cluster = view.cluster();
     let obj = objects::get_object(cluster, kind, name, Some(ns)).await?;
     let (chain, evs) = futures::join!(owner_chain(view, &obj.metadata), async {

@@ -61,6 +61,15 @@ where
     }
 }
 
+/// "Replicas: 3 desired, 2 ready": a status line of counts, each with what it counts.
+fn counts(title: &str, counts: &[(i32, &str)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    format!("{title}: {}", parts.join(", "))
+}
+
 fn at<T: serde::de::DeserializeOwned>(v: &Value, path: &str) -> Option<T> {
     v.pointer(path)
         .cloned()
@@ -78,19 +87,33 @@ pub(super) fn deployment(d: &Deployment) -> WorkloadView {
     view_of(
         d,
         vec![
-            format!(
-                "Replicas: {} desired, {} updated, {} total, {} ready, {} available, {} unavailable",
-                spec.replicas.unwrap_or(1),
-                st.updated_replicas.unwrap_or(0),
-                st.replicas.unwrap_or(0),
-                st.ready_replicas.unwrap_or(0),
-                st.available_replicas.unwrap_or(0),
-                st.unavailable_replicas.unwrap_or(0)
+            counts(
+                "Replicas",
+                &[
+                    (spec.replicas.unwrap_or(1), "desired"),
+                    (st.updated_replicas.unwrap_or(0), "updated"),
+                    (st.replicas.unwrap_or(0), "total"),
+                    (st.ready_replicas.unwrap_or(0), "ready"),
+                    (st.available_replicas.unwrap_or(0), "available"),
+                    (st.unavailable_replicas.unwrap_or(0), "unavailable"),
+                ],
             ),
-            format!("Strategy: {strategy}{}", if spec.paused == Some(true) { " (paused)" } else { "" }),
+            format!(
+                "Strategy: {strategy}{}",
+                if spec.paused == Some(true) {
+                    " (paused)"
+                } else {
+                    ""
+                }
+            ),
             format!(
                 "Revision: {}",
-                d.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).cloned().unwrap_or_default()
+                d.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION))
+                    .cloned()
+                    .unwrap_or_default()
             ),
         ],
     )
@@ -102,12 +125,14 @@ pub(super) fn stateful_set(d: &StatefulSet) -> WorkloadView {
     view_of(
         d,
         vec![
-            format!(
-                "Replicas: {} desired, {} current, {} ready, {} updated",
-                spec.replicas.unwrap_or(1),
-                st.current_replicas.unwrap_or(0),
-                st.ready_replicas.unwrap_or(0),
-                st.updated_replicas.unwrap_or(0)
+            counts(
+                "Replicas",
+                &[
+                    (spec.replicas.unwrap_or(1), "desired"),
+                    (st.current_replicas.unwrap_or(0), "current"),
+                    (st.ready_replicas.unwrap_or(0), "ready"),
+                    (st.updated_replicas.unwrap_or(0), "updated"),
+                ],
             ),
             format!(
                 "Service name: {}",
@@ -130,14 +155,16 @@ pub(super) fn daemon_set(d: &DaemonSet) -> WorkloadView {
     let st = d.status.clone().unwrap_or_default();
     view_of(
         d,
-        vec![format!(
-            "Nodes: {} desired, {} scheduled, {} ready, {} up to date, {} available, {} misscheduled",
-            st.desired_number_scheduled,
-            st.current_number_scheduled,
-            st.number_ready,
-            st.updated_number_scheduled.unwrap_or(0),
-            st.number_available.unwrap_or(0),
-            st.number_misscheduled
+        vec![counts(
+            "Nodes",
+            &[
+                (st.desired_number_scheduled, "desired"),
+                (st.current_number_scheduled, "scheduled"),
+                (st.number_ready, "ready"),
+                (st.updated_number_scheduled.unwrap_or(0), "up to date"),
+                (st.number_available.unwrap_or(0), "available"),
+                (st.number_misscheduled, "misscheduled"),
+            ],
         )],
     )
 }
@@ -147,12 +174,14 @@ pub(super) fn replica_set(d: &ReplicaSet) -> WorkloadView {
     let st = d.status.clone().unwrap_or_default();
     view_of(
         d,
-        vec![format!(
-            "Replicas: {} desired, {} current, {} ready, {} available",
-            spec.replicas.unwrap_or(1),
-            st.replicas,
-            st.ready_replicas.unwrap_or(0),
-            st.available_replicas.unwrap_or(0)
+        vec![counts(
+            "Replicas",
+            &[
+                (spec.replicas.unwrap_or(1), "desired"),
+                (st.replicas, "current"),
+                (st.ready_replicas.unwrap_or(0), "ready"),
+                (st.available_replicas.unwrap_or(0), "available"),
+            ],
         )],
     )
 }

@@ -146,16 +146,24 @@ pub fn parse_tagged<T: JsonSchema>(
         Some(r) => r.map_err(|reason| format!("{tag} `{name}`: {reason}")),
         None => Err(format!(
             "`{tag}`: unknown variant `{name}`, expected one of {}",
-            parameters::<T>()["properties"][tag]["enum"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            backticked(
+                parameters::<T>()["properties"][tag]["enum"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+            )
         )),
     }
+}
+
+/// "`a`, `b`": names listed the way serde's own messages list them.
+fn backticked<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
+    let quoted: Vec<String> = names
+        .into_iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect();
+    quoted.join(", ")
 }
 
 /// Drop what the model does not need: `null` as an alternative type of optional
@@ -260,13 +268,7 @@ pub fn parse<A: DeserializeOwned + JsonSchema>(args: &Value) -> Result<A, String
             match missing.as_slice() {
                 [] => reason,
                 [one] => format!("{reason}; missing required field `{one}`"),
-                many => format!(
-                    "{reason}; missing required fields {}",
-                    many.iter()
-                        .map(|f| format!("`{f}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                many => format!("{reason}; missing required fields {}", backticked(many)),
             }
         } else if path.is_empty() || path == "." {
             reason
