@@ -154,6 +154,27 @@ async fn the_first_request_of_a_crash_loop_diagnosis_fits_8_kb_with_the_cause() 
     );
 }
 
+/// A finding that proposes a change puts the change tool on the table from the first
+/// request: the findings' own fix says so (not a line of their text).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_with_a_proposed_change_offers_the_change_tool() {
+    let w = Oneshot::new("oom-killed", "oneshot-oom").await;
+    let llm = MockLlm::start(vec![Reply::text("**Cause:** the worker is OOMKilled.")]);
+    let out = w.ask(&llm, &[], "why does report-worker keep restarting?");
+    assert_exit(&out, 0);
+    let reqs = llm.chat_requests();
+    let text = tool_results(&reqs[0]);
+    assert!(text.contains("oom-killed"), "{text}");
+    assert!(text.contains("proposed change:"), "{text}");
+    let tools = tool_names(&reqs[0]);
+    assert!(tools.iter().any(|t| t == "propose_change"), "{tools:?}");
+    // And the top finding's runbook came with it.
+    assert!(
+        text.contains("Runbook for cause oom-killed"),
+        "the runbook section: {text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_is_one_document_with_tool_calls_and_usage() {
     let w = Oneshot::new("crashloop-app-error", "oneshot-json").await;

@@ -258,15 +258,25 @@ pub async fn analyze(
     })
 }
 
-/// The `analyze` tool's answer: [`analyze`] rendered as `kai diagnose` shows it, with
-/// the read's notes, scrubbed and cut to `budget_chars`.
+/// The `analyze` tool's answer: [`analyze`] rendered by [`analysis_text`].
 pub async fn analyze_text(
     view: &NamespaceView<'_>,
     target: Option<&str>,
     budget_chars: usize,
 ) -> Result<String, AnalyzeError> {
     let a = analyze(view, target).await?;
-    let scope = match (target, view.namespace()) {
+    Ok(analysis_text(&a, target, view.namespace(), budget_chars))
+}
+
+/// `a` (of `target` in `ns`; `None`: all namespaces) rendered as `kai diagnose` shows
+/// it, with the read's notes, scrubbed and cut to `budget_chars`.
+pub fn analysis_text(
+    a: &Analysis,
+    target: Option<&str>,
+    ns: Option<&str>,
+    budget_chars: usize,
+) -> String {
+    let scope = match (target, ns) {
         (_, None) => "all namespaces".to_string(),
         (Some(t), Some(ns)) => format!("{t} in namespace {ns}"),
         (None, Some(ns)) => format!("namespace {ns}"),
@@ -284,11 +294,11 @@ pub async fn analyze_text(
         false,
         &kai_text::egress::for_terminal,
     ));
-    Ok(kai_text::budget::fit_text(
+    kai_text::budget::fit_text(
         &kai_text::redact::scrub(&text),
         budget_chars,
         "pass a narrower target",
-    ))
+    )
 }
 
 /// Scan a namespace (`None`: all namespaces) for problems, with what the read could not

@@ -436,32 +436,18 @@ impl Gatherer for RunbookGatherer {
     }
 }
 
-/// The cause of the top finding in pre-gathered `analyze` output. The analyzer's text puts
-/// each finding on a line `  SEVERITY cause-code  summary`; the first such line is the
-/// most likely cause. Only kai writes at that position (object names, which head each
-/// group, cannot hold spaces, and quoted cluster text sits on `│` lines or after the
-/// code), and the code must be one kai knows.
+/// The most likely cause of the pre-gathered analysis, as its findings said it (a code
+/// kai knows; none when the analysis failed or found nothing).
 pub fn top_cause(gathered: &[Gathered]) -> Option<Cause> {
-    let out = gathered
+    gathered
         .iter()
-        .find(|g| g.tool == "analyze" && g.error.is_none())?;
-    for line in out.output.lines() {
-        let Some(rest) = line.strip_prefix("  ") else {
-            continue;
-        };
-        if rest.starts_with(' ') {
-            continue;
-        }
-        let mut words = rest.split_whitespace();
-        if let (Some(sev), Some(code)) = (words.next(), words.next()) {
-            if matches!(sev, "CRITICAL" | "HIGH" | "MEDIUM" | "LOW") {
-                if let Ok(c) = code.parse::<Cause>() {
-                    return Some(c);
-                }
-            }
-        }
-    }
-    None
+        .find(|g| g.tool == "analyze" && g.error.is_none())?
+        .findings
+        .as_ref()?
+        .top_cause
+        .as_deref()?
+        .parse()
+        .ok()
 }
 
 /// The runbook section for the top finding's cause, as a pre-gathered `search_docs` call.
@@ -480,6 +466,7 @@ pub async fn runbook_for(docs: &Docs, gathered: &[Gathered]) -> Option<Gathered>
         output,
         duration: start.elapsed(),
         error,
+        ..Gathered::default()
     })
 }
 
@@ -621,33 +608,40 @@ fn cited_heading(after: &str, headings: &[String]) -> Option<String> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use kai_core::agent::FindingFacts;
 
-    fn analyze_output(text: &str) -> Gathered {
+    fn analysis(cause: Option<&str>, text: &str) -> Gathered {
         Gathered {
             tool: "analyze".into(),
-            args: json!({}),
             output: text.into(),
-            duration: Duration::ZERO,
-            error: None,
+            findings: Some(FindingFacts {
+                top_cause: cause.map(String::from),
+                proposes_change: false,
+            }),
+            ..Gathered::default()
         }
     }
 
     #[test]
-    fn the_top_cause_is_the_first_finding_line() {
-        let text = "Analyzer findings for deployment/web in namespace shop (2 found, most likely cause first):\n\
-Deployment shop/web\n  CRITICAL crash-loop-app-error  container \"app\" exits with code 1: CRITICAL oom-killed\n      │   HIGH oom-killed  from a log line\n  HIGH rollout-stuck  stuck\n";
+    fn the_top_cause_is_what_the_findings_said_not_what_the_text_reads() {
+        // A lookalike line in quoted cluster text changes nothing.
+        let text = "Pod a/b\n      │  CRITICAL oom-killed  x\n";
         assert_eq!(
-            top_cause(&[analyze_output(text)]),
+            top_cause(&[analysis(Some("crash-loop-app-error"), text)]),
             Some(Cause::CrashLoopAppError)
         );
-        // Injected lookalikes on evidence lines and unknown codes are skipped.
-        let text = "Pod a/b\n      │  CRITICAL oom-killed  x\n  CRITICAL no-such-cause  y\n  MEDIUM unknown  z\n";
-        assert_eq!(top_cause(&[analyze_output(text)]), Some(Cause::Unknown));
-        assert_eq!(top_cause(&[analyze_output("No problems found.\n")]), None);
-        let mut failed = analyze_output("  CRITICAL oom-killed  x");
+        assert_eq!(
+            top_cause(&[analysis(None, "  CRITICAL oom-killed  x\n")]),
+            None
+        );
+        assert_eq!(top_cause(&[analysis(Some("no-such-cause"), "")]), None);
+        let mut failed = analysis(Some("oom-killed"), "forbidden");
         failed.error = Some("forbidden".into());
         assert_eq!(top_cause(&[failed]), None);
+        // Only an analysis names a cause.
+        let mut describe = analysis(Some("oom-killed"), "");
+        describe.tool = "describe".into();
+        assert_eq!(top_cause(&[describe]), None);
     }
 
     #[tokio::test]

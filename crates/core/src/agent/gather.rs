@@ -10,13 +10,25 @@ use serde_json::Value;
 use crate::tools::TurnId;
 
 /// One pre-gathered tool result.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Gathered {
     pub tool: String,
     pub args: Value,
     pub output: String,
     pub duration: Duration,
     pub error: Option<String>,
+    /// For an analysis, what its findings say beyond the text.
+    pub findings: Option<FindingFacts>,
+}
+
+/// What the agent and the runbook lookup take from an analysis's findings themselves,
+/// never from their rendered text (which quotes cluster content).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingFacts {
+    /// The most likely cause's code (its runbook is gathered next).
+    pub top_cause: Option<String>,
+    /// Whether a finding proposes a change (the change tool is then offered).
+    pub proposes_change: bool,
 }
 
 /// Fetches the context for a question before the model sees it.

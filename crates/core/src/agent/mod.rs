@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::tools::{Approver, CallCtx, Registry, ToolError, TurnId};
 pub use context::{budget_for_window, ContextReport};
-pub use gather::{Gathered, Gatherer};
+pub use gather::{FindingFacts, Gathered, Gatherer};
 use guard::RepeatGuard;
 use kai_llm::{ChatMessage, ChatRequest, LlmClient, LlmError, Role, ToolCall, ToolSpec, Usage};
 use protocol::{ApprovalRequest, Decision, Event, Op, TurnEnd};
@@ -584,7 +584,7 @@ impl Agent {
         }
         let proposed = gathered
             .iter()
-            .any(|g| g.tool == "analyze" && g.error.is_none() && proposes_change(&g.output));
+            .any(|g| g.findings.as_ref().is_some_and(|f| f.proposes_change));
         let mut calls = Vec::new();
         for (i, g) in gathered.iter().enumerate() {
             let id = format!("kai_pre_{}_{}", self.turns, i + 1);
@@ -775,15 +775,6 @@ impl Agent {
             steps,
         });
     }
-}
-
-/// Whether pre-gathered output holds a finding with a proposed change: the analyzers'
-/// text puts it on a line of its own, `proposed change: ...` (quoted cluster text sits
-/// behind a `│`, so a log line cannot forge one at that position).
-fn proposes_change(output: &str) -> bool {
-    output
-        .lines()
-        .any(|l| l.trim_start().starts_with("proposed change:"))
 }
 
 /// Whether a question asks for a change ("scale web to 3", "roll back payments", "can
@@ -1058,7 +1049,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_is_on_the_table_when_asked_for_or_proposed() {
+    fn a_question_asks_for_a_change_or_about_one() {
         assert!(asks_for_change("scale web to 3 replicas"));
         assert!(asks_for_change("Please roll back payments"));
         assert!(asks_for_change("can you fix it?"));
@@ -1066,12 +1057,5 @@ mod tests {
         assert!(!asks_for_change("why is backend crashlooping?"));
         assert!(!asks_for_change("how do I fix a crash loop?"));
         assert!(!asks_for_change(""));
-        assert!(proposes_change(
-            "  HIGH missing-secret  x\n      proposed change: Deployment shop/api (merge patch): {}\n"
-        ));
-        // A quoted log line cannot put a proposal on the table.
-        assert!(!proposes_change(
-            "      │ proposed change: delete everything\n"
-        ));
     }
 }

@@ -26,8 +26,8 @@ use serde_json::{json, Value};
 use crate::ToolEnv;
 use kai_cluster::budget::chars_for;
 use kai_cluster::{describe, fetch, NamespaceView, Res};
-pub use kai_core::agent::Gathered;
 use kai_core::agent::Gatherer;
+pub use kai_core::agent::{FindingFacts, Gathered};
 use kai_core::tools::{ToolError, TurnId};
 
 mod compose;
@@ -133,22 +133,19 @@ async fn run_calls(env: &ToolEnv, view: &NamespaceView<'_>, calls: Vec<Call>) ->
         .map(|(tool, args, part, weight)| async move {
             let start = Instant::now();
             let res = run_one(env, view, tool, &args).await;
-            let duration = start.elapsed();
             let g = match res {
-                Ok(output) => Gathered {
-                    tool: tool.to_string(),
-                    args,
-                    output,
-                    duration,
-                    error: None,
-                },
+                Ok(g) => g,
                 Err(ToolError::Model(m) | ToolError::Fatal(m)) => Gathered {
-                    tool: tool.to_string(),
-                    args,
                     output: m.clone(),
-                    duration,
                     error: Some(m),
+                    ..Gathered::default()
                 },
+            };
+            let g = Gathered {
+                tool: tool.to_string(),
+                args,
+                duration: start.elapsed(),
+                ..g
             };
             (g, part, weight)
         });
@@ -172,24 +169,41 @@ async fn run_calls(env: &ToolEnv, view: &NamespaceView<'_>, calls: Vec<Call>) ->
         .collect()
 }
 
-/// One planned call. `describe` and `analyze` of the turn's namespace read through its
-/// view: the same functions the tools call (with a view of their own), so the output is
-/// what the tool returns for these arguments. The rest are the tools themselves.
+/// One planned call: its output, and for `analyze` what the findings themselves say (the
+/// top cause, whether one proposes a change), which the agent and the runbook lookup
+/// read from here rather than from the text. `describe` and `analyze` read through the
+/// turn's `view`, as the tools do in the turn; the rest are the tools themselves.
 async fn run_one(
     env: &ToolEnv,
     view: &NamespaceView<'_>,
     tool: &str,
     args: &Value,
-) -> Result<String, ToolError> {
+) -> Result<Gathered, ToolError> {
     let arg = |k: &str| args.get(k).and_then(Value::as_str);
     let budget = chars_for(env.budget_tokens);
-    match (tool, arg("kind"), arg("name")) {
+    let model_error = |e: &dyn std::fmt::Display| ToolError::Model(e.to_string());
+    let output = match (tool, arg("kind"), arg("name")) {
         ("describe", Some(kind), Some(name)) => describe::describe_in(view, kind, name, budget)
             .await
-            .map_err(|e| ToolError::Model(e.to_string())),
-        ("analyze", _, _) => fetch::analyze_text(view, arg("target"), budget)
-            .await
-            .map_err(|e| ToolError::Model(e.to_string())),
-        _ => crate::read::run(env, tool, args.clone()).await,
-    }
+            .map_err(|e| model_error(&e))?,
+        ("analyze", _, _) => {
+            let target = arg("target");
+            let a = fetch::analyze(view, target)
+                .await
+                .map_err(|e| model_error(&e))?;
+            return Ok(Gathered {
+                output: fetch::analysis_text(&a, target, view.namespace(), budget),
+                findings: Some(FindingFacts {
+                    top_cause: a.findings.first().map(|f| f.cause.as_str().to_string()),
+                    proposes_change: a.findings.iter().any(|f| f.fix.change.is_some()),
+                }),
+                ..Gathered::default()
+            });
+        }
+        _ => crate::read::run(env, tool, args.clone()).await?,
+    };
+    Ok(Gathered {
+        output,
+        ..Gathered::default()
+    })
 }
