@@ -47,7 +47,7 @@ impl Approver for TerminalApprover {
             crate::oneshot::print_proposal(&req);
             return Decision::Denied;
         }
-        let colour = std::io::stderr().is_terminal();
+        let colour = crate::ui::term::colour(std::io::stderr().is_terminal());
         tokio::task::spawn_blocking(move || {
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
@@ -79,7 +79,10 @@ pub(crate) fn print_findings(findings: &[Finding], output: Output) {
         ),
         _ => print!(
             "{}",
-            crate::analyze::render_text(findings, std::io::stdout().is_terminal())
+            crate::analyze::render_text(
+                findings,
+                crate::ui::term::colour(std::io::stdout().is_terminal()),
+            )
         ),
     }
 }

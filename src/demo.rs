@@ -90,7 +90,10 @@ async fn demo_on(
     let findings = crate::analyze::diagnose(&kai_cluster, &ns, Some(&target)).await?;
     print!(
         "{}",
-        crate::analyze::render_text(&findings, std::io::stdout().is_terminal())
+        crate::analyze::render_text(
+            &findings,
+            crate::ui::term::colour(std::io::stdout().is_terminal()),
+        )
     );
 
     if model_configured(settings) {

@@ -284,7 +284,7 @@ pub async fn drive_turn(
                 let decision = match mode {
                     // Ctrl-C at the prompt aborts the turn instead of waiting for Enter.
                     ApprovalMode::Ask => tokio::select! {
-                        d = ask_terminal(req.clone(), stderr_tty) => d,
+                        d = ask_terminal(req.clone(), crate::ui::term::colour(stderr_tty)) => d,
                         _ = tokio::signal::ctrl_c() => {
                             eprintln!();
                             Decision::Abort

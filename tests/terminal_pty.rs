@@ -153,3 +153,42 @@ async fn model_text_and_tool_arguments_cannot_drive_the_terminal() {
     );
     assert!(out.contains("\x1b[36mQUEUE_URL\x1b[0m"), "{out:?}");
 }
+
+/// `NO_COLOR` (set, not empty): the same terminal output without a single style code,
+/// in the findings, the streamed answer and the tool lines; the text is all there.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_color_means_no_style_codes_on_a_terminal() {
+    let ns = "pty-no-color";
+    let kc = setup(ns).await;
+    let data = tempfile::tempdir().unwrap();
+    let style = regex::Regex::new(r"\x1b\[[0-9;]*m").unwrap();
+
+    let cmd = kai(&kc, ns, data.path())
+        .env("NO_COLOR", "1")
+        .args(["diagnose", "deployment/worker", "--no-llm"]);
+    let (code, out) = run_pty(cmd).await;
+    assert_eq!(code, kai::exit::PROBLEMS_FOUND, "{out:?}");
+    assert!(!style.is_match(&out), "a style code: {out:?}");
+    assert!(out.contains("CRITICAL"), "{out:?}");
+
+    let llm = MockLlm::start(vec![
+        tool_call("get_logs", json!({"pod": "worker", "previous": true})),
+        Reply::text("**Cause:** the queue is down.\nFix `QUEUE_URL`.\n"),
+    ]);
+    let cmd = kai(&kc, ns, data.path())
+        .env("NO_COLOR", "1")
+        .model(&llm)
+        .arg("why is worker crashlooping?");
+    let (code, out) = run_pty(cmd).await;
+    assert_eq!(code, kai::exit::OK, "{out:?}");
+    assert!(!style.is_match(&out), "a style code: {out:?}");
+    assert!(out.contains("Cause: the queue is down."), "{out:?}");
+    assert!(out.contains("get_logs"), "the tool line: {out:?}");
+
+    // Set but empty is not set (no-color.org): the styles are back.
+    let cmd = kai(&kc, ns, data.path())
+        .env("NO_COLOR", "")
+        .args(["diagnose", "deployment/worker", "--no-llm"]);
+    let (_, out) = run_pty(cmd).await;
+    assert!(out.contains("\x1b[1;31mCRITICAL"), "{out:?}");
+}

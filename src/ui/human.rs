@@ -17,6 +17,8 @@ pub struct HumanSink {
     pub render: bool,
     /// stderr is a terminal: spinner and colours.
     pub progress: bool,
+    /// Colours and styles at all (off with `NO_COLOR`; layout stays).
+    pub colour: bool,
     pub verbose: bool,
     gate: LineGate,
     md: MarkdownStream,
@@ -49,6 +51,7 @@ impl HumanSink {
         Self {
             render,
             progress,
+            colour: term::colour(true),
             verbose,
             gate: LineGate::default(),
             md: MarkdownStream::default(),
@@ -63,7 +66,8 @@ impl HumanSink {
     fn spin(&mut self, msg: &str) {
         self.stop_spin();
         if self.progress {
-            self.spinner = Some(Spinner::start(term::sanitize(msg).into_owned()));
+            let msg = term::sanitize(msg).into_owned();
+            self.spinner = Some(Spinner::start(msg, self.colour));
         }
     }
 
@@ -77,6 +81,7 @@ impl HumanSink {
         if text.is_empty() {
             return;
         }
+        let text = self.coloured(text);
         let _ = self.stdout.write_all(text.as_bytes());
         let _ = self.stdout.flush();
         self.ended_with_newline = text.ends_with('\n');
@@ -105,8 +110,18 @@ impl HumanSink {
         self.answer_lines(rest);
     }
 
+    /// `text` as it may be written: without kai's styles when colours are off.
+    fn coloured<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if self.colour {
+            text.into()
+        } else {
+            term::without_colours(text).into()
+        }
+    }
+
     fn err_line(&mut self, line: &str) {
         self.stop_spin();
+        let line = self.coloured(line);
         let _ = writeln!(self.stderr, "{line}");
         let _ = self.stderr.flush();
     }

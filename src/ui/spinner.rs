@@ -11,7 +11,13 @@ pub struct Spinner {
 }
 
 impl Spinner {
-    pub fn start(message: String) -> Spinner {
+    /// Spin before `message`; the frame in cyan when `colour`.
+    pub fn start(message: String, colour: bool) -> Spinner {
+        let (on, off) = if colour {
+            ("\x1b[36m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
@@ -22,7 +28,7 @@ impl Spinner {
                     let mut err = std::io::stderr().lock();
                     let _ = write!(
                         err,
-                        "\r\x1b[2K\x1b[36m{}\x1b[0m {message}",
+                        "\r\x1b[2K{on}{}{off} {message}",
                         FRAMES[i % FRAMES.len()]
                     );
                     let _ = err.flush();

@@ -121,9 +121,15 @@ impl<W: Write> Drop for TerminalWriter<W> {
     }
 }
 
-/// `s` without kai's own colour codes (`ESC [ digits ; m`), so tests can check that no
-/// other escape remains.
-#[cfg(test)]
+/// Whether kai may colour a stream that is a terminal: not when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+pub fn colour(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `s` without kai's own colour codes (`ESC [ digits ; m`): for `NO_COLOR`, and so tests
+/// can check that no other escape remains. (Cluster text never holds a real escape by
+/// then: [`for_terminal`] made every one visible.)
 pub(crate) fn without_colours(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
