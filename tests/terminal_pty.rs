@@ -163,9 +163,11 @@ async fn no_color_means_no_style_codes_on_a_terminal() {
     let data = tempfile::tempdir().unwrap();
     let style = regex::Regex::new(r"\x1b\[[0-9;]*m").unwrap();
 
-    let cmd = kai(&kc, ns, data.path())
-        .env("NO_COLOR", "1")
-        .args(["diagnose", "deployment/worker", "--no-llm"]);
+    let cmd = kai(&kc, ns, data.path()).env("NO_COLOR", "1").args([
+        "diagnose",
+        "deployment/worker",
+        "--no-llm",
+    ]);
     let (code, out) = run_pty(cmd).await;
     assert_eq!(code, kai::exit::PROBLEMS_FOUND, "{out:?}");
     assert!(!style.is_match(&out), "a style code: {out:?}");
@@ -186,9 +188,11 @@ async fn no_color_means_no_style_codes_on_a_terminal() {
     assert!(out.contains("get_logs"), "the tool line: {out:?}");
 
     // Set but empty is not set (no-color.org): the styles are back.
-    let cmd = kai(&kc, ns, data.path())
-        .env("NO_COLOR", "")
-        .args(["diagnose", "deployment/worker", "--no-llm"]);
+    let cmd = kai(&kc, ns, data.path()).env("NO_COLOR", "").args([
+        "diagnose",
+        "deployment/worker",
+        "--no-llm",
+    ]);
     let (_, out) = run_pty(cmd).await;
     assert!(out.contains("\x1b[1;31mCRITICAL"), "{out:?}");
 }

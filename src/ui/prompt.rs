@@ -39,11 +39,7 @@ pub fn prompt_decision(
         let _ = writeln!(out);
     }
     if !req.kubectl.is_empty() {
-        let _ = writeln!(
-            out,
-            "kubectl equivalent: {}",
-            first_line(&for_terminal(&req.kubectl))
-        );
+        let _ = write!(out, "{}", kubectl_shown(&for_terminal(&req.kubectl)));
     }
     if req.dangerous {
         let name = req.confirm_name.clone().unwrap_or_default();
@@ -101,8 +97,23 @@ pub fn prompt_decision(
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
+/// Lines of a multi-line kubectl equivalent (a manifest in a heredoc) shown at most.
+const KUBECTL_LINES: usize = 30;
+
+/// The kubectl equivalent as the prompt shows it: the command, and a manifest it carries
+/// indented under it (so no line of it reads as kai's own), cut after [`KUBECTL_LINES`].
+fn kubectl_shown(kubectl: &str) -> String {
+    let mut lines = kubectl.lines();
+    let mut out = format!("kubectl equivalent: {}\n", lines.next().unwrap_or(""));
+    let rest: Vec<&str> = lines.collect();
+    for line in rest.iter().take(KUBECTL_LINES - 1) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    if rest.len() >= KUBECTL_LINES {
+        let more = rest.len() - (KUBECTL_LINES - 1);
+        out.push_str(&format!("  … {more} more lines\n"));
+    }
+    out
 }
 
 /// One line, or `None` at end of input or on a read error (both mean "no").
@@ -145,6 +156,29 @@ mod tests {
         assert!(out.contains("kubectl scale"));
         assert!(out.contains(QUESTION));
         assert!(!out.contains('\x1b'), "no colour when not asked for");
+    }
+
+    #[test]
+    fn a_manifest_in_the_kubectl_equivalent_is_shown_indented_and_cut() {
+        let mut r = req(false);
+        let doc: Vec<String> = (1..=40).map(|i| format!("key{i}: v")).collect();
+        r.kubectl = format!("kubectl apply -f - <<'EOF'\n{}\nEOF", doc.join("\n"));
+        let (_, out) = ask(&r, "n\n");
+        assert!(
+            out.contains("kubectl equivalent: kubectl apply -f - <<'EOF'\n  key1: v\n  key2: v\n"),
+            "{out}"
+        );
+        assert!(out.contains("  key29: v\n  … 12 more lines\n"), "{out}");
+        assert!(!out.contains("key30"), "{out}");
+        // A short one is whole, its end included.
+        r.kubectl = "kubectl apply -f - <<'EOF'\nkind: ConfigMap\nEOF".into();
+        let (_, out) = ask(&r, "n\n");
+        assert!(
+            out.contains(
+                "kubectl equivalent: kubectl apply -f - <<'EOF'\n  kind: ConfigMap\n  EOF\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
@@ -218,8 +252,9 @@ mod tests {
             );
             assert!(!out.contains("hunter2x"), "{out}");
             assert!(
-                without_colours
-                    .contains("kubectl equivalent: kubectl patch configmap ^[[8mhidden -n shop\n"),
+                without_colours.contains(
+                    "kubectl equivalent: kubectl patch configmap ^[[8mhidden -n shop\n  second\n"
+                ),
                 "{out}"
             );
             assert!(out.contains(QUESTION), "{out}");
