@@ -486,6 +486,9 @@ async fn launch(
     write(&f("apiserver.key"), &p.serving_key_pem)?;
     write(&f("sa.key"), &p.sa_key_pem)?;
     write(&f("sa.pub"), &p.sa_pub_pem)?;
+    write(&f("front-proxy-ca.crt"), &p.front_proxy_ca_pem)?;
+    write(&f("front-proxy-client.crt"), &p.front_proxy_client_cert_pem)?;
+    write(&f("front-proxy-client.key"), &p.front_proxy_client_key_pem)?;
     write(
         &f("tokens.csv"),
         &format!(
@@ -576,6 +579,21 @@ async fn launch(
             // The apiserver dials aggregated APIs (the fake metrics API) at their
             // Endpoints: there is no kube-proxy for their Service's cluster IP.
             "--enable-aggregator-routing=true",
+            // ... showing them its front-proxy client certificate, the one caller the
+            // fake metrics API accepts (it listens on a non-loopback address).
+            &format!(
+                "--proxy-client-cert-file={}",
+                s(f("front-proxy-client.crt"))
+            ),
+            &format!("--proxy-client-key-file={}", s(f("front-proxy-client.key"))),
+            &format!(
+                "--requestheader-client-ca-file={}",
+                s(f("front-proxy-ca.crt"))
+            ),
+            &format!("--requestheader-allowed-names={}", pki::FRONT_PROXY_CLIENT),
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             &format!("--cert-dir={}", s(f("certs"))),
         ]),
         &f("kube-apiserver.log"),
@@ -633,7 +651,7 @@ async fn launch(
     let kubelet = Kubelet::start(admin.clone()).await?;
     let kubelet_port = kubelet.state.port.load(std::sync::atomic::Ordering::SeqCst);
     // HPAs get metrics for pods that ask for them; without, they read none.
-    if let Err(e) = crate::metrics::start(admin.clone()).await {
+    if let Err(e) = crate::metrics::start(admin.clone(), p.front_proxy_ca_der.clone()).await {
         tracing::warn!("the fake metrics API is not served: {e}");
     }
     if opts.default_nodes {

@@ -18,21 +18,42 @@ use tokio_rustls::TlsAcceptor;
 use crate::Error;
 
 /// A TLS acceptor with a fresh self-signed certificate for `names` (IP addresses or host
-/// names); `what` names the server in errors.
-pub(crate) fn self_signed_acceptor(names: Vec<String>, what: &str) -> Result<TlsAcceptor, Error> {
+/// names); `what` names the server in errors. With `client_ca` (a CA certificate, DER),
+/// only a client showing a certificate that CA signed gets through the handshake.
+pub(crate) fn self_signed_acceptor(
+    names: Vec<String>,
+    what: &str,
+    client_ca: Option<Vec<u8>>,
+) -> Result<TlsAcceptor, Error> {
+    let tls_error = |e: &dyn std::fmt::Display| Error::Other(format!("{what} TLS: {e}"));
     let key = rcgen::KeyPair::generate()?;
     let cert = rcgen::CertificateParams::new(names)?.self_signed(&key)?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Other(format!("{what} TLS: {e}")))?
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .map_err(|e| Error::Other(format!("{what} TLS: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error(&e))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(der) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der))
+                .map_err(|e| tls_error(&e))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| tls_error(&e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .map_err(|e| Error::Other(format!("{what} TLS: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

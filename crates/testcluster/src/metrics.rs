@@ -179,12 +179,14 @@ async fn handle(client: &Client, req: &Request<Incoming>) -> Response<Full<Bytes
 /// Serves the fake metrics API on the host's address and registers it with the
 /// apiserver (APIService, Service, Endpoints). Does nothing, with a log line, when the
 /// host has no address the apiserver may use as an endpoint.
-pub(crate) async fn start(client: Client) -> Result<(), Error> {
+/// Serve the API and register it; only a caller with a client certificate `client_ca`
+/// (DER: the apiserver's front-proxy CA) signed gets an answer.
+pub(crate) async fn start(client: Client, client_ca: Vec<u8>) -> Result<(), Error> {
     let Some(ip) = host_ipv4() else {
         tracing::warn!("no non-loopback IPv4 address: the fake metrics API is not served");
         return Ok(());
     };
-    let acceptor = https::self_signed_acceptor(vec![ip.to_string()], "metrics")?;
+    let acceptor = https::self_signed_acceptor(vec![ip.to_string()], "metrics", Some(client_ca))?;
     let listener = TcpListener::bind((IpAddr::V4(ip), 0))
         .await
         .map_err(|e| Error::io("binding the fake metrics API's port", e))?;

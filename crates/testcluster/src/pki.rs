@@ -1,9 +1,14 @@
 //! Certificates and tokens for one cluster: a CA, the apiserver's serving certificate,
-//! the service-account signing key pair, and random bearer tokens.
+//! the service-account signing key pair, the front-proxy CA and the client certificate
+//! the apiserver shows the aggregated APIs it calls (the fake metrics API accepts no
+//! other caller), and random bearer tokens.
 
 use std::io::Read;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 
 use crate::Error;
 
@@ -13,22 +18,33 @@ pub(crate) struct Pki {
     pub serving_key_pem: String,
     pub sa_key_pem: String,
     pub sa_pub_pem: String,
+    /// The CA of the apiserver's front-proxy client certificate (DER and PEM).
+    pub front_proxy_ca_der: Vec<u8>,
+    pub front_proxy_ca_pem: String,
+    pub front_proxy_client_cert_pem: String,
+    pub front_proxy_client_key_pem: String,
 }
 
-pub(crate) fn generate() -> Result<Pki, Error> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "kai-testcluster-ca");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![
+/// The front-proxy client's common name, as `--requestheader-allowed-names` has it.
+pub(crate) const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
+
+/// A CA named `name`: its certificate and what signs with it.
+fn ca(name: &str) -> Result<(rcgen::Certificate, Issuer<'static, KeyPair>), Error> {
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, &ca_key);
+    let cert = params.self_signed(&key)?;
+    Ok((cert, Issuer::new(params, key)))
+}
+
+pub(crate) fn generate() -> Result<Pki, Error> {
+    let (ca_cert, issuer) = ca("kai-testcluster-ca")?;
 
     let serving_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(vec![
@@ -45,8 +61,21 @@ pub(crate) fn generate() -> Result<Pki, Error> {
         .push(DnType::CommonName, "kube-apiserver");
     let serving = params.signed_by(&serving_key, &issuer)?;
 
+    let (proxy_ca, proxy_issuer) = ca("kai-testcluster-front-proxy-ca")?;
+    let client_key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, FRONT_PROXY_CLIENT);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params.signed_by(&client_key, &proxy_issuer)?;
+
     let sa_key = KeyPair::generate()?;
     Ok(Pki {
+        front_proxy_ca_der: proxy_ca.der().to_vec(),
+        front_proxy_ca_pem: proxy_ca.pem(),
+        front_proxy_client_cert_pem: client.pem(),
+        front_proxy_client_key_pem: client_key.serialize_pem(),
         ca_pem: ca_cert.pem(),
         serving_cert_pem: serving.pem(),
         serving_key_pem: serving_key.serialize_pem(),

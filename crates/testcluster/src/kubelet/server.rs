@@ -149,6 +149,8 @@ pub(crate) async fn serve(state: Arc<KubeletState>) -> Result<u16, Error> {
     let acceptor = https::self_signed_acceptor(
         vec!["127.0.0.1".to_string(), "localhost".to_string()],
         "kubelet",
+        // Loopback only; the apiserver has no kubelet client certificate to show.
+        None,
     )?;
     let (listener, port) = bind_loopback("the fake kubelet").await?;
     https::serve(listener, acceptor, "fake kubelet", move |req| {
