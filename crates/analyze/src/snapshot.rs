@@ -255,8 +255,13 @@ impl Snapshot {
         ns: &'a str,
         selector: &'a BTreeMap<String, String>,
     ) -> impl Iterator<Item = &'a Pod> + 'a {
+        // The pod's own labels, not a copy: the Service rule asks once per Service, and
+        // a copy per pod per Service was 4.4 million String clones on the 10,000-pod
+        // benchmark cluster.
+        static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
         self.pods.iter().filter(move |p| {
-            ns_of(&p.metadata) == ns && selector_matches(selector, &labels_of(&p.metadata))
+            ns_of(&p.metadata) == ns
+                && selector_matches(selector, p.metadata.labels.as_ref().unwrap_or(&NO_LABELS))
         })
     }
 
