@@ -286,24 +286,9 @@ async fn load(tc: &TestCluster, client: &Client, w: &Workload) -> Result<(), Str
     }
     // Pods are refused until each namespace's default ServiceAccount has its token.
     for i in 0..w.namespaces {
-        let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            Api::namespaced(client.clone(), &ns_name(i));
-        let start = Instant::now();
-        loop {
-            let ready = sas
-                .get_opt("default")
-                .await
-                .ok()
-                .flatten()
-                .and_then(|sa| sa.secrets)
-                .is_some_and(|s| !s.is_empty());
-            if ready {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                return Err(format!("no default ServiceAccount token in {}", ns_name(i)));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let ns = ns_name(i);
+        if !kai_testcluster::wait_for_default_token(client, &ns, Duration::from_secs(60)).await {
+            return Err(format!("no default ServiceAccount token in {ns}"));
         }
     }
     eprintln!(
