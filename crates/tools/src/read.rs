@@ -35,15 +35,17 @@ pub async fn run(env: &ToolEnv, tool: &str, args: Value) -> Result<String, ToolE
 
 /// A read tool: the unit struct `$tool`, named `$name`, taking `$args`. Its body runs with
 /// `$cluster` (the connected cluster; without one the model is told so), `$a` (the
-/// arguments) and `$chars` (the output budget in characters).
+/// arguments) and `$chars` (the output budget in characters); or, for a tool that reads
+/// through the turn's view ([`ToolEnv::view`]), with `$env` and `$ctx` instead of
+/// `$cluster`.
 macro_rules! read_tool {
     ($tool:ident, $name:literal, $args:ty, |$cluster:ident, $a:ident, $chars:ident| $body:block) => {
-        read_tool!($tool, $name, $args, |_env, _ctx, $cluster, $a, $chars| {
+        read_tool!($tool, $name, $args, |env, _ctx, $a, $chars| {
+            let $cluster = env.cluster()?;
             $body
         });
     };
-    // With `$env` and `$ctx` too: for a tool that reads through the turn's view.
-    ($tool:ident, $name:literal, $args:ty, |$env:ident, $ctx:ident, $cluster:ident, $a:ident, $chars:ident| $body:block) => {
+    ($tool:ident, $name:literal, $args:ty, |$env:ident, $ctx:ident, $a:ident, $chars:ident| $body:block) => {
         pub struct $tool;
 
         #[async_trait]
@@ -59,7 +61,6 @@ macro_rules! read_tool {
                 $ctx: &CallCtx,
                 $a: $args,
             ) -> Result<String, ToolError> {
-                let $cluster = $env.cluster()?;
                 let $chars = chars_for($env.budget_tokens);
                 $body
             }
@@ -121,20 +122,13 @@ read_tool!(
     }
 );
 
-read_tool!(
-    Describe,
-    "describe",
-    ObjectArgs,
-    |env, ctx, cluster, a, chars| {
-        let ns = cluster
-            .checked_namespace(a.namespace.as_deref())
-            .map_err(cluster_error)?;
-        let view = env.view(ctx, Some(&ns))?;
-        describe::describe_in(&view, &a.kind, &a.name, chars)
-            .await
-            .map_err(cluster_error)
-    }
-);
+read_tool!(Describe, "describe", ObjectArgs, |env, ctx, a, chars| {
+    // A view of every namespace (`*`) is refused by describe itself.
+    let view = env.view(ctx, a.namespace.as_deref())?;
+    describe::describe_in(&view, &a.kind, &a.name, chars)
+        .await
+        .map_err(cluster_error)
+});
 
 // ---------------------------------------------------------------- get_logs
 
@@ -221,21 +215,13 @@ pub struct AnalyzeArgs {
     pub namespace: Option<String>,
 }
 
-read_tool!(
-    Analyze,
-    "analyze",
-    AnalyzeArgs,
-    |env, ctx, cluster, a, chars| {
-        let ns = cluster
-            .list_namespace(a.namespace.as_deref())
-            .map_err(cluster_error)?;
-        let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
-        let view = env.view(ctx, Some(&ns))?;
-        kai_cluster::fetch::analyze_text(&view, target, chars)
-            .await
-            .map_err(|e| ToolError::Model(e.to_string()))
-    }
-);
+read_tool!(Analyze, "analyze", AnalyzeArgs, |env, ctx, a, chars| {
+    let target = a.target.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let view = env.view(ctx, a.namespace.as_deref())?;
+    kai_cluster::fetch::analyze_text(&view, target, chars)
+        .await
+        .map_err(|e| ToolError::Model(e.to_string()))
+});
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
