@@ -610,22 +610,18 @@ fn bench(kubeconfig: &Path, runs: usize, w: &Workload) -> Result<(), String> {
         "{:<32} {:>10} {:>10} {:>12} {:>12}",
         "command", "median", "max", "peak RSS", "stdout"
     );
-    println!(
-        "{:<32} {:>8.0}ms {:>8.0}ms {:>9.1} MB {:>9.1} KB",
-        "kai scan -A -o json",
-        k.median.as_secs_f64() * 1000.0,
-        k.max.as_secs_f64() * 1000.0,
-        k.rss_mb,
-        kai_runs[0].stdout.len() as f64 / 1024.0
-    );
-    println!(
-        "{:<32} {:>8.0}ms {:>8.0}ms {:>9.1} MB {:>9.1} KB",
-        "kubectl get pods -A -o json",
-        c.median.as_secs_f64() * 1000.0,
-        c.max.as_secs_f64() * 1000.0,
-        c.rss_mb,
-        kubectl_runs[0].stdout.len() as f64 / 1024.0
-    );
+    for (command, s, runs) in [
+        ("kai scan -A -o json", &k, &kai_runs),
+        ("kubectl get pods -A -o json", &c, &kubectl_runs),
+    ] {
+        println!(
+            "{command:<32} {:>8.0}ms {:>8.0}ms {:>9.1} MB {:>9.1} KB",
+            s.median.as_secs_f64() * 1000.0,
+            s.max.as_secs_f64() * 1000.0,
+            s.rss_mb,
+            runs[0].stdout.len() as f64 / 1024.0
+        );
+    }
     println!(
         "target for kai scan -A: <= {TARGET_SECS} s ({}: max {:.2} s), <= {TARGET_MB} MB ({}: {:.1} MB)",
         ok(k.max.as_secs_f64() <= TARGET_SECS),
