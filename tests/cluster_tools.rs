@@ -169,6 +169,11 @@ async fn unknown_kinds_and_names_come_with_suggestions() {
     assert!(e.contains("unknown kind"), "{e}");
     let e = call_err(&ctx, "describe", json!({"kind": "pod", "name": "backend"})).await;
     assert!(e.contains("not found") && e.contains(&crash_pod(&h)), "{e}");
+    // One object lives in one namespace: `*` is no namespace for describe (it is for
+    // analyze, which reads them all).
+    let args = json!({"kind": "deploy", "name": "backend", "namespace": "*"});
+    let e = call_err(&ctx, "describe", args).await;
+    assert!(e.contains("invalid namespace"), "{e}");
     let e = call_err(&ctx, "get_logs", json!({"pod": "backend"})).await;
     assert!(
         e.contains("not found") && e.contains("similar names"),

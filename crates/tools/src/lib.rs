@@ -81,9 +81,28 @@ impl ToolEnv {
     /// A view of `ns` (the session default when `None`, `*` for all) sharing what the
     /// call's turn has read there already; outside a turn, a fresh read.
     pub fn view(&self, ctx: &CallCtx, ns: Option<&str>) -> Result<NamespaceView<'_>, ToolError> {
+        self.view_of(ctx, ns, true)
+    }
+
+    /// [`ToolEnv::view`] of one namespace: `*` is refused as the invalid namespace it is
+    /// for a tool that reads one object.
+    pub fn view_one(
+        &self,
+        ctx: &CallCtx,
+        ns: Option<&str>,
+    ) -> Result<NamespaceView<'_>, ToolError> {
+        self.view_of(ctx, ns, false)
+    }
+
+    fn view_of(
+        &self,
+        ctx: &CallCtx,
+        ns: Option<&str>,
+        all: bool,
+    ) -> Result<NamespaceView<'_>, ToolError> {
         let cluster = self.cluster()?;
         let ns = match ns {
-            Some("*") => None,
+            Some("*") if all => None,
             ns => Some(cluster.checked_namespace(ns).map_err(cluster_error)?),
         };
         self.reads

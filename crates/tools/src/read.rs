@@ -123,8 +123,7 @@ read_tool!(
 );
 
 read_tool!(Describe, "describe", ObjectArgs, |env, ctx, a, chars| {
-    // A view of every namespace (`*`) is refused by describe itself.
-    let view = env.view(ctx, a.namespace.as_deref())?;
+    let view = env.view_one(ctx, a.namespace.as_deref())?;
     describe::describe_in(&view, &a.kind, &a.name, chars)
         .await
         .map_err(cluster_error)
