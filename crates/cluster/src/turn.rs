@@ -43,19 +43,17 @@ impl TurnReads {
         if current.as_ref().is_none_or(|t| t.id != id) {
             // A new turn: the last one's lists are not this one's to trust, nor to keep
             // in memory.
-            *current = Some(Turn {
-                id,
-                views: BTreeMap::new(),
-            });
+            *current = None;
         }
-        let state = match current.as_mut() {
-            Some(t) => t
-                .views
-                .entry(ns.clone())
-                .or_insert_with(|| Arc::new(ViewState::new(ns)))
-                .clone(),
-            None => Arc::new(ViewState::new(ns)),
-        };
+        let turn = current.get_or_insert_with(|| Turn {
+            id,
+            views: BTreeMap::new(),
+        });
+        let state = turn
+            .views
+            .entry(ns.clone())
+            .or_insert_with(|| Arc::new(ViewState::new(ns)))
+            .clone();
         Ok(NamespaceView::with_state(cluster, state))
     }
 
